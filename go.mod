@@ -1,0 +1,3 @@
+module github.com/dermfollow/dermfollow
+
+go 1.26.0
