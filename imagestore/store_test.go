@@ -1,0 +1,325 @@
+package imagestore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/s3test"
+)
+
+// The contract every Store backend keeps. Each backend runs the same suite.
+func TestLocalStoreContract(t *testing.T) {
+	t.Parallel()
+	testStoreContract(t, func(t *testing.T) imagestore.Store {
+		s, err := imagestore.NewLocalStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestS3StoreContract(t *testing.T) {
+	t.Parallel()
+	testStoreContract(t, func(t *testing.T) imagestore.Store {
+		s, _ := s3test.NewStore(t)
+		return s
+	})
+}
+
+func testStoreContract(t *testing.T, newStore func(*testing.T) imagestore.Store) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		body := []byte("hello photo")
+		mustPut(t, s, "photos/ab/roundtrip", body)
+		r, info, err := s.Open(ctx, "photos/ab/roundtrip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("read back %q, %v; want %q", got, err, body)
+		}
+		if info.Size != int64(len(body)) {
+			t.Errorf("Open size = %d, want %d", info.Size, len(body))
+		}
+		st, err := s.Stat(ctx, "photos/ab/roundtrip")
+		if err != nil || st.Size != int64(len(body)) || st.Key != "photos/ab/roundtrip" {
+			t.Errorf("Stat = %+v, %v", st, err)
+		}
+		// Put replaces.
+		mustPut(t, s, "photos/ab/roundtrip", []byte("second"))
+		if st, _ := s.Stat(ctx, "photos/ab/roundtrip"); st.Size != 6 {
+			t.Errorf("after overwrite size = %d, want 6", st.Size)
+		}
+	})
+
+	t.Run("MissingKey", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		if _, _, err := s.Open(ctx, "photos/none"); !errors.Is(err, imagestore.ErrNotExist) {
+			t.Errorf("Open missing: %v, want ErrNotExist", err)
+		}
+		if _, err := s.Stat(ctx, "photos/none"); !errors.Is(err, imagestore.ErrNotExist) {
+			t.Errorf("Stat missing: %v, want ErrNotExist", err)
+		}
+		if err := s.Delete(ctx, "photos/none"); err != nil {
+			t.Errorf("Delete missing: %v, want nil", err)
+		}
+		mustPut(t, s, "photos/gone", []byte("x"))
+		if err := s.Delete(ctx, "photos/gone"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Stat(ctx, "photos/gone"); !errors.Is(err, imagestore.ErrNotExist) {
+			t.Errorf("Stat after delete: %v, want ErrNotExist", err)
+		}
+	})
+
+	t.Run("InvalidKeys", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		for _, key := range []string{"", "../escape", "a/../../b", "/abs", "a//b", "a/./b", ".hidden", "a/.tmp/b",
+			`a\b`, "a b", "a\x00b", "ключ", strings.Repeat("a", imagestore.MaxKeyLen+1), "trailing/"} {
+			if err := s.Put(ctx, key, strings.NewReader("x"), 1, "text/plain"); !errors.Is(err, imagestore.ErrInvalidKey) {
+				t.Errorf("Put(%q): %v, want ErrInvalidKey", key, err)
+			}
+			if _, _, err := s.Open(ctx, key); !errors.Is(err, imagestore.ErrInvalidKey) {
+				t.Errorf("Open(%q): %v, want ErrInvalidKey", key, err)
+			}
+			if err := s.Delete(ctx, key); !errors.Is(err, imagestore.ErrInvalidKey) {
+				t.Errorf("Delete(%q): %v, want ErrInvalidKey", key, err)
+			}
+		}
+	})
+
+	t.Run("SizeMismatchLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		if err := s.Put(ctx, "short", strings.NewReader("abc"), 10, "text/plain"); err == nil {
+			t.Error("Put with a short reader succeeded")
+		}
+		if err := s.Put(ctx, "long", strings.NewReader("abcdefghijkl"), 3, "text/plain"); err == nil {
+			t.Error("Put with a long reader succeeded")
+		}
+		for _, k := range []string{"short", "long"} {
+			if _, err := s.Stat(ctx, k); !errors.Is(err, imagestore.ErrNotExist) {
+				t.Errorf("after failed Put, Stat(%s): %v, want ErrNotExist", k, err)
+			}
+		}
+	})
+
+	t.Run("FailingReaderLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		boom := errors.New("client went away")
+		r := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), errReader{boom})
+		if err := s.Put(ctx, "broken", r, 2<<20, "image/jpeg"); err == nil {
+			t.Fatal("Put with a failing reader succeeded")
+		}
+		if _, err := s.Stat(ctx, "broken"); !errors.Is(err, imagestore.ErrNotExist) {
+			t.Errorf("Stat after failed Put: %v, want ErrNotExist", err)
+		}
+	})
+
+	t.Run("Large50MB", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		const size = 50 << 20
+		want := sha256.New()
+		src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{7}), size), want)
+		if err := s.Put(ctx, "big/object", src, size, "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+		r, info, err := s.Open(ctx, "big/object")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := sha256.New()
+		n, err := io.Copy(got, r)
+		if err != nil || n != size || info.Size != size {
+			t.Fatalf("read %d bytes (info %d), %v; want %d", n, info.Size, err, size)
+		}
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+			t.Error("SHA-256 of the object read back differs from what was written")
+		}
+	})
+
+	t.Run("ConcurrentWriters", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		const writers = 16
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				body := bytes.Repeat([]byte{byte(i)}, 64<<10+i)
+				if err := s.Put(ctx, fmt.Sprintf("c/%02d", i), bytes.NewReader(body), int64(len(body)), "image/jpeg"); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		for i := range writers {
+			r, _, err := s.Open(ctx, fmt.Sprintf("c/%02d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(r)
+			r.Close()
+			if !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 64<<10+i)) {
+				t.Errorf("object c/%02d holds another writer's bytes", i)
+			}
+		}
+		var listed []string
+		if err := s.List(ctx, "c/", func(o imagestore.ObjectInfo) error { listed = append(listed, o.Key); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != writers {
+			t.Errorf("List(c/) = %d keys, want %d", len(listed), writers)
+		}
+	})
+
+	t.Run("ListPrefix", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		for _, k := range []string{"photos/a/1", "photos/a/2", "photos/b/1", "thumbs/a/1", "photosx"} {
+			mustPut(t, s, k, []byte(k))
+		}
+		for prefix, want := range map[string]int{"": 5, "photos/": 3, "photos/a/": 2, "photos": 4, "thumbs/": 1, "none/": 0} {
+			n := 0
+			err := s.List(ctx, prefix, func(o imagestore.ObjectInfo) error {
+				if !strings.HasPrefix(o.Key, prefix) || o.Size != int64(len(o.Key)) {
+					t.Errorf("List(%q) gave %+v", prefix, o)
+				}
+				n++
+				return nil
+			})
+			if err != nil || n != want {
+				t.Errorf("List(%q) = %d objects, %v; want %d", prefix, n, err, want)
+			}
+		}
+	})
+
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ctx, cancel := context.WithCancel(testCtx(t))
+		cancel()
+		if err := s.Put(ctx, "canceled", strings.NewReader("abc"), 3, "text/plain"); err == nil {
+			t.Error("Put with a canceled context succeeded")
+		}
+		if _, err := s.Stat(testCtx(t), "canceled"); !errors.Is(err, imagestore.ErrNotExist) {
+			t.Errorf("Stat after canceled Put: %v, want ErrNotExist", err)
+		}
+	})
+
+	t.Run("Ping", func(t *testing.T) {
+		t.Parallel()
+		if err := newStore(t).Ping(testCtx(t)); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestS3SignedURLAndEncryption(t *testing.T) {
+	t.Parallel()
+	s, _ := s3test.NewStore(t)
+	ctx := testCtx(t)
+	mustPut(t, s, "exports/x.zip", []byte("archive bytes"))
+	enc, err := s.Encrypted(ctx, "exports/x.zip")
+	if err != nil || !enc {
+		t.Errorf("object encrypted at rest = %v, %v; want true (SSE-S3 with the MinIO KMS key)", enc, err)
+	}
+	u, err := s.SignedURL(ctx, "exports/x.zip", time.Minute, "export.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "archive bytes" {
+		t.Errorf("GET signed URL = %d %q", resp.StatusCode, body)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "export.zip") {
+		t.Errorf("Content-Disposition = %q, want the download name", cd)
+	}
+}
+
+func TestS3MissingBucketIsCreatedOnce(t *testing.T) {
+	t.Parallel()
+	cfg := s3test.Config(t)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			if _, err := imagestore.NewS3Store(ctx, cfg); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent NewS3Store on a missing bucket: %v", err)
+	}
+}
+
+func TestS3Unreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := imagestore.NewS3Store(ctx, imagestore.S3Config{Endpoint: "127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "b"})
+	if err == nil {
+		t.Fatal("NewS3Store against a closed port succeeded")
+	}
+}
+
+func TestLocalSignedURLNotSupported(t *testing.T) {
+	t.Parallel()
+	s, err := imagestore.NewLocalStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignedURL(testCtx(t), "a", time.Minute, ""); !errors.Is(err, imagestore.ErrNotSupported) {
+		t.Errorf("SignedURL: %v, want ErrNotSupported", err)
+	}
+}
+
+func mustPut(t *testing.T, s imagestore.Store, key string, body []byte) {
+	t.Helper()
+	if err := s.Put(testCtx(t), key, bytes.NewReader(body), int64(len(body)), "application/octet-stream"); err != nil {
+		t.Fatalf("Put(%s): %v", key, err)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
