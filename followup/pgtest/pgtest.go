@@ -60,6 +60,18 @@ func NewDatabase(tb testing.TB) string {
 	if templateErr != nil {
 		tb.Fatalf("pgtest: template database: %v", templateErr)
 	}
+	return createDatabase(tb, admin, "template "+templateName)
+}
+
+// NewEmptyDatabase creates a database without any schema (for migration tests) and returns
+// its URL. It is dropped when the test ends.
+func NewEmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	return createDatabase(tb, AdminURL(tb), "")
+}
+
+func createDatabase(tb testing.TB, admin, options string) string {
+	tb.Helper()
 	name := "t_" + randomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -68,7 +80,7 @@ func NewDatabase(tb testing.TB) string {
 		tb.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("create database %s template %s", name, templateName)); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("create database %s %s", name, options)); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/migrations"
+	"github.com/dermfollow/dermfollow/web"
+)
+
+func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: dermfollow serve [-no-migrate]\n\nRuns the HTTP server. Flags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nEnvironment:")
+		printEnvHelp(fs.Output())
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	log.Info("starting", redacted(getenv)...)
+
+	if !*noMigrate {
+		if _, err := migrations.Up(ctx, cfg.DatabaseURL, log); err != nil {
+			return err
+		}
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{
+		Logger:         log,
+		DB:             pool,
+		Store:          store,
+		TrustedProxies: cfg.TrustedProxies,
+		Registry:       prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return serveUntilDone(ctx, log, ln, srv, cfg.ShutdownTimeout)
+}
+
+// serveUntilDone serves until ctx ends (SIGINT or SIGTERM), then stops accepting and gives
+// in-flight requests, uploads above all, until the deadline to finish.
+func serveUntilDone(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Request contexts do not derive from ctx: a signal must not cancel uploads in flight.
+		BaseContext: func(net.Listener) context.Context { return context.Background() },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: requests still running after %s: %w", grace, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if pc.MaxConns < 8 {
+		pc.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return pool, nil
+}
+
+func openStore(ctx context.Context, cfg *config) (imagestore.Store, error) {
+	if cfg.S3.Endpoint == "" {
+		return imagestore.NewLocalStore(cfg.StoreDir)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return imagestore.NewS3Store(ctx, cfg.S3)
+}
+
+// newLogger logs JSON unless told otherwise or writing to a terminal.
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	text := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				text = true
+			}
+		}
+	}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// parseFlags turns -h into a clean exit and flag mistakes into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// errHelpShown ends a command that printed its help; run treats it as success.
+var errHelpShown = errors.New("help shown")
