@@ -79,6 +79,11 @@ run_pg() {
 pg_up() {
 	local bin data="$dev/pg/data" sock="$dev/pg/sock"
 	bin=$(pg_bindir) || die "PostgreSQL is not installed (run: scripts/services.sh deps run)"
+	# A server already answering on the port (another checkout's, say) is used as it is.
+	if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+		ensure_db "$bin"
+		return
+	fi
 	mkdir -p "$dev/pg"
 	if [[ $(id -u) -eq 0 ]]; then
 		id postgres >/dev/null 2>&1 || die "user postgres missing; install Debian's postgresql package"
@@ -106,6 +111,11 @@ pg_up() {
 		run_pg "$bin/pg_ctl" -D "$data" -l "$dev/pg/server.log" -w -t 60 start >/dev/null ||
 			die "PostgreSQL did not start; see $dev/pg/server.log"
 	fi
+	ensure_db "$bin"
+}
+
+ensure_db() {
+	local bin=$1
 	if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='dermfollow'" postgres | grep -q 1; then
 		"$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database dermfollow" postgres
 	fi
