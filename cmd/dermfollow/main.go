@@ -48,6 +48,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP server (migrates the database first unless -no-migrate)", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
+		{"protocols", "list, show or validate follow-up protocols", runProtocols},
 	}
 }
 
