@@ -1,0 +1,327 @@
+package imagestore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rwcarlsen/goexif/exif"
+	"github.com/rwcarlsen/goexif/tiff"
+)
+
+// CaptureMeta is what the service keeps from a photo's metadata, read before stripping and
+// stored as database columns, never in the file. The Had* flags record for the audit trail
+// that something was present; values are never kept.
+type CaptureMeta struct {
+	// TakenAt is when the photo was taken (EXIF DateTimeOriginal, else DateTimeDigitized;
+	// the modification time DateTime is not used). Zero if unknown. Without a recorded offset
+	// it is the camera's wall clock in UTC and TakenAtHasOffset is false.
+	TakenAt          time.Time
+	TakenAtHasOffset bool
+	// Orientation is the EXIF orientation, 1 to 8; 1 when absent or unreadable.
+	Orientation int
+	// Width and Height are the encoded dimensions, before orientation is applied.
+	Width, Height int
+
+	HadEXIF bool
+	// EXIFUnreadable: EXIF was present but failed the structural checks or the parser; the
+	// photo is still accepted (with all EXIF removed), only capture time and orientation
+	// are unknown.
+	EXIFUnreadable bool
+	HadGPS         bool
+	// HadSerial: a camera body, lens or camera serial number tag.
+	HadSerial bool
+	// HadOwner: an Artist or CameraOwnerName tag.
+	HadOwner bool
+	// HadThumbnail: an embedded preview image (EXIF IFD1).
+	HadThumbnail bool
+	HadMakerNote bool
+	HadXMP       bool
+	// HadTrailer: bytes after the image (motion-photo video, MPF secondary images).
+	HadTrailer bool
+}
+
+// TIFF/EXIF tags and types the package reads or checks.
+const (
+	tagOrientation        = 0x0112
+	tagArtist             = 0x013B
+	tagExifIFD            = 0x8769
+	tagGPSIFD             = 0x8825
+	tagInteropIFD         = 0xA005
+	tagMakerNote          = 0x927C
+	tagCameraOwnerName    = 0xA430
+	tagBodySerialNumber   = 0xA431
+	tagLensSerialNumber   = 0xA435
+	tagCameraSerialNumber = 0xC62F
+	tagDateTimeOriginal   = 0x9003
+	tagDateTimeDigitized  = 0x9004
+	tagOffsetTimeOriginal = 0x9011
+	tagOffsetTimeDigitzed = 0x9012
+
+	tiffShort = 3
+	tiffLong  = 4
+)
+
+const (
+	// maxEXIFBytes is the parse budget; a JPEG APP1 cannot be larger anyway.
+	maxEXIFBytes = 64 << 10
+	// maxIFDs and maxIFDEntries bound the walk; real files have at most 5 IFDs of ~100 entries.
+	maxIFDs       = 16
+	maxIFDEntries = 1024
+)
+
+// readEXIF fills m from a TIFF-structured EXIF block and returns the size of its GPS data.
+// The structure is checked here first (bounds, cycles, counts) and goexif only parses a block
+// that passed, under recover. Failure never refuses the photo; it marks EXIF unreadable.
+func readEXIF(block []byte, m *CaptureMeta) (gpsBytes int64) {
+	m.HadEXIF = true
+	facts, err := checkTIFF(block)
+	if err != nil {
+		m.EXIFUnreadable = true
+		return 0
+	}
+	m.HadGPS = m.HadGPS || facts.hasGPS
+	m.HadSerial = m.HadSerial || facts.hasSerial
+	m.HadOwner = m.HadOwner || facts.hasOwner
+	m.HadThumbnail = m.HadThumbnail || facts.hasThumbnail
+	m.HadMakerNote = m.HadMakerNote || facts.hasMakerNote
+	v, err := decodeEXIFValues(block)
+	if err != nil {
+		m.EXIFUnreadable = true
+	}
+	if v.orientation >= 1 && v.orientation <= 8 {
+		m.Orientation = v.orientation
+	}
+	m.TakenAt, m.TakenAtHasOffset = parseEXIFTime(v.dateTime, v.offset)
+	return facts.gpsBytes
+}
+
+type tiffFacts struct {
+	hasGPS, hasSerial, hasOwner, hasThumbnail, hasMakerNote bool
+	gpsBytes                                                int64
+}
+
+type ifdKind int
+
+const (
+	ifdChain ifdKind = iota // IFD0 and the IFDs chained after it (IFD1: the thumbnail)
+	ifdExif
+	ifdGPS
+	ifdInterop
+)
+
+// tiffTypeSize is the byte size of one value of each TIFF type; 0 for unknown types.
+func tiffTypeSize(t uint16) uint64 {
+	switch t {
+	case 1, 2, 6, 7: // BYTE, ASCII, SBYTE, UNDEFINED
+		return 1
+	case 3, 8: // SHORT, SSHORT
+		return 2
+	case 4, 9, 11: // LONG, SLONG, FLOAT
+		return 4
+	case 5, 10, 12: // RATIONAL, SRATIONAL, DOUBLE
+		return 8
+	}
+	return 0
+}
+
+var errEXIFStructure = errors.New("imagestore: exif structure")
+
+// checkTIFF walks every IFD goexif would read (the IFD0 chain and the Exif, GPS and Interop
+// sub-IFDs) and fails unless every IFD and every out-of-line value lies inside the block, no
+// IFD is reached twice and the counts are bounded. It also notes which identifying tags are
+// present.
+func checkTIFF(b []byte) (tiffFacts, error) {
+	var facts tiffFacts
+	if len(b) < 8 || len(b) > maxEXIFBytes {
+		return facts, fmt.Errorf("%w: block of %d bytes", errEXIFStructure, len(b))
+	}
+	var order binary.ByteOrder
+	switch string(b[:4]) {
+	case "II*\x00":
+		order = binary.LittleEndian
+	case "MM\x00*":
+		order = binary.BigEndian
+	default:
+		return facts, fmt.Errorf("%w: no TIFF header", errEXIFStructure)
+	}
+	type job struct {
+		off   uint32
+		kind  ifdKind
+		depth int // position in the IFD0 chain
+	}
+	size := uint64(len(b))
+	// A block whose values do not overlap references at most its own size.
+	valueBudget := int64(2 * size)
+	visited := make(map[uint32]bool)
+	queue := []job{{off: order.Uint32(b[4:8])}}
+	for len(queue) > 0 {
+		j := queue[0]
+		queue = queue[1:]
+		if visited[j.off] {
+			return facts, fmt.Errorf("%w: IFD at %d reached twice", errEXIFStructure, j.off)
+		}
+		visited[j.off] = true
+		if len(visited) > maxIFDs {
+			return facts, fmt.Errorf("%w: too many IFDs", errEXIFStructure)
+		}
+		off := uint64(j.off)
+		if off < 8 || off+2 > size {
+			return facts, fmt.Errorf("%w: IFD offset %d outside the block", errEXIFStructure, off)
+		}
+		n := uint64(order.Uint16(b[off:]))
+		end := off + 2 + 12*n + 4
+		if n > maxIFDEntries || end > size {
+			return facts, fmt.Errorf("%w: IFD at %d too long", errEXIFStructure, off)
+		}
+		if j.kind == ifdChain && j.depth == 1 {
+			facts.hasThumbnail = true
+		}
+		ifdBytes := int64(end - off)
+		for e := off + 2; e < end-4; e += 12 {
+			tag, typ := order.Uint16(b[e:]), order.Uint16(b[e+2:])
+			count := uint64(order.Uint32(b[e+4:]))
+			valLen := tiffTypeSize(typ) * count
+			// Tags may share one value and IFDs may overlap, so the block could make goexif
+			// copy and convert the same bytes thousands of times; bound the total.
+			if valueBudget -= int64(min(valLen, size+1)); valueBudget < 0 {
+				return facts, fmt.Errorf("%w: values exceed the budget", errEXIFStructure)
+			}
+			if valLen > 4 {
+				valOff := uint64(order.Uint32(b[e+8:]))
+				if valLen > size || valOff+valLen > size {
+					return facts, fmt.Errorf("%w: tag %#x value outside the block", errEXIFStructure, tag)
+				}
+				ifdBytes += int64(valLen)
+			}
+			switch tag {
+			case tagExifIFD, tagGPSIFD, tagInteropIFD:
+				if typ != tiffLong || count != 1 {
+					return facts, fmt.Errorf("%w: tag %#x is not an IFD pointer", errEXIFStructure, tag)
+				}
+				kind := ifdExif
+				if tag == tagGPSIFD {
+					kind = ifdGPS
+				} else if tag == tagInteropIFD {
+					kind = ifdInterop
+				}
+				queue = append(queue, job{off: order.Uint32(b[e+8:]), kind: kind})
+			case tagBodySerialNumber, tagLensSerialNumber, tagCameraSerialNumber:
+				facts.hasSerial = true
+			case tagArtist, tagCameraOwnerName:
+				facts.hasOwner = true
+			case tagMakerNote:
+				facts.hasMakerNote = true
+			}
+		}
+		if j.kind == ifdGPS {
+			facts.hasGPS = true
+			facts.gpsBytes += ifdBytes
+		}
+		if next := order.Uint32(b[end-4:]); j.kind == ifdChain && next != 0 {
+			queue = append(queue, job{off: next, kind: ifdChain, depth: j.depth + 1})
+		}
+	}
+	return facts, nil
+}
+
+type exifValues struct {
+	orientation      int
+	dateTime, offset string
+}
+
+// decodeEXIFValues runs goexif on a block checkTIFF accepted. Only goexif's standard parser
+// runs: the maker-note parsers (package mknote) are never registered, so vendor blobs are not
+// parsed at all.
+func decodeEXIFValues(block []byte) (v exifValues, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("imagestore: exif parser panicked")
+		}
+	}()
+	x, err := exif.Decode(bytes.NewReader(block))
+	if x == nil {
+		return v, err
+	}
+	// A failed sub-IFD leaves the tags of the others usable.
+	if t, e := x.Get(exif.Orientation); e == nil && t.Count >= 1 {
+		if o, e := t.Int(0); e == nil {
+			v.orientation = o
+		}
+	}
+	offsetTag := uint16(tagOffsetTimeOriginal)
+	v.dateTime = exifString(x, exif.DateTimeOriginal)
+	if v.dateTime == "" {
+		v.dateTime = exifString(x, exif.DateTimeDigitized)
+		offsetTag = tagOffsetTimeDigitzed
+	}
+	if v.dateTime != "" {
+		// goexif predates the EXIF 2.31 offset tags; read them from the Exif IFD directly.
+		v.offset = exifIFDString(x, offsetTag)
+	}
+	return v, err
+}
+
+func exifString(x *exif.Exif, name exif.FieldName) string {
+	t, err := x.Get(name)
+	if err != nil {
+		return ""
+	}
+	s, err := t.StringVal()
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+func exifIFDString(x *exif.Exif, id uint16) string {
+	ptr, err := x.Get(exif.ExifIFDPointer)
+	if err != nil || ptr.Count < 1 {
+		return ""
+	}
+	off, err := ptr.Int64(0)
+	if err != nil || off < 0 || off >= int64(len(x.Raw)) {
+		return ""
+	}
+	r := bytes.NewReader(x.Raw)
+	if _, err := r.Seek(off, 0); err != nil {
+		return ""
+	}
+	dir, _, err := tiff.DecodeDir(r, x.Tiff.Order)
+	if err != nil {
+		return ""
+	}
+	for _, t := range dir.Tags {
+		if t.Id == id {
+			s, _ := t.StringVal()
+			return s
+		}
+	}
+	return ""
+}
+
+// parseEXIFTime parses "2006:01:02 15:04:05" and an optional "+08:00" offset.
+func parseEXIFTime(dateTime, offset string) (time.Time, bool) {
+	dateTime = strings.TrimRight(dateTime, "\x00 ")
+	t, err := time.Parse("2006:01:02 15:04:05", dateTime)
+	if err != nil {
+		return time.Time{}, false
+	}
+	offset = strings.TrimRight(offset, "\x00 ")
+	if len(offset) != 6 || (offset[0] != '+' && offset[0] != '-') || offset[3] != ':' {
+		return t, false
+	}
+	z, err := time.Parse("-07:00", offset)
+	if err != nil {
+		return t, false
+	}
+	_, secs := z.Zone()
+	if secs < -14*3600 || secs > 14*3600 {
+		return t, false
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0,
+		time.FixedZone("", secs)), true
+}

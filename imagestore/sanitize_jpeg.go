@@ -1,0 +1,429 @@
+package imagestore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"slices"
+)
+
+// JPEG marker codes (ITU T.81 table B.1).
+const (
+	jpegSOF0  = 0xC0
+	jpegDHT   = 0xC4
+	jpegDAC   = 0xCC
+	jpegRST0  = 0xD0
+	jpegRST7  = 0xD7
+	jpegSOI   = 0xD8
+	jpegEOI   = 0xD9
+	jpegSOS   = 0xDA
+	jpegDQT   = 0xDB
+	jpegDNL   = 0xDC
+	jpegDRI   = 0xDD
+	jpegDHP   = 0xDE
+	jpegEXP   = 0xDF
+	jpegAPP0  = 0xE0
+	jpegAPP1  = 0xE1
+	jpegAPP2  = 0xE2
+	jpegAPP13 = 0xED
+	jpegAPP14 = 0xEE
+	jpegAPP15 = 0xEF
+	jpegJPG0  = 0xF0
+	jpegJPG13 = 0xFD
+	jpegCOM   = 0xFE
+	jpegTEM   = 0x01
+)
+
+// APPn identifiers.
+const (
+	jfifID        = "JFIF\x00"
+	jfxxID        = "JFXX\x00"
+	exifID        = "Exif\x00"
+	xmpID         = "http://ns.adobe.com/xap/1.0/\x00"
+	xmpExtendedID = "http://ns.adobe.com/xmp/extension/\x00"
+	iccID         = "ICC_PROFILE\x00"
+	mpfID         = "MPF\x00"
+	flashPixID    = "FPXR\x00"
+	photoshopID   = "Photoshop 3.0\x00"
+	adobeID       = "Adobe"
+)
+
+const (
+	// scanBlock is the read size for image data: large enough that per-read costs vanish,
+	// small enough that 16 concurrent uploads need about 1 MiB for it.
+	scanBlock = 64 << 10
+	// maxFillBytes bounds 0xFF fill runs before a marker; encoders write none or one.
+	maxFillBytes = 64
+	// jfifLen is the APP0 JFIF payload without a thumbnail.
+	jfifLen = 14
+	// adobeLen is the APP14 Adobe payload libjpeg reads.
+	adobeLen = 12
+	// iccHeaderLen is the ICC_PROFILE identifier plus sequence number and chunk count.
+	iccHeaderLen = 14
+)
+
+// isSequentialOrProgressiveSOF reports the frame types of non-hierarchical JPEG (baseline,
+// extended, progressive, lossless; Huffman or arithmetic), which are plain segment
+// sequences the sanitizer can rewrite. Hierarchical frames need DHP/EXP and are refused.
+func isSequentialOrProgressiveSOF(m byte) bool {
+	return (m >= 0xC0 && m <= 0xC3) || (m >= 0xC9 && m <= 0xCB)
+}
+
+type iccChunk struct {
+	seq, count byte
+	off, n     int64
+}
+
+type jpegPlanner struct {
+	r    io.ReaderAt
+	size int64
+	lim  Limits
+	b    *planBuilder
+	buf  []byte
+
+	sawSOF, sawSOS bool
+	jfif           *piece
+	adobeKept      bool
+	exifBlock      []byte
+	sawEXIF        bool
+	icc            []iccChunk
+	// rest are the kept segments after SOI in file order; an item with off -1 marks where the
+	// ICC chunks go, so that they come out together and in sequence order.
+	rest []piece
+}
+
+func planJPEG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
+	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: make([]byte, scanBlock)}
+	return p.run()
+}
+
+func (p *jpegPlanner) run() (*planBuilder, error) {
+	var hdr [4]byte
+	pos := int64(2) // after SOI, which Sniff checked
+	for segments := 1; ; segments++ {
+		if err := readFull(p.r, hdr[:2], pos); err != nil {
+			return nil, err
+		}
+		if hdr[0] != 0xFF {
+			return nil, rejectf(ReasonMalformed, "jpeg: no marker at offset %d", pos)
+		}
+		for fill := 0; hdr[1] == 0xFF; fill++ {
+			if fill == maxFillBytes {
+				return nil, rejectf(ReasonMalformed, "jpeg: fill bytes at offset %d", pos)
+			}
+			pos++
+			if err := readFull(p.r, hdr[:2], pos); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.lim.checkSegments(segments); err != nil {
+			return nil, err
+		}
+		marker := hdr[1]
+		switch {
+		case marker == jpegEOI:
+			if !p.sawSOS {
+				return nil, rejectf(ReasonMalformed, "jpeg: end of image before image data")
+			}
+			p.rest = append(p.rest, piece{off: pos, n: 2})
+			return p.finish(pos + 2)
+		case marker == jpegTEM || marker == 0x00 || (marker >= jpegRST0 && marker <= jpegSOI):
+			return nil, rejectf(ReasonMalformed, "jpeg: unexpected marker %#x at offset %d", marker, pos)
+		}
+		if err := readFull(p.r, hdr[2:4], pos+2); err != nil {
+			return nil, err
+		}
+		length := int64(binary.BigEndian.Uint16(hdr[2:4]))
+		if length < 2 {
+			return nil, rejectf(ReasonMalformed, "jpeg: segment %#x at offset %d has length %d", marker, pos, length)
+		}
+		end := pos + 2 + length
+		if end > p.size {
+			return nil, rejectf(ReasonMalformed, "jpeg: segment %#x at offset %d runs past the end", marker, pos)
+		}
+		if err := p.segment(marker, pos, end); err != nil {
+			return nil, err
+		}
+		pos = end
+		if marker == jpegSOS {
+			next, err := scanEntropy(p.r, pos, p.size, p.buf)
+			if err != nil {
+				return nil, err
+			}
+			p.rest = append(p.rest, piece{off: pos, n: next - pos})
+			pos = next
+		}
+	}
+}
+
+// segment decides about one marker segment spanning [pos, end).
+func (p *jpegPlanner) segment(m byte, pos, end int64) error {
+	n := end - pos
+	payloadLen := n - 4
+	switch {
+	case isSequentialOrProgressiveSOF(m):
+		return p.frame(pos, n)
+	case m == jpegDQT || m == jpegDHT || m == jpegDAC || m == jpegDRI:
+		p.rest = append(p.rest, piece{off: pos, n: n})
+		return nil
+	case m == jpegSOS:
+		if !p.sawSOF {
+			return rejectf(ReasonMalformed, "jpeg: scan before frame header at offset %d", pos)
+		}
+		var h [1]byte
+		if payloadLen < 1 {
+			return rejectf(ReasonMalformed, "jpeg: short scan header at offset %d", pos)
+		}
+		if err := readFull(p.r, h[:], pos+4); err != nil {
+			return err
+		}
+		if ns := int64(h[0]); ns < 1 || ns > 4 || payloadLen != 4+2*ns {
+			return rejectf(ReasonMalformed, "jpeg: bad scan header at offset %d", pos)
+		}
+		p.sawSOS = true
+		p.rest = append(p.rest, piece{off: pos, n: n})
+		return nil
+	case m == jpegCOM:
+		p.b.drop(RemovedComment, n)
+		return nil
+	case m >= jpegAPP0 && m <= jpegAPP15:
+		return p.app(m, pos, n)
+	case (m > jpegSOF0 && m <= 0xCF) || m == jpegDNL || m == jpegDHP || m == jpegEXP ||
+		(m >= jpegJPG0 && m <= jpegJPG13):
+		// Hierarchical, JPEG-LS and extension markers: structures we cannot vouch for.
+		return rejectf(ReasonUnsupported, "jpeg: unsupported marker %#x", m)
+	}
+	return rejectf(ReasonMalformed, "jpeg: reserved marker %#x at offset %d", m, pos)
+}
+
+func (p *jpegPlanner) frame(pos, n int64) error {
+	if p.sawSOF {
+		return rejectf(ReasonMalformed, "jpeg: second frame header at offset %d", pos)
+	}
+	var h [6]byte
+	if n < 4+int64(len(h)) {
+		return rejectf(ReasonMalformed, "jpeg: short frame header at offset %d", pos)
+	}
+	if err := readFull(p.r, h[:], pos+4); err != nil {
+		return err
+	}
+	height := int(binary.BigEndian.Uint16(h[1:3]))
+	width := int(binary.BigEndian.Uint16(h[3:5]))
+	components := int64(h[5])
+	if components < 1 || components > 4 || n != 4+6+3*components {
+		return rejectf(ReasonMalformed, "jpeg: bad frame header at offset %d", pos)
+	}
+	if height == 0 {
+		// The height would follow the first scan in a DNL segment; nobody writes that.
+		return rejectf(ReasonUnsupported, "jpeg: frame height defined by DNL")
+	}
+	if err := p.lim.checkDims(width, height); err != nil {
+		return err
+	}
+	p.sawSOF = true
+	p.b.meta.Width, p.b.meta.Height = width, height
+	p.rest = append(p.rest, piece{off: pos, n: n})
+	return nil
+}
+
+// app sorts an APPn segment into kept (JFIF, ICC, Adobe) or removed, by its identifier.
+func (p *jpegPlanner) app(m byte, pos, n int64) error {
+	payloadLen := n - 4
+	var idBuf [40]byte
+	id := idBuf[:min(payloadLen, int64(len(idBuf)))]
+	if err := readFull(p.r, id, pos+4); err != nil {
+		return err
+	}
+	has := func(prefix string) bool { return bytes.HasPrefix(id, []byte(prefix)) }
+	beforeScan := !p.sawSOS
+	switch {
+	case m == jpegAPP0 && has(jfifID) && payloadLen >= jfifLen && p.jfif == nil && beforeScan:
+		if payloadLen == jfifLen && id[12] == 0 && id[13] == 0 {
+			p.jfif = &piece{off: pos, n: n}
+			return nil
+		}
+		// Rewrite without the thumbnail, which may show an uncropped original.
+		lit := append([]byte{0xFF, jpegAPP0, 0, 2 + jfifLen}, id[:12]...)
+		p.jfif = &piece{lit: append(lit, 0, 0)}
+		p.b.drop(RemovedJFIFThumbnail, payloadLen-jfifLen)
+	case m == jpegAPP0 && has(jfxxID):
+		p.b.drop(RemovedJFIFThumbnail, n)
+	case m == jpegAPP1 && has(exifID):
+		p.b.drop(RemovedEXIF, n)
+		p.b.meta.HadEXIF = true
+		if p.sawEXIF || !beforeScan {
+			return nil
+		}
+		p.sawEXIF = true
+		if payloadLen < 6 {
+			p.b.meta.EXIFUnreadable = true
+			return nil
+		}
+		p.exifBlock = make([]byte, payloadLen-6)
+		return readFull(p.r, p.exifBlock, pos+4+6)
+	case m == jpegAPP1 && has(xmpID):
+		p.b.drop(RemovedXMP, n)
+		p.b.meta.HadXMP = true
+	case m == jpegAPP1 && has(xmpExtendedID):
+		p.b.drop(RemovedXMPExtended, n)
+		p.b.meta.HadXMP = true
+	case m == jpegAPP2 && has(iccID) && payloadLen >= iccHeaderLen && beforeScan:
+		if len(p.icc) == 0 {
+			p.rest = append(p.rest, piece{off: -1})
+		}
+		p.icc = append(p.icc, iccChunk{seq: id[12], count: id[13], off: pos, n: n})
+	case m == jpegAPP2 && has(iccID):
+		// libjpeg reads the profile only from the header; a chunk between scans is ignored.
+		p.b.drop(RemovedICCInvalid, n)
+	case m == jpegAPP2 && has(mpfID):
+		p.b.drop(RemovedMPF, n)
+	case m == jpegAPP2 && has(flashPixID):
+		p.b.drop(RemovedFlashPix, n)
+	case m == jpegAPP13 && has(photoshopID):
+		p.b.drop(RemovedIPTC, n)
+	case m == jpegAPP14 && has(adobeID) && payloadLen >= adobeLen && !p.adobeKept && beforeScan:
+		p.adobeKept = true
+		if payloadLen == adobeLen {
+			p.rest = append(p.rest, piece{off: pos, n: n})
+			return nil
+		}
+		lit := append([]byte{0xFF, jpegAPP14, 0, 2 + adobeLen}, id[:adobeLen]...)
+		p.rest = append(p.rest, piece{lit: lit})
+		p.b.drop(RemovedAppOther, payloadLen-adobeLen)
+	default:
+		p.b.drop(RemovedAppOther, n)
+	}
+	return nil
+}
+
+// finish reads the capture metadata and lays out the output: SOI, JFIF, the minimal EXIF,
+// then the kept segments in file order; end is just past the first EOI.
+func (p *jpegPlanner) finish(end int64) (*planBuilder, error) {
+	b := p.b
+	if p.exifBlock != nil {
+		if gps := readEXIF(p.exifBlock, &b.meta); gps > 0 {
+			b.drop(RemovedGPS, gps)
+		}
+	}
+	iccOK := validICC(p.icc)
+	if !iccOK {
+		for _, c := range p.icc {
+			b.drop(RemovedICCInvalid, c.n)
+		}
+	}
+	slices.SortFunc(p.icc, func(a, c iccChunk) int { return int(a.seq) - int(c.seq) })
+
+	b.keep(0, 2)
+	if p.jfif != nil {
+		b.addPiece(*p.jfif)
+	}
+	if o := b.meta.Orientation; o != 1 {
+		b.add(orientationEXIFSegment(o))
+	}
+	for _, it := range p.rest {
+		switch {
+		case it.off == -1:
+			if iccOK {
+				for _, c := range p.icc {
+					b.keep(c.off, c.n)
+				}
+			}
+		default:
+			b.addPiece(it)
+		}
+	}
+	if trailer := p.size - end; trailer > 0 {
+		b.drop(RemovedTrailer, trailer)
+		b.meta.HadTrailer = true
+	}
+	return b, nil
+}
+
+func (b *planBuilder) addPiece(it piece) {
+	if it.lit != nil {
+		b.add(it.lit)
+	} else {
+		b.keep(it.off, it.n)
+	}
+}
+
+// validICC checks that the chunks form one complete profile: the same count everywhere and
+// every sequence number from 1 to count exactly once. Viewers ignore an incomplete profile.
+func validICC(chunks []iccChunk) bool {
+	if len(chunks) == 0 || len(chunks) != int(chunks[0].count) {
+		return false
+	}
+	var seen [256]bool
+	for _, c := range chunks {
+		if c.count != chunks[0].count || c.seq == 0 || c.seq > c.count || seen[c.seq] {
+			return false
+		}
+		seen[c.seq] = true
+	}
+	return true
+}
+
+// orientationEXIFSegment builds the only EXIF the output may carry: an APP1 with a big-endian
+// TIFF header and one IFD holding one entry, Orientation, and no next IFD.
+func orientationEXIFSegment(orientation int) []byte {
+	be := binary.BigEndian
+	seg := []byte{0xFF, jpegAPP1, 0, 0}
+	seg = append(seg, "Exif\x00\x00"...)
+	seg = append(seg, "MM\x00\x2a"...)
+	seg = be.AppendUint32(seg, 8) // IFD0 right after the header
+	seg = be.AppendUint16(seg, 1) // one entry
+	seg = be.AppendUint16(seg, tagOrientation)
+	seg = be.AppendUint16(seg, tiffShort)
+	seg = be.AppendUint32(seg, 1) // count
+	seg = be.AppendUint16(seg, uint16(orientation))
+	seg = be.AppendUint16(seg, 0) // value padding
+	seg = be.AppendUint32(seg, 0) // no next IFD
+	be.PutUint16(seg[2:4], uint16(len(seg)-2))
+	return seg
+}
+
+// scanEntropy finds the marker that ends the entropy-coded data starting at pos: the first
+// 0xFF followed by neither a stuffed zero, a restart marker nor another 0xFF (fill). It reads
+// blocks into buf and jumps between 0xFF bytes with bytes.IndexByte.
+func scanEntropy(r io.ReaderAt, pos, size int64, buf []byte) (int64, error) {
+	for pos < size {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
+		if n == 0 {
+			if err == nil || err == io.EOF {
+				break
+			}
+			return 0, err
+		}
+		blk := buf[:n]
+		advance := int64(n)
+		for i := 0; ; {
+			j := bytes.IndexByte(blk[i:], 0xFF)
+			if j < 0 {
+				break
+			}
+			k := i + j
+			if k+1 == n {
+				// The byte after this 0xFF is in the next block; start it here.
+				if pos+int64(n) >= size {
+					return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+				}
+				advance = int64(k)
+				break
+			}
+			switch c := blk[k+1]; {
+			case c == 0x00 || (c >= jpegRST0 && c <= jpegRST7):
+				i = k + 2
+				continue
+			case c == 0xFF:
+				i = k + 1
+				continue
+			}
+			return pos + int64(k), nil
+		}
+		if advance == 0 {
+			return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+		}
+		pos += advance
+	}
+	return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+}

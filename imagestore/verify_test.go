@@ -1,0 +1,126 @@
+package imagestore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+)
+
+// TestVerifyRejects feeds the verifier clean files with one thing added or broken; each must
+// be rejected, independently of what the sanitizer would do with it.
+func TestVerifyRejects(t *testing.T) {
+	t.Parallel()
+	cleanJPEG, _, err := SanitizeBytes(jpegEverything(t, 6), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainJPEG, _, err := SanitizeBytes(encodeJPEG(t, testImage(16, 16), 80), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pngEverything, webpEverything []byte
+	for _, f := range acceptedFixtures(t) {
+		switch f.name {
+		case "png/everything":
+			pngEverything = f.data
+		case "webp/lossless-icc-exif-xmp":
+			webpEverything = f.data
+		}
+	}
+	cleanPNG, _, err := SanitizeBytes(pngEverything, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanWebP, _, err := SanitizeBytes(webpEverything, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"jpeg": cleanJPEG, "png": cleanPNG, "webp": cleanWebP} {
+		if _, err := Verify(bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("clean %s rejected: %v", name, err)
+		}
+	}
+
+	exifWith := func(patch func([]byte)) []byte {
+		seg := orientationEXIFSegment(6)
+		patch(seg)
+		return withSegments(plainJPEG, seg)
+	}
+	icc := iccSegments(fakeICCProfile(), 3)
+	lossless := readTestdata(t, "gopher-doc.1bpp.lossless.webp")
+	vp8l := riffChunk("VP8L", splitWebP(lossless)[0].data)
+	cases := map[string][]byte{
+		"jpeg/comment":             withSegments(plainJPEG, jpegSeg(jpegCOM, []byte("x"))),
+		"jpeg/xmp":                 withSegments(plainJPEG, xmpSegment("x")),
+		"jpeg/full exif":           withSegments(plainJPEG, exifAPP1(exifTIFF(exifOptions{orientation: 6, dateTime: "2020:01:01 00:00:00"}))),
+		"jpeg/exif orientation 1":  exifWith(func(s []byte) { s[4+verifyOrientationAt] = 1 }),
+		"jpeg/exif orientation 9":  exifWith(func(s []byte) { s[4+verifyOrientationAt] = 9 }),
+		"jpeg/exif two entries":    exifWith(func(s []byte) { s[4+6+9] = 2 }),
+		"jpeg/exif next ifd":       exifWith(func(s []byte) { s[len(s)-1] = 8 }),
+		"jpeg/exif little endian":  exifWith(func(s []byte) { copy(s[10:], "II") }),
+		"jpeg/exif after tables":   cat(plainJPEG[:2], jpegSegments(plainJPEG)[0], orientationEXIFSegment(6), plainJPEG[2+len(jpegSegments(plainJPEG)[0]):]),
+		"jpeg/two exif":            withSegments(plainJPEG, orientationEXIFSegment(6), orientationEXIFSegment(6)),
+		"jpeg/jfif thumbnail":      withSegments(plainJPEG, jfifSegment([]byte("abc"))),
+		"jpeg/jfif not first":      withSegments(plainJPEG, orientationEXIFSegment(3), jfifSegment(nil)),
+		"jpeg/jfx":                 withSegments(plainJPEG, jpegSeg(jpegAPP0, []byte("JFXX\x00\x10"))),
+		"jpeg/icc out of order":    withSegments(plainJPEG, icc[1], icc[0], icc[2]),
+		"jpeg/icc incomplete":      withSegments(plainJPEG, icc[0], icc[1]),
+		"jpeg/icc interrupted":     withSegments(plainJPEG, icc[0], adobeSegment(), icc[1], icc[2]),
+		"jpeg/icc repeated":        withSegments(plainJPEG, icc[0], icc[1], icc[2], icc[0]),
+		"jpeg/adobe long":          withSegments(plainJPEG, jpegSeg(jpegAPP14, []byte("Adobe\x00\x64\x00\x00\x00\x00\x01X"))),
+		"jpeg/mpf":                 withSegments(plainJPEG, mpfSegment()),
+		"jpeg/iptc":                withSegments(plainJPEG, iptcSegment()),
+		"jpeg/vendor app":          withSegments(plainJPEG, jpegSeg(0xE9, []byte("x"))),
+		"jpeg/fill bytes":          withSegments(plainJPEG, []byte{0xFF}),
+		"jpeg/trailer":             cat(cleanJPEG, []byte("ftypmp42")),
+		"jpeg/truncated":           cleanJPEG[:len(cleanJPEG)-2],
+		"jpeg/no scan":             []byte{0xFF, 0xD8, 0xFF, 0xD9},
+		"png/text":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tEXt", []byte("a\x00b"))}, nil, nil),
+		"png/time":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tIME", make([]byte, 7))}, nil, nil),
+		"png/exif":                 pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", []byte("MM\x00*"))}, nil, nil),
+		"png/unknown":              pngWith(t, cleanPNG, [][]byte{pngChunk("prVt", nil)}, nil, nil),
+		"png/ancillary after data": pngWith(t, cleanPNG, nil, [][]byte{pngChunk("sRGB", []byte{0})}, nil),
+		"png/repeated gAMA":        pngWith(t, cleanPNG, [][]byte{pngChunk("gAMA", make([]byte, 4))}, nil, nil),
+		"png/trailer":              cat(cleanPNG, []byte("x")),
+		"png/bad crc":              flipByte(cleanPNG, len(cleanPNG)-14),
+		"webp/exif chunk":          buildWebP(vp8xChunk(0, 75, 100), riffChunk("EXIF", []byte("MM\x00*")), vp8l),
+		"webp/exif flag":           buildWebP(vp8xChunk(webpFlagEXIF, 75, 100), vp8l),
+		"webp/xmp after image":     buildWebP(vp8xChunk(0, 75, 100), vp8l, riffChunk("XMP ", []byte("x"))),
+		"webp/unknown chunk":       buildWebP(vp8xChunk(0, 75, 100), riffChunk("ZZZZ", nil), vp8l),
+		"webp/icc flag no iccp":    buildWebP(vp8xChunk(webpFlagICC, 75, 100), vp8l),
+		"webp/iccp no flag":        buildWebP(vp8xChunk(0, 75, 100), riffChunk("ICCP", fakeICCProfile()), vp8l),
+		"webp/simple plus chunk":   buildWebP(vp8l, riffChunk("EXIF", []byte("MM\x00*"))),
+		"webp/animation":           buildWebP(vp8xChunk(webpFlagAnimation, 75, 100), vp8l),
+		"webp/trailer":             cat(cleanWebP, []byte("xx")),
+		"webp/riff size":           riffSize(cleanWebP, -2),
+		"webp/nonzero padding":     buildWebP(vp8xChunk(0, 75, 100), riffChunkPad("ICCP", []byte("abc"), 7), vp8l),
+		"other/gif":                []byte("GIF89a"),
+	}
+	for name, data := range cases {
+		if f, err := Verify(bytes.NewReader(data), int64(len(data))); err == nil {
+			t.Errorf("%s: accepted as %s", name, f)
+		}
+	}
+	// A declared size that does not match the stream is an error too.
+	if _, err := Verify(bytes.NewReader(cleanJPEG), int64(len(cleanJPEG))+1); err == nil {
+		t.Error("size mismatch accepted")
+	}
+}
+
+func flipByte(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 0x40
+	return c
+}
+
+func riffSize(b []byte, delta int) []byte {
+	c := bytes.Clone(b)
+	binary.LittleEndian.PutUint32(c[4:], uint32(int(binary.LittleEndian.Uint32(c[4:]))+delta))
+	return c
+}
+
+func riffChunkPad(fourCC string, data []byte, pad byte) []byte {
+	c := riffChunk(fourCC, data)
+	c[len(c)-1] = pad
+	return c
+}
