@@ -1,0 +1,106 @@
+package web
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// userAuthenticator turns an API token into the user it stands for. *followup.Service is one;
+// tests may pass their own.
+type userAuthenticator interface {
+	AuthenticateToken(ctx context.Context, token string, addr netip.Addr) (followup.Actor, error)
+}
+
+// actorKey is where requireUser leaves the signed-in user in the echo context.
+const actorKey = "actor"
+
+// authenticator is the seam between the middleware and the service.
+func (s *Server) authenticator() userAuthenticator { return s.svc }
+
+// requireUser admits requests from a signed-in clinic user and puts the user's Actor in the
+// context (see actorOf). Today the credential is "Authorization: Bearer TOKEN" (a token from
+// `dermfollow token create`); anything else answers 401 with WWW-Authenticate: Bearer.
+//
+// The token is never logged: it travels only from the header to AuthenticateToken, which
+// stores and compares its SHA-256.
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		actor, err := s.authenticate(c)
+		if err != nil {
+			return err
+		}
+		c.Set(actorKey, actor)
+		return next(c)
+	}
+}
+
+// authenticate finds the user behind a request. A session cookie (for the pages) will be
+// tried here too, before the bearer token; until then a request without a bearer token is
+// simply not signed in.
+func (s *Server) authenticate(c echo.Context) (followup.Actor, error) {
+	header := c.Request().Header.Get(echo.HeaderAuthorization)
+	if header == "" {
+		return followup.Actor{}, unauthorized(c, "", "sign in first: send Authorization: Bearer TOKEN")
+	}
+	token, ok := bearerToken(header)
+	if !ok {
+		return followup.Actor{}, unauthorized(c, "invalid_request", "the Authorization header must be: Bearer TOKEN")
+	}
+	actor, err := s.authenticator().AuthenticateToken(c.Request().Context(), token, realIPAddr(c))
+	if err != nil {
+		if followup.ErrorCode(err) == followup.EUNAUTHORIZED {
+			return followup.Actor{}, unauthorized(c, "invalid_token", "the API token is not valid")
+		}
+		// The database is down or similar: 503/500, not "your token is wrong". The error
+		// never contains the token.
+		return followup.Actor{}, err
+	}
+	if actor.Kind != followup.ActorUser {
+		return followup.Actor{}, unauthorized(c, "invalid_token", "the API token is not valid")
+	}
+	return actor, nil
+}
+
+// bearerToken takes the token out of "Bearer TOKEN" (the scheme is case-insensitive, RFC 6750).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}
+
+// unauthorized answers 401 in the usual error shape, with the challenge RFC 6750 asks for.
+func unauthorized(c echo.Context, bearerError, message string) error {
+	challenge := `Bearer realm="dermfollow"`
+	if bearerError != "" {
+		challenge += `, error="` + bearerError + `"`
+	}
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
+	return followup.Errorf(followup.EUNAUTHORIZED, "%s", message)
+}
+
+// realIPAddr is the client's address (through trusted proxies only, see ipExtractor) for the
+// audit log; zero when it cannot be parsed.
+func realIPAddr(c echo.Context) netip.Addr {
+	addr, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
+}
+
+// actorOf returns the user requireUser admitted; the zero Actor (not a user) outside it.
+func actorOf(c echo.Context) followup.Actor {
+	a, _ := c.Get(actorKey).(followup.Actor)
+	return a
+}

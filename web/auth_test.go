@@ -1,0 +1,206 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// authTestServer is the middleware under test on a real followup.Service, behind the request
+// id and request log middleware, with one route (/whoami) that echoes the actor.
+type authTestServer struct {
+	echo *echo.Echo
+	svc  *followup.Service
+	logs *bytes.Buffer
+}
+
+func newAuthTestServer(t *testing.T) *authTestServer {
+	t.Helper()
+	store, err := imagestore.NewLocalStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := protocols.LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := followup.New(followup.Config{Pool: pgtest.NewPool(t), Store: store, Protocols: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newHTTPMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	s := &Server{log: slog.New(slog.NewJSONHandler(logs, nil)), metrics: m, svc: svc}
+	e := echo.New()
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(nil)
+	e.Use(s.requestID, s.logRequests)
+	e.GET("/whoami", func(c echo.Context) error {
+		a := actorOf(c)
+		return c.JSON(http.StatusOK, map[string]string{"kind": a.Kind, "id": a.ID.String(), "clinic": a.ClinicID.String(), "role": a.Role, "addr": a.Addr.String()})
+	}, s.requireUser)
+	return &authTestServer{echo: e, svc: svc, logs: logs}
+}
+
+func (s *authTestServer) get(t *testing.T, authorization string) (*httptest.ResponseRecorder, errorBody) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+	req.RemoteAddr = "192.0.2.10:50000"
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	rec := httptest.NewRecorder()
+	s.echo.ServeHTTP(rec, req)
+	var body errorBody
+	if rec.Code != http.StatusOK {
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Errorf("%d response is not the JSON error shape: %v: %s", rec.Code, err, rec.Body)
+		}
+	}
+	return rec, body
+}
+
+// userWithToken creates a clinic, a clinician and an API token for the clinician.
+func userWithToken(t *testing.T, svc *followup.Service) (followup.User, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clinic, err := svc.CreateClinic(ctx, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{
+		ClinicID: clinic.ID, Email: "doc-" + uuid.NewString()[:8] + "@example.org", Name: "Doc", Role: followup.RoleClinician, Password: "long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := svc.CreateToken(ctx, followup.SystemActor(uuid.Nil), u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, token
+}
+
+func TestRequireUser(t *testing.T) {
+	t.Parallel()
+	s := newAuthTestServer(t)
+	u, token := userWithToken(t, s.svc)
+
+	for _, h := range []string{"Bearer " + token, "bearer " + token, "Bearer   " + token} {
+		rec, _ := s.get(t, h)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%q: %d %s", h[:10], rec.Code, rec.Body)
+		}
+		var got map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"kind": followup.ActorUser, "id": u.ID.String(), "clinic": u.ClinicID.String(), "role": followup.RoleClinician, "addr": "192.0.2.10"}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("actor %s = %q, want %q", k, got[k], v)
+			}
+		}
+	}
+
+	wrong := "dft_" + strings.Repeat("x", 43)
+	for name, tc := range map[string]struct{ header, bearerError string }{
+		"no header":         {"", ""},
+		"basic":             {"Basic ZG9jOnB3", "invalid_request"},
+		"scheme only":       {"Bearer", "invalid_request"},
+		"empty token":       {"Bearer  ", "invalid_request"},
+		"two tokens":        {"Bearer " + token + " " + token, "invalid_request"},
+		"token without sch": {token, "invalid_request"},
+		"wrong token":       {"Bearer " + wrong, "invalid_token"},
+		"malformed token":   {"Bearer abc", "invalid_token"},
+		"token with suffix": {"Bearer " + token + "x", "invalid_token"},
+	} {
+		rec, body := s.get(t, tc.header)
+		if rec.Code != http.StatusUnauthorized || body.Error.Code != followup.EUNAUTHORIZED || body.Error.Message == "" {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+		challenge := rec.Header().Get("WWW-Authenticate")
+		if !strings.HasPrefix(challenge, "Bearer ") || (tc.bearerError != "") != strings.Contains(challenge, `error="`+tc.bearerError+`"`) {
+			t.Errorf("%s: WWW-Authenticate = %q", name, challenge)
+		}
+		if strings.Contains(rec.Body.String(), token[4:]) || strings.Contains(rec.Body.String(), wrong) {
+			t.Errorf("%s: the response repeats the token: %s", name, rec.Body)
+		}
+	}
+
+	ctx := context.Background()
+	if err := s.svc.RevokeToken(ctx, followup.SystemActor(uuid.Nil), token); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.get(t, "Bearer "+token); rec.Code != http.StatusUnauthorized {
+		t.Errorf("revoked token: %d", rec.Code)
+	}
+
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"route":"/whoami"`) {
+		t.Fatalf("no request lines logged:\n%s", logs)
+	}
+	for _, secret := range []string{token[4:], wrong[4:]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a token appears in the logs:\n%s", logs)
+		}
+	}
+}
+
+func TestRequireUserDatabaseDown(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store, err := imagestore.NewLocalStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := protocols.LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token := userWithToken(t, svc)
+	s := &Server{log: slog.New(slog.DiscardHandler), svc: svc}
+	e := echo.New()
+	e.HTTPErrorHandler = s.handleError
+	e.GET("/whoami", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, s.requireUser)
+	pool.Close()
+
+	req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	// An outage is not the client's fault: not 401 (which would make clients drop a good token).
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("database down: %d %q %s", rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body)
+	}
+}
+
+func TestActorOfWithoutRequireUser(t *testing.T) {
+	t.Parallel()
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+	if a := actorOf(c); a.IsUser() || a.Kind != "" {
+		t.Errorf("actorOf outside requireUser = %+v", a)
+	}
+}
