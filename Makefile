@@ -16,6 +16,8 @@ build:
 ## run: start PostgreSQL (and MinIO, Mailpit) if needed, migrate, load demo data, serve on :8080
 run: build
 	@eval "$$($(SERVICES) up run)"; \
+	bin/dermfollow migrate >/dev/null; \
+	bin/dermfollow demo; \
 	exec bin/dermfollow serve
 
 ## test: start the real services, then vet, check formatting and run every test with -race

@@ -36,6 +36,8 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	baseURL   string
+	// thumbNudge wakes this process's thumbnail worker after an upload.
+	thumbNudge chan struct{}
 }
 
 // New returns a Service.
@@ -49,7 +51,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL}, nil
+	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL,
+		thumbNudge: make(chan struct{}, 1)}, nil
 }
 
 // Protocols returns the registry the service schedules with.

@@ -3,10 +3,12 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/imagestore"
 )
 
 // errorBody is the one shape of every JSON error: {"error": {"code": "...", "message": "..."}}.
@@ -44,6 +46,12 @@ func codeOfStatus(status int) string {
 		return followup.ECONFLICT
 	case http.StatusServiceUnavailable:
 		return followup.EUNAVAILABLE
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_format"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
 	}
 	if status >= 500 {
 		return followup.EINTERNAL
@@ -57,7 +65,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, body := errorResponse(err)
+	status, body := errorResponse(err, requestLang(c))
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(status)
 		return
@@ -65,7 +73,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	c.JSON(status, body)
 }
 
-func errorResponse(err error) (int, errorBody) {
+func errorResponse(err error, lang string) (int, errorBody) {
+	var re *imagestore.RejectError
+	if errors.As(err, &re) {
+		status, code := rejectStatus(re.Reason)
+		return status, errorBody{errorDetail{Code: code, Message: re.Message(lang)}}
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		msg, _ := he.Message.(string)
@@ -80,4 +93,19 @@ func errorResponse(err error) (int, errorBody) {
 		status = http.StatusInternalServerError
 	}
 	return status, errorBody{errorDetail{Code: code, Message: followup.ErrorMessage(err)}}
+}
+
+// requestLang picks English or Simplified Chinese from Accept-Language (the pages refine this
+// with the patient's preference and a switch).
+func requestLang(c echo.Context) string {
+	for _, part := range strings.Split(c.Request().Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "zh"):
+			return "zh-CN"
+		case strings.HasPrefix(tag, "en"):
+			return "en"
+		}
+	}
+	return "en"
 }

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -32,26 +34,34 @@ type Config struct {
 	// Registry receives the server's metrics; one per server, so tests and several servers in
 	// one process do not collide.
 	Registry *prometheus.Registry
+	// Service is the follow-up core behind the API and the pages.
+	Service *followup.Service
+	// Limits bound uploads; zero fields take imagestore's defaults.
+	Limits imagestore.Limits
 }
 
 // Server is the HTTP handler for the whole service.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	echo    *echo.Echo
-	metrics *httpMetrics
+	cfg          Config
+	log          *slog.Logger
+	echo         *echo.Echo
+	metrics      *httpMetrics
+	svc          *followup.Service
+	limits       imagestore.Limits
+	linkFailures *failureLimiter
 }
 
 // New builds the server and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil {
-		return nil, errors.New("web: Logger, DB, Store and Registry are required")
+	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Service == nil {
+		return nil, errors.New("web: Logger, DB, Store, Registry and Service are required")
 	}
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: withDefaults(cfg.Limits),
+		linkFailures: newFailureLimiter(20, 10*time.Minute)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -68,6 +78,24 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
+
+	// The family's upload through its link (the contract's path; the pages use it too).
+	e.POST("/p/:token/photos", s.parentUpload)
+
+	api := e.Group("/api/v1", s.requireUser)
+	api.POST("/patients", s.apiCreatePatient)
+	api.GET("/patients/:id", s.apiGetPatient)
+	api.POST("/procedures", s.apiEnrol)
+	api.GET("/procedures/:id", s.apiGetProcedure)
+	api.POST("/procedures/:id/status", s.apiSetStatus)
+	api.POST("/procedures/:id/parent-links", s.apiCreateLink)
+	api.GET("/procedures/:id/parent-links", s.apiListLinks)
+	api.DELETE("/parent-links/:id", s.apiRevokeLink)
+	api.POST("/procedures/:id/assessments", s.apiAssess)
+	api.POST("/procedures/:id/messages", s.apiMessage)
+	api.POST("/procedures/:id/photos", s.apiUploadPhoto)
+	api.GET("/photos/:id/original", s.apiPhoto(followup.VariantOriginal))
+	api.GET("/photos/:id/thumbnail", s.apiPhoto(""))
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
@@ -81,4 +109,21 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 		opts = append(opts, echo.TrustIPRange(n))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+func withDefaults(l imagestore.Limits) imagestore.Limits {
+	d := imagestore.DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxPixels <= 0 {
+		l.MaxPixels = d.MaxPixels
+	}
+	if l.MaxSide <= 0 {
+		l.MaxSide = d.MaxSide
+	}
+	if l.MaxSegments <= 0 {
+		l.MaxSegments = d.MaxSegments
+	}
+	return l
 }

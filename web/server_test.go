@@ -17,6 +17,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/protocols"
 )
 
 type testServer struct {
@@ -31,11 +32,22 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
+	pool := pgtest.NewPool(t)
+	reg, err := protocols.LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: "http://example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
-		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
-		DB:       pgtest.NewPool(t),
+		Logger:   log,
+		DB:       pool,
 		Store:    store,
 		Registry: prometheus.NewRegistry(),
+		Service:  svc,
 	}
 	for _, m := range mutate {
 		m(&cfg)

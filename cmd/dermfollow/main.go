@@ -49,6 +49,9 @@ func commands() []command {
 		{"serve", "run the HTTP server (migrates the database first unless -no-migrate)", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
 		{"protocols", "list, show or validate follow-up protocols", runProtocols},
+		{"user", "add clinic users (user add)", runUser},
+		{"token", "create API tokens (token create)", runToken},
+		{"demo", "seed demo data and print a clinician login and a parent link", runDemo},
 	}
 }
 

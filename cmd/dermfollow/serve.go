@@ -10,13 +10,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
+	"github.com/dermfollow/dermfollow/protocols"
 	"github.com/dermfollow/dermfollow/web"
 )
 
@@ -54,12 +57,17 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
+	svc, err := newService(cfg, pool, store, log)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(web.Config{
 		Logger:         log,
 		DB:             pool,
 		Store:          store,
 		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
+		Service:        svc,
 	})
 	if err != nil {
 		return err
@@ -68,7 +76,48 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+
+	// Background work stops with the server; each piece is safe to run on several servers.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
+	wg.Go(func() { sweepEvery(bg, svc, log, time.Hour, 24*time.Hour) })
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
 	return serveUntilDone(ctx, log, ln, srv, cfg.ShutdownTimeout)
+}
+
+// newService loads the protocols (the shipped ones and the clinic's, all validated) and
+// builds the follow-up core.
+func newService(cfg *config, pool *pgxpool.Pool, store imagestore.Store, log *slog.Logger) (*followup.Service, error) {
+	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
+	if err != nil {
+		return nil, fmt.Errorf("protocols: %w", err)
+	}
+	return followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String()})
+}
+
+// sweepEvery removes stored objects that no row refers to (uploads that failed after the store
+// took their bytes), leaving anything younger than grace alone.
+func sweepEvery(ctx context.Context, svc *followup.Service, log *slog.Logger, every, grace time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := svc.SweepOrphans(ctx, grace)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("sweep", "error", err.Error())
+		}
+		if n > 0 {
+			log.Info("swept objects without rows", "count", n)
+		}
+	}
 }
 
 // serveUntilDone serves until ctx ends (SIGINT or SIGTERM), then stops accepting and gives

@@ -1,0 +1,184 @@
+package followup
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// Patient is a child (or adult patient) followed by a clinic.
+type Patient struct {
+	ID                uuid.UUID      `json:"id"`
+	DisplayName       string         `json:"display_name"`
+	BirthDate         protocols.Date `json:"birth_date"`
+	MRN               string         `json:"mrn,omitempty"`
+	GuardianEmail     string         `json:"guardian_email,omitempty"`
+	GuardianPhone     string         `json:"guardian_phone,omitempty"`
+	PreferredLanguage string         `json:"preferred_language"`
+	ResearchConsent   bool           `json:"research_consent"`
+	ResearchConsentAt *time.Time     `json:"research_consent_at,omitempty"`
+	CreatedAt         time.Time      `json:"created_at"`
+}
+
+// FirstName is what the parent's page shows: the first word of the display name only.
+func (p Patient) FirstName() string {
+	if f := strings.Fields(p.DisplayName); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+// NewPatient is the input of CreatePatient.
+type NewPatient struct {
+	DisplayName       string `json:"display_name"`
+	BirthDate         string `json:"birth_date"`
+	MRN               string `json:"mrn"`
+	GuardianEmail     string `json:"guardian_email"`
+	GuardianPhone     string `json:"guardian_phone"`
+	PreferredLanguage string `json:"preferred_language"`
+	ResearchConsent   bool   `json:"research_consent"`
+}
+
+// Field errors name the JSON field so a form or a client can point at it.
+func invalidField(field, format string, args ...any) *Error {
+	e := Errorf(EINVALID, format, args...)
+	e.Message = field + ": " + e.Message
+	return e
+}
+
+func (in *NewPatient) normalize(today protocols.Date) (protocols.Date, error) {
+	in.DisplayName = strings.TrimSpace(in.DisplayName)
+	in.MRN = strings.TrimSpace(in.MRN)
+	in.GuardianEmail = strings.ToLower(strings.TrimSpace(in.GuardianEmail))
+	in.GuardianPhone = strings.TrimSpace(in.GuardianPhone)
+	if in.PreferredLanguage == "" {
+		in.PreferredLanguage = protocols.EN
+	}
+	n := utf8.RuneCountInString(in.DisplayName)
+	if n == 0 || n > 200 {
+		return protocols.Date{}, invalidField("display_name", "is required (at most 200 characters)")
+	}
+	birth, err := protocols.ParseDate(in.BirthDate)
+	if err != nil {
+		return protocols.Date{}, invalidField("birth_date", "must be a date as YYYY-MM-DD")
+	}
+	if birth.After(today) || birth.Year < 1900 {
+		return protocols.Date{}, invalidField("birth_date", "must be a real date in the past")
+	}
+	if len(in.MRN) > 64 {
+		return protocols.Date{}, invalidField("mrn", "must be at most 64 characters")
+	}
+	if in.GuardianEmail != "" {
+		if a, err := mail.ParseAddress(in.GuardianEmail); err != nil || a.Address != in.GuardianEmail || len(in.GuardianEmail) > 254 {
+			return protocols.Date{}, invalidField("guardian_email", "is not an email address")
+		}
+	}
+	if in.GuardianPhone != "" && !validPhone(in.GuardianPhone) {
+		return protocols.Date{}, invalidField("guardian_phone", "must be a phone number: digits, spaces, +, - and parentheses, at most 32")
+	}
+	if in.GuardianEmail == "" && in.GuardianPhone == "" {
+		return protocols.Date{}, invalidField("guardian_email", "a guardian email or phone is required, so the family can be reminded")
+	}
+	if in.PreferredLanguage != protocols.EN && in.PreferredLanguage != protocols.ZH {
+		return protocols.Date{}, invalidField("preferred_language", "must be en or zh-CN")
+	}
+	return birth, nil
+}
+
+func validPhone(p string) bool {
+	if len(p) > 32 {
+		return false
+	}
+	digits := 0
+	for _, r := range p {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == ' ' || r == '+' || r == '-' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	return digits >= 5
+}
+
+// CreatePatient adds a patient to the actor's clinic.
+func (s *Service) CreatePatient(ctx context.Context, a Actor, in NewPatient) (Patient, error) {
+	if err := a.requireClinical(); err != nil {
+		return Patient{}, err
+	}
+	clinic, err := s.Clinic(ctx, a.ClinicID)
+	if err != nil {
+		return Patient{}, err
+	}
+	now := s.now()
+	birth, err := in.normalize(protocols.DateOf(now, clinic.Location))
+	if err != nil {
+		return Patient{}, err
+	}
+	var consentAt *time.Time
+	if in.ResearchConsent {
+		consentAt = &now
+	}
+	var mrn any
+	if in.MRN != "" {
+		mrn = in.MRN
+	}
+	p := Patient{DisplayName: in.DisplayName, BirthDate: birth, MRN: in.MRN, GuardianEmail: in.GuardianEmail,
+		GuardianPhone: in.GuardianPhone, PreferredLanguage: in.PreferredLanguage, ResearchConsent: in.ResearchConsent,
+		ResearchConsentAt: consentAt}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `insert into patients (clinic_id, display_name, birth_date, mrn, guardian_email, guardian_phone,
+				preferred_language, research_consent_at, created_by)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id, created_at`,
+			a.ClinicID, p.DisplayName, birth.Start(time.UTC), mrn, p.GuardianEmail, p.GuardianPhone, p.PreferredLanguage,
+			consentAt, a.ID).Scan(&p.ID, &p.CreatedAt)
+		if pgCode(err) == pgUniqueViolation {
+			return invalidField("mrn", "another patient of this clinic has this MRN").withCode(ECONFLICT)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		return audit(ctx, tx, a, AuditEvent{Action: AuditPatientCreated, TargetKind: "patient", TargetID: p.ID})
+	})
+	if err != nil {
+		return Patient{}, wrap(err, "create patient")
+	}
+	return p, nil
+}
+
+func (e *Error) withCode(code string) *Error { e.Code = code; return e }
+
+// Patient returns a patient of the actor's clinic.
+func (s *Service) Patient(ctx context.Context, a Actor, id uuid.UUID) (Patient, error) {
+	if err := a.requireClinical(); err != nil {
+		return Patient{}, err
+	}
+	return s.patient(ctx, a.ClinicID, id)
+}
+
+func (s *Service) patient(ctx context.Context, clinic, id uuid.UUID) (Patient, error) {
+	var p Patient
+	var birth time.Time
+	var mrn *string
+	err := s.pool.QueryRow(ctx, `select id, display_name, birth_date, mrn, guardian_email, guardian_phone, preferred_language,
+			research_consent_at, created_at
+		from patients where id = $1 and clinic_id = $2`, id, clinic).
+		Scan(&p.ID, &p.DisplayName, &birth, &mrn, &p.GuardianEmail, &p.GuardianPhone, &p.PreferredLanguage, &p.ResearchConsentAt, &p.CreatedAt)
+	if err != nil {
+		return Patient{}, wrap(notFound(err, "patient"), "patient %s", id)
+	}
+	p.BirthDate = protocols.DateOf(birth, time.UTC)
+	if mrn != nil {
+		p.MRN = *mrn
+	}
+	p.ResearchConsent = p.ResearchConsentAt != nil
+	return p, nil
+}

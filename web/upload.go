@@ -1,0 +1,160 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/imagestore"
+)
+
+// maxUploadParts bounds the multipart parts of an upload: four fields are expected.
+const maxUploadParts = 8
+
+// receivePhoto streams one multipart upload (fields timepoint, view, upload_id and file) into
+// a temp file, never into memory, then hands it to the follow-up core, which sanitizes and
+// stores it. Echo's FormFile would buffer 32 MiB in memory per request.
+func (s *Server) receivePhoto(c echo.Context, a followup.Actor, procedureID uuid.UUID) error {
+	req := c.Request()
+	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return badRequest("send the photo as multipart/form-data with the fields timepoint, view, upload_id and file")
+	}
+	lim := s.limits
+	body := http.MaxBytesReader(c.Response(), req.Body, lim.MaxBytes+64<<10)
+	mr := multipart.NewReader(body, params["boundary"])
+
+	var up followup.PhotoUpload
+	var spool *os.File
+	var size int64
+	defer func() {
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
+		}
+	}()
+	for parts := 0; ; parts++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return uploadReadError(err)
+		}
+		if parts >= maxUploadParts {
+			return badRequest("too many form parts: send only timepoint, view, upload_id and file")
+		}
+		switch name := part.FormName(); name {
+		case "timepoint", "view", "upload_id":
+			v, err := io.ReadAll(io.LimitReader(part, 129))
+			if err != nil {
+				return uploadReadError(err)
+			}
+			if len(v) > 128 {
+				return badRequest("the field " + name + " is too long")
+			}
+			val := strings.TrimSpace(string(v))
+			switch name {
+			case "timepoint":
+				up.Timepoint = val
+			case "view":
+				up.View = val
+			case "upload_id":
+				up.UploadID = val
+			}
+		case "file":
+			if spool != nil {
+				return badRequest("send one file per upload")
+			}
+			// A retry of an upload that was stored is answered without reading its bytes.
+			if followup.ValidUploadID(up.UploadID) {
+				if p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID); err != nil {
+					return err
+				} else if ok {
+					return c.JSON(http.StatusOK, p)
+				}
+			}
+			if spool, err = os.CreateTemp("", "dermfollow-upload-*"); err != nil {
+				return err
+			}
+			n, err := io.Copy(spool, io.LimitReader(part, lim.MaxBytes+1))
+			if err != nil {
+				return uploadReadError(err)
+			}
+			if n > lim.MaxBytes {
+				return tooLarge(c, lim.MaxBytes)
+			}
+			size = n
+		default:
+			return badRequest("unexpected form field " + quoteField(name))
+		}
+		part.Close()
+	}
+	switch {
+	case spool == nil || size == 0:
+		return badRequest("the file is missing or empty")
+	case up.Timepoint == "" || up.View == "" || up.UploadID == "":
+		return badRequest("timepoint, view and upload_id are required")
+	}
+	p, created, err := s.svc.AddPhoto(req.Context(), a, procedureID, up, spool, size, lim)
+	if err != nil {
+		return err
+	}
+	if created {
+		return c.JSON(http.StatusCreated, p)
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func uploadReadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &echo.HTTPError{Code: http.StatusRequestEntityTooLarge, Message: "The photo is too large.", Internal: err}
+	}
+	return badRequest("the upload was cut off or is not valid multipart/form-data")
+}
+
+func tooLarge(c echo.Context, max int64) error {
+	return &echo.HTTPError{Code: http.StatusRequestEntityTooLarge,
+		Message: "The photo is too large (at most " + mib(max) + "). Send it again in a smaller size."}
+}
+
+func mib(n int64) string { return strconv.FormatInt(n>>20, 10) + " MB" }
+
+func badRequest(msg string) error {
+	return &echo.HTTPError{Code: http.StatusBadRequest, Message: msg}
+}
+
+func quoteField(s string) string {
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	return `"` + strings.Map(func(r rune) rune {
+		if r < 32 || r == '"' {
+			return -1
+		}
+		return r
+	}, s) + `"`
+}
+
+// rejectStatus maps the sanitizer's refusals to the statuses the contract promises.
+func rejectStatus(r imagestore.Reason) (int, string) {
+	switch r {
+	case imagestore.ReasonTooLarge, imagestore.ReasonTooManyPixels:
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case imagestore.ReasonHEIC:
+		return http.StatusUnsupportedMediaType, "heic"
+	case imagestore.ReasonUnsupported:
+		return http.StatusUnsupportedMediaType, "unsupported_format"
+	}
+	return http.StatusUnprocessableEntity, "bad_image"
+}
