@@ -48,6 +48,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP server (migrates the database first unless -no-migrate)", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
+		{"scrub", "remove identifying metadata from a photo, exactly as uploads are (scrub IN OUT)", runScrub},
 		{"protocols", "list, show or validate follow-up protocols", runProtocols},
 		{"user", "add clinic users (user add)", runUser},
 		{"token", "create API tokens (token create)", runToken},
