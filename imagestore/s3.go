@@ -27,6 +27,9 @@ type S3Config struct {
 	SSE bool
 	// Transport overrides the HTTP transport (tests; a proxy's own CA). Nil uses minio-go's.
 	Transport http.RoundTripper
+	// MaxRetries bounds minio-go's retries of a failed request (0: its default of 10, which
+	// rides out about eight seconds of outage).
+	MaxRetries int
 }
 
 // S3Store keeps objects in an S3-compatible bucket through minio-go: the production default.
@@ -49,10 +52,11 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		return nil, errors.New("imagestore: s3: endpoint and bucket are required")
 	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure:    cfg.TLS,
-		Region:    cfg.Region,
-		Transport: cfg.Transport,
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     cfg.TLS,
+		Region:     cfg.Region,
+		Transport:  cfg.Transport,
+		MaxRetries: cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("imagestore: s3 %s: %w", cfg.Endpoint, err)
