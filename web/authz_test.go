@@ -65,8 +65,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"set status", func() request {
 			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/status", map[string]string{"status": "active"}, false}
 		}, 200, 404},
-		{"create link", func() request { return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/parent-links", nil, false} }, 201, 404},
-		{"list links", func() request { return request{"GET", "/api/v1/procedures/" + e.ProcedureID + "/parent-links", nil, false} }, 200, 404},
+		{"create link", func() request {
+			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/parent-links", nil, false}
+		}, 201, 404},
+		{"list links", func() request {
+			return request{"GET", "/api/v1/procedures/" + e.ProcedureID + "/parent-links", nil, false}
+		}, 200, 404},
 		{"revoke link", func() request {
 			l, err := f.svc.CreateLink(context.Background(), f.clinicianActor, uuid.MustParse(e.ProcedureID), false)
 			if err != nil {
@@ -82,7 +86,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, 201, 404},
 		{"clinic upload", func() request { return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/photos", nil, true} }, 201, 404},
 		{"original", func() request { return request{"GET", "/api/v1/photos/" + photoID + "/original", nil, false} }, 200, 404},
-		{"thumbnail", func() request { return request{"GET", "/api/v1/photos/" + photoID + "/thumbnail?size=large", nil, false} }, 200, 404},
+		{"thumbnail", func() request {
+			return request{"GET", "/api/v1/photos/" + photoID + "/thumbnail?size=large", nil, false}
+		}, 200, 404},
 		{"unknown id", func() request { return request{"GET", "/api/v1/procedures/" + uuid.NewString(), nil, false} }, 404, 404},
 		{"malformed id", func() request { return request{"GET", "/api/v1/photos/../../etc/original", nil, false} }, 404, 404},
 	}
