@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 SERVICES := scripts/services.sh
 # 2 cores: two test binaries at once, each running its parallel tests.
-TEST_FLAGS ?= -race -p 2 -timeout 20m
+TEST_FLAGS ?= -race -count=1 -p 2 -timeout 20m
 
 .PHONY: all build run test vet fmt-check bench fuzz services stop clean
 

@@ -429,6 +429,7 @@ func TestAddPhotoRefusals(t *testing.T) {
 	}{
 		"unknown timepoint": {"day-99", "front", "refuse-aaaaaaa1", body, EINVALID},
 		"unknown view":      {"day-1", "back", "refuse-aaaaaaa2", body, EINVALID},
+		"clinic's step":     {"baseline", "front", "refuse-aaaaaaa7", body, EINVALID},
 		"bad upload id":     {"day-1", "front", "x", body, EINVALID},
 		"heic":              {"day-1", "front", "refuse-aaaaaaa3", append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), make([]byte, 64)...), ""},
 		"truncated":         {"day-1", "front", "refuse-aaaaaaa4", body[:len(body)/2], ""},

@@ -63,6 +63,11 @@ func ValidUploadID(s string) bool {
 // PhotoByUploadID returns the photo an earlier try of this upload stored, if any, so a retry
 // can be answered before its body is even read.
 func (s *Service) PhotoByUploadID(ctx context.Context, a Actor, procedureID uuid.UUID, uploadID string) (Photo, bool, error) {
+	if a.Kind != ActorParent {
+		if err := a.requireClinical(); err != nil {
+			return Photo{}, false, err
+		}
+	}
 	clinic, only := procedureScope(a)
 	if only != uuid.Nil && only != procedureID {
 		return Photo{}, false, Errorf(ENOTFOUND, "procedure not found")
@@ -107,6 +112,9 @@ func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, 
 	i := slices.IndexFunc(tps, func(t Timepoint) bool { return t.Key == up.Timepoint })
 	if i < 0 {
 		return Photo{}, false, invalidField("timepoint", "this follow-up has no step %q", up.Timepoint)
+	}
+	if a.Kind == ActorParent && tps[i].Who == "clinic" {
+		return Photo{}, false, invalidField("timepoint", "the clinic takes the photos of step %s", up.Timepoint)
 	}
 	if !slices.Contains(tps[i].Views, up.View) {
 		return Photo{}, false, invalidField("view", "step %s asks for %v, not %q", up.Timepoint, tps[i].Views, up.View)

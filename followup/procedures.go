@@ -124,6 +124,7 @@ func (s *Service) checkProcedure(in NewProcedure) (*protocols.Protocol, string, 
 		return nil, "", time.Time{}, invalidField("body_site", "must be one of %s", strings.Join(BodySites(), ", "))
 	}
 	performed, err := time.Parse(time.RFC3339, in.PerformedAt)
+	performed = performed.UTC() // times leave the API in UTC, as they are read back
 	if err != nil {
 		return nil, "", time.Time{}, invalidField("performed_at", "must be a time as RFC 3339, e.g. 2026-05-01T09:30:00+08:00")
 	}
@@ -138,7 +139,7 @@ func (s *Service) schedule(p *protocols.Protocol, performed time.Time, loc *time
 	now := s.now()
 	out := make([]Timepoint, len(dues))
 	for i, d := range dues {
-		out[i] = Timepoint{Key: d.Key, DueAt: d.At, DueOn: d.DueOn, WindowStart: d.WindowStart, WindowEnd: d.WindowEnd,
+		out[i] = Timepoint{Key: d.Key, DueAt: d.At.UTC(), DueOn: d.DueOn, WindowStart: d.WindowStart, WindowEnd: d.WindowEnd,
 			Views: d.Views, Who: d.Who, Remind: d.Remind, opens: d.Opens, closes: d.Closes, graceEnds: d.GraceEnds}
 		out[i].State = d.State(nil, now)
 		out[i].Missing = d.Missing(nil)

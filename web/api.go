@@ -227,7 +227,7 @@ func (s *Server) apiPhoto(variant string) echo.HandlerFunc {
 			if v == "" {
 				v = followup.VariantSmall
 			}
-			if v == followup.VariantOriginal {
+			if v != followup.VariantSmall && v != followup.VariantLarge {
 				return badRequest("size must be small or large")
 			}
 		}
@@ -268,6 +268,7 @@ func (s *Server) parentUpload(c echo.Context) error {
 func (s *Server) parentFromToken(c echo.Context, token string) (followup.Actor, error) {
 	addr := c.RealIP()
 	if s.linkFailures.Blocked(addr) {
+		c.Response().Header().Set("Retry-After", "60")
 		return followup.Actor{}, &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "Too many wrong links from this address; wait a few minutes."}
 	}
 	a, err := s.svc.ResolveLink(c.Request().Context(), token)

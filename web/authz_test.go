@@ -27,6 +27,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatalf("upload = %d", code)
 	}
 	photoID := photo["id"].(string)
+	if got := f.send(t, "POST", "/api/v1/procedures/"+e.ProcedureID+"/photos?retry", f.clinician, nil, true); got != 201 {
+		t.Fatalf("clinic upload = %d", got)
+	}
 	if _, err := f.svc.MakeThumbnails(context.Background(), 5); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +88,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/messages", map[string]string{"kind": "note", "body": "Looks good"}, false}
 		}, 201, 404},
 		{"clinic upload", func() request { return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/photos", nil, true} }, 201, 404},
+		// A retry of an existing upload must not bypass the role check.
+		{"clinic upload retry", func() request {
+			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/photos?retry", nil, true}
+		}, 200, 404},
 		{"original", func() request { return request{"GET", "/api/v1/photos/" + photoID + "/original", nil, false} }, 200, 404},
 		{"thumbnail", func() request {
 			return request{"GET", "/api/v1/photos/" + photoID + "/thumbnail?size=large", nil, false}
@@ -142,7 +149,11 @@ func (f *apiFixture) send(t *testing.T, method, path, token string, body any, ph
 		mw := multipart.NewWriter(&buf)
 		mw.WriteField("timepoint", "baseline")
 		mw.WriteField("view", "front")
-		mw.WriteField("upload_id", "clinic-"+strings.ReplaceAll(uuid.NewString(), "-", "")[:12])
+		uploadID := "clinic-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+		if strings.HasSuffix(path, "?retry") {
+			uploadID = "authz-retry-01" // stored once below, before the matrix runs
+		}
+		mw.WriteField("upload_id", uploadID)
 		fw, _ := mw.CreateFormFile("file", "x.jpg")
 		fw.Write(imagetest.JPEG(32, 24, 9))
 		mw.Close()

@@ -38,6 +38,10 @@ type Config struct {
 	Service *followup.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
+	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
+	SecretKey []byte
+	// Secure marks cookies Secure (the public URL is https).
+	Secure bool
 }
 
 // Server is the HTTP handler for the whole service.
@@ -49,6 +53,7 @@ type Server struct {
 	svc          *followup.Service
 	limits       imagestore.Limits
 	linkFailures *failureLimiter
+	tpl          templates
 }
 
 // New builds the server and its routes.
@@ -68,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders)
 	s.echo = e
+	if err := s.tpl.load(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -78,6 +86,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
+	e.GET("/static/*", s.staticFiles())
 
 	// The family's upload through its link (the contract's path; the pages use it too).
 	e.POST("/p/:token/photos", s.parentUpload)
