@@ -25,6 +25,8 @@ type Config struct {
 	Now func() time.Time
 	// BaseURL is the public URL that parent links start with.
 	BaseURL string
+	// SecretKey is DERMFOLLOW_SECRET_KEY; derive purpose-specific keys from it (HKDF).
+	SecretKey []byte
 }
 
 // Service is the follow-up domain. Every method takes ctx first and, where data belongs to a
@@ -36,6 +38,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	baseURL   string
+	secretKey []byte
 	// thumbNudge wakes this process's thumbnail worker after an upload.
 	thumbNudge chan struct{}
 }
@@ -51,7 +54,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL,
+	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
 		thumbNudge: make(chan struct{}, 1)}, nil
 }
 

@@ -105,6 +105,12 @@ func (s *Server) routes() {
 	api.POST("/procedures/:id/photos", s.apiUploadPhoto)
 	api.GET("/photos/:id/original", s.apiPhoto(followup.VariantOriginal))
 	api.GET("/photos/:id/thumbnail", s.apiPhoto(""))
+
+	// Each area registers its own routes in its own file.
+	s.parentRoutes()   // parent.go: the family's pages (issue 6)
+	s.clinicRoutes()   // clinic.go: the clinician's pages, login and sessions (issue 7)
+	s.reminderRoutes() // reminders.go: reminder outbox and controls (issue 8)
+	s.exportRoutes()   // export.go: research exports, API and page (issue 9)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }

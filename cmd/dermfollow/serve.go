@@ -68,6 +68,8 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
 		Service:        svc,
+		SecretKey:      cfg.SecretKey,
+		Secure:         cfg.BaseURL.Scheme == "https",
 	})
 	if err != nil {
 		return err
@@ -96,7 +98,8 @@ func newService(cfg *config, pool *pgxpool.Pool, store imagestore.Store, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("protocols: %w", err)
 	}
-	return followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String()})
+	return followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
+		SecretKey: cfg.SecretKey})
 }
 
 // sweepEvery removes stored objects that no row refers to (uploads that failed after the store

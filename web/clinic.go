@@ -1,0 +1,4 @@
+package web
+
+// clinicRoutes registers the routes of the clinician's pages.
+func (s *Server) clinicRoutes() {}

@@ -1,0 +1,4 @@
+package web
+
+// reminderRoutes registers the routes of reminders.
+func (s *Server) reminderRoutes() {}
