@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
@@ -39,20 +38,10 @@ type coreFixture struct {
 
 func newCoreFixture(t *testing.T) *coreFixture {
 	t.Helper()
-	store, err := imagestore.NewLocalStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
-	svc, err := New(Config{Pool: pgtest.NewPool(t), Store: store, Protocols: reg, Now: clock.Now, BaseURL: "https://followup.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &coreFixture{svc: svc, store: store, clock: clock}
+	svc := newTestService(t, func(c *Config) { c.Now, c.BaseURL = clock.Now, "https://followup.example" })
+	f := &coreFixture{svc: svc, store: svc.Store().(*imagestore.LocalStore), clock: clock}
+	var err error
 	f.clinic = mustClinic(t, svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
 	_, f.clinician = mustUser(t, svc, f.clinic.ID, RoleClinician)
 	ctx := testCtx(t)

@@ -25,8 +25,8 @@ func init() {
 }
 
 // newTestService returns a Service over a fresh migrated database, a local store in a temp
-// dir and the shipped protocols.
-func newTestService(t testing.TB) *Service {
+// dir and the shipped protocols; opts adjust the Config (a test clock, say).
+func newTestService(t testing.TB, opts ...func(*Config)) *Service {
 	t.Helper()
 	store, err := imagestore.NewLocalStore(t.TempDir())
 	if err != nil {
@@ -36,7 +36,11 @@ func newTestService(t testing.TB) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Pool: pgtest.NewPool(t), Store: store, Protocols: reg})
+	cfg := Config{Pool: pgtest.NewPool(t), Store: store, Protocols: reg}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

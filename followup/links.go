@@ -3,7 +3,6 @@ package followup
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"time"
 
@@ -26,11 +25,6 @@ type ParentLink struct {
 
 // Active reports whether the link still opens at now.
 func (l ParentLink) Active(now time.Time) bool { return l.RevokedAt == nil && now.Before(l.ExpiresAt) }
-
-func hashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
 
 // newToken returns 32 random bytes as URL-safe base64 (43 characters).
 func newToken() string {
@@ -82,7 +76,7 @@ func (s *Service) CreateLink(ctx context.Context, a Actor, procedureID uuid.UUID
 		}
 		err = tx.QueryRow(ctx, `insert into parent_links (clinic_id, procedure_id, token_hash, created_by, expires_at)
 			values ($1, $2, $3, $4, $5) returning id, created_at, expires_at`,
-			a.ClinicID, procedureID, hashToken(token), a.ID, expires).Scan(&l.ID, &l.CreatedAt, &l.ExpiresAt)
+			a.ClinicID, procedureID, tokenHash(token), a.ID, expires).Scan(&l.ID, &l.CreatedAt, &l.ExpiresAt)
 		if err != nil {
 			return unavailable(err)
 		}
@@ -150,7 +144,7 @@ func (s *Service) ResolveLink(ctx context.Context, token string) (Actor, error) 
 	}
 	var a Actor
 	err := s.pool.QueryRow(ctx, `select id, clinic_id, procedure_id from parent_links
-		where token_hash = $1 and revoked_at is null and expires_at > $2`, hashToken(token), s.now()).
+		where token_hash = $1 and revoked_at is null and expires_at > $2`, tokenHash(token), s.now()).
 		Scan(&a.ID, &a.ClinicID, &a.Procedure)
 	if err != nil {
 		return Actor{}, notFound(err, "link")

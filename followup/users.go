@@ -417,6 +417,7 @@ const (
 	tokenLength = len(tokenPrefix) + 43
 )
 
+// tokenHash is how every secret token (API tokens, parent links) is stored: its SHA-256 only.
 func tokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]

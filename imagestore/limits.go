@@ -21,7 +21,8 @@ func DefaultLimits() Limits {
 	return Limits{MaxBytes: 30 << 20, MaxPixels: 100_000_000, MaxSide: 20000, MaxSegments: 1000}
 }
 
-func (l Limits) orDefault() Limits {
+// WithDefaults returns l with every zero field set to its DefaultLimits value.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = d.MaxBytes

@@ -142,7 +142,7 @@ func verified(c *Clean, got Format, err error) error {
 }
 
 func plan(r io.ReaderAt, size int64, lim Limits) (*Clean, error) {
-	lim = lim.orDefault()
+	lim = lim.WithDefaults()
 	if size < 0 {
 		return nil, fmt.Errorf("imagestore: negative size %d", size)
 	}

@@ -59,7 +59,7 @@ type Thumb struct {
 // each smaller size is scaled from the previous one. Decoding holds the whole image (about
 // 20-45 MB for 12 MP), so callers should run no more of these at once than they have cores.
 func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]Thumb, error) {
-	lim = lim.orDefault()
+	lim = lim.WithDefaults()
 	img, err := decodeLimited(r, lim)
 	if err != nil {
 		return nil, err

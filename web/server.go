@@ -65,7 +65,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: withDefaults(cfg.Limits),
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
 		linkFailures: newFailureLimiter(20, 10*time.Minute)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -124,21 +124,4 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 		opts = append(opts, echo.TrustIPRange(n))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
-}
-
-func withDefaults(l imagestore.Limits) imagestore.Limits {
-	d := imagestore.DefaultLimits()
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = d.MaxBytes
-	}
-	if l.MaxPixels <= 0 {
-		l.MaxPixels = d.MaxPixels
-	}
-	if l.MaxSide <= 0 {
-		l.MaxSide = d.MaxSide
-	}
-	if l.MaxSegments <= 0 {
-		l.MaxSegments = d.MaxSegments
-	}
-	return l
 }

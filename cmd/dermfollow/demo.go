@@ -46,19 +46,11 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, _, svc, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	svc, err := newService(cfg, pool, store, log)
-	if err != nil {
-		return err
-	}
 	password := randomPassword()
 	clinic, err := svc.ClinicByName(ctx, demoClinic)
 	fresh := followup.ErrorCode(err) == followup.ENOTFOUND

@@ -48,19 +48,11 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 			return err
 		}
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, store, svc, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	svc, err := newService(cfg, pool, store, log)
-	if err != nil {
-		return err
-	}
 	srv, err := web.New(web.Config{
 		Logger:         log,
 		DB:             pool,
@@ -91,15 +83,30 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	return serveUntilDone(ctx, log, ln, srv, cfg.ShutdownTimeout)
 }
 
-// newService loads the protocols (the shipped ones and the clinic's, all validated) and
-// builds the follow-up core.
-func newService(cfg *config, pool *pgxpool.Pool, store imagestore.Store, log *slog.Logger) (*followup.Service, error) {
+// openService opens the database pool and the object store, loads the protocols (the shipped
+// ones and the clinic's, all validated) and builds the follow-up core. The caller closes the
+// pool.
+func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.Pool, imagestore.Store, *followup.Service, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
-		return nil, fmt.Errorf("protocols: %w", err)
+		return nil, nil, nil, fmt.Errorf("protocols: %w", err)
 	}
-	return followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
 		SecretKey: cfg.SecretKey})
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return pool, store, svc, nil
 }
 
 // sweepEvery removes stored objects that no row refers to (uploads that failed after the store
