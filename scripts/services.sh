@@ -76,23 +76,37 @@ run_pg() {
 	fi
 }
 
+# pgdir is where the private cluster lives: in the project, unless the postgres user (which
+# must own it, as initdb refuses root) cannot reach the project folder, as in a private
+# temp dir; then a folder of its own under /var/tmp, named after the project path.
+pgdir() {
+	if [[ $(id -u) -ne 0 ]] || runuser -u postgres -- test -x "$dev" 2>/dev/null; then
+		echo "$dev/pg"
+	else
+		echo "/var/tmp/dermfollow-pg-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
+	fi
+}
+
 pg_up() {
-	local bin data="$dev/pg/data" sock="$dev/pg/sock"
+	local bin pg data sock
+	mkdir -p "$dev"
+	pg=$(pgdir)
+	data="$pg/data" sock="$pg/sock"
 	bin=$(pg_bindir) || die "PostgreSQL is not installed (run: scripts/services.sh deps run)"
 	# A server already answering on the port (another checkout's, say) is used as it is.
 	if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
 		ensure_db "$bin"
 		return
 	fi
-	mkdir -p "$dev/pg"
+	mkdir -p "$pg"
 	if [[ $(id -u) -eq 0 ]]; then
 		id postgres >/dev/null 2>&1 || die "user postgres missing; install Debian's postgresql package"
-		chown postgres: "$dev/pg"
+		chown postgres: "$pg"
 	fi
 	if [[ ! -f $data/PG_VERSION ]]; then
 		say "creating a PostgreSQL cluster in $data"
-		run_pg "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dev/pg/initdb.log" 2>&1 ||
-			die "initdb failed; see $dev/pg/initdb.log"
+		run_pg "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dev/pg-initdb.log" 2>&1 ||
+			die "initdb failed; see $dev/pg-initdb.log"
 		# Development and tests only: a crash of this machine may lose the last commits, a crash
 		# of PostgreSQL itself does not (fsync only matters for the OS).
 		cat >>"$data/postgresql.conf" <<-CONF
@@ -108,8 +122,8 @@ pg_up() {
 	run_pg mkdir -p "$sock"
 	if ! run_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-		run_pg "$bin/pg_ctl" -D "$data" -l "$dev/pg/server.log" -w -t 60 start >/dev/null ||
-			die "PostgreSQL did not start; see $dev/pg/server.log"
+		run_pg "$bin/pg_ctl" -D "$data" -l "$pg/server.log" -w -t 60 start >/dev/null ||
+			die "PostgreSQL did not start; see $pg/server.log"
 	fi
 	ensure_db "$bin"
 }
@@ -122,10 +136,11 @@ ensure_db() {
 }
 
 pg_down() {
-	local bin
+	local bin pg
 	bin=$(pg_bindir) || return 0
-	[[ -f $dev/pg/data/PG_VERSION ]] || return 0
-	run_pg "$bin/pg_ctl" -D "$dev/pg/data" -m fast stop >/dev/null 2>&1 || true
+	pg=$(pgdir)
+	[[ -f $pg/data/PG_VERSION ]] || return 0
+	run_pg "$bin/pg_ctl" -D "$pg/data" -m fast stop >/dev/null 2>&1 || true
 }
 
 go_tool() { # name module version
