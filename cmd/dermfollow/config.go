@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ type config struct {
 	S3              imagestore.S3Config
 	StoreDir        string
 	SMTPURL         *url.URL
+	SMTPFrom        string
 	SecretKey       []byte
 	ProtocolDir     string
 	TrustedProxies  []*net.IPNet
@@ -113,6 +115,14 @@ func envVars() []envVar {
 					return fmt.Errorf("must be an smtp:// or smtps:// URL with a host")
 				}
 				c.SMTPURL = u
+				return nil
+			}},
+		{name: "DERMFOLLOW_SMTP_FROM", def: "Dermfollow <noreply@localhost>", help: "From address of reminder emails, e.g. Clinic <noreply@clinic.example>",
+			set: func(c *config, v string) error {
+				if _, err := mail.ParseAddress(v); err != nil {
+					return fmt.Errorf("must be an email address, e.g. Clinic <noreply@clinic.example>")
+				}
+				c.SMTPFrom = v
 				return nil
 			}},
 		{name: "DERMFOLLOW_SECRET_KEY", help: "at least 32 random bytes, base64 (openssl rand -base64 32); keys sessions, links and export pseudonyms (required)", secret: true,

@@ -1,0 +1,82 @@
+package notify
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenderSaysOnlyWhatIsDue(t *testing.T) {
+	t.Parallel()
+	link := "https://followup.example/p/abc?x=<script>"
+	for _, c := range []struct{ lang, kind, subject, lead string }{
+		{"en", KindWindowOpen, "A follow-up photo is due", "due on 2026-05-05"},
+		{"en", KindClosingSoon, "Reminder: the follow-up photo is still missing", "last day to send it is 2026-05-07"},
+		{"zh-CN", KindManual, "请上传随访照片", "诊所请您上传应在 2026-05-05"},
+		{"fr", KindWindowOpen, "A follow-up photo is due", "due on 2026-05-05"}, // unknown: English
+	} {
+		r, err := render(Message{Language: c.lang, Kind: c.kind, Link: link, DueOn: "2026-05-05", LastDay: "2026-05-07"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Subject != c.subject || !strings.Contains(r.Text, c.lead) || !strings.Contains(r.HTML, c.lead) {
+			t.Errorf("%s %s: %q\n%s", c.lang, c.kind, r.Subject, r.Text)
+		}
+		if !strings.Contains(r.Text, link) || strings.Contains(r.HTML, "<script>") {
+			t.Errorf("%s: link not carried or not escaped:\n%s", c.lang, r.HTML)
+		}
+	}
+}
+
+func TestSignAndVerify(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef0123456789abcdef"
+	body := []byte(`{"id":"1"}`)
+	now := time.Unix(1_800_000_000, 0)
+	h := http.Header{}
+	h.Set(TimestampHeader, strconv.FormatInt(now.Unix(), 10))
+	h.Set(SignatureHeader, Sign(secret, now.Unix(), body))
+	if err := Verify(secret, h, body, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if Verify(secret, h, []byte(`{"id":"2"}`), now, time.Minute) == nil {
+		t.Error("a changed body verified")
+	}
+	if Verify(secret+"x", h, body, now, time.Minute) == nil {
+		t.Error("another secret verified")
+	}
+	if Verify(secret, h, body, now.Add(10*time.Minute), time.Minute) == nil {
+		t.Error("a replay verified")
+	}
+}
+
+func TestConfigRefused(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ url, from string }{
+		{"http://mail.example", "a@b.example"},
+		{"smtp://", "a@b.example"},
+		{"smtp://mail.example:99999", "a@b.example"},
+		{"smtp://mail.example", "not an address"},
+	} {
+		u, _ := url.Parse(c.url)
+		if _, err := NewEmail(u, c.from); err == nil {
+			t.Errorf("NewEmail(%s, %s) accepted", c.url, c.from)
+		}
+	}
+	e, err := NewEmail(&url.URL{Scheme: "smtp", Host: "127.0.0.1:1"}, "Clinic <noreply@clinic.example>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.SendEmail(context.Background(), Message{To: "not an address"})
+	if !IsPermanent(err) || Reason(err) != "the guardian's email address is not valid" {
+		t.Errorf("bad recipient: %v", err)
+	}
+	err = e.SendEmail(context.Background(), Message{To: "a@b.example", Link: "https://x.example/p/t"})
+	if IsPermanent(err) || Reason(err) != "the mail server could not be reached" {
+		t.Errorf("closed port: %v", err)
+	}
+}
