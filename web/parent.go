@@ -1,4 +1,221 @@
 package web
 
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/imagestore"
+)
+
+// parentPages are the family's pages: the link swap, the home page with the upload cards,
+// the uploads and the thumbnails, all behind the session cookie (parent_session.go).
+type parentPages struct {
+	s   *Server
+	key []byte // signs session cookies and CSRF tokens
+}
+
 // parentRoutes registers the routes of the family's pages.
-func (s *Server) parentRoutes() {}
+func (s *Server) parentRoutes() {
+	h := &parentPages{s: s, key: parentKey(s.cfg.SecretKey)}
+	e := s.echo
+	e.GET("/p/", h.home)
+	e.GET("/p/:token", h.openLink)
+	e.POST("/p/photos", h.upload)
+	e.GET("/p/photos/:id/thumbnail", h.thumbnail)
+}
+
+// openLink is GET /p/{token}: it swaps the link for a session cookie and redirects to /p/, so
+// the token leaves the address bar and the history at once.
+func (h *parentPages) openLink(c echo.Context) error {
+	h.s.rememberLang(c)
+	a, err := h.s.parentFromToken(c, c.Param("token"))
+	if err != nil {
+		var he *echo.HTTPError
+		switch {
+		case followup.ErrorCode(err) == followup.ENOTFOUND:
+			return h.invalid(c, http.StatusNotFound, "invalid_body")
+		case errors.As(err, &he) && he.Code == http.StatusTooManyRequests:
+			return h.invalid(c, http.StatusTooManyRequests, "too_many")
+		}
+		return err
+	}
+	h.setParentCookie(c, parentSession{LinkID: a.ID, Expires: time.Now().Add(parentSessionTTL).Truncate(time.Second)})
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, parentHome)
+}
+
+// invalidPage is the friendly page for a link that does not open: no details, whom to ask.
+type invalidPage struct {
+	Lang string
+	T    map[string]string
+	Body string
+}
+
+func (h *parentPages) invalid(c echo.Context, status int, key string) error {
+	lang := chooseLang(c, "")
+	return h.s.render(c, status, "parent/invalid", invalidPage{Lang: lang, T: catalogue[lang], Body: tr(lang, key)})
+}
+
+// home is GET /p/: the family's page.
+func (h *parentPages) home(c echo.Context) error {
+	ps, a, err := h.parentFromCookie(c)
+	if err != nil {
+		if noSession(err) {
+			h.clearParentCookie(c)
+			return h.invalid(c, http.StatusNotFound, "invalid_body")
+		}
+		return err
+	}
+	home, err := h.s.svc.ParentHome(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	h.s.rememberLang(c)
+	lang := chooseLang(c, home.PreferredLanguage)
+	csrf := h.csrfToken(ps)
+	page := buildParentPage(home, lang, c.QueryParam("m"), "/p/photos?csrf_token="+csrf)
+	page.CSRF = csrf
+	return h.s.render(c, http.StatusOK, "parent/home", page)
+}
+
+// thumbnail is GET /p/photos/{id}/thumbnail[?size=large]: the family's own photos only.
+func (h *parentPages) thumbnail(c echo.Context) error {
+	_, a, err := h.parentFromCookie(c)
+	if err != nil {
+		if noSession(err) {
+			return followup.Errorf(followup.ENOTFOUND, "not found")
+		}
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	size := c.QueryParam("size")
+	switch size {
+	case "":
+		size = followup.VariantSmall
+	case followup.VariantSmall, followup.VariantLarge:
+	default:
+		return badRequest("size must be small or large")
+	}
+	return h.s.sendPhoto(c, a, id, size)
+}
+
+// upload is POST /p/photos: the page's upload, by script (JSON answers) or by a plain form
+// (Post/Redirect/Get with a message code).
+func (h *parentPages) upload(c echo.Context) error {
+	req := c.Request()
+	form := wantsHTML(req)
+	lang := chooseLang(c, "")
+	if !sameOrigin(req) {
+		return followup.Errorf(followup.EFORBIDDEN, "%s", tr(lang, "err_forbidden"))
+	}
+	ps, a, err := h.parentFromCookie(c)
+	if err != nil {
+		if !noSession(err) {
+			return err
+		}
+		if form {
+			return c.Redirect(http.StatusSeeOther, parentHome)
+		}
+		return followup.Errorf(followup.EUNAUTHORIZED, "%s", tr(lang, "err_session"))
+	}
+	if !h.validCSRF(c, ps) {
+		return followup.Errorf(followup.EFORBIDDEN, "%s", tr(lang, "err_forbidden"))
+	}
+	if !form {
+		return h.s.receivePhoto(c, a, a.Procedure)
+	}
+	// A form post: receivePhoto answers JSON, which a form must not show. Capture it and
+	// redirect to the page with the outcome.
+	orig := c.Response()
+	c.SetResponse(echo.NewResponse(&discardWriter{header: http.Header{}}, c.Echo()))
+	err = h.s.receivePhoto(c, a, a.Procedure)
+	status := c.Response().Status
+	c.SetResponse(orig)
+	code := "sent"
+	if err != nil || (status != http.StatusOK && status != http.StatusCreated) {
+		code = flashCode(err)
+		if st, _ := errorResponse(err, lang); st >= 500 {
+			logger(c).Error("parent form upload failed", "status", st, "error", errString(err))
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, parentHome+"?m="+code+"#now")
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// wantsHTML tells a browser's form post (Accept: text/html...) from a script's request.
+func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
+
+// discardWriter swallows the JSON answer of a form upload (the redirect replaces it).
+type discardWriter struct{ header http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// flashCode names an upload's outcome for the page after the redirect; the page shows a
+// fixed text for each code, so nothing from the request is echoed.
+func flashCode(err error) string {
+	var re *imagestore.RejectError
+	if errors.As(err, &re) {
+		return "reject-" + string(re.Reason)
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if he.Code == http.StatusRequestEntityTooLarge {
+			return "too_large"
+		}
+		return "invalid"
+	}
+	switch followup.ErrorCode(err) {
+	case followup.EINVALID:
+		return "invalid"
+	case followup.ECONFLICT:
+		return "ended"
+	}
+	return "generic"
+}
+
+// rejectReasons are the refusals a flash code may name.
+var rejectReasons = []imagestore.Reason{imagestore.ReasonUnsupported, imagestore.ReasonHEIC, imagestore.ReasonTooLarge,
+	imagestore.ReasonTooManyPixels, imagestore.ReasonMalformed, imagestore.ReasonTooComplex, imagestore.ReasonUnclean}
+
+// flashText returns the message for a flash code and whether it reports a failure; "" for
+// no message (or a code this server does not make).
+func flashText(code, lang string) (string, bool) {
+	switch code {
+	case "":
+		return "", false
+	case "sent":
+		return tr(lang, "flash_sent"), false
+	case "too_large":
+		return tr(lang, "err_too_large"), true
+	case "invalid":
+		return tr(lang, "err_invalid"), true
+	case "ended":
+		return tr(lang, "err_ended"), true
+	case "generic":
+		return tr(lang, "err_generic"), true
+	}
+	if r, ok := strings.CutPrefix(code, "reject-"); ok {
+		for _, known := range rejectReasons {
+			if string(known) == r {
+				return known.Message(lang), true
+			}
+		}
+	}
+	return "", false
+}

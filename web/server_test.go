@@ -108,7 +108,7 @@ func TestNoRawPathsInLogsOrMetrics(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
 	const token = "SECRET-TOKEN-abcdef0123456789"
-	rec := s.do(t, httptest.NewRequest("GET", "/p/"+token+"?x="+token, nil))
+	rec := s.do(t, httptest.NewRequest("GET", "/nowhere/"+token+"?x="+token, nil))
 	if rec.Code != 404 {
 		t.Errorf("unknown route = %d, want 404", rec.Code)
 	}

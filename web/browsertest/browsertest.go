@@ -84,7 +84,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // module root, and returns its path.
 func Screenshot(tb testing.TB, tab context.Context, name string) string {
 	tb.Helper()
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
 	if err != nil {
 		tb.Errorf("browsertest: screenshot %s: %v", name, err)
 		return ""

@@ -1,0 +1,283 @@
+package web
+
+import (
+	"html/template"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// parentPage is what templates/parent/home.html shows. Every text is already in the page's
+// language; the template only places it.
+type parentPage struct {
+	Lang         string
+	T            map[string]string
+	Heading      string
+	Title        string
+	TreatedOn    string
+	Instructions []string
+	Clinic       followup.ParentClinic
+	PhoneURL     template.URL
+	MailURL      template.URL
+	// Care is the aftercare that applies now: the step due now, or else the last one passed.
+	Care       []string
+	CareFor    string
+	Flash      string
+	FlashError bool
+	// Now is the step to do now (open or late), or nil; Next is the coming one when nothing
+	// is due now.
+	Now      *stepView
+	NowText  string
+	Next     *stepView
+	NextText string
+	AllDone  bool
+	Steps    []stepView
+	Messages []messageView
+	CSRF     string
+}
+
+// stepView is one timepoint of the schedule.
+type stepView struct {
+	Label       string
+	Due         string
+	State       string
+	StateText   string
+	ClinicTakes bool
+	Aftercare   []string
+	Cards       []photoCard
+	Complete    bool
+	Current     bool
+}
+
+// photoCard is one required photo: a form with the camera, the guide and the framing photo.
+type photoCard struct {
+	ID        string // element id, unique on the page
+	Timepoint string
+	View      string
+	Label     string
+	Hint      string
+	UploadID  string // for the form without script; the script makes its own per photo
+	Done      bool
+	DoneID    string // the photo received for it, when Done
+	PrevID    string // the previous photo of this view (framing guide), when there is one
+	PrevAlt   string
+	DoneAlt   string
+	TakeLabel string
+	T         map[string]string
+	Action    string
+}
+
+// messageView is a retake request or a note, with the step it belongs to.
+type messageView struct {
+	Retake bool
+	Kind   string
+	Step   string
+	Date   string
+	Body   string
+	Card   *photoCard // where to send the retake
+}
+
+func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPage {
+	loc := h.Clinic.Location
+	p := parentPage{
+		Lang:         lang,
+		T:            catalogue[lang],
+		Heading:      trf(lang, "photos_for", h.FirstName),
+		Title:        h.Title.In(lang),
+		TreatedOn:    trf(lang, "treated_on", formatDay(h.View.PerformedAt.In(loc), lang)),
+		Instructions: paragraphs(h.Instructions.In(lang)),
+		Clinic:       h.Clinic,
+		PhoneURL:     phoneURL(h.Clinic.Phone),
+	}
+	if h.Clinic.Email != "" && !strings.ContainsAny(h.Clinic.Email, "?&#/ ") {
+		p.MailURL = template.URL("mailto:" + h.Clinic.Email)
+	}
+	p.Flash, p.FlashError = flashText(flash, lang)
+	views := map[string]protocols.View{}
+	for _, v := range protocols.Views() {
+		views[v.Name] = v
+	}
+	cardN := 0
+	card := func(tp, view string) photoCard {
+		cardN++
+		v := views[view]
+		label := v.Label.In(lang)
+		if label == "" {
+			label = view
+		}
+		c := photoCard{ID: "card-" + itoa(int64(cardN)), Timepoint: tp, View: view, Label: label, Hint: v.Hint.In(lang),
+			UploadID: uuid.NewString(), PrevAlt: trf(lang, "previous_alt", label), DoneAlt: trf(lang, "uploaded_alt", label),
+			TakeLabel: trf(lang, "photo_of", label), T: catalogue[lang], Action: action}
+		c.PrevID = previousPhoto(h.View.Photos, tp, view)
+		if ph := latestPhoto(h.View.Photos, tp, view); ph != nil {
+			c.Done = true
+			if ph.ThumbsReady {
+				c.DoneID = ph.ID.String()
+			}
+		}
+		return c
+	}
+
+	family := false
+	for _, t := range h.View.Timepoints {
+		sv := stepView{Label: h.Labels[t.Key].In(lang), State: string(t.State),
+			StateText: tr(lang, "state_"+string(t.State)), ClinicTakes: t.Who == protocols.Clinic,
+			Aftercare: paragraphs(h.Aftercare[t.Key].In(lang)), Complete: t.State == protocols.StateComplete}
+		if sv.Label == "" {
+			sv.Label = t.Key
+		}
+		sv.Due = formatDate(t.DueOn, lang)
+		if sv.ClinicTakes {
+			// The clinic's own steps are not the family's to miss.
+			sv.StateText = tr(lang, "clinic_takes")
+			if !sv.Complete {
+				sv.State = "clinic"
+			}
+		} else {
+			family = true
+		}
+		p.Steps = append(p.Steps, sv)
+	}
+	// What to do now: the step whose window is open; else the latest one that is late.
+	now := -1
+	for i, t := range h.View.Timepoints {
+		if p.Steps[i].ClinicTakes {
+			continue
+		}
+		switch {
+		case t.State == protocols.StateOpen && (now < 0 || h.View.Timepoints[now].State != protocols.StateOpen):
+			now = i
+		case t.State == protocols.StateOverdue && (now < 0 || h.View.Timepoints[now].State == protocols.StateOverdue):
+			now = i
+		case t.State == protocols.StateUpcoming && p.Next == nil:
+			sv := p.Steps[i]
+			p.Next = &sv
+			p.NextText = trf(lang, "next_on", formatDate(t.WindowStart, lang))
+		}
+	}
+	for i, t := range h.View.Timepoints {
+		if i != now && t.State == protocols.StateOverdue && !p.Steps[i].ClinicTakes {
+			p.Steps[i].StateText = tr(lang, "state_late") // late, but today's step comes first
+		}
+	}
+	if now >= 0 {
+		t := h.View.Timepoints[now]
+		p.Steps[now].Current = true
+		sv := p.Steps[now]
+		for _, v := range t.Views {
+			sv.Cards = append(sv.Cards, card(t.Key, v))
+		}
+		p.Now = &sv
+		if t.State == protocols.StateOverdue {
+			p.NowText = trf(lang, "overdue_by", formatDate(t.WindowEnd, lang))
+		} else {
+			p.NowText = trf(lang, "due_by", formatDate(t.WindowEnd, lang))
+		}
+	}
+	if p.Now != nil {
+		p.Next = nil // one thing at a time: what is due now
+		p.Care, p.CareFor = p.Now.Aftercare, p.Now.Label
+	} else {
+		for i, t := range h.View.Timepoints {
+			if !t.DueAt.After(h.Now) && len(p.Steps[i].Aftercare) > 0 {
+				p.Care, p.CareFor = p.Steps[i].Aftercare, p.Steps[i].Label
+			}
+		}
+	}
+	p.AllDone = family && p.Now == nil && p.Next == nil && !slices.ContainsFunc(p.Steps, func(s stepView) bool {
+		return !s.ClinicTakes && !s.Complete
+	})
+
+	for _, m := range h.View.Messages {
+		mv := messageView{Retake: m.Kind == "retake", Body: m.Body, Date: formatDay(m.CreatedAt.In(loc), lang)}
+		mv.Kind = tr(lang, "note")
+		if mv.Retake {
+			mv.Kind = tr(lang, "retake")
+		}
+		if m.Timepoint != "" {
+			label := h.Labels[m.Timepoint].In(lang)
+			if label == "" {
+				label = m.Timepoint
+			}
+			mv.Step = trf(lang, "for_step", label)
+		}
+		if mv.Retake && m.PhotoID != nil {
+			if i := slices.IndexFunc(h.View.Photos, func(ph followup.Photo) bool { return ph.ID == *m.PhotoID }); i >= 0 {
+				ph := h.View.Photos[i]
+				if j := slices.IndexFunc(h.View.Timepoints, func(t followup.Timepoint) bool { return t.Key == ph.Timepoint }); j >= 0 &&
+					h.View.Timepoints[j].Who != protocols.Clinic {
+					c := card(ph.Timepoint, ph.View)
+					// A retake asks for a new photo even though one has arrived.
+					c.Done, c.DoneID = false, ""
+					c.PrevID = ph.ID.String()
+					mv.Card = &c
+				}
+			}
+		}
+		p.Messages = append(p.Messages, mv)
+	}
+	return p
+}
+
+// previousPhoto is the newest active photo of the view from another step, with thumbnails
+// ready: the framing to match.
+func previousPhoto(photos []followup.Photo, timepoint, view string) string {
+	var best *followup.Photo
+	for i := range photos {
+		ph := &photos[i]
+		if ph.Status != "active" || ph.View != view || ph.Timepoint == timepoint || !ph.ThumbsReady {
+			continue
+		}
+		if best == nil || ph.ReceivedAt.After(best.ReceivedAt) {
+			best = ph
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.ID.String()
+}
+
+// latestPhoto is the newest active photo of the step's view, if one arrived.
+func latestPhoto(photos []followup.Photo, timepoint, view string) *followup.Photo {
+	var best *followup.Photo
+	for i := range photos {
+		ph := &photos[i]
+		if ph.Status != "active" || ph.View != view || ph.Timepoint != timepoint {
+			continue
+		}
+		if best == nil || ph.ReceivedAt.After(best.ReceivedAt) {
+			best = ph
+		}
+	}
+	return best
+}
+
+// phoneURL makes a tel: link of a clinic phone number (digits and a leading +), or "".
+func phoneURL(phone string) template.URL {
+	var b strings.Builder
+	for i, r := range phone {
+		if r >= '0' && r <= '9' || r == '+' && i == 0 {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() < 3 {
+		return ""
+	}
+	return template.URL("tel:" + b.String())
+}
+
+// paragraphs splits a protocol text at its line breaks.
+func paragraphs(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, "\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

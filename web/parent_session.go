@@ -1,0 +1,159 @@
+package web
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// The family's session: opening /p/{token} swaps the link for a cookie that names the link
+// and when the session ends, signed with HMAC-SHA256. The token itself is never stored in the
+// browser beyond that first request. Every request checks the link again (ParentActor), so
+// revoking a link ends its sessions at once.
+
+const (
+	parentCookie     = "df_parent"
+	parentCookiePath = "/p/"
+	parentSessionTTL = 12 * time.Hour
+	parentHome       = "/p/"
+	// parentCSRFHeader carries the page's CSRF token on script uploads; forms send it as ?csrf_token=
+	// (the multipart fields are fixed by the upload contract).
+	parentCSRFHeader = "X-CSRF-Token"
+)
+
+// parentSession is a verified session cookie.
+type parentSession struct {
+	LinkID  uuid.UUID
+	Expires time.Time
+}
+
+// parentKey derives the session signing key from the server secret. Without a configured
+// secret (tests, a first run) the server makes a random one: sessions then end with the
+// process, which is safe.
+func parentKey(secret []byte) []byte {
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	k, err := hkdf.Key(sha256.New, secret, nil, "dermfollow parent session", 32)
+	if err != nil {
+		panic(err) // only for impossible lengths
+	}
+	return k
+}
+
+func (h *parentPages) sessionMAC(msg []byte) []byte {
+	m := hmac.New(sha256.New, h.key)
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// encodeParentSession is base64url(link id (16 bytes) | expiry unix seconds (8 bytes)) "."
+// base64url(HMAC of those 24 bytes).
+func (h *parentPages) encodeParentSession(ps parentSession) string {
+	msg := make([]byte, 24)
+	copy(msg, ps.LinkID[:])
+	binary.BigEndian.PutUint64(msg[16:], uint64(ps.Expires.Unix()))
+	return base64.RawURLEncoding.EncodeToString(msg) + "." + base64.RawURLEncoding.EncodeToString(h.sessionMAC(msg))
+}
+
+var errBadSession = errors.New("web: no valid parent session")
+
+func (h *parentPages) decodeParentSession(v string, now time.Time) (parentSession, error) {
+	body, sig, ok := strings.Cut(v, ".")
+	if !ok {
+		return parentSession{}, errBadSession
+	}
+	msg, err1 := base64.RawURLEncoding.DecodeString(body)
+	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil || len(msg) != 24 || !hmac.Equal(mac, h.sessionMAC(msg)) {
+		return parentSession{}, errBadSession
+	}
+	ps := parentSession{Expires: time.Unix(int64(binary.BigEndian.Uint64(msg[16:])), 0)}
+	copy(ps.LinkID[:], msg[:16])
+	if !now.Before(ps.Expires) {
+		return parentSession{}, errBadSession
+	}
+	return ps, nil
+}
+
+// csrfToken is the session's CSRF token: a MAC of the session, so it needs no storage.
+func (h *parentPages) csrfToken(ps parentSession) string {
+	msg := append([]byte("csrf:"), []byte(h.encodeParentSession(ps))...)
+	return base64.RawURLEncoding.EncodeToString(h.sessionMAC(msg))
+}
+
+func (h *parentPages) setParentCookie(c echo.Context, ps parentSession) {
+	c.SetCookie(&http.Cookie{Name: parentCookie, Value: h.encodeParentSession(ps), Path: parentCookiePath,
+		Expires: ps.Expires, MaxAge: int(time.Until(ps.Expires).Seconds()),
+		HttpOnly: true, Secure: h.s.cfg.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (h *parentPages) clearParentCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: parentCookie, Value: "", Path: parentCookiePath, MaxAge: -1,
+		HttpOnly: true, Secure: h.s.cfg.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+// parentFromCookie returns the session and the Actor of a request's cookie, checking the link
+// again. Any failure (no cookie, bad signature, expired, link revoked or expired) is
+// errBadSession or a followup not-found error; a database failure is returned as it is.
+func (h *parentPages) parentFromCookie(c echo.Context) (parentSession, followup.Actor, error) {
+	ck, err := c.Cookie(parentCookie)
+	if err != nil {
+		return parentSession{}, followup.Actor{}, errBadSession
+	}
+	ps, err := h.decodeParentSession(ck.Value, time.Now())
+	if err != nil {
+		return parentSession{}, followup.Actor{}, err
+	}
+	a, err := h.s.svc.ParentActor(c.Request().Context(), ps.LinkID)
+	if err != nil {
+		return parentSession{}, followup.Actor{}, err
+	}
+	a.Addr = realIPAddr(c)
+	return ps, a, nil
+}
+
+// noSession reports whether err means "not signed in" rather than a failure of the server.
+func noSession(err error) bool {
+	return errors.Is(err, errBadSession) || followup.ErrorCode(err) == followup.ENOTFOUND
+}
+
+// sameOrigin refuses state-changing requests that a browser says come from another site.
+// The cookie is SameSite=Lax already; this and the CSRF token are the second and third locks.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return false
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != r.Host {
+			return false
+		}
+	}
+	return true
+}
+
+// validCSRF checks the session's CSRF token from the header or the ?csrf_token= of a form's action.
+func (h *parentPages) validCSRF(c echo.Context, ps parentSession) bool {
+	got := c.Request().Header.Get(parentCSRFHeader)
+	if got == "" {
+		got = c.QueryParam("csrf_token")
+	}
+	want := h.csrfToken(ps)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
