@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -76,7 +77,15 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
 	wg.Go(func() { sweepEvery(bg, svc, log, time.Hour, 24*time.Hour) })
+	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
+	reminders, err := startReminders(bg, cfg, svc, log)
+	if err != nil {
+		stopBG()
+		wg.Wait()
+		return err
+	}
 	defer func() {
+		stopReminders(reminders, cfg.ShutdownTimeout, log) // first: sends in flight finish
 		stopBG()
 		wg.Wait()
 	}()
@@ -217,3 +226,35 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // errHelpShown ends a command that printed its help; run treats it as success.
 var errHelpShown = errors.New("help shown")
+
+// startReminders runs the reminder workers (River jobs in PostgreSQL; one elected server scans
+// for due reminders). Without DERMFOLLOW_SMTP_URL email is off and only clinics' webhooks work.
+func startReminders(ctx context.Context, cfg *config, svc *followup.Service, log *slog.Logger) (*followup.ReminderWorkers, error) {
+	rc := followup.ReminderConfig{Logger: log}
+	if cfg.SMTPURL == nil {
+		log.Info("reminder email disabled: DERMFOLLOW_SMTP_URL is not set; webhook reminders still work")
+	} else {
+		email, err := notify.NewEmail(cfg.SMTPURL, cfg.SMTPFrom)
+		if err != nil {
+			return nil, err
+		}
+		rc.Email = email
+	}
+	r, err := followup.NewReminders(svc, rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// stopReminders lets sends in flight finish, for at most the shutdown timeout.
+func stopReminders(r *followup.ReminderWorkers, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		log.Warn("reminders did not stop cleanly", "err", err)
+	}
+}

@@ -1,0 +1,407 @@
+package followup
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// The export job. A worker claims a queued export (FOR UPDATE SKIP LOCKED, so several servers
+// can run workers), marks it running under a fresh run id and keeps its heartbeat fresh while it
+// works. A run whose heartbeat stops for exportLease (its process died) is claimed again by any
+// worker; the old run, should it wake up, notices its run id is gone and stops without writing.
+
+const (
+	exportLease       = 2 * time.Minute
+	exportMaxAttempts = 3
+	// exportProgressEvery is how often (in photos, or time) progress and heartbeat are written.
+	exportProgressEvery     = 10
+	exportProgressInterval  = 5 * time.Second
+	exportOrphanGrace       = 24 * time.Hour
+	exportFailedGeneric     = "The export failed; please start it again. If it fails again, tell the clinic's administrator."
+	exportFailedUnavailable = "The photo store or the database was unavailable; please start the export again."
+)
+
+// errLostLease means another worker took the export over: this run stops and writes nothing.
+var errLostLease = errors.New("followup: export taken over by another worker")
+
+// RunExporter runs queued exports until ctx ends, looking for work every interval, and deletes
+// expired archives. Several servers may run it.
+func (s *Service) RunExporter(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			did, err := s.ExportOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("export", "error", err.Error())
+			}
+			if !did || ctx.Err() != nil {
+				break
+			}
+		}
+		if _, err := s.SweepExports(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("export sweep", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// exportJob is a claimed export.
+type exportJob struct {
+	id, clinic, run uuid.UUID
+	protocol        string
+	from, to        protocols.Date
+	views           []string
+	ageInMonths     bool
+}
+
+// ExportOnce claims one export and runs it to the end. It reports whether there was one.
+func (s *Service) ExportOnce(ctx context.Context) (bool, error) {
+	job, ok, err := s.claimExport(ctx)
+	if err != nil || !ok || job.run == uuid.Nil {
+		return ok, err
+	}
+	err = s.runExport(ctx, job)
+	switch {
+	case err == nil, errors.Is(err, errLostLease):
+		return true, nil
+	case ctx.Err() != nil:
+		// Shutting down: the lease runs out and another worker (or this one, restarted) resumes.
+		return true, ctx.Err()
+	}
+	msg := exportFailedGeneric
+	if code := ErrorCode(err); code == EUNAVAILABLE {
+		msg = exportFailedUnavailable
+	}
+	if ferr := s.failExport(context.WithoutCancel(ctx), job, msg); ferr != nil {
+		return true, errors.Join(err, ferr)
+	}
+	return true, wrap(err, "export %s", job.id)
+}
+
+func (s *Service) claimExport(ctx context.Context) (exportJob, bool, error) {
+	var job exportJob
+	claimed := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		now := s.now()
+		var attempts int
+		var from, to *time.Time
+		err := tx.QueryRow(ctx, `select id, clinic_id, protocol_id, from_date, to_date, views, age_in_months, attempts
+			from exports
+			where (status = 'queued' or (status = 'running' and heartbeat_at < $1)) and expires_at > $2
+			order by created_at limit 1 for update skip locked`, now.Add(-exportLease), now).
+			Scan(&job.id, &job.clinic, &job.protocol, &from, &to, &job.views, &job.ageInMonths, &attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		job.from, job.to = dateOf(from), dateOf(to)
+		if attempts >= exportMaxAttempts {
+			// It died every time: something about it kills the worker. Stop trying.
+			_, err := tx.Exec(ctx, `update exports set status = 'failed', run_id = null, finished_at = $2, error = $3 where id = $1`,
+				job.id, now, exportFailedGeneric)
+			claimed = true
+			job = exportJob{}
+			return unavailable(err)
+		}
+		job.run = uuid.New()
+		_, err = tx.Exec(ctx, `update exports set status = 'running', run_id = $2, attempts = attempts + 1, heartbeat_at = $3,
+				started_at = coalesce(started_at, $3), progress_done = 0
+			where id = $1`, job.id, job.run, now)
+		if err != nil {
+			return unavailable(err)
+		}
+		claimed = true
+		return nil
+	})
+	if err != nil {
+		return exportJob{}, false, wrap(err, "claim export")
+	}
+	// claimed with no run: an export given up on, nothing to run.
+	return job, claimed, nil
+}
+
+// progress writes the job's progress and heartbeat; it fails with errLostLease when another
+// worker has taken the export over.
+func (s *Service) exportProgress(ctx context.Context, job exportJob, done, total int) error {
+	tag, err := s.pool.Exec(ctx, `update exports set progress_done = $3, progress_total = $4, heartbeat_at = $5
+		where id = $1 and run_id = $2 and status = 'running'`, job.id, job.run, done, total, s.now())
+	if err != nil {
+		return unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errLostLease
+	}
+	return nil
+}
+
+func (s *Service) failExport(ctx context.Context, job exportJob, msg string) error {
+	_, err := s.pool.Exec(ctx, `update exports set status = 'failed', run_id = null, finished_at = $3, error = $4
+		where id = $1 and run_id = $2`, job.id, job.run, s.now(), msg)
+	return wrap(unavailable(err), "mark export %s failed", job.id)
+}
+
+// runExport runs the job with a heartbeat that keeps its lease while it works, however long
+// a photo or the upload of the archive takes, and stops the run if the lease is lost.
+func (s *Service) runExport(ctx context.Context, job exportJob) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	defer func() {
+		cancel(nil)
+		<-stopped
+	}()
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(exportLease / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			tag, err := s.pool.Exec(ctx, `update exports set heartbeat_at = $3 where id = $1 and run_id = $2 and status = 'running'`,
+				job.id, job.run, s.now())
+			if err == nil && tag.RowsAffected() == 0 {
+				cancel(errLostLease)
+				return
+			}
+		}
+	}()
+	err := s.buildExport(ctx, job)
+	if errors.Is(context.Cause(ctx), errLostLease) {
+		return errLostLease
+	}
+	return err
+}
+
+// buildExport selects the photos (consent is checked here, when the job runs), builds the
+// archive in a temp file, stores it and marks the export done.
+func (s *Service) buildExport(ctx context.Context, job exportJob) error {
+	key, err := s.exportKey()
+	if err != nil {
+		return err
+	}
+	clinic, err := s.Clinic(ctx, job.clinic)
+	if err != nil {
+		return err
+	}
+	items, err := s.exportItems(ctx, job, clinic.Location, key)
+	if err != nil {
+		return err
+	}
+	if err := s.exportProgress(ctx, job, 0, len(items)); err != nil {
+		return err
+	}
+	last := s.now()
+	began := time.Now() // durations for the log, on the real clock
+	res, err := s.writeArchive(ctx, job, items, func(done int) error {
+		if done%exportProgressEvery != 0 && done != len(items) && s.now().Sub(last) < exportProgressInterval {
+			return nil
+		}
+		last = s.now()
+		return s.exportProgress(ctx, job, done, len(items))
+	})
+	if err != nil {
+		return err
+	}
+	defer res.file.Close()
+
+	built := time.Now()
+	objectKey := newObjectKey("exports")
+	if _, err := res.file.Seek(0, 0); err != nil {
+		return err
+	}
+	if err := s.store.Put(ctx, objectKey, res.file, res.size, "application/zip"); err != nil {
+		return &Error{Code: EUNAVAILABLE, Message: "the archive could not be stored", Err: err}
+	}
+	tag, err := s.pool.Exec(ctx, `update exports set status = 'done', run_id = null, object_key = $3, size_bytes = $4, sha256 = $5,
+			subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = ''
+		where id = $1 and run_id = $2 and status = 'running'`,
+		job.id, job.run, objectKey, res.size, res.sum, res.subjects, res.photos, res.excluded, s.now())
+	if err == nil && tag.RowsAffected() == 0 {
+		err = errLostLease
+	}
+	if err != nil {
+		if derr := s.store.Delete(context.WithoutCancel(ctx), objectKey); derr != nil {
+			s.log.Warn("export archive left for the sweeper", "error", derr.Error())
+		}
+		return unavailable(err)
+	}
+	s.log.Info("export done", "export", job.id.String(), "photos", res.photos, "excluded", res.excluded, "bytes", res.size,
+		"build_seconds", built.Sub(began).Seconds(), "store_seconds", time.Since(built).Seconds())
+	return nil
+}
+
+// exportItem is one photo to export with what the manifest says about it: nothing that
+// identifies the patient.
+type exportItem struct {
+	photoID   uuid.UUID
+	objectKey string
+	sha256    []byte
+	size      int64
+	row       manifestRow
+	// order within a subject's series
+	performedAt time.Time
+	position    int
+	received    time.Time
+}
+
+// exportItems selects the photos of consenting patients' procedures of the protocol performed
+// in the date range (clinic time), in the chosen views. Withdrawn photos and withdrawn
+// procedures are left out.
+func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Location, key []byte) ([]exportItem, error) {
+	var lower, upper *time.Time // nil: unbounded
+	if !job.from.IsZero() {
+		t := job.from.Start(loc)
+		lower = &t
+	}
+	if !job.to.IsZero() {
+		t := job.to.AddDays(1).Start(loc)
+		upper = &t
+	}
+	rows, err := s.pool.Query(ctx, `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
+			ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
+			pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date, tp.position,
+			coalesce(g.scale_id, ''), coalesce(g.level, '')
+		from photos ph
+		join procedures pr on pr.id = ph.procedure_id and pr.clinic_id = ph.clinic_id
+		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
+		join timepoints tp on tp.procedure_id = ph.procedure_id and tp.key = ph.timepoint_key
+		left join lateral (select a.scale_id, a.level from assessments a
+			where a.procedure_id = pr.id and a.timepoint_key = ph.timepoint_key
+			order by a.created_at desc, a.id desc limit 1) g on true
+		where ph.clinic_id = $1 and pr.protocol_id = $2
+			and ($3::timestamptz is null or pr.performed_at >= $3) and ($4::timestamptz is null or pr.performed_at < $4)
+			and ph.view = any($5) and ph.status = 'active' and pr.status <> 'withdrawn'
+			and pa.research_consent_at is not null`,
+		job.clinic, job.protocol, lower, upper, job.views)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var items []exportItem
+	for rows.Next() {
+		var it exportItem
+		var procID, patientID uuid.UUID
+		var captured *time.Time
+		var birth time.Time
+		r := &it.row
+		if err := rows.Scan(&it.photoID, &it.objectKey, &it.sha256, &it.size, &r.Timepoint, &r.View, &r.Width, &r.Height,
+			&r.Orientation, &captured, &it.received, &procID, &patientID, &r.ProcedureKind, &r.BodySite, &it.performedAt,
+			&r.ProtocolVersion, &birth, &it.position, &r.GradeScale, &r.GradeLevel); err != nil {
+			return nil, unavailable(err)
+		}
+		r.Subject = pseudonym(key, "S", job.clinic, patientID)
+		r.Series = pseudonym(key, "P", job.clinic, procID)
+		r.Protocol = job.protocol
+		r.Recognizable = RecognizableSite(r.BodySite)
+		performed := protocols.DateOf(it.performedAt, loc)
+		r.Day = protocols.DateOf(photoTime(captured, it.received, it.performedAt), loc).DaysSince(performed)
+		if job.ageInMonths {
+			months := monthsBetween(protocols.DateOf(birth, time.UTC), performed)
+			r.AgeMonths = &months
+		}
+		if r.GradeScale != "" {
+			if sc, err := s.protocols.Scale(r.GradeScale); err == nil {
+				if l, ok := sc.Level(r.GradeLevel); ok {
+					v := l.Value
+					r.GradeValue = &v
+				}
+			}
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	return items, nil
+}
+
+// photoTime is when the photo was taken: the capture time the phone recorded when it is
+// plausible (not long before the procedure, not after the upload), else the upload time.
+func photoTime(captured *time.Time, received, performed time.Time) time.Time {
+	if captured != nil && !captured.Before(performed.Add(-48*time.Hour)) && !captured.After(received.Add(time.Hour)) {
+		return *captured
+	}
+	return received
+}
+
+// monthsBetween is the age in whole months on the day to of someone born on from.
+func monthsBetween(from, to protocols.Date) int {
+	m := (to.Year-from.Year)*12 + int(to.Month) - int(from.Month)
+	if to.Day < from.Day {
+		m--
+	}
+	return max(0, m)
+}
+
+// SweepExports deletes the archives of expired exports and marks them expired, and deletes
+// archives no export refers to (a worker died between storing one and recording it). It
+// returns how many archives it deleted.
+func (s *Service) SweepExports(ctx context.Context) (int, error) {
+	swept := 0
+	for {
+		var id uuid.UUID
+		var key *string
+		done := false
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `select id, object_key from exports where status <> 'expired' and expires_at <= $1
+				order by expires_at limit 1 for update skip locked`, s.now()).Scan(&id, &key)
+			if errors.Is(err, pgx.ErrNoRows) {
+				done = true
+				return nil
+			}
+			if err != nil {
+				return unavailable(err)
+			}
+			if key != nil {
+				if err := s.store.Delete(ctx, *key); err != nil {
+					return &Error{Code: EUNAVAILABLE, Message: "the archive store is unavailable", Err: err}
+				}
+				swept++
+			}
+			_, err = tx.Exec(ctx, `update exports set status = 'expired', run_id = null, object_key = null where id = $1`, id)
+			return unavailable(err)
+		})
+		if err != nil {
+			return swept, wrap(err, "sweep exports")
+		}
+		if done {
+			break
+		}
+	}
+	cutoff := s.now().Add(-exportOrphanGrace)
+	err := s.store.List(ctx, "exports/", func(o imagestore.ObjectInfo) error {
+		if o.Modified.After(cutoff) || !strings.HasPrefix(o.Key, "exports/") {
+			return nil
+		}
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `select exists (select 1 from exports where object_key = $1)`, o.Key).Scan(&exists); err != nil {
+			return unavailable(err)
+		}
+		if exists {
+			return nil
+		}
+		if err := s.store.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+		swept++
+		return nil
+	})
+	return swept, wrap(err, "sweep export archives")
+}

@@ -1,0 +1,780 @@
+package followup
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/imagetest"
+	"github.com/dermfollow/dermfollow/imagestore/s3test"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// exportStudy is a clinic in Shanghai with patients (some without research consent) enrolled
+// in the PWS protocol, photos uploaded as phones send them, and assessments with notes.
+type exportStudy struct {
+	svc        *Service
+	pool       *pgxpool.Pool
+	store      imagestore.Store
+	clock      *testClock
+	clinic     Clinic
+	clinician  Actor
+	researcher Actor
+	// photos of consenting patients' procedures, by patient
+	want map[uuid.UUID]int
+	// byte strings that must never appear in an archive
+	secrets []string
+}
+
+var testExportSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func newExportService(t testing.TB, pool *pgxpool.Pool, store imagestore.Store, clock *testClock, secret []byte) *Service {
+	t.Helper()
+	reg, err := protocols.LoadRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Pool: pool, Store: store, Protocols: reg, Now: clock.Now, BaseURL: "https://followup.example", SecretKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func newExportStudy(t testing.TB, store imagestore.Store) *exportStudy {
+	t.Helper()
+	if store == nil {
+		ls, err := imagestore.NewLocalStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		store = ls
+	}
+	clock := newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
+	pool := pgtest.NewPool(t)
+	s := &exportStudy{svc: newExportService(t, pool, store, clock, testExportSecret), pool: pool, store: store, clock: clock,
+		want: map[uuid.UUID]int{}}
+	ctx := testCtx(t)
+	s.clinic = mustClinic(t, s.svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
+	doctor, err := s.svc.CreateUser(ctx, SystemActor(s.clinic.ID), NewUser{ClinicID: s.clinic.ID, Email: "meilin.qiao@hospital.example",
+		Name: "Dr Meilin Qiao", Role: RoleClinician, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.clinician = Actor{Kind: ActorUser, ID: doctor.ID, ClinicID: s.clinic.ID, Role: RoleClinician}
+	var researcher User
+	researcher, s.researcher = mustUser(t, s.svc, s.clinic.ID, RoleResearcher)
+	s.secrets = append(s.secrets, doctor.Name, doctor.Email, researcher.Email, researcher.Name, s.clinic.Name, s.clinic.ID.String(),
+		imagetest.SerialMarker, imagetest.OwnerMarker, imagetest.XMPMarker, "ftypmp42", "2026:05:04", "2026-05-04")
+	return s
+}
+
+// enrolPatient adds a patient with a procedure performed on day (local 10:00) and uploads
+// photos (as phones send them) to baseline and day-1 and day-7, grading two timepoints.
+func (s *exportStudy) enrolPatient(t testing.TB, name, mrn, birth string, consent bool, day string, photos int) (Patient, Enrolment) {
+	t.Helper()
+	ctx := testCtx(t)
+	p, err := s.svc.CreatePatient(ctx, s.clinician, NewPatient{DisplayName: name, BirthDate: birth, MRN: mrn,
+		GuardianEmail: strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@family.example", GuardianPhone: "+86 139 " + mrn[len(mrn)-4:] + " 0000",
+		PreferredLanguage: "zh-CN", ResearchConsent: consent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.svc.Enrol(ctx, s.clinician, NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
+		BodySite: "face", PerformedAt: day + "T10:00:00+08:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if surname := strings.Fields(p.DisplayName)[1]; len(surname) >= 4 { // shorter ones turn up in image data by chance
+		s.secrets = append(s.secrets, surname)
+	}
+	s.secrets = append(s.secrets, p.DisplayName, p.MRN, p.BirthDate.String(),
+		strings.ReplaceAll(p.BirthDate.String(), "-", ":"), p.GuardianEmail, p.GuardianPhone, p.ID.String(), e.ID.String(),
+		day, strings.ReplaceAll(day, "-", ":"))
+	slots := []struct{ tp, view string }{{"baseline", "front"}, {"day-1", "front"}, {"day-1", "left-oblique"}, {"week-1", "front"}}
+	performed, _ := time.Parse(time.RFC3339, day+"T10:00:00+08:00")
+	for i := range photos {
+		slot := slots[i%len(slots)]
+		at := performed.Add(time.Duration(i) * 25 * time.Hour)
+		s.clock.Set(at)
+		s.secrets = append(s.secrets, at.UTC().Format("2006-01-02"), at.In(s.clinic.Location).Format("2006-01-02"), at.Format("2006:01:02"))
+		body := imagetest.PhoneJPEG(96, 64, byte(i*7+len(name)), 6)
+		ph, _, err := s.svc.AddPhoto(ctx, s.clinician, e.ID, PhotoUpload{Timepoint: slot.tp, View: slot.view,
+			UploadID: fmt.Sprintf("upload-%s-%d", mrn, i)}, bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.secrets = append(s.secrets, ph.ID.String())
+	}
+	for _, g := range []NewAssessment{{Timepoint: "day-1", Level: "none", Note: "NOTE-SECRET early " + name}, {Timepoint: "day-1", Level: "improved", Note: "NOTE-SECRET later"}} {
+		if _, err := s.svc.Assess(ctx, s.clinician, e.ID, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.secrets = append(s.secrets, "NOTE-SECRET")
+	if consent {
+		s.want[p.ID] += photos
+	}
+	return p, e
+}
+
+// seed enrols five patients, two without consent, two of them twice on the same day.
+func (s *exportStudy) seed(t testing.TB) {
+	t.Helper()
+	s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 5)
+	s.enrolPatient(t, "Hao Chen", "MRN-3312", "2024-11-15", true, "2026-04-21", 4)
+	s.enrolPatient(t, "Yue Liu", "MRN-9024", "2025-01-30", false, "2026-04-22", 3)
+	s.enrolPatient(t, "Ming Sun", "MRN-4410", "2023-08-08", true, "2026-04-23", 2)
+	s.enrolPatient(t, "Jia Zhou", "MRN-6605", "2025-09-09", false, "2026-04-24", 2)
+	s.clock.Set(time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC))
+}
+
+// runExport starts an export as the researcher, runs the job and returns the export and the
+// archive's bytes.
+func (s *exportStudy) runExport(t testing.TB, svc *Service, in NewExport) (Export, []byte) {
+	t.Helper()
+	ctx := testCtx(t)
+	e, err := svc.StartExport(ctx, s.researcher, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if did, err := svc.ExportOnce(ctx); err != nil || !did {
+		t.Fatalf("ExportOnce = %v, %v", did, err)
+	}
+	e, err = svc.Export(ctx, s.researcher, e.ID)
+	if err != nil || e.Status != ExportDone {
+		t.Fatalf("export after the run = %+v, %v", e, err)
+	}
+	d, err := svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.URL != "" {
+		t.Fatalf("a local store gave a signed URL %q", d.URL)
+	}
+	defer d.Body.Close()
+	b, err := io.ReadAll(d.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != e.Size || hex.EncodeToString(sum[:]) != e.SHA256 {
+		t.Fatalf("archive is %d bytes, sha %x; the export says %d, %s", len(b), sum, e.Size, e.SHA256)
+	}
+	return e, b
+}
+
+var studyExport = NewExport{Protocol: "pws-hemoporfin-pdt", From: "2026-04-20", To: "2026-04-30"}
+
+type archiveContents struct {
+	files    map[string][]byte
+	manifest []map[string]string
+}
+
+func readArchive(t testing.TB, b []byte) archiveContents {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := archiveContents{files: map[string][]byte{}}
+	for _, f := range zr.File {
+		if f.Method != zip.Store {
+			t.Errorf("%s is compressed (method %d)", f.Name, f.Method)
+		}
+		if !f.Modified.Equal(zipTime) {
+			t.Errorf("%s has timestamp %v, want the fixed one", f.Name, f.Modified)
+		}
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.files[f.Name], err = io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+	}
+	recs, err := csv.NewReader(bytes.NewReader(a.files["manifest.csv"])).ReadAll()
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("manifest.csv: %v", err)
+	}
+	for _, rec := range recs[1:] {
+		row := map[string]string{}
+		for i, col := range recs[0] {
+			row[col] = rec[i]
+		}
+		a.manifest = append(a.manifest, row)
+	}
+	return a
+}
+
+func TestExportSeededStudy(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	s.seed(t)
+	in := studyExport
+	in.AgeInMonths = true
+	e, b := s.runExport(t, s.svc, in)
+
+	// Nothing that identifies a patient, anywhere in the archive's bytes.
+	for _, secret := range s.secrets {
+		if secret != "" && bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the archive contains %q", secret)
+		}
+	}
+	a := readArchive(t, b)
+	want := 0
+	for _, n := range s.want {
+		want += n
+	}
+	if len(a.manifest) != want || e.Photos != want || e.Subjects != 3 || e.Excluded != 0 || e.Progress.Done != want || e.Progress.Total != want {
+		t.Fatalf("export has %d manifest rows, %+v; want %d photos of 3 consenting patients", len(a.manifest), e, want)
+	}
+	for _, name := range []string{"manifest.csv", "manifest.json", "README.txt"} {
+		if a.files[name] == nil {
+			t.Errorf("the archive has no %s", name)
+		}
+	}
+	readme := string(a.files["README.txt"])
+	for _, must := range []string{ExportMethod, "research consent", "remain identifiable", "HMAC-SHA256", "day 0"} {
+		if !strings.Contains(readme, must) {
+			t.Errorf("README.txt does not say %q", must)
+		}
+	}
+	perSubject := map[string]int{}
+	for _, row := range a.manifest {
+		img, ok := a.files[row["file"]]
+		if !ok {
+			t.Fatalf("manifest names %s, not in the archive", row["file"])
+		}
+		sum := sha256.Sum256(img)
+		if hex.EncodeToString(sum[:]) != row["sha256"] {
+			t.Errorf("%s: sha256 in the manifest does not match", row["file"])
+		}
+		if _, err := imagestore.Verify(bytes.NewReader(img), int64(len(img))); err != nil {
+			t.Errorf("%s fails the verifier: %v", row["file"], err)
+		}
+		if !strings.HasPrefix(row["file"], "subjects/"+row["subject"]+"/"+row["timepoint"]+"_"+row["view"]+"_d"+row["day"]) ||
+			!strings.HasSuffix(row["file"], ".jpg") {
+			t.Errorf("file %s does not follow the layout for %v", row["file"], row)
+		}
+		if len(row["subject"]) != 17 || row["subject"][0] != 'S' || row["recognizable_features"] != "true" ||
+			row["protocol"] != "pws-hemoporfin-pdt" || row["protocol_version"] != "1" || row["body_site"] != "face" ||
+			row["procedure_kind"] != "hemoporfin-pdt" || row["orientation"] != "6" || row["width"] != "96" || row["height"] != "64" {
+			t.Errorf("manifest row %v", row)
+		}
+		if row["timepoint"] == "day-1" && (row["grade_scale"] != "hemoporfin-4" || row["grade_level"] != "improved" || row["grade_value"] != "2") {
+			t.Errorf("day-1 grade = %s %s %s, want the latest assessment (hemoporfin-4 improved 2)", row["grade_scale"], row["grade_level"], row["grade_value"])
+		}
+		if row["timepoint"] == "baseline" && row["grade_level"] != "" {
+			t.Errorf("baseline row %v, want no grade (none was given)", row)
+		}
+		perSubject[row["subject"]]++
+	}
+	// The days follow the uploads (25 h apart from the procedure, in Shanghai).
+	days := map[string]bool{}
+	for _, row := range a.manifest {
+		days[row["day"]] = true
+	}
+	if !days["0"] || !days["1"] || !days["2"] || !days["4"] {
+		t.Errorf("days in the manifest: %v", days)
+	}
+	// Ages in months at the procedure: 2025-06-01 -> 2026-04-20 is 10 months, and so on.
+	ages := map[string]bool{}
+	for _, row := range a.manifest {
+		ages[row["age_in_months"]] = true
+	}
+	if !ages["10"] || !ages["17"] || !ages["32"] || len(ages) != 3 {
+		t.Errorf("ages in months = %v, want 10, 17 and 32", ages)
+	}
+	counts := slices.Sorted(maps.Values(perSubject))
+	if !slices.Equal(counts, []int{2, 4, 5}) {
+		t.Errorf("photos per subject = %v, want 2, 4 and 5 (the consenting patients)", counts)
+	}
+	var mj struct {
+		Method string           `json:"method"`
+		Photos int              `json:"photos"`
+		Rows   []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(a.files["manifest.json"], &mj); err != nil {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	if mj.Method != ExportMethod || mj.Photos != want || len(mj.Rows) != want || mj.Rows[0]["subject"] != a.manifest[0]["subject"] {
+		t.Errorf("manifest.json = %s", a.files["manifest.json"])
+	}
+	for name, img := range a.files {
+		if strings.HasPrefix(name, "subjects/") {
+			exportExiftoolFindsNoMetadata(t, img)
+			break // one is enough: exiftool is slow, and the verifier checked them all
+		}
+	}
+	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditExport, e.ID); n != 1 {
+		t.Errorf("export audit events = %d, want 1", n)
+	}
+	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditExportDownload, e.ID); n != 1 {
+		t.Errorf("download audit events = %d, want 1", n)
+	}
+
+	// Stable pseudonyms across exports; other pseudonyms under another key.
+	subjects := func(b []byte) []string {
+		var out []string
+		for _, row := range readArchive(t, b).manifest {
+			if !slices.Contains(out, row["subject"]) {
+				out = append(out, row["subject"])
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	first := subjects(b)
+	in.AgeInMonths = false
+	in.Views = []string{"front"}
+	_, again := s.runExport(t, s.svc, in)
+	if got := subjects(again); !slices.Equal(got, first) {
+		t.Errorf("pseudonyms of a second export = %v, want %v", got, first)
+	}
+	for _, row := range readArchive(t, again).manifest {
+		if _, ok := row["age_in_months"]; ok || row["view"] != "front" {
+			t.Errorf("the front-only export without ages has %v", row)
+		}
+	}
+	other := newExportService(t, s.pool, s.store, s.clock, []byte("another secret key, 32 bytes long!"))
+	// The protocol alone (any date, every view), as the API contract allows.
+	_, keyed := s.runExport(t, other, NewExport{Protocol: studyExport.Protocol})
+	keyedSubjects := subjects(keyed)
+	if len(keyedSubjects) != len(first) {
+		t.Errorf("an unbounded export has %d subjects, want %d", len(keyedSubjects), len(first))
+	}
+	for _, subj := range keyedSubjects {
+		if slices.Contains(first, subj) {
+			t.Errorf("pseudonym %s is the same under another key", subj)
+		}
+	}
+}
+
+// Consent counts when the job runs, and a photo that fails the sanitizer is left out, counted.
+func TestExportConsentAtRunTimeAndExclusions(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	lina, _ := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
+	yue, yueProc := s.enrolPatient(t, "Yue Liu", "MRN-9024", "2025-01-30", false, "2026-04-22", 3)
+	ctx := testCtx(t)
+	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After the request: Lina withdraws consent, Yue's family gives it.
+	s.pool.Exec(ctx, `update patients set research_consent_at = null where id = $1`, lina.ID)
+	s.pool.Exec(ctx, `update patients set research_consent_at = now() where id = $1`, yue.ID)
+	// One of Yue's photos is replaced by bytes that the sanitizer refuses (the row agrees, so
+	// only the sanitizer can catch it).
+	junk := []byte("\xff\xd8\xff\xe0 this is not a JPEG at all, only its first bytes")
+	var key string
+	s.pool.QueryRow(ctx, `select object_key from photos where procedure_id = $1 order by received_at limit 1`, yueProc.ID).Scan(&key)
+	if err := s.store.Put(ctx, key, bytes.NewReader(junk), int64(len(junk)), "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(junk)
+	s.pool.Exec(ctx, `update photos set sha256 = $2, size_bytes = $3 where object_key = $1`, key, sum[:], len(junk))
+	if _, err := s.svc.ExportOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err = s.svc.Export(ctx, s.researcher, e.ID)
+	if err != nil || e.Status != ExportDone || e.Photos != 2 || e.Excluded != 1 || e.Subjects != 1 {
+		t.Fatalf("export = %+v, %v; want Yue's 2 clean photos and 1 left out", e, err)
+	}
+	d, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(d.Body)
+	d.Body.Close()
+	a := readArchive(t, b)
+	if !strings.Contains(string(a.files["README.txt"]), "Photos left out: 1 (sanitizer: 1)") {
+		t.Errorf("README.txt does not count the photo left out:\n%s", a.files["README.txt"])
+	}
+	if bytes.Contains(b, []byte("this is not a JPEG")) {
+		t.Error("the refused photo is in the archive")
+	}
+}
+
+func TestExportAuthorizationAndInput(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	ctx := testCtx(t)
+	if _, err := s.svc.StartExport(ctx, s.clinician, studyExport); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("clinician starts an export: %v, want forbidden", err)
+	}
+	if _, err := s.svc.StartExport(ctx, Actor{}, studyExport); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("nobody starts an export: %v, want unauthorized", err)
+	}
+	_, admin := mustUser(t, s.svc, s.clinic.ID, RoleAdmin)
+	e, err := s.svc.StartExport(ctx, admin, studyExport)
+	if err != nil {
+		t.Fatalf("admin starts an export: %v", err)
+	}
+	if _, err := s.svc.Export(ctx, s.researcher, e.ID); err != nil {
+		t.Errorf("a researcher of the clinic reads the admin's export: %v", err)
+	}
+	if _, err := s.svc.Export(ctx, s.clinician, e.ID); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("clinician reads an export: %v, want forbidden", err)
+	}
+	other := mustClinic(t, s.svc, "Other "+uuid.NewString()[:8], "")
+	_, outsider := mustUser(t, s.svc, other.ID, RoleResearcher)
+	if _, err := s.svc.Export(ctx, outsider, e.ID); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's researcher reads the export: %v, want not found", err)
+	}
+	if _, err := s.svc.DownloadExport(ctx, outsider, e.ID, time.Minute); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's researcher downloads the export: %v, want not found", err)
+	}
+	if _, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute); ErrorCode(err) != ECONFLICT {
+		t.Errorf("download of a queued export: %v, want conflict", err)
+	}
+	for name, mutate := range map[string]func(*NewExport){
+		"unknown protocol": func(in *NewExport) { in.Protocol = "nope" },
+		"bad from":         func(in *NewExport) { in.From = "20/04/2026" },
+		"bad to":           func(in *NewExport) { in.To = "2026-02-30" },
+		"from after to":    func(in *NewExport) { in.From, in.To = "2026-05-01", "2026-04-01" },
+		"unknown view":     func(in *NewExport) { in.Views = []string{"front", "sideways"} },
+		"view not used":    func(in *NewExport) { in.Views = []string{"back"} },
+	} {
+		in := studyExport
+		mutate(&in)
+		if _, err := s.svc.StartExport(ctx, s.researcher, in); ErrorCode(err) != EINVALID || ErrorMessage(err) == "" {
+			t.Errorf("%s: %v, want invalid with a message", name, err)
+		}
+	}
+	noKey := newExportService(t, s.pool, s.store, s.clock, nil)
+	if _, err := noKey.StartExport(ctx, s.researcher, studyExport); ErrorCode(err) != EUNAVAILABLE {
+		t.Errorf("export without a server secret: %v, want unavailable", err)
+	}
+}
+
+// A run whose worker died is picked up again once its lease runs out; the old run, if it
+// wakes, cannot write. Expired archives are swept.
+func TestExportCrashRecoveryAndExpiry(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
+	ctx := testCtx(t)
+	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, ok, err := s.svc.claimExport(ctx) // claimed, then the worker "dies"
+	if err != nil || !ok {
+		t.Fatalf("claim = %v, %v", ok, err)
+	}
+	if did, err := s.svc.ExportOnce(ctx); did || err != nil {
+		t.Fatalf("a running export with a fresh heartbeat was claimed again: %v, %v", did, err)
+	}
+	s.clock.Set(s.clock.Now().Add(exportLease + time.Second))
+	if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
+		t.Fatalf("the abandoned export was not picked up: %v, %v", did, err)
+	}
+	if err := s.svc.exportProgress(ctx, dead, 1, 2); err != errLostLease {
+		t.Errorf("the dead run's progress = %v, want errLostLease", err)
+	}
+	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
+	if e.Status != ExportDone || e.Photos != 2 {
+		t.Fatalf("export = %+v", e)
+	}
+	// An export whose runs keep dying is given up on after exportMaxAttempts.
+	doomed, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pool.Exec(ctx, `update exports set status = 'running', attempts = $2, heartbeat_at = $3 where id = $1`,
+		doomed.ID, exportMaxAttempts, s.clock.Now().Add(-exportLease-time.Minute))
+	if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
+		t.Fatalf("ExportOnce on a doomed export = %v, %v", did, err)
+	}
+	if doomed, _ = s.svc.Export(ctx, s.researcher, doomed.ID); doomed.Status != ExportFailed || doomed.Error == "" {
+		t.Errorf("export after %d dead runs = %+v, want failed with a message", exportMaxAttempts, doomed)
+	}
+	var key string
+	s.pool.QueryRow(ctx, `select object_key from exports where id = $1`, e.ID).Scan(&key)
+	if !strings.HasPrefix(key, "exports/") {
+		t.Fatalf("archive key %q", key)
+	}
+	// An archive no export refers to, older than the grace period, goes too.
+	orphan := newObjectKey("exports")
+	s.store.Put(ctx, orphan, strings.NewReader("x"), 1, "application/zip")
+
+	// Past the lifetime and the orphan's grace (the local store dates objects by the real clock).
+	s.clock.Set(time.Now().Add(exportOrphanGrace + time.Hour))
+	if got, _ := s.svc.Export(ctx, s.researcher, e.ID); got.Status != ExportExpired {
+		t.Errorf("status after the lifetime = %s, want expired", got.Status)
+	}
+	if _, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute); ErrorCode(err) != ECONFLICT {
+		t.Errorf("download of an expired export: %v, want conflict", err)
+	}
+	if n, err := s.svc.SweepExports(ctx); err != nil || n != 2 {
+		t.Errorf("sweep = %d, %v; want the archive and the orphan", n, err)
+	}
+	if _, err := s.store.Stat(ctx, key); !errors.Is(err, imagestore.ErrNotExist) {
+		t.Errorf("the expired archive is still stored: %v", err)
+	}
+	if n := countRows(t, s.svc, `select count(*) from exports where id = $1 and status = 'expired' and object_key is null`, e.ID); n != 1 {
+		t.Error("the swept export is not marked expired")
+	}
+}
+
+// Photos larger than exportInMemory are spooled to a temp file: the same clean bytes result.
+func TestExportPreparePhotoSpools(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 1)
+	key, _ := s.svc.exportKey()
+	clinic, _ := s.svc.Clinic(testCtx(t), s.clinic.ID)
+	job := exportJob{clinic: s.clinic.ID, protocol: "pws-hemoporfin-pdt", views: []string{"front"}}
+	job.from, _ = protocols.ParseDate("2026-04-01")
+	job.to, _ = protocols.ParseDate("2026-04-30")
+	items, err := s.svc.exportItems(testCtx(t), job, clinic.Location, key)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("items = %d, %v", len(items), err)
+	}
+	var outs [][]byte
+	for _, inMemory := range []int64{exportInMemory, 0} {
+		p := s.svc.preparePhoto(testCtx(t), items[0], inMemory)
+		if p.err != nil || p.excluded != "" || (inMemory == 0) != (p.spool != nil) {
+			t.Fatalf("prepare with inMemory %d = %+v", inMemory, p)
+		}
+		b, err := io.ReadAll(p.clean.NewReader())
+		p.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, b)
+	}
+	if !bytes.Equal(outs[0], outs[1]) || len(outs[0]) == 0 {
+		t.Error("spooled and in-memory photos differ")
+	}
+	// A stored object longer than its row is a changed one, and is not read whole.
+	items[0].size--
+	if p := s.svc.preparePhoto(testCtx(t), items[0], exportInMemory); p.excluded != "changed" {
+		t.Errorf("longer object = %+v, want excluded as changed", p)
+	}
+}
+
+// noiseJPEG is a photo that does not compress: its size in the archive is its size here.
+func noiseJPEG(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = byte(r.Uint32())
+	}
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 255
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// addPhotos uploads n copies of body to one procedure, spread over its timepoints.
+func (s *exportStudy) addPhotos(t testing.TB, n int, body []byte) {
+	t.Helper()
+	ctx := testCtx(t)
+	_, e := s.enrolPatient(t, "Bulk Patient", "MRN-0001", "2025-01-01", true, "2026-04-20", 0)
+	for i := range n {
+		_, _, err := s.svc.AddPhoto(ctx, s.clinician, e.ID, PhotoUpload{Timepoint: "week-1", View: "front", UploadID: fmt.Sprintf("bulk-%06d", i)},
+			bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.want[uuid.Nil] += n
+}
+
+// The export streams: with 200 photos (about 40 MB of archive), the heap never holds more
+// than a few photos. Not parallel: the heap is the process's, and other tests would move it.
+func TestExportBoundedMemory(t *testing.T) {
+	s := newExportStudy(t, nil)
+	photo := noiseJPEG(t, 480, 360)
+	s.addPhotos(t, 200, photo)
+	ctx := testCtx(t)
+	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	if _, err := s.svc.ExportOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-sampled
+	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
+	if e.Status != ExportDone || e.Photos != 200 {
+		t.Fatalf("export = %+v", e)
+	}
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("archive %d MB, photo %d KB, heap grew by at most %d MB", e.Size>>20, len(photo)>>10, grew>>20)
+	if e.Size < 30<<20 {
+		t.Fatalf("archive of %d bytes is too small to show anything", e.Size)
+	}
+	if grew > e.Size/3 {
+		t.Errorf("the heap grew by %d MB during an export of %d MB: the archive is held in memory", grew>>20, e.Size>>20)
+	}
+}
+
+// BenchmarkExport exports 1,000 photos (b.N times) from MinIO and, as "plain-read", reads the
+// same objects from MinIO once each; `make bench` compares the two throughputs (MB/s) and
+// the export's peak heap, reported as peak-heap-MB.
+func BenchmarkExport(b *testing.B) {
+	store, _ := s3test.NewStore(b)
+	s := newExportStudy(b, store)
+	photo := noiseJPEG(b, 1024, 768)
+	s.addPhotos(b, 1000, photo)
+	ctx := testCtx(b)
+	var total int64
+	b.Run("export", func(b *testing.B) {
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		go func() {
+			for {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		defer close(stop)
+		for b.Loop() {
+			e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.svc.ExportOnce(ctx); err != nil {
+				b.Fatal(err)
+			}
+			e, _ = s.svc.Export(ctx, s.researcher, e.ID)
+			if e.Status != ExportDone || e.Photos != 1000 {
+				b.Fatalf("export = %+v", e)
+			}
+			total = e.Size
+		}
+		b.SetBytes(total)
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	})
+	b.Run("plain-read", func(b *testing.B) {
+		rows, err := s.pool.Query(ctx, `select object_key from photos`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var keys []string
+		for rows.Next() {
+			var k string
+			rows.Scan(&k)
+			keys = append(keys, k)
+		}
+		rows.Close()
+		var n int64
+		for b.Loop() {
+			n = 0
+			for _, k := range keys {
+				r, _, err := store.Open(ctx, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				m, err := io.Copy(io.Discard, r)
+				r.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += m
+			}
+		}
+		b.SetBytes(n)
+	})
+}
+
+// exportExiftoolFindsNoMetadata runs exiftool, the independent check, on the bytes (the same
+// check as web's API tests).
+func exportExiftoolFindsNoMetadata(t *testing.T, b []byte) {
+	t.Helper()
+	path, err := exec.LookPath("exiftool")
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatal("exiftool is not installed; `make test` installs it")
+		}
+		t.Skip("exiftool is not installed")
+	}
+	file := filepath.Join(t.TempDir(), "photo.jpg")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(path, "-a", "-G1", "-s", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("exiftool: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		group := strings.Trim(strings.SplitN(line, " ", 2)[0], "[]")
+		switch group {
+		case "", "ExifTool", "System", "File", "JFIF", "Composite":
+			continue
+		case "IFD0":
+			if strings.Contains(line, "Orientation") || strings.Contains(line, "Resolution") {
+				continue
+			}
+		}
+		if strings.Contains(line, "Warning") && !strings.Contains(line, "Trailer") {
+			continue
+		}
+		t.Errorf("exiftool still finds: %s", line)
+	}
+}
