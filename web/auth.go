@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -23,8 +25,9 @@ const actorKey = "actor"
 func (s *Server) authenticator() userAuthenticator { return s.svc }
 
 // requireUser admits requests from a signed-in clinic user and puts the user's Actor in the
-// context (see actorOf). Today the credential is "Authorization: Bearer TOKEN" (a token from
-// `dermfollow token create`); anything else answers 401 with WWW-Authenticate: Bearer.
+// context (see actorOf). The credential is "Authorization: Bearer TOKEN" (a token from
+// `dermfollow token create`) or a clinician's session cookie; anything else answers 401 with
+// WWW-Authenticate: Bearer.
 //
 // The token is never logged: it travels only from the header to AuthenticateToken, which
 // stores and compares its SHA-256.
@@ -39,13 +42,27 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// authenticate finds the user behind a request. A session cookie (for the pages) will be
-// tried here too, before the bearer token; until then a request without a bearer token is
-// simply not signed in.
+// authenticate finds the user behind a request: an "Authorization: Bearer TOKEN" header, or
+// else a signed-in session cookie (the pages' scripts and images). A cookie-authenticated
+// request that changes something must carry the session's CSRF token in X-CSRF-Token, since
+// the browser sends the cookie whoever made the page.
 func (s *Server) authenticate(c echo.Context) (followup.Actor, error) {
 	header := c.Request().Header.Get(echo.HeaderAuthorization)
 	if header == "" {
-		return followup.Actor{}, unauthorized(c, "", "sign in first: send Authorization: Bearer TOKEN")
+		ctx, actor, ok, err := s.cookieSession(c)
+		if err != nil {
+			return followup.Actor{}, err
+		}
+		if !ok {
+			return followup.Actor{}, unauthorized(c, "", "sign in first: send Authorization: Bearer TOKEN")
+		}
+		if !clinicSafeMethod(c.Request().Method) {
+			want, got := s.clinic.sessions.GetString(ctx, sessionCSRFKey), c.Request().Header.Get(clinicCSRFHeader)
+			if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+				return followup.Actor{}, &echo.HTTPError{Code: http.StatusForbidden, Message: "send the page's CSRF token in the " + clinicCSRFHeader + " header"}
+			}
+		}
+		return actor, nil
 	}
 	token, ok := bearerToken(header)
 	if !ok {

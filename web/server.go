@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,6 +43,8 @@ type Config struct {
 	SecretKey []byte
 	// Secure marks cookies Secure (the public URL is https).
 	Secure bool
+	// Pool holds the clinicians' sessions; when nil, DB is used if it is a *pgxpool.Pool.
+	Pool *pgxpool.Pool
 }
 
 // Server is the HTTP handler for the whole service.
@@ -54,6 +57,7 @@ type Server struct {
 	limits       imagestore.Limits
 	linkFailures *failureLimiter
 	tpl          templates
+	clinic       *clinicState // session.go: clinicians' sessions and sign-in limits
 }
 
 // New builds the server and its routes.
@@ -76,6 +80,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.tpl.load(); err != nil {
 		return nil, err
 	}
+	s.initSessions()
 	s.routes()
 	return s, nil
 }

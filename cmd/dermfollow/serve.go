@@ -61,6 +61,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
 		Service:        svc,
+		Pool:           pool,
 		SecretKey:      cfg.SecretKey,
 		Secure:         cfg.BaseURL.Scheme == "https",
 	})

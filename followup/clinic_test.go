@@ -1,0 +1,192 @@
+package followup
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestClinicWorklistStates(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t) // 17:00 in Shanghai on the day of a 10:00 procedure
+	ctx := testCtx(t)
+	wl, err := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wl.Today.String() != "2026-05-04" || wl.Total != 1 || len(wl.Items) != 1 {
+		t.Fatalf("worklist = %+v", wl)
+	}
+	w := wl.Items[0]
+	// Baseline and right-after-treatment: both due today, both windows closed without photos.
+	if w.Overdue != 2 || w.DueToday != 2 || w.Unreviewed != 0 || w.PatientName != "Lina Zhang" {
+		t.Errorf("item = %+v, want 2 overdue, 2 due today, nothing new", w)
+	}
+	if wl.Counts[WorklistOverdue] != 1 || wl.Counts[WorklistDueToday] != 1 || wl.Counts[WorklistUnreviewed] != 0 {
+		t.Errorf("counts = %v", wl.Counts)
+	}
+
+	for i, view := range []string{"front", "left-oblique", "right-oblique", "close-up"} {
+		if _, _, err := f.upload(t, f.clinician, "baseline", view, "wl-upload-000"+string(rune('0'+i)), testJPEG(t, byte(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wl, err = f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{State: WorklistUnreviewed})
+	if err != nil || len(wl.Items) != 1 {
+		t.Fatalf("unreviewed = %+v, %v", wl, err)
+	}
+	if w := wl.Items[0]; w.Overdue != 1 || w.DueToday != 1 || w.Unreviewed != 4 || w.LastReceived == nil {
+		t.Errorf("after the baseline photos: %+v, want 1 overdue, 1 due today, 4 new", w)
+	}
+	if _, err := f.svc.Assess(ctx, f.clinician, f.proc.ID, NewAssessment{Timepoint: "baseline", Level: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	wl, err = f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{State: WorklistUnreviewed})
+	if err != nil || len(wl.Items) != 0 || wl.Counts[WorklistUnreviewed] != 0 {
+		t.Errorf("after grading: %+v, %v; want nothing new", wl, err)
+	}
+
+	if _, err := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{Search: "nobody"}); err != nil {
+		t.Error(err)
+	}
+	if wl, _ := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{Search: "ZHANG"}); wl.Total != 1 {
+		t.Errorf("case-insensitive search found %d", wl.Total)
+	}
+	if wl, _ := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{Search: "_"}); wl.Total != 0 {
+		t.Errorf("_ in a search is a wildcard: found %d", wl.Total)
+	}
+	if _, err := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{State: "bogus"}); ErrorCode(err) != EINVALID {
+		t.Errorf("bad state = %v, want EINVALID", err)
+	}
+}
+
+func TestClinicWorklistScope(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "Europe/Berlin")
+	_, outsider := mustUser(t, f.svc, other.ID, RoleClinician)
+	_, researcher := mustUser(t, f.svc, f.clinic.ID, RoleResearcher)
+	_, admin := mustUser(t, f.svc, f.clinic.ID, RoleAdmin)
+
+	if wl, err := f.svc.ClinicWorklist(ctx, outsider, WorklistFilter{}); err != nil || wl.Total != 0 {
+		t.Errorf("another clinic's worklist = %+v, %v; want empty", wl, err)
+	}
+	if ps, err := f.svc.PatientProcedures(ctx, outsider, f.patient.ID); err != nil || len(ps) != 0 {
+		t.Errorf("another clinic's patient's procedures = %v, %v; want none", ps, err)
+	}
+	if _, err := f.svc.ClinicWorklist(ctx, researcher, WorklistFilter{}); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("researcher worklist = %v, want EFORBIDDEN", err)
+	}
+	if _, err := f.svc.PatientProcedures(ctx, researcher, f.patient.ID); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("researcher patient procedures = %v, want EFORBIDDEN", err)
+	}
+	if wl, err := f.svc.ClinicWorklist(ctx, admin, WorklistFilter{}); err != nil || wl.Total != 1 {
+		t.Errorf("admin worklist = %+v, %v", wl, err)
+	}
+	if ps, err := f.svc.PatientProcedures(ctx, f.clinician, f.patient.ID); err != nil || len(ps) != 1 || ps[0].ID != f.proc.ID {
+		t.Errorf("patient procedures = %v, %v", ps, err)
+	}
+	if _, err := f.svc.ClinicWorklist(ctx, Actor{}, WorklistFilter{}); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("no actor = %v, want EUNAUTHORIZED", err)
+	}
+}
+
+func TestClinicSessions(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t)
+	ctx := testCtx(t)
+	c := mustClinic(t, s, "Sessions "+uuid.NewString()[:8], "")
+	u, a := mustUser(t, s, c.ID, RoleClinician)
+	addr := netip.MustParseAddr("::ffff:192.0.2.7")
+
+	got, epoch, err := s.SessionUser(ctx, u.ID, addr)
+	if err != nil || epoch != 0 || got.ID != u.ID || got.ClinicID != c.ID || got.Role != RoleClinician || got.Addr.String() != "192.0.2.7" {
+		t.Fatalf("SessionUser = %+v, %d, %v", got, epoch, err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		if e, err := s.EndAllSessions(ctx, a); err != nil || e != want {
+			t.Errorf("EndAllSessions = %d, %v; want %d", e, err, want)
+		}
+	}
+	if _, epoch, _ := s.SessionUser(ctx, u.ID, addr); epoch != 2 {
+		t.Errorf("epoch after two ends = %d", epoch)
+	}
+	if err := s.RecordLogout(ctx, a); err != nil {
+		t.Error(err)
+	}
+	if n := countRows(t, s, `select count(*) from audit_events where actor_id = $1 and action in ('sessions_ended', 'logout')`, u.ID); n != 3 {
+		t.Errorf("audit events = %d, want 3", n)
+	}
+	if _, err := s.EndAllSessions(ctx, SystemActor(c.ID)); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("EndAllSessions by the system = %v", err)
+	}
+	if err := s.RecordLogout(ctx, Actor{}); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("RecordLogout without a user = %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, uuid.New(), addr); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("unknown user = %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := s.pool.Exec(ctx, `update users set disabled_at = now() where id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SessionUser(ctx, u.ID, addr); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("disabled user = %v, want EUNAUTHORIZED", err)
+	}
+}
+
+func TestClinicPatientAudit(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	_, admin := mustUser(t, f.svc, f.clinic.ID, RoleAdmin)
+	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "")
+	_, otherAdmin := mustUser(t, f.svc, other.ID, RoleAdmin)
+	photo, _, err := f.upload(t, f.clinician, "baseline", "front", "audit-upload-1", testJPEG(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clinician.Addr = netip.MustParseAddr("198.51.100.4")
+	if _, err := f.svc.Assess(ctx, f.clinician, f.proc.ID, NewAssessment{Timepoint: "baseline", Level: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := f.svc.PatientAudit(ctx, admin, f.patient.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[e.Action] = true
+		if e.Action == AuditAssessment && (e.ClientAddr == nil || e.ClientAddr.String() != "198.51.100.4" || e.ActorEmail == "") {
+			t.Errorf("assessment event = %+v", e)
+		}
+		if e.Action == AuditPhotoUploaded && (e.TargetID == nil || *e.TargetID != photo.ID) {
+			t.Errorf("upload event = %+v", e)
+		}
+	}
+	for _, want := range []string{AuditPatientCreated, AuditProcedureEnrolled, AuditPhotoUploaded, AuditAssessment} {
+		if !seen[want] {
+			t.Errorf("no %s event in %v", want, seen)
+		}
+	}
+	if len(entries) > 1 && entries[0].At.Before(entries[len(entries)-1].At) {
+		t.Error("not newest first")
+	}
+	if _, err := f.svc.PatientAudit(ctx, otherAdmin, f.patient.ID); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's admin = %v, want ENOTFOUND", err)
+	}
+	if _, err := f.svc.PatientAudit(ctx, f.clinician, f.patient.ID); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("clinician = %v, want EFORBIDDEN", err)
+	}
+	if _, err := f.svc.PatientAudit(ctx, Actor{}, f.patient.ID); ErrorCode(err) != EUNAUTHORIZED {
+		t.Errorf("no actor = %v, want EUNAUTHORIZED", err)
+	}
+	users, err := f.svc.ClinicUsers(ctx, admin)
+	if err != nil || len(users) != 2 {
+		t.Errorf("clinic users = %v, %v; want the clinician and the admin", users, err)
+	}
+	if _, err := f.svc.ClinicUsers(ctx, f.clinician); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("clinician listing users = %v, want EFORBIDDEN", err)
+	}
+}

@@ -1,0 +1,69 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// The admin's pages: a patient's audit log and the clinic's users.
+
+type auditData struct {
+	Patient followup.Patient
+	Entries []followup.AuditEntry
+}
+
+func (s *Server) patientAudit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, a := c.Request().Context(), actorOf(c)
+	entries, err := s.svc.PatientAudit(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.Patient(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "audit", "Audit log", auditData{Patient: p, Entries: entries})
+}
+
+type usersData struct {
+	Users []followup.User
+	In    followup.NewUser
+	Error string
+	Roles []string
+}
+
+func (s *Server) usersList(c echo.Context) error {
+	return s.renderUsers(c, http.StatusOK, usersData{In: followup.NewUser{Role: followup.RoleClinician}})
+}
+
+func (s *Server) renderUsers(c echo.Context, status int, d usersData) error {
+	users, err := s.svc.ClinicUsers(c.Request().Context(), actorOf(c))
+	if err != nil {
+		return err
+	}
+	d.Users = users
+	d.Roles = []string{followup.RoleClinician, followup.RoleResearcher, followup.RoleAdmin}
+	return s.page(c, status, "users", "Users", d)
+}
+
+func (s *Server) userCreate(c echo.Context) error {
+	a := actorOf(c)
+	in := followup.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Role: c.FormValue("role"), Password: c.FormValue("password")}
+	_, err := s.svc.CreateUser(c.Request().Context(), a, in)
+	if code := followup.ErrorCode(err); code == followup.EINVALID || code == followup.ECONFLICT {
+		in.Password = "" // never sent back
+		return s.renderUsers(c, http.StatusUnprocessableEntity, usersData{In: in, Error: followup.ErrorMessage(err)})
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "User created.")
+	return c.Redirect(http.StatusSeeOther, "/admin/users")
+}

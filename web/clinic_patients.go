@@ -1,0 +1,198 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+// worklistData is the worklist page: the filter links with their counts, and the rows.
+type worklistData struct {
+	followup.Worklist
+	State, Search string
+	Filters       []worklistFilter
+}
+
+type worklistFilter struct {
+	State, Label string
+	Count        int
+	Current      bool
+}
+
+var worklistLabels = map[string]string{
+	followup.WorklistOverdue:    "Overdue",
+	followup.WorklistDueToday:   "Due today",
+	followup.WorklistUnreviewed: "New photos",
+}
+
+// worklist is GET /: the clinic's active follow-ups, most urgent first. Researchers, who see
+// no identified data, get their own start page.
+func (s *Server) worklist(c echo.Context) error {
+	a := actorOf(c)
+	if a.IsUser(followup.RoleResearcher) {
+		return s.page(c, http.StatusOK, "researcher", "Dermfollow", nil)
+	}
+	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q")}
+	if len(f.Search) > 200 {
+		return followup.Errorf(followup.EINVALID, "the search is too long")
+	}
+	wl, err := s.svc.ClinicWorklist(c.Request().Context(), a, f)
+	if err != nil {
+		return err
+	}
+	d := worklistData{Worklist: wl, State: f.State, Search: f.Search}
+	d.Filters = append(d.Filters, worklistFilter{State: "", Label: "All", Count: wl.Total, Current: f.State == ""})
+	for _, st := range followup.WorklistStates() {
+		d.Filters = append(d.Filters, worklistFilter{State: st, Label: worklistLabels[st], Count: wl.Counts[st], Current: f.State == st})
+	}
+	return s.page(c, http.StatusOK, "worklist", "Worklist", d)
+}
+
+type patientFormData struct {
+	In    followup.NewPatient
+	Error string
+}
+
+func (s *Server) patientForm(c echo.Context) error {
+	if err := requireClinicalPage(c); err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "patient_new", "New patient", patientFormData{In: followup.NewPatient{PreferredLanguage: "en"}})
+}
+
+// requireClinicalPage refuses researchers before a form is even shown.
+func requireClinicalPage(c echo.Context) error {
+	if !actorOf(c).IsUser(followup.RoleClinician, followup.RoleAdmin) {
+		return followup.Errorf(followup.EFORBIDDEN, "Your role cannot open identified pages.")
+	}
+	return nil
+}
+
+func (s *Server) patientCreate(c echo.Context) error {
+	in := followup.NewPatient{
+		DisplayName: c.FormValue("display_name"), BirthDate: c.FormValue("birth_date"), MRN: c.FormValue("mrn"),
+		GuardianEmail: c.FormValue("guardian_email"), GuardianPhone: c.FormValue("guardian_phone"),
+		PreferredLanguage: c.FormValue("preferred_language"), ResearchConsent: c.FormValue("research_consent") == "yes",
+	}
+	p, err := s.svc.CreatePatient(c.Request().Context(), actorOf(c), in)
+	if followup.ErrorCode(err) == followup.EINVALID || followup.ErrorCode(err) == followup.ECONFLICT {
+		return s.page(c, http.StatusUnprocessableEntity, "patient_new", "New patient", patientFormData{In: in, Error: followup.ErrorMessage(err)})
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "Patient saved.")
+	return c.Redirect(http.StatusSeeOther, "/patients/"+p.ID.String())
+}
+
+type patientData struct {
+	Patient    followup.Patient
+	Procedures []followup.ProcedureSummary
+}
+
+func (s *Server) patientShow(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, a := c.Request().Context(), actorOf(c)
+	p, err := s.svc.Patient(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	procs, err := s.svc.PatientProcedures(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "patient", p.DisplayName, patientData{Patient: p, Procedures: procs})
+}
+
+// enrolData is the enrolment form; with Preview set, the schedule it would get.
+type enrolData struct {
+	Patient    followup.Patient
+	Protocols  []*protocols.Protocol
+	BodySites  []string
+	Protocol   string
+	BodySite   string
+	Performed  string // datetime-local, clinic time
+	Zone       string
+	Preview    []followup.Timepoint
+	Chosen     *protocols.Protocol
+	Error      string
+	PerformedZ string // RFC 3339, what is saved
+}
+
+// latestProtocols lists the newest version of each protocol: what new procedures get.
+func (s *Server) latestProtocols() []*protocols.Protocol {
+	var out []*protocols.Protocol
+	for _, p := range s.svc.Protocols().Protocols() {
+		if n := len(out); n > 0 && out[n-1].ID == p.ID {
+			out[n-1] = p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// enrolForm is the enrolment form and, once filled in (GET with preview=1), the schedule the
+// procedure would get, to check before saving.
+func (s *Server) enrolForm(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, a := c.Request().Context(), actorOf(c)
+	p, err := s.svc.Patient(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	clinic, err := s.svc.Clinic(ctx, a.ClinicID)
+	if err != nil {
+		return err
+	}
+	d := enrolData{Patient: p, Protocols: s.latestProtocols(), BodySites: followup.BodySites(), Zone: clinic.TimeZone,
+		Protocol: c.QueryParam("protocol"), BodySite: c.QueryParam("body_site"), Performed: c.QueryParam("performed_at")}
+	if d.Performed == "" {
+		d.Performed = time.Now().In(clinic.Location).Format("2006-01-02T15:04")
+	}
+	if c.QueryParam("preview") == "" {
+		return s.page(c, http.StatusOK, "enrol", "Enrol a procedure", d)
+	}
+	performed, perr := time.ParseInLocation("2006-01-02T15:04", d.Performed, clinic.Location)
+	if perr != nil {
+		d.Error = "performed_at: enter the date and time of the procedure"
+		return s.page(c, http.StatusUnprocessableEntity, "enrol", "Enrol a procedure", d)
+	}
+	d.PerformedZ = performed.Format(time.RFC3339)
+	proto, tps, err := s.svc.PreviewSchedule(ctx, a, followup.NewProcedure{PatientID: p.ID.String(), Protocol: d.Protocol,
+		BodySite: d.BodySite, PerformedAt: d.PerformedZ})
+	if followup.ErrorCode(err) == followup.EINVALID {
+		d.Error = followup.ErrorMessage(err)
+		return s.page(c, http.StatusUnprocessableEntity, "enrol", "Enrol a procedure", d)
+	}
+	if err != nil {
+		return err
+	}
+	d.Chosen, d.Preview = proto, tps
+	return s.page(c, http.StatusOK, "enrol", "Enrol a procedure", d)
+}
+
+func (s *Server) enrolSave(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, a := c.Request().Context(), actorOf(c)
+	e, err := s.svc.Enrol(ctx, a, followup.NewProcedure{PatientID: id.String(), Protocol: c.FormValue("protocol"),
+		BodySite: c.FormValue("body_site"), PerformedAt: c.FormValue("performed_at")})
+	if err != nil {
+		return err
+	}
+	s.flash(c, "Procedure enrolled. Create the family's link below.")
+	return c.Redirect(http.StatusSeeOther, "/procedures/"+e.ID.String())
+}
