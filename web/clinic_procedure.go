@@ -327,33 +327,18 @@ func (s *Server) linkRevoke(c echo.Context) error {
 }
 
 // clinicUpload takes a clinic photo from the procedure page's form (multipart, streamed by
-// receivePhoto) and returns to the page. receivePhoto answers in JSON for the API; here that
-// answer is kept from the browser, which gets the page again instead.
+// takeUpload) and returns to the page.
 func (s *Server) clinicUpload(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
-	res := c.Response()
-	w := res.Writer
-	res.Writer = &discardResponse{header: http.Header{}}
-	err = s.receivePhoto(c, actorOf(c), id)
-	res.Writer, res.Committed, res.Status, res.Size = w, false, http.StatusOK, 0
-	if err != nil {
+	if _, _, err := s.takeUpload(c, actorOf(c), id); err != nil {
 		return err
 	}
 	s.flash(c, "Photo received. Its thumbnail appears in a moment.")
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String())
 }
-
-// discardResponse swallows a response that the browser is not to see.
-type discardResponse struct {
-	header http.Header
-}
-
-func (d *discardResponse) Header() http.Header         { return d.header }
-func (d *discardResponse) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discardResponse) WriteHeader(int)             {}
 
 type comparePhoto struct {
 	followup.Photo

@@ -132,15 +132,10 @@ func (h *parentPages) upload(c echo.Context) error {
 	if !form {
 		return h.s.receivePhoto(c, a, a.Procedure)
 	}
-	// A form post: receivePhoto answers JSON, which a form must not show. Capture it and
-	// redirect to the page with the outcome.
-	orig := c.Response()
-	c.SetResponse(echo.NewResponse(&discardWriter{header: http.Header{}}, c.Echo()))
-	err = h.s.receivePhoto(c, a, a.Procedure)
-	status := c.Response().Status
-	c.SetResponse(orig)
+	// A form post: redirect to the page with the outcome.
+	_, _, err = h.s.takeUpload(c, a, a.Procedure)
 	code := "sent"
-	if err != nil || (status != http.StatusOK && status != http.StatusCreated) {
+	if err != nil {
 		code = flashCode(err)
 		if st, _ := errorResponse(err, lang); st >= 500 {
 			logger(c).Error("parent form upload failed", "status", st, "error", errString(err))
@@ -158,13 +153,6 @@ func errString(err error) string {
 
 // wantsHTML tells a browser's form post (Accept: text/html...) from a script's request.
 func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
-
-// discardWriter swallows the JSON answer of a form upload (the redirect replaces it).
-type discardWriter struct{ header http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.header }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(int)             {}
 
 // flashCode names an upload's outcome for the page after the redirect; the page shows a
 // fixed text for each code, so nothing from the request is echoed.

@@ -20,14 +20,29 @@ import (
 // maxUploadParts bounds the multipart parts of an upload: four fields are expected.
 const maxUploadParts = 8
 
-// receivePhoto streams one multipart upload (fields timepoint, view, upload_id and file) into
-// a temp file, never into memory, then hands it to the follow-up core, which sanitizes and
-// stores it. Echo's FormFile would buffer 32 MiB in memory per request.
+// receivePhoto takes one upload and answers in JSON: 201 with the new photo, or 200 with the
+// photo an earlier try of the same upload_id stored.
 func (s *Server) receivePhoto(c echo.Context, a followup.Actor, procedureID uuid.UUID) error {
+	p, created, err := s.takeUpload(c, a, procedureID)
+	if err != nil {
+		return err
+	}
+	if created {
+		return c.JSON(http.StatusCreated, p)
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// takeUpload streams one multipart upload (fields timepoint, view, upload_id and file) into a
+// temp file, never into memory, then hands it to the follow-up core, which sanitizes and
+// stores it. Echo's FormFile would buffer 32 MiB in memory per request. created is false when
+// an earlier try of the same upload_id already stored the photo. It writes no response, so
+// form posts (pages) and the JSON API answer each in their own way.
+func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.UUID) (photo followup.Photo, created bool, err error) {
 	req := c.Request()
 	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return badRequest("send the photo as multipart/form-data with the fields timepoint, view, upload_id and file")
+		return followup.Photo{}, false, badRequest("send the photo as multipart/form-data with the fields timepoint, view, upload_id and file")
 	}
 	lim := s.limits
 	body := http.MaxBytesReader(c.Response(), req.Body, lim.MaxBytes+64<<10)
@@ -48,19 +63,19 @@ func (s *Server) receivePhoto(c echo.Context, a followup.Actor, procedureID uuid
 			break
 		}
 		if err != nil {
-			return uploadReadError(err)
+			return followup.Photo{}, false, uploadReadError(err)
 		}
 		if parts >= maxUploadParts {
-			return badRequest("too many form parts: send only timepoint, view, upload_id and file")
+			return followup.Photo{}, false, badRequest("too many form parts: send only timepoint, view, upload_id and file")
 		}
 		switch name := part.FormName(); name {
 		case "timepoint", "view", "upload_id":
 			v, err := io.ReadAll(io.LimitReader(part, 129))
 			if err != nil {
-				return uploadReadError(err)
+				return followup.Photo{}, false, uploadReadError(err)
 			}
 			if len(v) > 128 {
-				return badRequest("the field " + name + " is too long")
+				return followup.Photo{}, false, badRequest("the field " + name + " is too long")
 			}
 			val := strings.TrimSpace(string(v))
 			switch name {
@@ -73,46 +88,37 @@ func (s *Server) receivePhoto(c echo.Context, a followup.Actor, procedureID uuid
 			}
 		case "file":
 			if spool != nil {
-				return badRequest("send one file per upload")
+				return followup.Photo{}, false, badRequest("send one file per upload")
 			}
 			// A retry of an upload that was stored is answered without reading its bytes.
 			if followup.ValidUploadID(up.UploadID) {
-				if p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID); err != nil {
-					return err
-				} else if ok {
-					return c.JSON(http.StatusOK, p)
+				if p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID); err != nil || ok {
+					return p, false, err
 				}
 			}
 			if spool, err = os.CreateTemp("", "dermfollow-upload-*"); err != nil {
-				return err
+				return followup.Photo{}, false, err
 			}
 			n, err := io.Copy(spool, io.LimitReader(part, lim.MaxBytes+1))
 			if err != nil {
-				return uploadReadError(err)
+				return followup.Photo{}, false, uploadReadError(err)
 			}
 			if n > lim.MaxBytes {
-				return tooLarge(c, lim.MaxBytes)
+				return followup.Photo{}, false, tooLarge(c, lim.MaxBytes)
 			}
 			size = n
 		default:
-			return badRequest("unexpected form field " + quoteField(name))
+			return followup.Photo{}, false, badRequest("unexpected form field " + quoteField(name))
 		}
 		part.Close()
 	}
 	switch {
 	case spool == nil || size == 0:
-		return badRequest("the file is missing or empty")
+		return followup.Photo{}, false, badRequest("the file is missing or empty")
 	case up.Timepoint == "" || up.View == "" || up.UploadID == "":
-		return badRequest("timepoint, view and upload_id are required")
+		return followup.Photo{}, false, badRequest("timepoint, view and upload_id are required")
 	}
-	p, created, err := s.svc.AddPhoto(req.Context(), a, procedureID, up, spool, size, lim)
-	if err != nil {
-		return err
-	}
-	if created {
-		return c.JSON(http.StatusCreated, p)
-	}
-	return c.JSON(http.StatusOK, p)
+	return s.svc.AddPhoto(req.Context(), a, procedureID, up, spool, size, lim)
 }
 
 func uploadReadError(err error) error {
