@@ -14,9 +14,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -328,7 +325,7 @@ func TestExportSeededStudy(t *testing.T) {
 	}
 	for name, img := range a.files {
 		if strings.HasPrefix(name, "subjects/") {
-			exportExiftoolFindsNoMetadata(t, img)
+			imagetest.ExiftoolFindsNoMetadata(t, img)
 			break // one is enough: exiftool is slow, and the verifier checked them all
 		}
 	}
@@ -741,40 +738,4 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.SetBytes(n)
 	})
-}
-
-// exportExiftoolFindsNoMetadata runs exiftool, the independent check, on the bytes (the same
-// check as web's API tests).
-func exportExiftoolFindsNoMetadata(t *testing.T, b []byte) {
-	t.Helper()
-	path, err := exec.LookPath("exiftool")
-	if err != nil {
-		if pgtest.Required() {
-			t.Fatal("exiftool is not installed; `make test` installs it")
-		}
-		t.Skip("exiftool is not installed")
-	}
-	file := filepath.Join(t.TempDir(), "photo.jpg")
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(path, "-a", "-G1", "-s", file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("exiftool: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		group := strings.Trim(strings.SplitN(line, " ", 2)[0], "[]")
-		switch group {
-		case "", "ExifTool", "System", "File", "JFIF", "Composite":
-			continue
-		case "IFD0":
-			if strings.Contains(line, "Orientation") || strings.Contains(line, "Resolution") {
-				continue
-			}
-		}
-		if strings.Contains(line, "Warning") && !strings.Contains(line, "Trailer") {
-			continue
-		}
-		t.Errorf("exiftool still finds: %s", line)
-	}
 }

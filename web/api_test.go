@@ -13,9 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +38,10 @@ type apiFixture struct {
 	store imagestore.Store
 	logs  *syncBuffer
 
-	clinician, admin, researcher, outsider string // bearer tokens
-	clinicianActor                         followup.Actor
+	// Bearer tokens: every role of clinic A; a clinician and a researcher of clinic B.
+	clinician, admin, researcher, outsider, otherResearcher string
+	clinicianActor                                          followup.Actor
+	emails                                                  map[string]string // token -> the user's email, to sign in to pages
 }
 
 type syncBuffer struct {
@@ -62,9 +61,22 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newAPIFixture(t *testing.T) *apiFixture {
+// apiOptions adjust newAPIFixture: the store (a fresh MinIO bucket by default) and the server
+// secret (none by default).
+type apiOptions struct {
+	store  imagestore.Store
+	secret []byte
+}
+
+func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	t.Helper()
-	store, _ := s3test.NewStore(t)
+	var o apiOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if o.store == nil {
+		o.store, _ = s3test.NewStore(t)
+	}
 	pool := pgtest.NewPool(t)
 	reg, err := protocols.LoadRegistry("")
 	if err != nil {
@@ -72,18 +84,18 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	}
 	logs := newSyncBuffer()
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log})
+	svc, err := followup.New(followup.Config{Pool: pool, Store: o.store, Protocols: reg, Logger: log, SecretKey: o.secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Logger: log, DB: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc,
-		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
+	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc,
+		Limits: imagestore.Limits{MaxBytes: 4 << 20}, SecretKey: o.secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &apiFixture{url: hs.URL, svc: svc, pool: pool, store: store, logs: logs}
+	f := &apiFixture{url: hs.URL, svc: svc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
 	ctx := context.Background()
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -102,10 +114,11 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
+		f.emails[tok] = email
 		return tok
 	}
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
-	f.outsider = mk(b, followup.RoleClinician)
+	f.outsider, f.otherResearcher = mk(b, followup.RoleClinician), mk(b, followup.RoleResearcher)
 	f.clinicianActor, err = svc.AuthenticateToken(ctx, f.clinician, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +272,7 @@ func TestAPIEndToEnd(t *testing.T) {
 			t.Errorf("stored object still holds %q", marker)
 		}
 	}
-	exiftoolFindsNoMetadata(t, stored)
+	imagetest.ExiftoolFindsNoMetadata(t, stored)
 	if s3, ok := f.store.(*imagestore.S3Store); ok {
 		if enc, err := s3.Encrypted(context.Background(), key); err != nil || !enc {
 			t.Errorf("stored photo encrypted at rest = %v, %v", enc, err)
@@ -327,39 +340,6 @@ func TestAPIEndToEnd(t *testing.T) {
 	token := e.LinkURL[strings.LastIndex(e.LinkURL, "/")+1:]
 	if strings.Contains(f.logs.String(), token) || strings.Contains(f.logs.String(), f.clinician) {
 		t.Error("a parent token or bearer token appears in the logs")
-	}
-}
-
-// exiftoolFindsNoMetadata runs exiftool, the independent check, on the bytes.
-func exiftoolFindsNoMetadata(t *testing.T, b []byte) {
-	t.Helper()
-	path, err := exec.LookPath("exiftool")
-	if err != nil {
-		if pgtest.Required() {
-			t.Fatal("exiftool is not installed; `make test` installs it")
-		}
-		t.Skip("exiftool is not installed")
-	}
-	file := filepath.Join(t.TempDir(), "photo.jpg")
-	os.WriteFile(file, b, 0o600)
-	out, err := exec.Command(path, "-a", "-G1", "-s", file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("exiftool: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		group := strings.Trim(strings.SplitN(line, " ", 2)[0], "[]")
-		switch group {
-		case "", "ExifTool", "System", "File", "JFIF", "Composite":
-			continue
-		case "IFD0":
-			if strings.Contains(line, "Orientation") || strings.Contains(line, "Resolution") {
-				continue
-			}
-		}
-		if strings.Contains(line, "Warning") && !strings.Contains(line, "Trailer") {
-			continue
-		}
-		t.Errorf("exiftool still finds: %s", line)
 	}
 }
 

@@ -7,11 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,14 +16,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
-	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // exportFixture is the server with a server secret (exports need one) over real PostgreSQL and
@@ -34,58 +28,15 @@ import (
 // clinic B, and one consenting patient of clinic A with a photo.
 type exportFixture struct {
 	*apiFixture
-	otherResearcher string
-	photoID         uuid.UUID
-	emails          map[string]string // tokens -> emails, for signing in to the pages
+	photoID uuid.UUID
 }
 
 func newExportFixture(t *testing.T, store imagestore.Store) *exportFixture {
 	t.Helper()
-	pool := pgtest.NewPool(t)
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := newSyncBuffer()
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	secret := []byte("export test secret, 32 bytes long")
-	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, SecretKey: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Config{Logger: log, DB: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, SecretKey: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	f := &exportFixture{apiFixture: &apiFixture{url: hs.URL, svc: svc, pool: pool, store: store, logs: logs}, emails: map[string]string{}}
-	ctx := context.Background()
-	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := svc.CreateClinic(ctx, "Clinic B "+uuid.NewString()[:6], "Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(clinic followup.Clinic, role string) string {
-		email := role + "-" + uuid.NewString()[:8] + "@example.org"
-		if _, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{ClinicID: clinic.ID, Email: email, Role: role, Password: "a long test password"}); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := svc.CreateToken(ctx, followup.SystemActor(clinic.ID), email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.emails[tok] = email
-		return tok
-	}
-	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
-	f.outsider, f.otherResearcher = mk(b, followup.RoleClinician), mk(b, followup.RoleResearcher)
-	if f.clinicianActor, err = svc.AuthenticateToken(ctx, f.clinician, netip.Addr{}); err != nil {
-		t.Fatal(err)
-	}
+	f := &exportFixture{apiFixture: newAPIFixture(t, func(o *apiOptions) {
+		o.store, o.secret = store, []byte("export test secret, 32 bytes long")
+	})}
+	svc, ctx := f.svc, context.Background()
 	p, err := svc.CreatePatient(ctx, f.clinicianActor, followup.NewPatient{DisplayName: "Xiaoming Wang", BirthDate: "2025-03-02",
 		MRN: "MRN-EXPORT-1", GuardianEmail: "guardian@example.org", PreferredLanguage: "zh-CN", ResearchConsent: true})
 	if err != nil {
@@ -194,7 +145,7 @@ func TestExportAPIWithSignedURL(t *testing.T) {
 	if photo == nil {
 		t.Fatal("no photo in the archive")
 	}
-	exiftoolFindsNoMetadata(t, photo)
+	imagetest.ExiftoolFindsNoMetadata(t, photo)
 	for _, secret := range []string{"Xiaoming", "MRN-EXPORT-1", "guardian@example.org", "2025-03-02", "2026-11-01", "2026:05:04", f.photoID.String()} {
 		if bytes.Contains(archive, []byte(secret)) {
 			t.Errorf("the archive contains %q", secret)

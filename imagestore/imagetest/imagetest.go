@@ -12,6 +12,11 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
 )
 
 // Markers planted in the metadata: none may survive sanitizing.
@@ -188,4 +193,41 @@ func writeIFD(entries []entry, next uint32, place func(entry) []byte) []byte {
 		out = append(out, place(e)...)
 	}
 	return le.AppendUint32(out, next)
+}
+
+// ExiftoolFindsNoMetadata runs exiftool, the independent check, on b and fails the test for
+// every tag beyond the file structure, JFIF and a bare orientation. Under `make test` (CI or
+// DERMFOLLOW_REQUIRE_SERVICES set) a missing exiftool fails the test; elsewhere it skips.
+func ExiftoolFindsNoMetadata(t testing.TB, b []byte) {
+	t.Helper()
+	path, err := exec.LookPath("exiftool")
+	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("DERMFOLLOW_REQUIRE_SERVICES") != "" {
+			t.Fatal("exiftool is not installed; `make test` installs it")
+		}
+		t.Skip("exiftool is not installed")
+	}
+	file := filepath.Join(t.TempDir(), "photo")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(path, "-a", "-G1", "-s", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("exiftool: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		group := strings.Trim(strings.SplitN(line, " ", 2)[0], "[]")
+		switch group {
+		case "", "ExifTool", "System", "File", "JFIF", "Composite":
+			continue
+		case "IFD0":
+			if strings.Contains(line, "Orientation") || strings.Contains(line, "Resolution") {
+				continue
+			}
+		}
+		if strings.Contains(line, "Warning") && !strings.Contains(line, "Trailer") {
+			continue
+		}
+		t.Errorf("exiftool still finds: %s", line)
+	}
 }
