@@ -20,6 +20,10 @@ run: build
 	bin/dermfollow demo; \
 	exec bin/dermfollow serve
 
+## bench: speed and memory targets against baselines measured in the same run; rewrites docs/PERFORMANCE.md
+bench:
+	@scripts/bench.sh
+
 ## test: start the real services, then vet, check formatting and run every test with -race
 test: vet fmt-check
 	@eval "$$($(SERVICES) up test)"; \
