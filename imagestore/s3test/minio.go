@@ -62,6 +62,8 @@ func (m *MinIO) Start(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = log, log
+	// Dies with the test binary even when the test is killed before its cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("s3test: start minio: %v", err)
 	}
