@@ -190,3 +190,48 @@ func TestClinicPatientAudit(t *testing.T) {
 		t.Errorf("clinician listing users = %v, want EFORBIDDEN", err)
 	}
 }
+
+func TestClinicWorklistReminderFailed(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	failed := func() Worklist {
+		t.Helper()
+		wl, err := f.svc.ClinicWorklist(ctx, f.clinician, WorklistFilter{State: WorklistReminderFailed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wl
+	}
+	if wl := failed(); len(wl.Items) != 0 || wl.Counts[WorklistReminderFailed] != 0 || wl.Total != 1 {
+		t.Fatalf("before any failure: %+v", wl)
+	}
+	insert := func(status string) {
+		t.Helper()
+		if _, err := f.svc.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+				last_error, send_after, sent_at) values ($1, $2, 'baseline', 'manual', 'email', $3, 'smtp: connection refused', now(),
+				case when $3 = 'sent' then now() end)`,
+			f.clinic.ID, f.proc.ID, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(ReminderSent)
+	if wl := failed(); len(wl.Items) != 0 {
+		t.Fatalf("a sent reminder flags the procedure: %+v", wl.Items)
+	}
+	insert(ReminderFailed)
+	wl := failed()
+	if len(wl.Items) != 1 || !wl.Items[0].ReminderFailed || wl.Counts[WorklistReminderFailed] != 1 || wl.Items[0].ID != f.proc.ID {
+		t.Fatalf("after a failed reminder: %+v", wl)
+	}
+	// Another clinic's worklist does not see it.
+	other, err := f.svc.CreateClinic(ctx, "Other "+uuid.NewString()[:6], "Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsider := Actor{Kind: ActorUser, ID: uuid.New(), ClinicID: other.ID, Role: RoleClinician}
+	if wl, err := f.svc.ClinicWorklist(ctx, outsider, WorklistFilter{State: WorklistReminderFailed}); err != nil || len(wl.Items) != 0 ||
+		wl.Counts[WorklistReminderFailed] != 0 {
+		t.Errorf("another clinic's worklist = %+v, %v", wl, err)
+	}
+}

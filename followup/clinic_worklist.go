@@ -13,23 +13,25 @@ import (
 
 // Worklist states: what a clinician has to look at.
 const (
-	WorklistOverdue    = "overdue"    // a timepoint's window closed with views missing (within the grace days)
-	WorklistDueToday   = "due_today"  // a timepoint is due today (clinic time) with views missing
-	WorklistUnreviewed = "unreviewed" // photos arrived after the procedure's latest assessment
+	WorklistOverdue        = "overdue"         // a timepoint's window closed with views missing (within the grace days)
+	WorklistDueToday       = "due_today"       // a timepoint is due today (clinic time) with views missing
+	WorklistUnreviewed     = "unreviewed"      // photos arrived after the procedure's latest assessment
+	WorklistReminderFailed = "reminder_failed" // a reminder could not be delivered (see the procedure's outbox)
 )
 
 // WorklistStates lists the worklist states in display order.
 func WorklistStates() []string {
-	return []string{WorklistOverdue, WorklistDueToday, WorklistUnreviewed}
+	return []string{WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed}
 }
 
 // WorklistItem is one active procedure on the worklist with what needs attention.
 type WorklistItem struct {
 	ProcedureSummary
-	Overdue      int        // timepoints overdue
-	DueToday     int        // timepoints due today and incomplete
-	Unreviewed   int        // photos received since the latest assessment
-	LastReceived *time.Time // newest of those photos
+	Overdue        int        // timepoints overdue
+	DueToday       int        // timepoints due today and incomplete
+	Unreviewed     int        // photos received since the latest assessment
+	LastReceived   *time.Time // newest of those photos
+	ReminderFailed bool       // a reminder of the procedure is marked failed
 }
 
 // Has reports whether the item is in the worklist state.
@@ -41,6 +43,8 @@ func (w WorklistItem) Has(state string) bool {
 		return w.DueToday > 0
 	case WorklistUnreviewed:
 		return w.Unreviewed > 0
+	case WorklistReminderFailed:
+		return w.ReminderFailed
 	}
 	return state == ""
 }
@@ -69,7 +73,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		return Worklist{}, err
 	}
 	switch f.State {
-	case "", WorklistOverdue, WorklistDueToday, WorklistUnreviewed:
+	case "", WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed:
 	default:
 		return Worklist{}, invalidField("state", "must be one of %s", strings.Join(WorklistStates(), ", "))
 	}
@@ -81,7 +85,8 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 	today := protocols.DateOf(now, clinic.Location)
 	search := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(f.Search))) + "%"
 	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-			coalesce(tp.overdue, 0), coalesce(tp.due_today, 0), coalesce(ph.unreviewed, 0), ph.last_received
+			coalesce(tp.overdue, 0), coalesce(tp.due_today, 0), coalesce(ph.unreviewed, 0), ph.last_received,
+			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed')
 		from procedures pr
 		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
 		left join lateral (
@@ -110,7 +115,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		var w WorklistItem
 		var overdue, dueToday, unreviewed int64
 		err := r.Scan(&w.ID, &w.PatientID, &w.PatientName, &w.Protocol, &w.BodySite, &w.PerformedAt, &w.Status,
-			&overdue, &dueToday, &unreviewed, &w.LastReceived)
+			&overdue, &dueToday, &unreviewed, &w.LastReceived, &w.ReminderFailed)
 		w.Overdue, w.DueToday, w.Unreviewed = int(overdue), int(dueToday), int(unreviewed)
 		return w, err
 	})

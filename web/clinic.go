@@ -38,6 +38,7 @@ func (s *Server) clinicRoutes() {
 	e.GET("/procedures/:id/compare", s.compare, signedIn...)
 	e.POST("/procedures/:id/assessments", s.assessSave, signedIn...)
 	e.POST("/procedures/:id/retakes", s.retakeSave, signedIn...)
+	s.clinicReminderRoutes() // clinic_reminders.go: the reminder outbox and its controls (issue 8)
 
 	e.GET("/patients/:id/audit", s.patientAudit, signedIn...)
 	e.GET("/admin/users", s.usersList, signedIn...)

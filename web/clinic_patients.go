@@ -24,9 +24,10 @@ type worklistFilter struct {
 }
 
 var worklistLabels = map[string]string{
-	followup.WorklistOverdue:    "Overdue",
-	followup.WorklistDueToday:   "Due today",
-	followup.WorklistUnreviewed: "New photos",
+	followup.WorklistOverdue:        "Overdue",
+	followup.WorklistDueToday:       "Due today",
+	followup.WorklistUnreviewed:     "New photos",
+	followup.WorklistReminderFailed: "Reminder failed",
 }
 
 // worklist is GET /: the clinic's active follow-ups, most urgent first. Researchers, who see

@@ -117,6 +117,8 @@ type timelineData struct {
 	Grades   []gradeRow
 	UploadID string
 	Active   bool
+	Outbox   []outboxRow // the procedure's reminders, newest first
+	Zone     string      // the clinic's time zone, which the outbox's times are in
 }
 
 type gradeRow struct {
@@ -187,6 +189,9 @@ func (s *Server) timeline(c echo.Context) error {
 		d.Grades = append(d.Grades, gradeRow{Timepoint: pp.label(a.Timepoint), Level: d.levelLabel(a.Level), Note: a.Note, At: a.CreatedAt})
 	}
 	d.Chart = newGradeChart(pp, d.Columns)
+	if d.Outbox, d.Zone, err = s.outboxRows(c, pp); err != nil {
+		return err
+	}
 	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, d)
 }
 

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// The reminder outbox on the clinician's pages: what was sent to the family, when, on which
+// channel, delivered or failed and why; and the two controls, send a reminder now and turn the
+// procedure's reminders off or on. The procedure page shows the outbox and the controls; the
+// outbox page shows it alone. Times are in the clinic's zone.
+
+// clinicReminderRoutes registers the reminder pages; called from clinicRoutes.
+func (s *Server) clinicReminderRoutes() {
+	signedIn := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect, s.requirePageUser}
+	s.echo.GET("/procedures/:id/reminders", s.reminderOutbox, signedIn...)
+	s.echo.POST("/procedures/:id/reminders", s.reminderSend, signedIn...)
+	s.echo.POST("/procedures/:id/reminders/settings", s.reminderSwitch, signedIn...)
+}
+
+// outboxRow is one reminder as the outbox page shows it, its times in the clinic's zone.
+type outboxRow struct {
+	followup.Reminder
+	Label                string // the timepoint's name in the protocol
+	Created, Due, SentAt string
+}
+
+type outboxData struct {
+	procedurePage
+	Zone string
+	Rows []outboxRow
+}
+
+// clinicTime formats an instant in the clinic's zone.
+func clinicTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("2006-01-02 15:04")
+}
+
+// reminderOutbox is GET /procedures/:id/reminders: the procedure's outbox, newest first.
+func (s *Server) reminderOutbox(c echo.Context) error {
+	pp, err := s.loadProcedure(c)
+	if err != nil {
+		return err
+	}
+	d := outboxData{procedurePage: pp}
+	if d.Rows, d.Zone, err = s.outboxRows(c, pp); err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "reminders", "Reminders · "+pp.Patient.DisplayName, d)
+}
+
+// outboxRows reads a procedure's outbox, newest first, with its times in the clinic's zone
+// (whose name it returns too).
+func (s *Server) outboxRows(c echo.Context, pp procedurePage) ([]outboxRow, string, error) {
+	ctx, a := c.Request().Context(), actorOf(c)
+	rs, err := s.svc.Reminders(ctx, a, pp.View.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	clinic, err := s.svc.Clinic(ctx, a.ClinicID)
+	if err != nil {
+		return nil, "", err
+	}
+	rows := make([]outboxRow, 0, len(rs))
+	for _, r := range rs {
+		row := outboxRow{Reminder: r, Label: pp.label(r.Timepoint), Created: clinicTime(r.CreatedAt, clinic.Location),
+			Due: clinicTime(r.SendAfter, clinic.Location)}
+		if r.SentAt != nil {
+			row.SentAt = clinicTime(*r.SentAt, clinic.Location)
+		}
+		rows = append(rows, row)
+	}
+	return rows, clinic.TimeZone, nil
+}
+
+// reminderSend queues a reminder by hand. The core's refusals (procedure closed, reminders
+// off, no link, nothing due, sent a moment ago) come back as the flash on the outbox page.
+func (s *Server) reminderSend(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	outbox := "/procedures/" + id.String() + "/reminders"
+	rs, err := s.svc.SendReminder(c.Request().Context(), actorOf(c), id)
+	switch {
+	case followup.ErrorCode(err) == followup.ECONFLICT:
+		s.flash(c, "No reminder sent: "+followup.ErrorMessage(err)+".")
+		return c.Redirect(http.StatusSeeOther, outbox)
+	case err != nil:
+		return err
+	}
+	msg := "Reminder queued."
+	if len(rs) > 0 && rs[0].SendAfter.After(time.Now().Add(time.Minute)) {
+		msg = "Reminder queued: it goes out after the clinic's quiet hours."
+	}
+	s.flash(c, msg)
+	return c.Redirect(http.StatusSeeOther, outbox)
+}
+
+// reminderSwitch turns the procedure's reminders off (enabled=false) or on (enabled=true).
+func (s *Server) reminderSwitch(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var enabled bool
+	switch c.FormValue("enabled") {
+	case "true":
+		enabled = true
+	case "false":
+	default:
+		return followup.Errorf(followup.EINVALID, "choose whether reminders are on or off")
+	}
+	if err := s.svc.SetRemindersEnabled(c.Request().Context(), actorOf(c), id, enabled); err != nil {
+		return err
+	}
+	if enabled {
+		s.flash(c, "Reminders are on for this procedure.")
+	} else {
+		s.flash(c, "Reminders are off for this procedure: nothing more is sent, including reminders already queued.")
+	}
+	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#reminders")
+}
