@@ -24,6 +24,9 @@ type Device struct {
 	Width, Height int64
 	Scale         float64
 	Mobile        bool
+	// FakeCamera starts Chromium with its fake camera (a moving test pattern) and grants
+	// camera access without asking, for pages that use getUserMedia.
+	FakeCamera bool
 }
 
 // Phone is a small phone (360 px wide, the narrowest the pages must work on); Desktop a laptop.
@@ -59,6 +62,12 @@ func New(tb testing.TB, d Device) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	if d.FakeCamera {
+		opts = append(opts,
+			chromedp.Flag("use-fake-device-for-media-stream", true),
+			chromedp.Flag("use-fake-ui-for-media-stream", true),
+		)
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(actx)

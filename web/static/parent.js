@@ -28,6 +28,8 @@
     form.addEventListener('submit', function (ev) { ev.preventDefault(); });
   });
 
+  setUpLiveCamera();
+
   // newUploadID names one photo for all its tries.
   function newUploadID() {
     if (window.crypto && crypto.randomUUID) {
@@ -199,5 +201,254 @@
         setState(item, 'sent', t.sent);
       });
     }).catch(retry);
+  }
+
+  // The live camera: where the browser gives getUserMedia (a secure context), each card
+  // offers a full-screen preview of the rear camera with last time's photo of the view over
+  // it, semi-transparent, to match the framing. The shutter's JPEG joins the upload queue like
+  // a picked file. Where the camera is missing or refused, the file inputs stay as they are.
+  function setUpLiveCamera() {
+    var md = navigator.mediaDevices;
+    if (!window.isSecureContext || !md || !md.getUserMedia || !HTMLCanvasElement.prototype.toBlob) {
+      return;
+    }
+    var buttons = document.querySelectorAll('form.upload button.live');
+    if (buttons.length === 0) {
+      return;
+    }
+    var view = null; // the capture view, made on first use
+    var session = null; // {form, opener, stream}
+
+    Array.prototype.forEach.call(buttons, function (button) {
+      button.hidden = false;
+      button.addEventListener('click', function () { open(button); });
+    });
+
+    function el(tag, className, text) {
+      var e = document.createElement(tag);
+      if (className) {
+        e.className = className;
+      }
+      if (text) {
+        e.textContent = text;
+      }
+      return e;
+    }
+
+    function build() {
+      var v = { root: el('div', 'capture') };
+      v.root.id = 'capture';
+      v.root.hidden = true;
+      v.root.setAttribute('role', 'dialog');
+      v.root.setAttribute('aria-modal', 'true');
+      v.root.setAttribute('aria-labelledby', 'capture-h');
+      var head = el('div', 'capture-head');
+      v.title = el('h2');
+      v.title.id = 'capture-h';
+      v.cancel = el('button', 'btn btn-secondary capture-cancel', t.cancel);
+      v.cancel.type = 'button';
+      head.appendChild(v.title);
+      head.appendChild(v.cancel);
+      var stage = el('div', 'capture-stage');
+      v.video = el('video');
+      v.video.muted = true;
+      v.video.autoplay = true;
+      v.video.setAttribute('playsinline', '');
+      v.video.setAttribute('aria-hidden', 'true');
+      v.guide = el('img', 'capture-guide');
+      v.guide.hidden = true;
+      stage.appendChild(v.video);
+      stage.appendChild(v.guide);
+      v.status = el('p', 'capture-status');
+      v.status.setAttribute('role', 'status');
+      var controls = el('div', 'capture-controls');
+      v.hint = el('p', 'capture-hint', t.captureHint);
+      v.sliderRow = el('div', 'capture-opacity');
+      var label = el('label', '', t.guideOpacity);
+      label.htmlFor = 'capture-opacity';
+      v.slider = el('input');
+      v.slider.type = 'range';
+      v.slider.id = 'capture-opacity';
+      v.slider.min = '0';
+      v.slider.max = '100';
+      v.slider.step = '5';
+      v.slider.value = '40';
+      v.sliderRow.appendChild(label);
+      v.sliderRow.appendChild(v.slider);
+      v.shutter = el('button', 'btn btn-primary capture-shutter', t.shutter);
+      v.shutter.type = 'button';
+      controls.appendChild(v.hint);
+      controls.appendChild(v.sliderRow);
+      controls.appendChild(v.shutter);
+      v.root.appendChild(head);
+      v.root.appendChild(stage);
+      v.root.appendChild(v.status);
+      v.root.appendChild(controls);
+      document.body.appendChild(v.root);
+
+      v.slider.addEventListener('input', function () { v.guide.style.opacity = String(v.slider.value / 100); });
+      v.guide.addEventListener('error', function () {
+        v.guide.hidden = true;
+        v.hint.hidden = true;
+        v.sliderRow.hidden = true;
+      });
+      v.video.addEventListener('loadedmetadata', function () {
+        v.status.textContent = '';
+        v.shutter.disabled = false;
+      });
+      v.cancel.addEventListener('click', close);
+      v.shutter.addEventListener('click', shoot);
+      v.root.addEventListener('keydown', function (ev) {
+        if (ev.key === 'Escape') {
+          ev.preventDefault();
+          close();
+        } else if (ev.key === 'Tab') {
+          trapFocus(ev);
+        }
+      });
+      window.addEventListener('pagehide', function () { close(); });
+      return v;
+    }
+
+    // trapFocus keeps Tab within the capture view while it is open.
+    function trapFocus(ev) {
+      var items = Array.prototype.filter.call(view.root.querySelectorAll('button, input'), function (e) {
+        return !e.disabled && e.offsetParent !== null;
+      });
+      if (items.length === 0) {
+        return;
+      }
+      var first = items[0];
+      var last = items[items.length - 1];
+      if (ev.shiftKey && document.activeElement === first) {
+        ev.preventDefault();
+        last.focus();
+      } else if (!ev.shiftKey && document.activeElement === last) {
+        ev.preventDefault();
+        first.focus();
+      }
+    }
+
+    // setInert hides the page behind the capture view from assistive technology and focus.
+    function setInert(on) {
+      Array.prototype.forEach.call(document.body.children, function (child) {
+        if (child !== view.root && child.tagName !== 'SCRIPT') {
+          child.inert = on;
+        }
+      });
+    }
+
+    function open(button) {
+      if (session) {
+        return;
+      }
+      if (!view) {
+        view = build();
+      }
+      var form = button.closest('form');
+      session = { form: form, opener: button, stream: null };
+      view.title.textContent = t.captureTitle + ': ' + (button.dataset.label || '');
+      var guide = button.dataset.guide;
+      view.guide.hidden = !guide;
+      view.hint.hidden = !guide;
+      view.sliderRow.hidden = !guide;
+      if (guide) {
+        view.guide.alt = button.dataset.guideAlt || '';
+        view.guide.style.opacity = String(view.slider.value / 100);
+        view.guide.src = guide;
+      } else {
+        view.guide.removeAttribute('src');
+      }
+      view.shutter.disabled = true;
+      view.status.textContent = t.cameraStarting;
+      view.root.hidden = false;
+      document.documentElement.classList.add('capturing');
+      setInert(true);
+      view.cancel.focus();
+      var mine = session;
+      navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { facingMode: { ideal: 'environment' }, width: { ideal: 1920 }, height: { ideal: 1080 } }
+      }).then(function (stream) {
+        if (session !== mine) { // cancelled while the browser asked
+          stopTracks(stream);
+          return;
+        }
+        session.stream = stream;
+        view.video.srcObject = stream;
+        var played = view.video.play();
+        if (played && played.catch) {
+          played.catch(function () {});
+        }
+        view.shutter.focus();
+      }, function () {
+        if (session !== mine) {
+          return;
+        }
+        close();
+        refusedCamera(form);
+      });
+    }
+
+    // refusedCamera puts the page back as it was without a live camera, and says so.
+    function refusedCamera(form) {
+      Array.prototype.forEach.call(buttons, function (b) { b.hidden = true; });
+      var note = el('p', 'camera-note', t.cameraFailed);
+      note.setAttribute('role', 'alert');
+      form.querySelector('.queue').before(note);
+      var take = form.querySelector('input.camera');
+      if (take) {
+        take.focus();
+      }
+    }
+
+    function stopTracks(stream) {
+      stream.getTracks().forEach(function (track) { track.stop(); });
+    }
+
+    function close() {
+      if (!session) {
+        return;
+      }
+      var s = session;
+      session = null;
+      if (s.stream) {
+        stopTracks(s.stream);
+      }
+      view.video.pause();
+      view.video.srcObject = null;
+      view.root.hidden = true;
+      document.documentElement.classList.remove('capturing');
+      setInert(false);
+      if (!s.opener.hidden) {
+        s.opener.focus();
+      }
+    }
+
+    // shoot draws the current frame at the camera's full size and queues it as a JPEG.
+    function shoot() {
+      var video = view.video;
+      if (!session || !video.videoWidth) {
+        return;
+      }
+      var mine = session;
+      var canvas = document.createElement('canvas');
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      view.shutter.disabled = true;
+      canvas.toBlob(function (blob) {
+        if (session !== mine) { // closed while the JPEG was being made: the parent cancelled
+          return;
+        }
+        if (!blob) {
+          view.status.textContent = t.generic;
+          view.shutter.disabled = false;
+          return;
+        }
+        close();
+        enqueue(mine.form, blob);
+      }, 'image/jpeg', 0.92);
+    }
   }
 }());
