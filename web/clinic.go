@@ -43,6 +43,7 @@ func (s *Server) clinicRoutes() {
 	e.GET("/patients/:id/audit", s.patientAudit, signedIn...)
 	e.GET("/admin/users", s.usersList, signedIn...)
 	e.POST("/admin/users", s.userCreate, signedIn...)
+	s.userAdminRoutes(signedIn...)
 }
 
 // loginLimiter limits failed sign-ins per client address and per email; separate from the

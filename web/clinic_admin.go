@@ -67,3 +67,35 @@ func (s *Server) userCreate(c echo.Context) error {
 	s.flash(c, "User created.")
 	return c.Redirect(http.StatusSeeOther, "/admin/users")
 }
+
+// userAdminRoutes registers the admin's changes to the clinic's users beyond creating them;
+// clinicRoutes calls it with the middleware of signed-in pages.
+func (s *Server) userAdminRoutes(signedIn ...echo.MiddlewareFunc) {
+	s.echo.POST("/admin/users/:id/disable", s.userSetDisabled(true), signedIn...)
+	s.echo.POST("/admin/users/:id/enable", s.userSetDisabled(false), signedIn...)
+}
+
+// userSetDisabled disables or re-enables a user of the admin's clinic; a disabled user's
+// sessions end at once (followup.SetUserDisabled).
+func (s *Server) userSetDisabled(disabled bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		err = s.svc.SetUserDisabled(c.Request().Context(), actorOf(c), id, disabled)
+		if followup.ErrorCode(err) == followup.EINVALID {
+			return s.renderUsers(c, http.StatusUnprocessableEntity, usersData{In: followup.NewUser{Role: followup.RoleClinician},
+				Error: followup.ErrorMessage(err)})
+		}
+		if err != nil {
+			return err
+		}
+		if disabled {
+			s.flash(c, "User disabled; their sessions have ended.")
+		} else {
+			s.flash(c, "User enabled.")
+		}
+		return c.Redirect(http.StatusSeeOther, "/admin/users")
+	}
+}
