@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: measures the speed and memory targets of issues 3 and 5 against baselines taken
+# make bench: measures the speed and memory targets of issues 3 and 5 and the timeline page's
+# latency target of issue 7 against baselines taken
 # in the same run, prints a summary table and rewrites the generated part of
 # docs/PERFORMANCE.md. It starts what it needs (PostgreSQL and MinIO through
 # scripts/services.sh, the real server binary on a free port of 127.0.0.1) and cleans up after
@@ -9,11 +10,13 @@
 #      vipsthumbnail on the same 12 MP JPEG
 #   2. ingest: 8 clients uploading 4 MB photos to the server, against PutObject to MinIO
 #   3. upload memory: 16 concurrent 20 MB uploads to a fresh server, peak RSS against idle RSS
-#   4. (hook) timeline page p99: bench_timeline_p99, not implemented yet
+#   4. timeline page p99: 32 clients GET a procedure's timeline (8 timepoints x 3 views of
+#      photos), against a static file of the same server
 #
 # A missed target is recorded in the document, not an error; the exit status is non-zero only
 # when something could not be measured (a failed build, a server that would not start, failed
-# requests). Knobs (environment): INGEST_UPLOADS, INGEST_SECONDS, THUMB_RUNS, BENCH_KEEP=1
+# requests). Knobs (environment): INGEST_UPLOADS, INGEST_SECONDS, THUMB_RUNS, TIMELINE_REQUESTS,
+# TIMELINE_SECONDS, BENCH_KEEP=1
 # (keep the work folder with the photos, results and server logs).
 set -euo pipefail
 
@@ -25,6 +28,9 @@ INGEST_SECONDS=${INGEST_SECONDS:-60}
 INGEST_CLIENTS=8
 MEMORY_UPLOADS=16
 THUMB_RUNS=${THUMB_RUNS:-10}
+TIMELINE_CLIENTS=32
+TIMELINE_REQUESTS=${TIMELINE_REQUESTS:-6000}
+TIMELINE_SECONDS=${TIMELINE_SECONDS:-30}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -189,13 +195,37 @@ bench_upload_memory() {
 	stop_server "$server_pid"
 }
 
-# 4. HOOK, not implemented yet: timeline page p99 under 32 concurrent requests, against a
-# static response of the same server. To add it: start a server with start_server, seed a
-# procedure with photos and a clinician session (or an API token: `dermfollow token create`),
-# add a `timeline` mode to scripts/loadtest that GETs the page and a static file with 32
-# clients and writes $results/timeline.json, and render it in the report's timeline section.
+# 4. Timeline page (issue 7): p99 of the clinician's timeline page under 32 concurrent
+# requests, against a static file of the same server in the same run. The demo procedure gets a
+# photo in every view of every timepoint through the clinic API, and every thumbnail is made
+# before the load, so the background worker does not compete with the page.
 bench_timeline_p99() {
-	say "4/4 timeline page p99: not implemented yet (hook in scripts/bench.sh)"
+	local base port demo email password token proc pending=1 photos=0 waited=0
+	say "4/4 timeline page p99: $TIMELINE_CLIENTS clients, up to $TIMELINE_REQUESTS requests or ${TIMELINE_SECONDS}s per load"
+	"$work/loadtest" photo -out "$work/photo-timeline.jpg" -width 1200 -height 900 -quality 88 -noise 8 -seed 7
+	start_server timeline
+	base=${upload_url%%/p/*}
+	port=${base##*:}
+	# demo again: a fresh password for the demo clinician, printed only to this pipe.
+	demo=$( (server_env timeline "$port" && exec "$work/dermfollow" demo) 2>>"$results/server-timeline-setup.log") ||
+		die "demo failed; see $results/server-timeline-setup.log"
+	email=$(sed -n 's/^ *Clinician login: *//p' <<<"$demo")
+	password=$(sed -n 's/^ *Password: *//p' <<<"$demo")
+	[[ -n $email && -n $password ]] || die "demo printed no login; see $results/server-timeline-setup.log"
+	token=$( (server_env timeline "$port" && exec "$work/dermfollow" token create -email "$email") 2>>"$results/server-timeline-setup.log") ||
+		die "token create failed; see $results/server-timeline-setup.log"
+	proc=$(psql_admin -d "$server_db" -tAc "select id from procedures order by created_at limit 1")
+	[[ -n $proc ]] || die "the demo seeded no procedure"
+	LOADTEST_TOKEN=$token "$work/loadtest" fill -base "$base" -procedure "$proc" -file "$work/photo-timeline.jpg"
+	while read -r pending photos < <(thumbs_pending "$server_db") && ((pending > 0 && waited < 120)); do
+		sleep 1
+		waited=$((waited + 1))
+	done
+	((pending == 0)) || die "$pending of $photos photos still had no thumbnails after ${waited}s"
+	LOADTEST_PASSWORD=$password "$work/loadtest" timeline -base "$base" -procedure "$proc" -email "$email" \
+		-c "$TIMELINE_CLIENTS" -n "$TIMELINE_REQUESTS" -duration "${TIMELINE_SECONDS}s" \
+		-cpu "$(cpu_watch "server=$server_pid")" -out "$results/timeline.json"
+	stop_server "$server_pid"
 }
 
 # ----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Command loadtest is the load generator and helper behind `make bench` (scripts/bench.sh). It
 // writes the benchmark photos, times thumbnails against vipsthumbnail, loads the server's
-// upload path and, as the baseline, MinIO directly, and writes docs/PERFORMANCE.md.
+// upload path and, as the baseline, MinIO directly, loads the clinician's timeline page against
+// a static file of the same server, and writes docs/PERFORMANCE.md.
 //
 // Every mode bounds its work in count and in time and stops by itself, and talks only to
 // 127.0.0.1. Results are JSON files that the report mode turns into the document.
@@ -11,10 +12,14 @@
 //	loadtest put      -bucket B -files F1,F2 -c 8 -n 200 -duration 60s -out R.json
 //	loadtest cleanup  -bucket B [-bucket B2 ...]
 //	loadtest freeport
+//	loadtest fill     -base http://127.0.0.1:P -procedure ID -file F
+//	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 6000 -duration 30s -out R.json
 //	loadtest report   -results DIR -doc docs/PERFORMANCE.md [-commit C]
 //
 // put and cleanup reach MinIO at DERMFOLLOW_TEST_S3_ENDPOINT with the keys in
 // DERMFOLLOW_TEST_S3_ACCESS_KEY and DERMFOLLOW_TEST_S3_SECRET_KEY (never on the command line).
+// fill reads an API token from LOADTEST_TOKEN and timeline the clinician's password from
+// LOADTEST_PASSWORD, for the same reason.
 package main
 
 import (
@@ -34,6 +39,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/textproto"
 	"net/url"
 	"os"
@@ -64,12 +70,13 @@ const s3PartSize = 32 << 20
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|report [flags]")
 		os.Exit(2)
 	}
 	modes := map[string]func([]string) error{
 		"photo": cmdPhoto, "thumbs": cmdThumbs, "ingest": cmdIngest, "put": cmdPut,
 		"cleanup": cmdCleanup, "freeport": cmdFreePort, "report": cmdReport,
+		"fill": cmdFill, "timeline": cmdTimeline,
 	}
 	run, ok := modes[os.Args[1]]
 	if !ok {
@@ -308,6 +315,7 @@ type loadResult struct {
 	MBPerS      float64        `json:"mb_per_s"`
 	P50MS       float64        `json:"p50_ms"`
 	P95MS       float64        `json:"p95_ms"`
+	P99MS       float64        `json:"p99_ms"`
 	MaxMS       float64        `json:"max_ms"`
 	// CPU seconds each watched process (and this load generator, "loadtest") used during the
 	// timed part, and how busy the whole machine was.
@@ -465,7 +473,7 @@ func drive(kind string, lf loadFlags, files [][]byte, do send, okStatus string, 
 	}
 	r.PhotosPerS = float64(r.OK) / r.Seconds
 	r.MBPerS = float64(r.Bytes) / mb / r.Seconds
-	r.P50MS, r.P95MS = percentile(lat, 50), percentile(lat, 95)
+	r.P50MS, r.P95MS, r.P99MS = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
 	if len(lat) > 0 {
 		r.MaxMS = slices.Max(lat)
 	}
@@ -1153,12 +1161,70 @@ Result: **%s**. Server log (level warn): %s.
 }
 
 func (rp *report) timeline() {
-	rp.rows = append(rp.rows, row{"Timeline p99, 32 clients", "-", "static response", "-", "(later)", "NOT RUN"})
-	rp.sections = append(rp.sections, `## 5. Timeline page p99 (not measured yet)
+	const name = "Timeline p99, 32 clients"
+	var t timelineResult
+	if err := readJSON(filepath.Join(rp.dir, "timeline.json"), &t); err != nil {
+		rp.fail(name, err.Error())
+		return
+	}
+	logs := countLog(filepath.Join(rp.dir, "server-timeline.log"))
+	tl, st := t.Timeline, t.Static
+	res := verdict(tl.P99MS < targetTimelineP99MS)
+	errNote := ""
+	if tl.Failed > 0 || st.Failed > 0 || tl.OK == 0 || st.OK == 0 || t.Thumbnails < 24 {
+		rp.errors++
+		res = "ERROR"
+		errNote = fmt.Sprintf("\n**Errors**: %d of %d page and %d of %d static requests failed (%s); %d thumbnails on the page (want 24 or more).\n",
+			tl.Failed, tl.Requests, st.Failed, st.Requests, strings.Join(append(tl.Errors, st.Errors...), "; "), t.Thumbnails)
+	}
+	ratio := "-"
+	if st.P99MS > 0 {
+		ratio = fmt.Sprintf("%.1fx", tl.P99MS/st.P99MS)
+	}
+	rp.rows = append(rp.rows, row{name, fmt.Sprintf("p99 %.1f ms", tl.P99MS), fmt.Sprintf("static p99 %.1f ms", st.P99MS),
+		ratio, fmt.Sprintf("p99 < %d ms", targetTimelineP99MS), res})
+	line := func(label string, r loadResult) string {
+		return fmt.Sprintf("| %s | %d/%d in %.1f s (%s) | %.0f | %.1f | %.1f | %.1f | %.1f |", label, r.OK, r.Requests, r.Seconds,
+			"stopped by "+r.StoppedBy, float64(r.OK)/r.Seconds, r.P50MS, r.P95MS, r.P99MS, r.MaxMS)
+	}
+	rp.sections = append(rp.sections, fmt.Sprintf(`## 5. Timeline page p99 (issue 7)
 
-Planned: p99 latency of the clinician timeline page under 32 concurrent requests, as a ratio to a static
-response of the same server. The hook is `+"`bench_timeline_p99`"+` in scripts/bench.sh.
-`)
+A fresh server with the demo procedure (PWS protocol, %s timepoints), every view of every timepoint given a photo
+through the clinic API (`+"`loadtest fill`"+`) and all thumbnails made before the load starts. The load generator signs
+in through the login form as a browser does (session cookie, the form's CSRF token), then %d clients GET, for at
+most %d requests or %.0f s each, first the static file `+"`%s`"+` of the same server (the baseline), then the
+timeline page `+"`/procedures/{id}`"+` (%d bytes, %d thumbnails). Each load starts with %d untimed requests.
+Target: p99 under %d ms.
+
+| load | ok/sent | requests/s | p50 ms | p95 ms | p99 ms | max ms |
+|---|---|---|---|---|---|---|
+%s
+%s
+
+Where the CPU went during the timed page load (CPU seconds from /proc/PID/stat):
+
+| load | machine busy | server | MinIO | load generator | PostgreSQL and the rest | server CPU per request |
+|---|---|---|---|---|---|---|
+%s
+
+Result: **%s**. Server log (level warn): %s.
+
+The page decodes no image per request: the handler (`+"`timeline`"+` in web/clinic_procedure.go) reads rows only
+(the session and its user, ProcedureView, Patient, Links, the reminder outbox) and renders the template; each cell is an
+`+"`<img src=\"/api/v1/photos/{id}/thumbnail\">`"+`, a separate request for a thumbnail that the background
+worker made once, after the upload, and that is streamed from the store as stored. The page's own time is its
+database round trips (about a dozen queries in turn, including the session) and the template.
+%s`, timepointsNote(t), tl.Concurrency, tl.MaxRequests, tl.MaxSeconds, t.StaticPath, t.PageBytes, t.Thumbnails, tl.Warmup,
+		targetTimelineP99MS, line("static file (baseline)", st), line("timeline page", tl), cpuLine("timeline page", tl), res, logs, errNote))
+}
+
+// timepointsNote says how many timepoints the page had: 8 x 3 views hold 24 thumbnails, the
+// baseline's close-up one more.
+func timepointsNote(t timelineResult) string {
+	if t.Thumbnails >= 24 {
+		return "8"
+	}
+	return "not all 8"
 }
 
 // countLog summarises the server's JSON log lines by level.
@@ -1371,4 +1437,231 @@ func machineCPU() (busy, all float64) {
 		}
 	}
 	return busy, all
+}
+
+// ---------------------------------------------------------------------------------------------
+// fill and timeline: the clinician's timeline page under concurrent requests
+
+// targetTimelineP99MS is issue 7's target for the timeline page at 32 concurrent requests.
+const targetTimelineP99MS = 50
+
+// procedureJSON is the part of GET /api/v1/procedures/{id} that fill reads.
+type procedureJSON struct {
+	Timepoints []struct {
+		Key   string   `json:"key"`
+		Views []string `json:"views"`
+	} `json:"timepoints"`
+	Photos []struct {
+		Timepoint string `json:"timepoint"`
+		View      string `json:"view"`
+		Status    string `json:"status"`
+	} `json:"photos"`
+}
+
+// benchBase checks that base is an http URL on this machine and returns it without a
+// trailing slash.
+func benchBase(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", fmt.Errorf("-base %q: want http://127.0.0.1:PORT", base)
+	}
+	if err := loopbackOnly(u.Host); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(base, "/"), nil
+}
+
+// cmdFill uploads one photo through the clinic API into every view of every timepoint of the
+// procedure that has no active photo yet, so that the timeline has a thumbnail in each cell.
+func cmdFill(args []string) error {
+	fs := flag.NewFlagSet("fill", flag.ExitOnError)
+	baseFlag := fs.String("base", "", "server URL, http://127.0.0.1:PORT")
+	proc := fs.String("procedure", "", "procedure id")
+	file := fs.String("file", "", "photo to upload into every empty cell")
+	fs.Parse(args)
+	token := os.Getenv("LOADTEST_TOKEN")
+	if *proc == "" || *file == "" || token == "" {
+		return errors.New("-procedure, -file and LOADTEST_TOKEN (an API token of a clinician) are required")
+	}
+	base, err := benchBase(*baseFlag)
+	if err != nil {
+		return err
+	}
+	photo, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: time.Minute}
+	call := func(req *http.Request) (int, []byte, error) {
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		return resp.StatusCode, body, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/procedures/"+url.PathEscape(*proc), nil)
+	if err != nil {
+		return err
+	}
+	status, body, err := call(req)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("GET the procedure: %d %v %s", status, err, bytes.TrimSpace(body))
+	}
+	var p procedureJSON
+	if err := json.Unmarshal(body, &p); err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, ph := range p.Photos {
+		if ph.Status == "active" {
+			have[ph.Timepoint+"/"+ph.View] = true
+		}
+	}
+	cells, uploaded := 0, 0
+	for _, tp := range p.Timepoints {
+		for _, v := range tp.Views {
+			cells++
+			if have[tp.Key+"/"+v] {
+				continue
+			}
+			mp, ctype, length := multipartBody(tp.Key, v, "bench-fill-"+tp.Key+"-"+v, photo)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/procedures/"+url.PathEscape(*proc)+"/photos", mp)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", ctype)
+			req.ContentLength = length
+			status, body, err := call(req)
+			if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
+				return fmt.Errorf("upload %s/%s: %d %v %s", tp.Key, v, status, err, bytes.TrimSpace(body))
+			}
+			uploaded++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "fill: %d timepoints, %d cells, %d photos uploaded\n", len(p.Timepoints), cells, uploaded)
+	return nil
+}
+
+// timelineResult is what the timeline mode writes: both loads and what the page held.
+type timelineResult struct {
+	PageBytes  int        `json:"page_bytes"`
+	Thumbnails int        `json:"thumbnails"` // thumbnail <img> elements on the page
+	Timeline   loadResult `json:"timeline"`
+	Static     loadResult `json:"static"`
+	StaticPath string     `json:"static_path"`
+}
+
+var thumbnailImg = regexp.MustCompile(`<img src="/api/v1/photos/[0-9a-f-]{36}/thumbnail"`)
+
+// cmdTimeline signs in through the login form as a browser does (the session cookie and the
+// form's CSRF token), then loads the static file and the procedure's timeline page with the
+// same clients, each bounded in count and time.
+func cmdTimeline(args []string) error {
+	fs := flag.NewFlagSet("timeline", flag.ExitOnError)
+	baseFlag := fs.String("base", "", "server URL, http://127.0.0.1:PORT")
+	proc := fs.String("procedure", "", "procedure id")
+	email := fs.String("email", "", "the clinician's email (the password is read from LOADTEST_PASSWORD)")
+	staticPath := fs.String("static", "/static/base.css", "static file of the same server: the baseline")
+	c := fs.Int("c", 32, "concurrent clients")
+	n := fs.Int("n", 6000, "timed requests at most, per load")
+	warmup := fs.Int("warmup", 64, "untimed requests first, per load")
+	duration := fs.Duration("duration", 30*time.Second, "stop starting requests after this long, per load")
+	cpu := fs.String("cpu", "", "processes whose CPU time to account, name=pid,...")
+	out := fs.String("out", "", "result JSON")
+	fs.Parse(args)
+	password := os.Getenv("LOADTEST_PASSWORD")
+	if *proc == "" || *email == "" || password == "" || *out == "" || *c < 1 || *n < 1 {
+		return errors.New("-procedure, -email, -out, -c >= 1, -n >= 1 and LOADTEST_PASSWORD are required")
+	}
+	base, err := benchBase(*baseFlag)
+	if err != nil {
+		return err
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     &http.Transport{MaxIdleConnsPerHost: *c, Proxy: nil}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fetch := func(ctx context.Context, method, path string, form url.Values) (int, http.Header, []byte, error) {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b, err
+	}
+
+	pagePath := "/procedures/" + url.PathEscape(*proc)
+	status, _, body, err := fetch(ctx, http.MethodGet, "/login", nil)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("GET /login: %d %v", status, err)
+	}
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		return errors.New("GET /login: no CSRF token in the form")
+	}
+	status, hdr, _, err := fetch(ctx, http.MethodPost, "/login", url.Values{"email": {*email}, "password": {password},
+		"csrf_token": {string(m[1])}, "next": {pagePath}})
+	if err != nil || status != http.StatusSeeOther || hdr.Get("Location") != pagePath {
+		return fmt.Errorf("sign-in: %d %v (redirect to %q)", status, err, hdr.Get("Location"))
+	}
+	status, _, body, err = fetch(ctx, http.MethodGet, pagePath, nil)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("GET the timeline: %d %v", status, err)
+	}
+	res := timelineResult{PageBytes: len(body), Thumbnails: len(thumbnailImg.FindAll(body, -1)), StaticPath: *staticPath}
+	fmt.Fprintf(os.Stderr, "timeline: signed in; the page is %d bytes with %d thumbnails\n", res.PageBytes, res.Thumbnails)
+
+	get := func(path string) send {
+		return func(ctx context.Context, _ int, _ []byte) (string, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			if err != nil {
+				return "error", err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return "error", err
+			}
+			defer resp.Body.Close()
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				return "error", err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return strconv.Itoa(resp.StatusCode), fmt.Errorf("GET %s answered %s", path, resp.Status)
+			}
+			return "200", nil
+		}
+	}
+	none := ""
+	lf := loadFlags{files: &none, c: c, n: n, warmup: warmup, duration: duration, cpu: cpu, out: out}
+	empty := [][]byte{{}}
+	if res.Static, err = drive("static", lf, empty, get(*staticPath), "200", 0); err != nil {
+		return err
+	}
+	if res.Timeline, err = drive("timeline", lf, empty, get(pagePath), "200", 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "timeline: p99 %.1f ms against static p99 %.1f ms\n", res.Timeline.P99MS, res.Static.P99MS)
+	return writeJSON(*out, res)
 }
