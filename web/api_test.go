@@ -194,11 +194,11 @@ func (f *apiFixture) enrol(t *testing.T) enrolled {
 	return enrolled{PatientID: p.ID, ProcedureID: e.ID, LinkURL: l.URL}
 }
 
-// upload posts a multipart photo to path (fields in the order given).
-func (f *apiFixture) upload(t *testing.T, path, token string, fields map[string]string, file []byte) (int, map[string]any) {
-	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
+// photoForm is an upload's multipart body as clients send it: the fields timepoint, view and
+// upload_id (those present in fields), then the file (none when nil).
+func photoForm(fields map[string]string, file []byte) (body *bytes.Buffer, contentType string) {
+	body = &bytes.Buffer{}
+	mw := multipart.NewWriter(body)
 	for _, k := range []string{"timepoint", "view", "upload_id"} {
 		if v, ok := fields[k]; ok {
 			mw.WriteField(k, v)
@@ -209,8 +209,15 @@ func (f *apiFixture) upload(t *testing.T, path, token string, fields map[string]
 		fw.Write(file)
 	}
 	mw.Close()
-	req, _ := http.NewRequest("POST", f.url+path, &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return body, mw.FormDataContentType()
+}
+
+// upload posts a multipart photo to path.
+func (f *apiFixture) upload(t *testing.T, path, token string, fields map[string]string, file []byte) (int, map[string]any) {
+	t.Helper()
+	body, contentType := photoForm(fields, file)
+	req, _ := http.NewRequest("POST", f.url+path, body)
+	req.Header.Set("Content-Type", contentType)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -145,19 +144,11 @@ func (f *apiFixture) send(t *testing.T, method, path, token string, body any, ph
 	contentType := ""
 	switch {
 	case photo:
-		var buf bytes.Buffer
-		mw := multipart.NewWriter(&buf)
-		mw.WriteField("timepoint", "baseline")
-		mw.WriteField("view", "front")
 		uploadID := "clinic-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 		if strings.HasSuffix(path, "?retry") {
 			uploadID = "authz-retry-01" // stored once below, before the matrix runs
 		}
-		mw.WriteField("upload_id", uploadID)
-		fw, _ := mw.CreateFormFile("file", "x.jpg")
-		fw.Write(imagetest.JPEG(32, 24, 9))
-		mw.Close()
-		rd, contentType = &buf, mw.FormDataContentType()
+		rd, contentType = photoForm(map[string]string{"timepoint": "baseline", "view": "front", "upload_id": uploadID}, imagetest.JPEG(32, 24, 9))
 	case body != nil:
 		b, _ := json.Marshal(body)
 		rd, contentType = bytes.NewReader(b), "application/json"

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -548,24 +547,13 @@ func TestClinicAuthorization(t *testing.T) {
 // token in the query (the body is streamed, never parsed up front).
 func (b *clinicBrowser) uploadForm(path, token string, fields map[string]string, file []byte) clinicResp {
 	b.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for _, k := range []string{"timepoint", "view", "upload_id"} {
-		if v, ok := fields[k]; ok {
-			mw.WriteField(k, v)
-		}
-	}
-	if file != nil {
-		fw, _ := mw.CreateFormFile("file", "clinic.jpg")
-		fw.Write(file)
-	}
-	mw.Close()
+	body, contentType := photoForm(fields, file)
 	u := b.f.url + path
 	if token != "" {
 		u += "?csrf_token=" + url.QueryEscape(token)
 	}
-	req, _ := http.NewRequest("POST", u, &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req, _ := http.NewRequest("POST", u, body)
+	req.Header.Set("Content-Type", contentType)
 	return b.do(req)
 }
 

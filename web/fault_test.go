@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -107,16 +105,9 @@ type uploadResult struct {
 
 func (r *faultRig) post(t *testing.T, uploadID string, body []byte) uploadResult {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	mw.WriteField("timepoint", "day-1")
-	mw.WriteField("view", "front")
-	mw.WriteField("upload_id", uploadID)
-	fw, _ := mw.CreateFormFile("file", "p.jpg")
-	fw.Write(body)
-	mw.Close()
+	form, contentType := photoForm(map[string]string{"timepoint": "day-1", "view": "front", "upload_id": uploadID}, body)
 	client := &http.Client{Timeout: 2 * time.Minute}
-	resp, err := client.Post(r.url+r.uploads, mw.FormDataContentType(), &buf)
+	resp, err := client.Post(r.url+r.uploads, contentType, form)
 	res := uploadResult{uploadID: uploadID, body: body}
 	if err != nil {
 		t.Errorf("upload %s: %v (the server must answer, not drop the request)", uploadID, err)

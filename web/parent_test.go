@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -97,22 +96,13 @@ func csrfOf(t *testing.T, page string) string {
 // post sends a multipart upload to /p/photos (csrf in the query when not ""), with headers.
 func (pc *parentClient) post(csrf string, fields map[string]string, file []byte, headers ...string) (*http.Response, string) {
 	pc.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for _, k := range []string{"timepoint", "view", "upload_id"} {
-		if v, ok := fields[k]; ok {
-			mw.WriteField(k, v)
-		}
-	}
-	fw, _ := mw.CreateFormFile("file", "photo.jpg")
-	fw.Write(file)
-	mw.Close()
+	body, contentType := photoForm(fields, file)
 	path := "/p/photos"
 	if csrf != "" {
 		path += "?csrf_token=" + url.QueryEscape(csrf)
 	}
-	req, _ := http.NewRequest("POST", pc.f.url+path, &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req, _ := http.NewRequest("POST", pc.f.url+path, body)
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
