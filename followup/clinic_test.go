@@ -73,19 +73,19 @@ func TestClinicWorklistScope(t *testing.T) {
 	if wl, err := f.svc.ClinicWorklist(ctx, outsider, WorklistFilter{}); err != nil || wl.Total != 0 {
 		t.Errorf("another clinic's worklist = %+v, %v; want empty", wl, err)
 	}
-	if ps, err := f.svc.PatientProcedures(ctx, outsider, f.patient.ID); err != nil || len(ps) != 0 {
+	if ps, err := f.svc.ListProcedures(ctx, outsider, ProcedureFilter{PatientID: f.patient.ID}); err != nil || len(ps) != 0 {
 		t.Errorf("another clinic's patient's procedures = %v, %v; want none", ps, err)
 	}
 	if _, err := f.svc.ClinicWorklist(ctx, researcher, WorklistFilter{}); ErrorCode(err) != EFORBIDDEN {
 		t.Errorf("researcher worklist = %v, want EFORBIDDEN", err)
 	}
-	if _, err := f.svc.PatientProcedures(ctx, researcher, f.patient.ID); ErrorCode(err) != EFORBIDDEN {
+	if _, err := f.svc.ListProcedures(ctx, researcher, ProcedureFilter{PatientID: f.patient.ID}); ErrorCode(err) != EFORBIDDEN {
 		t.Errorf("researcher patient procedures = %v, want EFORBIDDEN", err)
 	}
 	if wl, err := f.svc.ClinicWorklist(ctx, admin, WorklistFilter{}); err != nil || wl.Total != 1 {
 		t.Errorf("admin worklist = %+v, %v", wl, err)
 	}
-	if ps, err := f.svc.PatientProcedures(ctx, f.clinician, f.patient.ID); err != nil || len(ps) != 1 || ps[0].ID != f.proc.ID {
+	if ps, err := f.svc.ListProcedures(ctx, f.clinician, ProcedureFilter{PatientID: f.patient.ID}); err != nil || len(ps) != 1 || ps[0].ID != f.proc.ID {
 		t.Errorf("patient procedures = %v, %v", ps, err)
 	}
 	if _, err := f.svc.ClinicWorklist(ctx, Actor{}, WorklistFilter{}); ErrorCode(err) != EUNAUTHORIZED {

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/protocols"
@@ -134,25 +133,4 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		}
 	}
 	return wl, nil
-}
-
-// PatientProcedures lists the procedures of one patient of the actor's clinic, newest first.
-// Another clinic's patient is not found.
-func (s *Service) PatientProcedures(ctx context.Context, a Actor, patientID uuid.UUID) ([]ProcedureSummary, error) {
-	if err := a.requireClinical(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status
-		from procedures pr join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		where pr.clinic_id = $1 and pr.patient_id = $2
-		order by pr.performed_at desc, pr.id`, a.ClinicID, patientID)
-	if err != nil {
-		return nil, wrap(unavailable(err), "patient procedures")
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProcedureSummary, error) {
-		var p ProcedureSummary
-		err := r.Scan(&p.ID, &p.PatientID, &p.PatientName, &p.Protocol, &p.BodySite, &p.PerformedAt, &p.Status)
-		return p, err
-	})
-	return list, wrap(err, "patient procedures")
 }

@@ -22,12 +22,14 @@ type ProcedureSummary struct {
 
 // ProcedureFilter narrows ListProcedures.
 type ProcedureFilter struct {
-	Status string // "" for every status
-	Search string // part of the patient's name, case-insensitive
-	Limit  int
+	Status    string    // "" for every status
+	Search    string    // part of the patient's name, case-insensitive
+	PatientID uuid.UUID // uuid.Nil for every patient
+	Limit     int
 }
 
-// ListProcedures lists the procedures of the actor's clinic, oldest first.
+// ListProcedures lists the procedures of the actor's clinic, newest first. Another clinic's
+// patient has none.
 func (s *Service) ListProcedures(ctx context.Context, a Actor, f ProcedureFilter) ([]ProcedureSummary, error) {
 	if err := a.requireClinical(); err != nil {
 		return nil, err
@@ -39,7 +41,8 @@ func (s *Service) ListProcedures(ctx context.Context, a Actor, f ProcedureFilter
 	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status
 		from procedures pr join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
 		where pr.clinic_id = $1 and ($2 = '' or pr.status = $2) and lower(pa.display_name) like $3
-		order by pr.performed_at, pr.id limit $4`, a.ClinicID, f.Status, search, f.Limit)
+			and ($5::uuid is null or pr.patient_id = $5)
+		order by pr.performed_at desc, pr.id limit $4`, a.ClinicID, f.Status, search, f.Limit, nullUUID(f.PatientID))
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -49,4 +52,12 @@ func (s *Service) ListProcedures(ctx context.Context, a Actor, f ProcedureFilter
 		return p, err
 	})
 	return list, wrap(err, "list procedures")
+}
+
+// nullUUID is SQL NULL for uuid.Nil, so optional filters read "$n is null or ...".
+func nullUUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
 }

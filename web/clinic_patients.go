@@ -105,7 +105,7 @@ func (s *Server) patientShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	procs, err := s.svc.PatientProcedures(ctx, a, id)
+	procs, err := s.svc.ListProcedures(ctx, a, followup.ProcedureFilter{PatientID: id})
 	if err != nil {
 		return err
 	}
