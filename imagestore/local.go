@@ -64,9 +64,6 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	if err != nil {
 		return err
 	}
-	if size < 0 {
-		return fmt.Errorf("imagestore: put %s: size must be known", key)
-	}
 	f, err := os.CreateTemp(filepath.Join(s.root, tmpDir), "put-*")
 	if err != nil {
 		return fmt.Errorf("imagestore: put %s: %w", key, err)
@@ -77,7 +74,11 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader, size int6
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = io.Copy(f, &countingReader{r: ctxReader{ctx, r}, want: size}); err != nil {
+	var src io.Reader = ctxReader{ctx, r}
+	if size >= 0 {
+		src = &countingReader{r: src, want: size}
+	}
+	if _, err = io.Copy(f, src); err != nil {
 		return fmt.Errorf("imagestore: put %s: %w", key, err)
 	}
 	if err = f.Sync(); err != nil {

@@ -1,6 +1,7 @@
 package imagestore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,26 +31,53 @@ type S3Config struct {
 	// MaxRetries bounds minio-go's retries of a failed request (0: its default of 10, which
 	// rides out about eight seconds of outage).
 	MaxRetries int
+	// PartSize is for objects of known size (0: DefaultPartSize): one up to PartSize bytes
+	// goes in one PUT, a larger one in parts of PartSize. S3 parts are 5 MiB to 5 GiB.
+	PartSize int64
+	// StreamPartSize is the part size of objects of unknown size (0: DefaultStreamPartSize).
+	// Such an upload holds two parts in memory, one filling while the other uploads, and can
+	// have at most 10,000 parts (about 78 GiB at the default).
+	StreamPartSize int64
 }
 
 // S3Store keeps objects in an S3-compatible bucket through minio-go: the production default.
 type S3Store struct {
-	client *minio.Client
-	bucket string
-	sse    encrypt.ServerSide
+	client         *minio.Client
+	bucket         string
+	sse            encrypt.ServerSide
+	partSize       int64
+	streamPartSize int64
 }
 
 var _ Store = (*S3Store)(nil)
 
-// partSize keeps every photo (at most tens of MB) in a single streamed PUT, and bounds the
-// buffer minio-go allocates for larger objects such as export archives. Without it, an upload
-// of unknown size would allocate a ~537 MiB buffer.
-const partSize = 32 << 20
+const (
+	// DefaultPartSize keeps every photo (at most tens of MB) in a single streamed PUT.
+	DefaultPartSize = 32 << 20
+	// DefaultStreamPartSize bounds what an upload of unknown size (an export archive) holds:
+	// two parts of 8 MiB. minio-go must be given a part size for such an upload; without one
+	// it would allocate a ~537 MiB buffer.
+	DefaultStreamPartSize = 8 << 20
+	// streamBuffers is how many parts of an upload of unknown size are in memory: one is
+	// filled from the reader while the other uploads, so that producing the object overlaps
+	// storing it.
+	streamBuffers = 2
+	// minPartSize and maxPartSize are S3's limits (the last part may be smaller).
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+)
 
 // NewS3Store connects to the bucket, creating it if it is missing.
 func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("imagestore: s3: endpoint and bucket are required")
+	}
+	cfg.PartSize = cmp.Or(cfg.PartSize, DefaultPartSize)
+	cfg.StreamPartSize = cmp.Or(cfg.StreamPartSize, DefaultStreamPartSize)
+	for _, n := range []int64{cfg.PartSize, cfg.StreamPartSize} {
+		if n < minPartSize || n > maxPartSize {
+			return nil, fmt.Errorf("imagestore: s3: part size %d is outside S3's 5 MiB to 5 GiB", n)
+		}
 	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
@@ -61,7 +89,7 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imagestore: s3 %s: %w", cfg.Endpoint, err)
 	}
-	s := &S3Store{client: client, bucket: cfg.Bucket}
+	s := &S3Store{client: client, bucket: cfg.Bucket, partSize: cfg.PartSize, streamPartSize: cfg.StreamPartSize}
 	if cfg.SSE {
 		s.sse = encrypt.NewSSE()
 	}
@@ -95,11 +123,11 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, 
 		return err
 	}
 	if size < 0 {
-		return fmt.Errorf("imagestore: put %s: size must be known", key)
+		return s.putUnknownSize(ctx, key, r, contentType)
 	}
 	info, err := s.client.PutObject(ctx, s.bucket, key, &countingReader{r: r, want: size}, size, minio.PutObjectOptions{
 		ContentType:          contentType,
-		PartSize:             partSize,
+		PartSize:             uint64(s.partSize),
 		ServerSideEncryption: s.sse,
 	})
 	if err != nil {
@@ -114,6 +142,32 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, 
 		return fmt.Errorf("imagestore: put %s: stored %d of %d bytes: %w", key, info.Size, size, ErrSizeMismatch)
 	}
 	return nil
+}
+
+// putUnknownSize streams r as a multipart upload in parts of StreamPartSize: minio-go fills
+// one part buffer from r while the previous part uploads, and completes the upload at io.EOF;
+// only the completed upload makes the object visible. On a failure (of r, of ctx or of the
+// server) minio-go aborts the upload, detached from ctx so that a cancelled ctx still aborts
+// it; should that abort fail, or the failure come before minio-go knew the upload's id, the
+// incomplete uploads of the key are removed here as well, so that no parts linger in the
+// bucket. Keys are random and written once, so no other writer's upload can be caught by this.
+func (s *S3Store) putUnknownSize(ctx context.Context, key string, r io.Reader, contentType string) error {
+	_, err := s.client.PutObject(ctx, s.bucket, key, ctxReader{ctx, r}, -1, minio.PutObjectOptions{
+		ContentType:           contentType,
+		PartSize:              uint64(s.streamPartSize),
+		ConcurrentStreamParts: true,
+		NumThreads:            streamBuffers,
+		ServerSideEncryption:  s.sse,
+	})
+	if err == nil {
+		return nil
+	}
+	cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if rerr := s.client.RemoveIncompleteUpload(cleanCtx, s.bucket, key); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("remove incomplete upload: %w", rerr))
+	}
+	return fmt.Errorf("imagestore: put %s: %w", key, mapS3Error(err))
 }
 
 func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {

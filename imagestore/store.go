@@ -12,9 +12,16 @@ import (
 // Store keeps objects (photos, thumbnails, export archives) under opaque keys. Keys are chosen
 // by the caller, are random, and carry no names, dates or file names.
 //
-// Put is all or nothing: when it returns nil the object is durably stored with exactly size
-// bytes; when it fails, no object is visible under the key.
+// Put is all or nothing: when it returns nil the object is durably stored (with exactly size
+// bytes, when the size was given); when it fails, no object is visible under the key.
 type Store interface {
+	// Put stores r's bytes under key, replacing any object there. A size of 0 or more is
+	// checked: a reader that gives more or fewer bytes fails with ErrSizeMismatch. A size below
+	// 0 means "unknown": the object is whatever r gives until io.EOF (an archive streamed as it
+	// is built); the S3 store then uploads it in parts of S3Config.StreamPartSize, holding two
+	// parts in memory. Either way Put is all or nothing: when r fails or ctx ends before io.EOF, no
+	// object is stored and nothing is left behind (no temp file, no incomplete multipart
+	// upload).
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Open returns the object's bytes. The caller closes the reader.
 	Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)

@@ -9,10 +9,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -21,24 +27,86 @@ import (
 // The contract every Store backend keeps. Each backend runs the same suite.
 func TestLocalStoreContract(t *testing.T) {
 	t.Parallel()
-	testStoreContract(t, func(t *testing.T) imagestore.Store {
-		s, err := imagestore.NewLocalStore(t.TempDir())
+	testStoreContract(t, func(t *testing.T) backend {
+		dir := t.TempDir()
+		s, err := imagestore.NewLocalStore(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		return backend{s, func(t *testing.T) []string {
+			// A failed Put must not leave its temp file behind.
+			entries, err := os.ReadDir(filepath.Join(dir, ".tmp"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range entries {
+				names = append(names, ".tmp/"+e.Name())
+			}
+			return names
+		}}
 	})
 }
 
+// The S3 store runs the suite twice: with the production part sizes (photos go in one PUT,
+// streams in parts of 8 MiB) and with the smallest part S3 allows, so that the multipart paths
+// (known and unknown size) are exercised by objects of a few MiB.
 func TestS3StoreContract(t *testing.T) {
 	t.Parallel()
-	testStoreContract(t, func(t *testing.T) imagestore.Store {
-		s, _ := s3test.NewStore(t)
-		return s
-	})
+	for name, partSize := range map[string]int64{"DefaultParts": 0, "SmallParts": 5 << 20} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testStoreContract(t, func(t *testing.T) backend {
+				return newS3Backend(t, partSize)
+			})
+		})
+	}
 }
 
-func testStoreContract(t *testing.T, newStore func(*testing.T) imagestore.Store) {
+func TestS3PartSizeLimits(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ part, stream int64 }{{4 << 20, 0}, {0, 4 << 20}, {6 << 30, 0}} {
+		cfg := s3test.Config(t)
+		cfg.PartSize, cfg.StreamPartSize = c.part, c.stream
+		if _, err := imagestore.NewS3Store(testCtx(t), cfg); err == nil {
+			t.Errorf("NewS3Store with part sizes %d and %d succeeded; S3 allows 5 MiB to 5 GiB", c.part, c.stream)
+		}
+	}
+}
+
+// backend is a store under test with a way to see what a failed Put may have left outside the
+// store's listing: temp files (local) or incomplete multipart uploads (S3).
+type backend struct {
+	imagestore.Store
+	unfinished func(t *testing.T) []string
+}
+
+func newS3Backend(t *testing.T, partSize int64) backend {
+	cfg := s3test.Config(t)
+	cfg.PartSize, cfg.StreamPartSize = partSize, partSize
+	s, err := imagestore.NewS3Store(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s3test.Empty(t, s) })
+	client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backend{s, func(t *testing.T) []string {
+		var out []string
+		for u := range client.ListIncompleteUploads(testCtx(t), cfg.Bucket, "", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			out = append(out, "incomplete upload of "+u.Key)
+		}
+		return out
+	}}
+}
+
+func testStoreContract(t *testing.T, newBackend func(*testing.T) backend) {
+	newStore := func(t *testing.T) imagestore.Store { return newBackend(t).Store }
 	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := newStore(t), testCtx(t)
@@ -231,6 +299,87 @@ func testStoreContract(t *testing.T, newStore func(*testing.T) imagestore.Store)
 		}
 	})
 
+	t.Run("UnknownSizeRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), testCtx(t)
+		// 12 MiB and a bit: more than the two parts an S3 stream holds at once (of 5 MiB, or
+		// of 8 MiB by default); written in uneven reads, as an archive arrives through a pipe.
+		const size = 12<<20 + 4321
+		want := sha256.New()
+		src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{9}), size), want)
+		if err := s.Put(ctx, "exports/unknown.zip", iotest.HalfReader(src), -1, "application/zip"); err != nil {
+			t.Fatal(err)
+		}
+		r, info, err := s.Open(ctx, "exports/unknown.zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sha256.New()
+		n, err := io.Copy(got, r)
+		r.Close()
+		if err != nil || n != size || info.Size != size {
+			t.Fatalf("read %d bytes (info %d), %v; want %d", n, info.Size, err, size)
+		}
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+			t.Error("SHA-256 of the object read back differs from what was written")
+		}
+		// Small and empty objects of unknown size too.
+		for key, body := range map[string]string{"u/small": "hello archive", "u/empty": ""} {
+			if err := s.Put(ctx, key, strings.NewReader(body), -1, "text/plain"); err != nil {
+				t.Fatalf("Put(%s, size -1): %v", key, err)
+			}
+			r, _, err := s.Open(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || string(b) != body {
+				t.Errorf("%s read back %q, %v; want %q", key, b, err, body)
+			}
+		}
+	})
+
+	t.Run("UnknownSizeFailingReaderLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		b, ctx := newBackend(t), testCtx(t)
+		boom := errors.New("archive writer failed")
+		// More than one of the smallest S3 parts arrives before the failure, so S3 has begun a
+		// multipart upload that must be aborted.
+		r := io.MultiReader(bytes.NewReader(make([]byte, 7<<20)), errReader{boom})
+		err := b.Put(ctx, "exports/broken.zip", r, -1, "application/zip")
+		if !errors.Is(err, boom) {
+			t.Fatalf("Put with a failing reader of unknown size: %v, want the reader's error", err)
+		}
+		assertNothingLeft(t, b)
+	})
+
+	t.Run("UnknownSizeCanceledContextLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := newBackend(t)
+		// Cancelled before the call.
+		ctx, cancel := context.WithCancel(testCtx(t))
+		cancel()
+		if err := b.Put(ctx, "exports/early.zip", strings.NewReader("abc"), -1, "application/zip"); err == nil {
+			t.Error("Put of unknown size with a cancelled context succeeded")
+		}
+		// Cancelled half-way, after more than one part of the smallest size has been read.
+		ctx, cancel = context.WithCancel(testCtx(t))
+		defer cancel()
+		r := &cancelAfter{r: io.LimitReader(rand.NewChaCha8([32]byte{3}), 20<<20), n: 7 << 20, cancel: cancel}
+		err := b.Put(ctx, "exports/late.zip", r, -1, "application/zip")
+		if err == nil {
+			t.Fatal("Put of unknown size cancelled half-way succeeded")
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Put cancelled half-way: %v, want context.Canceled", err)
+		}
+		if r.read >= 20<<20 {
+			t.Errorf("Put read all %d bytes after the cancel", r.read)
+		}
+		assertNothingLeft(t, b)
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := newStore(t).Ping(testCtx(t)); err != nil {
@@ -318,6 +467,39 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// assertNothingLeft checks that no object is listed and nothing unfinished remains.
+func assertNothingLeft(t *testing.T, b backend) {
+	t.Helper()
+	var listed []string
+	if err := b.List(testCtx(t), "", func(o imagestore.ObjectInfo) error { listed = append(listed, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) > 0 {
+		t.Errorf("after a failed Put the store lists %v", listed)
+	}
+	if left := b.unfinished(t); len(left) > 0 {
+		t.Errorf("after a failed Put the store keeps %v", left)
+	}
+}
+
+// cancelAfter reads through r, 64 KiB at a time as a pipe gives them, and cancels after n
+// bytes, as a job stopped half-way does.
+type cancelAfter struct {
+	r      io.Reader
+	n      int64
+	read   int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p[:min(len(p), 64<<10)])
+	c.read += int64(n)
+	if c.read >= c.n {
+		c.cancel()
+	}
+	return n, err
 }
 
 type errReader struct{ err error }
