@@ -2,6 +2,7 @@ package followup
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,12 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dermfollow/dermfollow/imagestore"
@@ -23,18 +26,33 @@ import (
 
 // The archive: subjects/<pseudonym>/<timepoint>_<view>_d<day>.<ext>, then manifest.csv,
 // manifest.json and README.txt. Entries are stored (JPEG does not compress) with a fixed
-// timestamp. It is written to a temp file as it goes: at most exportWorkers photos are in
-// flight (see exportInMemory), so memory stays bounded whatever the size of the export.
+// timestamp. The archive is streamed to the store as it is written (export_job.go), never held
+// whole in memory or on disk. Photos are fetched, checked, sanitized and hashed by a few
+// workers ahead of the writer, which appends them strictly in manifest order; what is held
+// ahead is bounded in count (exportAhead) and in bytes (exportBudget), so memory stays bounded
+// whatever the size of the export and of its photos.
 
 // ExportMethod names the de-identification method and its version, as the archive states it.
 const ExportMethod = "dermfollow-deid-v1"
 
-// exportWorkers fetch and sanitize photos ahead of the writer, which appends them in order.
-const exportWorkers = 4
-
-// exportInMemory is the largest photo a worker holds in memory (a phone photo is 2 to 6 MB);
-// larger ones are spooled to a temp file. At most exportWorkers photos are held at once.
-const exportInMemory = 8 << 20
+const (
+	// exportWorkers fetch and prepare photos at once: enough to keep the store busy and both
+	// cores of a small server working while the writer appends and the archive uploads.
+	exportWorkers = 3
+	// exportAhead bounds how many photos are held ahead of the writer (in flight or ready):
+	// enough to smooth out photos of uneven cost; the store takes the archive in parts while
+	// the writer goes on (S3: one part fills while the previous one uploads).
+	exportAhead = 8
+	// exportBudget bounds the bytes of the photos held in memory ahead of the writer, whatever
+	// their count. It is made of exportChunk-sized chunks reused from photo to photo, so that
+	// reading gigabytes of photos does not make gigabytes of garbage for the collector.
+	exportBudget = 32 << 20
+	exportChunk  = 256 << 10
+	// exportInMemory is the largest photo read into memory (every photo within the default
+	// upload limit of 30 MiB); a larger one (the limit may have been raised since it was
+	// uploaded) is spooled to an unlinked temp file, outside the budget.
+	exportInMemory = exportBudget - exportChunk
+)
 
 // zipTime is every entry's timestamp: a constant, so no real date is in the archive.
 var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -85,9 +103,8 @@ func (r manifestRow) csv(withAge bool) []string {
 	return out
 }
 
-// archiveResult is a finished archive in a temp file (already unlinked: closing frees it).
+// archiveResult describes a finished archive: its size and SHA-256 as written, and counts.
 type archiveResult struct {
-	file     *os.File
 	size     int64
 	sum      []byte
 	subjects int
@@ -95,10 +112,12 @@ type archiveResult struct {
 	excluded int
 }
 
-// prepared is a photo fetched, sanitized and verified, ready to append, or why it is left out.
+// prepared is a photo fetched, sanitized, verified and hashed, ready to append, or why it is
+// left out.
 type prepared struct {
-	spool    *os.File // nil when the photo is in memory
+	spool    *os.File // the photo, when it is not in memory
 	clean    *imagestore.Clean
+	sum      string // SHA-256 of the clean file, hex
 	excluded string // reason, when the photo is left out
 	err      error  // the export cannot go on
 }
@@ -109,8 +128,130 @@ func (p *prepared) close() {
 	}
 }
 
-// writeArchive builds the archive of items; progress is called after each photo.
-func (s *Service) writeArchive(ctx context.Context, job exportJob, items []exportItem, progress func(done int) error) (res archiveResult, err error) {
+// queuedPhoto is one photo handed to a worker, in manifest order; the writer takes them in
+// turn and gives its memory back once the photo is in the archive.
+type queuedPhoto struct {
+	item   exportItem
+	done   chan prepared
+	mem    *photoMemory
+	chunks [][]byte // the photo's bytes, when it is read into memory
+}
+
+func (q *queuedPhoto) release() {
+	if q.mem != nil {
+		q.mem.give(q.chunks)
+		q.mem, q.chunks = nil, nil
+	}
+}
+
+// chunksFor is how many chunks hold a photo of size bytes and the one byte more that shows
+// a changed object; 0 when the photo is spooled instead.
+func chunksFor(size int64) int {
+	if size > exportInMemory {
+		return 0
+	}
+	return int((size + 1 + exportChunk - 1) / exportChunk)
+}
+
+// photoMemory is the export's budget of chunks. One goroutine (the feeder) reserves chunks,
+// in manifest order; the writer gives them back in the same order.
+type photoMemory struct {
+	mu    sync.Mutex
+	avail int      // chunks not reserved by any photo
+	free  [][]byte // chunks allocated and not in use
+	freed chan struct{}
+}
+
+func newPhotoMemory() *photoMemory {
+	return &photoMemory{avail: exportBudget / exportChunk, freed: make(chan struct{}, 1)}
+}
+
+// reserve waits until n chunks are available and returns them (recycled, or new), or fails
+// when ctx ends.
+func (m *photoMemory) reserve(ctx context.Context, n int) ([][]byte, error) {
+	for {
+		m.mu.Lock()
+		if m.avail >= n {
+			m.avail -= n
+			out := make([][]byte, n)
+			for i := range out {
+				if k := len(m.free); k > 0 {
+					out[i], m.free = m.free[k-1], m.free[:k-1]
+				} else {
+					out[i] = make([]byte, exportChunk)
+				}
+			}
+			m.mu.Unlock()
+			return out, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.freed:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+func (m *photoMemory) give(chunks [][]byte) {
+	m.mu.Lock()
+	m.avail += len(chunks)
+	m.free = append(m.free, chunks...)
+	m.mu.Unlock()
+	select {
+	case m.freed <- struct{}{}:
+	default:
+	}
+}
+
+// chunkFile is a photo read into chunks: written once in order, then read at will.
+type chunkFile struct {
+	chunks [][]byte
+	n      int64
+}
+
+// fill reads r to its end into the chunks, hashing what it reads.
+func (f *chunkFile) fill(r io.Reader, h hash.Hash) (int64, error) {
+	for {
+		i, off := int(f.n/exportChunk), int(f.n%exportChunk)
+		if i == len(f.chunks) {
+			var probe [1]byte
+			if m, err := r.Read(probe[:]); m == 0 && err == io.EOF {
+				return f.n, nil
+			}
+			return f.n, errors.New("followup: photo larger than its chunks")
+		}
+		m, err := r.Read(f.chunks[i][off:])
+		h.Write(f.chunks[i][off : off+m])
+		f.n += int64(m)
+		if err == io.EOF {
+			return f.n, nil
+		}
+		if err != nil {
+			return f.n, err
+		}
+	}
+}
+
+func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("followup: negative offset")
+	}
+	read := 0
+	for len(p) > 0 {
+		if off >= f.n {
+			return read, io.EOF
+		}
+		i, at := int(off/exportChunk), int(off%exportChunk)
+		chunk := f.chunks[i][at:min(exportChunk, at+int(f.n-off))]
+		c := copy(p, chunk)
+		p, off, read = p[c:], off+int64(c), read+c
+	}
+	return read, nil
+}
+
+// writeArchive writes the archive of items to w; progress is called after each photo.
+func (s *Service) writeArchive(ctx context.Context, job exportJob, items []exportItem, w io.Writer, progress func(done int) error) (res archiveResult, err error) {
 	// Subjects in pseudonym order, each series in time order: a layout that reveals nothing of
 	// the database's order.
 	slices.SortStableFunc(items, func(a, b exportItem) int {
@@ -118,51 +259,25 @@ func (s *Service) writeArchive(ctx context.Context, job exportJob, items []expor
 			strings.Compare(a.row.Series, b.row.Series), a.position-b.position, strings.Compare(a.row.View, b.row.View),
 			a.received.Compare(b.received))
 	})
-	f, err := os.CreateTemp("", "dermfollow-export-*.zip")
-	if err != nil {
-		return res, err
-	}
-	os.Remove(f.Name()) // unlinked: the bytes vanish with the file, whatever happens
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
+	// Large writes to the pipe: each write is a hand-over to the uploading goroutine.
+	bw := bufio.NewWriterSize(w, 256<<10)
 	h := sha256.New()
-	counter := &countWriter{w: io.MultiWriter(f, h)}
+	counter := &countWriter{w: io.MultiWriter(bw, h)}
 	zw := zip.NewWriter(counter)
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make([]chan prepared, len(items))
-	for i := range results {
-		results[i] = make(chan prepared, 1)
-	}
-	// The feeder starts at most exportWorkers preparations ahead of the writer.
-	slots := make(chan struct{}, exportWorkers)
-	go func() {
-		for i := range items {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				for j := i; j < len(items); j++ {
-					results[j] <- prepared{err: ctx.Err()}
-				}
-				return
-			}
-			go func() { results[i] <- s.preparePhoto(ctx, items[i], exportInMemory) }()
-		}
-	}()
-	// On an early return, drain what is in flight so every temp file is closed.
-	next := 0
+	queue := make(chan *queuedPhoto, exportAhead)
+	go s.feedExport(ctx, items, queue)
+	// However this returns, stop the feeder and wait for every worker, closing what they
+	// prepared, so that no goroutine outlives the export and every spooled photo is closed.
 	defer func() {
 		cancel()
-		for ; next < len(items); next++ {
-			p := <-results[next]
+		for q := range queue {
+			p := <-q.done
 			p.close()
+			q.release()
 		}
 	}()
-
 	manifest, err := newManifestSpool(job.ageInMonths)
 	if err != nil {
 		return res, err
@@ -171,39 +286,30 @@ func (s *Service) writeArchive(ctx context.Context, job exportJob, items []expor
 	used := map[string]bool{}
 	subjects := map[string]bool{}
 	reasons := map[string]int{}
-	for next < len(items) {
-		p := <-results[next]
-		it := items[next]
-		next++
-		<-slots
-		if p.err != nil {
-			p.close()
-			return res, p.err
+	done := 0
+	for done < len(items) {
+		q, ok := <-queue
+		if !ok {
+			return res, context.Cause(ctx) // the feeder stopped early: ctx ended
 		}
-		if p.excluded != "" {
+		p := <-q.done
+		err := s.appendPhoto(zw, manifest, used, q.item, &p)
+		p.close()
+		q.release()
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case p.excluded != "":
 			reasons[p.excluded]++
 			res.excluded++
-			s.log.Warn("export: photo left out", "photo", it.photoID.String(), "reason", p.excluded)
-		} else {
-			row := it.row
-			row.File = uniqueName(used, fmt.Sprintf("subjects/%s/%s_%s_d%d", row.Subject, row.Timepoint, row.View, row.Day), p.clean.Format.Ext())
-			if p.clean.Meta.Width > 0 {
-				row.Width, row.Height = p.clean.Meta.Width, p.clean.Meta.Height
-			}
-			row.Orientation = max(1, p.clean.Meta.Orientation)
-			sum, err := addEntry(zw, row.File, p.clean.NewReader())
-			p.close()
-			if err != nil {
-				return res, err
-			}
-			row.SHA256 = sum
-			if err := manifest.add(row); err != nil {
-				return res, err
-			}
-			subjects[row.Subject] = true
+			s.log.Warn("export: photo left out", "photo", q.item.photoID.String(), "reason", p.excluded)
+		default:
+			subjects[q.item.row.Subject] = true
 			res.photos++
 		}
-		if err := progress(next); err != nil {
+		done++
+		if err := progress(done); err != nil {
 			return res, err
 		}
 	}
@@ -217,8 +323,66 @@ func (s *Service) writeArchive(ctx context.Context, job exportJob, items []expor
 	if err := zw.Close(); err != nil {
 		return res, err
 	}
-	res.file, res.size, res.sum = f, counter.n, h.Sum(nil)
+	if err := bw.Flush(); err != nil {
+		return res, err
+	}
+	res.size, res.sum = counter.n, h.Sum(nil)
 	return res, nil
+}
+
+// appendPhoto adds a prepared photo to the archive and its row to the manifest; a photo left
+// out adds nothing.
+func (s *Service) appendPhoto(zw *zip.Writer, manifest *manifestSpool, used map[string]bool, it exportItem, p *prepared) error {
+	if p.err != nil {
+		return p.err
+	}
+	if p.excluded != "" {
+		return nil
+	}
+	row := it.row
+	row.File = uniqueName(used, fmt.Sprintf("subjects/%s/%s_%s_d%d", row.Subject, row.Timepoint, row.View, row.Day), p.clean.Format.Ext())
+	if p.clean.Meta.Width > 0 {
+		row.Width, row.Height = p.clean.Meta.Width, p.clean.Meta.Height
+	}
+	row.Orientation = max(1, p.clean.Meta.Orientation)
+	if err := copyEntry(zw, row.File, p.clean.NewReader()); err != nil {
+		return err
+	}
+	row.SHA256 = p.sum
+	return manifest.add(row)
+}
+
+// feedExport hands the items, in order, to at most exportWorkers workers at a time and queues
+// them for the writer, holding at most exportAhead of them and exportBudget bytes of photos
+// ahead of it. Items take their memory in order and the writer gives it back in order, so the
+// photo the writer waits for has always got its memory. When ctx ends it stops; it closes
+// queue when it is done, after which every queued item's result is (or will be) sent.
+func (s *Service) feedExport(ctx context.Context, items []exportItem, queue chan<- *queuedPhoto) {
+	defer close(queue)
+	mem := newPhotoMemory()
+	workers := make(chan struct{}, exportWorkers)
+	for _, it := range items {
+		chunks, err := mem.reserve(ctx, chunksFor(it.size))
+		if err != nil {
+			return
+		}
+		q := &queuedPhoto{item: it, done: make(chan prepared, 1), mem: mem, chunks: chunks}
+		select {
+		case queue <- q:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case workers <- struct{}{}:
+		case <-ctx.Done():
+			q.done <- prepared{err: context.Cause(ctx)}
+			return
+		}
+		go func() {
+			defer func() { <-workers }()
+			q.done <- s.preparePhoto(ctx, it, chunks)
+		}()
+	}
 }
 
 func cmpAll(cs ...int) int {
@@ -243,22 +407,29 @@ func uniqueName(used map[string]bool, base, ext string) string {
 
 // addEntry stores r as an uncompressed entry with the fixed timestamp and returns its SHA-256.
 func addEntry(zw *zip.Writer, name string, r io.Reader) (string, error) {
-	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: zipTime})
-	if err != nil {
-		return "", err
-	}
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+	if err := copyEntry(zw, name, io.TeeReader(r, h)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// preparePhoto reads a stored photo (into memory when small, else into a temp file), checks
-// it is the photo that was stored, sanitizes it again and verifies the result. A photo that is
-// missing, changed or fails the sanitizer or the verifier is left out (excluded); a store that
-// cannot be reached stops the export, so that no photo is silently missing for a passing reason.
-func (s *Service) preparePhoto(ctx context.Context, it exportItem, inMemory int64) (p prepared) {
+// copyEntry stores r as an uncompressed entry with the fixed timestamp.
+func copyEntry(zw *zip.Writer, name string, r io.Reader) error {
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: zipTime})
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	return err
+}
+
+// preparePhoto reads a stored photo (into chunks, the memory reserved for it, or else into a
+// temp file), checks it is the photo that was stored, sanitizes it again, verifies and hashes
+// the result. A photo that is missing, changed or fails the sanitizer or the verifier is left
+// out (excluded); a store that cannot be reached stops the export, so that no photo is
+// silently missing for a passing reason.
+func (s *Service) preparePhoto(ctx context.Context, it exportItem, chunks [][]byte) (p prepared) {
 	if err := ctx.Err(); err != nil {
 		return prepared{err: err}
 	}
@@ -281,10 +452,10 @@ func (s *Service) preparePhoto(ctx context.Context, it exportItem, inMemory int6
 	var n int64
 	// One byte more than the row says: a larger object is a changed one, never read whole.
 	body := io.LimitReader(r, it.size+1)
-	if it.size <= inMemory {
-		buf := bytes.NewBuffer(make([]byte, 0, it.size+1))
-		n, err = io.Copy(io.MultiWriter(buf, h), body)
-		src = bytes.NewReader(buf.Bytes())
+	if int64(len(chunks))*exportChunk > it.size {
+		f := &chunkFile{chunks: chunks}
+		n, err = f.fill(body, h)
+		src = f
 	} else {
 		if spool, err = os.CreateTemp("", "dermfollow-export-photo-*"); err != nil {
 			return prepared{err: err}
@@ -318,7 +489,12 @@ func (s *Service) preparePhoto(ctx context.Context, it exportItem, inMemory int6
 	// Sanitize has run imagestore.Verify, the independent verifier, over exactly the bytes
 	// clean.NewReader gives (src is ours alone and does not change), and refused them
 	// (ReasonUnclean, left out above) if anything outside the allowlist remained.
-	return prepared{spool: spool, clean: clean}
+	// The manifest's SHA-256 is taken here, by the worker, to spare the writer a pass.
+	sum := sha256.New()
+	if _, err := io.Copy(sum, clean.NewReader()); err != nil {
+		return prepared{err: err}
+	}
+	return prepared{spool: spool, clean: clean, sum: hex.EncodeToString(sum.Sum(nil))}
 }
 
 type countWriter struct {

@@ -3,6 +3,7 @@ package followup
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -189,8 +190,8 @@ func (s *Service) runExport(ctx context.Context, job exportJob) error {
 	return err
 }
 
-// buildExport selects the photos (consent is checked here, when the job runs), builds the
-// archive in a temp file, stores it and marks the export done.
+// buildExport selects the photos (consent is checked here, when the job runs), streams the
+// archive into the store as it is built and marks the export done.
 func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 	key, err := s.exportKey()
 	if err != nil {
@@ -209,7 +210,8 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 	}
 	last := s.now()
 	began := time.Now() // durations for the log, on the real clock
-	res, err := s.writeArchive(ctx, job, items, func(done int) error {
+	objectKey := newObjectKey("exports")
+	res, err := s.storeArchive(ctx, job, objectKey, items, func(done int) error {
 		if done%exportProgressEvery != 0 && done != len(items) && s.now().Sub(last) < exportProgressInterval {
 			return nil
 		}
@@ -218,16 +220,6 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 	})
 	if err != nil {
 		return err
-	}
-	defer res.file.Close()
-
-	built := time.Now()
-	objectKey := newObjectKey("exports")
-	if _, err := res.file.Seek(0, 0); err != nil {
-		return err
-	}
-	if err := s.store.Put(ctx, objectKey, res.file, res.size, "application/zip"); err != nil {
-		return &Error{Code: EUNAVAILABLE, Message: "the archive could not be stored", Err: err}
 	}
 	tag, err := s.pool.Exec(ctx, `update exports set status = 'done', run_id = null, object_key = $3, size_bytes = $4, sha256 = $5,
 			subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = ''
@@ -243,8 +235,42 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 		return unavailable(err)
 	}
 	s.log.Info("export done", "export", job.id.String(), "photos", res.photos, "excluded", res.excluded, "bytes", res.size,
-		"build_seconds", built.Sub(began).Seconds(), "store_seconds", time.Since(built).Seconds())
+		"seconds", time.Since(began).Seconds())
 	return nil
+}
+
+// errArchiveNotStored tells the archive's writer that the store gave up on the upload.
+var errArchiveNotStored = errors.New("followup: the store stopped taking the archive")
+
+// storeArchive writes the archive into a pipe whose other end the store uploads (size
+// unknown), so that storing overlaps building and the archive is never held whole. The store
+// keeps all or nothing: when the writer fails, it closes the pipe with its error, the store's
+// Put fails on it and stores nothing (on S3, the multipart upload is aborted); when the store
+// fails, the pipe fails the writer's next write and the export stops.
+func (s *Service) storeArchive(ctx context.Context, job exportJob, objectKey string, items []exportItem, progress func(done int) error) (archiveResult, error) {
+	pr, pw := io.Pipe()
+	stored := make(chan error, 1)
+	go func() {
+		err := s.store.Put(ctx, objectKey, pr, -1, "application/zip")
+		// Whatever happened, the writer must not block on a pipe nobody reads any more.
+		pr.CloseWithError(errArchiveNotStored)
+		stored <- err
+	}()
+	res, werr := s.writeArchive(ctx, job, items, pw, progress)
+	pw.CloseWithError(werr) // nil: io.EOF, the end of a complete archive
+	perr := <-stored
+	switch {
+	case perr != nil && (werr == nil || !errors.Is(perr, werr)):
+		// The store failed by itself, not because the writer did (then Put fails with the
+		// writer's error).
+		if werr != nil && ctx.Err() != nil {
+			return res, werr // cancelled: both stopped
+		}
+		return res, &Error{Code: EUNAVAILABLE, Message: "the archive could not be stored", Err: perr}
+	case werr != nil:
+		return res, werr
+	}
+	return res, nil
 }
 
 // exportItem is one photo to export with what the manifest says about it: nothing that

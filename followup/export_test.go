@@ -3,6 +3,7 @@ package followup
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -14,15 +15,22 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
@@ -348,6 +356,10 @@ func TestExportSeededStudy(t *testing.T) {
 		return out
 	}
 	first := subjects(b)
+	// The same export again gives the same bytes, whatever order the workers finish in.
+	if _, same := s.runExport(t, s.svc, in); !bytes.Equal(same, b) {
+		t.Error("the same export made twice gave different archives")
+	}
 	in.AgeInMonths = false
 	in.Views = []string{"front"}
 	_, again := s.runExport(t, s.svc, in)
@@ -556,10 +568,14 @@ func TestExportPreparePhotoSpools(t *testing.T) {
 		t.Fatalf("items = %d, %v", len(items), err)
 	}
 	var outs [][]byte
-	for _, inMemory := range []int64{exportInMemory, 0} {
-		p := s.svc.preparePhoto(testCtx(t), items[0], inMemory)
-		if p.err != nil || p.excluded != "" || (inMemory == 0) != (p.spool != nil) {
-			t.Fatalf("prepare with inMemory %d = %+v", inMemory, p)
+	for _, inMemory := range []bool{true, false} {
+		var chunks [][]byte
+		if inMemory {
+			chunks, _ = newPhotoMemory().reserve(testCtx(t), chunksFor(items[0].size))
+		}
+		p := s.svc.preparePhoto(testCtx(t), items[0], chunks)
+		if p.err != nil || p.excluded != "" || inMemory != (p.spool == nil) {
+			t.Fatalf("prepare in memory %v = %+v", inMemory, p)
 		}
 		b, err := io.ReadAll(p.clean.NewReader())
 		p.close()
@@ -573,8 +589,196 @@ func TestExportPreparePhotoSpools(t *testing.T) {
 	}
 	// A stored object longer than its row is a changed one, and is not read whole.
 	items[0].size--
-	if p := s.svc.preparePhoto(testCtx(t), items[0], exportInMemory); p.excluded != "changed" {
+	chunks, _ := newPhotoMemory().reserve(testCtx(t), chunksFor(items[0].size))
+	if p := s.svc.preparePhoto(testCtx(t), items[0], chunks); p.excluded != "changed" {
 		t.Errorf("longer object = %+v, want excluded as changed", p)
+	}
+}
+
+// faultyStore passes everything to its store, except that the Open calls from the n-th on
+// fail (a photo store that went away) or, with cancel set, the n-th cancels the run's
+// context instead (a server shutting down half-way).
+type faultyStore struct {
+	imagestore.Store
+	n      int32
+	opens  atomic.Int32
+	cancel context.CancelFunc
+}
+
+var errStoreGone = errors.New("photo store went away")
+
+func (f *faultyStore) Open(ctx context.Context, key string) (io.ReadCloser, imagestore.ObjectInfo, error) {
+	if f.opens.Add(1) >= f.n {
+		if f.cancel == nil {
+			return nil, imagestore.ObjectInfo{}, errStoreGone
+		}
+		f.cancel()
+	}
+	return f.Store.Open(ctx, key)
+}
+
+// leftovers lists what a failed export may have left behind: archive objects and, for the
+// local store, temp files of its writes in progress.
+func leftovers(t *testing.T, store imagestore.Store, dir string) []string {
+	t.Helper()
+	var out []string
+	if err := store.List(testCtx(t), "exports/", func(o imagestore.ObjectInfo) error {
+		out = append(out, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if dir != "" {
+		entries, err := os.ReadDir(filepath.Join(dir, ".tmp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			out = append(out, ".tmp/"+e.Name())
+		}
+	}
+	return out
+}
+
+// A photo store that fails half-way fails the export, with its progress written so far and
+// nothing stored: the archive streamed so far is discarded by the store.
+func TestExportStoreFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	local, err := imagestore.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty := &faultyStore{Store: local, n: 1 << 30}
+	s := newExportStudy(t, faulty)
+	s.addPhotos(t, 40, noiseJPEG(t, 480, 360))
+	ctx := testCtx(t)
+	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty.n = 30 // the 30th photo of 40 cannot be read
+	if _, err := s.svc.ExportOnce(ctx); !errors.Is(err, errStoreGone) {
+		t.Fatalf("ExportOnce = %v, want the store's error", err)
+	}
+	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
+	if e.Status != ExportFailed || e.Error != exportFailedUnavailable || e.Progress.Total != 40 ||
+		e.Progress.Done < exportProgressEvery || e.Progress.Done >= 30 {
+		t.Errorf("export = %+v; want failed as unavailable, with the progress made before the failure", e)
+	}
+	if left := leftovers(t, local, dir); len(left) > 0 {
+		t.Errorf("a failed export left %v", left)
+	}
+}
+
+// A run stopped half-way (the server shuts down) stores nothing and is picked up again once
+// its lease has run out; the second run finishes it.
+func TestExportCancelledHalfWayIsResumed(t *testing.T) {
+	t.Parallel()
+	for name, s3 := range map[string]bool{"Local": false, "S3": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var store imagestore.Store
+			var dir string
+			var incomplete func() []string
+			if s3 {
+				st, cfg := s3test.NewStore(t)
+				store = st
+				client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				incomplete = func() []string {
+					var out []string
+					for u := range client.ListIncompleteUploads(testCtx(t), cfg.Bucket, "", true) {
+						out = append(out, "incomplete upload of "+u.Key)
+					}
+					return out
+				}
+			} else {
+				dir = t.TempDir()
+				local, err := imagestore.NewLocalStore(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				store = local
+				incomplete = func() []string { return nil }
+			}
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			faulty := &faultyStore{Store: store, n: 1 << 30, cancel: cancel}
+			s := newExportStudy(t, faulty)
+			// About 19 MB: more than two parts of an S3 stream, so that parts were uploaded
+			// before the cancel.
+			s.addPhotos(t, 60, noiseJPEG(t, 1024, 768))
+			e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+			if err != nil {
+				t.Fatal(err)
+			}
+			faulty.n = 50
+			if _, err := s.svc.ExportOnce(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("ExportOnce = %v, want context.Canceled", err)
+			}
+			ctx = testCtx(t)
+			if e, _ = s.svc.Export(ctx, s.researcher, e.ID); e.Status != ExportRunning {
+				t.Errorf("export after the cancel = %+v, want still running (to be resumed)", e)
+			}
+			left := append(leftovers(t, store, dir), incomplete()...)
+			if len(left) > 0 {
+				t.Errorf("a cancelled export left %v", left)
+			}
+			faulty.cancel = nil
+			faulty.n = 1 << 30
+			s.clock.Set(s.clock.Now().Add(exportLease + time.Second))
+			if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
+				t.Fatalf("the abandoned export was not resumed: %v, %v", did, err)
+			}
+			if e, _ = s.svc.Export(ctx, s.researcher, e.ID); e.Status != ExportDone || e.Photos != 60 {
+				t.Errorf("resumed export = %+v, want done with 60 photos", e)
+			}
+		})
+	}
+}
+
+// chunkFile holds photos in chunks: what is written is read back at any offset, across chunk
+// boundaries, and a photo larger than its chunks is refused.
+func TestExportChunkFile(t *testing.T) {
+	t.Parallel()
+	mem := newPhotoMemory()
+	for _, size := range []int64{0, 1, exportChunk - 1, exportChunk, exportChunk + 1, 3*exportChunk + 17} {
+		chunks, err := mem.reserve(testCtx(t), chunksFor(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, size)
+		rand.NewChaCha8([32]byte{byte(size)}).Read(want)
+		f := &chunkFile{chunks: chunks}
+		h := sha256.New()
+		if n, err := f.fill(iotest.HalfReader(bytes.NewReader(want)), h); n != size || err != nil {
+			t.Fatalf("fill %d bytes = %d, %v", size, n, err)
+		}
+		if sum := sha256.Sum256(want); !bytes.Equal(h.Sum(nil), sum[:]) {
+			t.Errorf("size %d: the hash of what fill read is wrong", size)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(f, 0, size+10))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("size %d: read back %d bytes, %v", size, len(got), err)
+		}
+		if size > 10 {
+			p := make([]byte, 10)
+			if n, err := f.ReadAt(p, size-5); n != 5 || err != io.EOF || !bytes.Equal(p[:5], want[size-5:]) {
+				t.Errorf("size %d: ReadAt over the end = %d, %v", size, n, err)
+			}
+		}
+		// One byte more than the chunks hold is refused, not written past them.
+		over := &chunkFile{chunks: chunks}
+		if _, err := over.fill(bytes.NewReader(make([]byte, int64(len(chunks))*exportChunk+1)), sha256.New()); err == nil {
+			t.Errorf("size %d: fill of more than the chunks hold succeeded", size)
+		}
+		mem.give(chunks)
+	}
+	if mem.avail != exportBudget/exportChunk {
+		t.Errorf("%d chunks available after all were given back, want %d", mem.avail, exportBudget/exportChunk)
 	}
 }
 
@@ -664,8 +868,10 @@ func TestExportBoundedMemory(t *testing.T) {
 }
 
 // BenchmarkExport exports 1,000 photos (b.N times) from MinIO and, as "plain-read", reads the
-// same objects from MinIO once each; `make bench` compares the two throughputs (MB/s) and
-// the export's peak heap, reported as peak-heap-MB.
+// same objects from MinIO once each, one after the other: the issue's "plainly reading the
+// same objects", against which `make bench` checks the export's throughput (MB/s; target at
+// least 0.8) and its peak heap (peak-heap-MB; target under 150). "plain-read-parallel" reads
+// them with as many concurrent readers as the export has workers, for comparison.
 func BenchmarkExport(b *testing.B) {
 	store, _ := s3test.NewStore(b)
 	s := newExportStudy(b, store)
@@ -708,34 +914,56 @@ func BenchmarkExport(b *testing.B) {
 		b.SetBytes(total)
 		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
 	})
-	b.Run("plain-read", func(b *testing.B) {
-		rows, err := s.pool.Query(ctx, `select object_key from photos`)
+	rows, err := s.pool.Query(ctx, `select object_key from photos`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(keys) != 1000 {
+		b.Fatalf("%d photo keys, %v", len(keys), err)
+	}
+	read := func(b *testing.B, k string) int64 {
+		r, _, err := store.Open(ctx, k)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var keys []string
-		for rows.Next() {
-			var k string
-			rows.Scan(&k)
-			keys = append(keys, k)
+		defer r.Close()
+		n, err := io.Copy(io.Discard, r)
+		if err != nil {
+			b.Fatal(err)
 		}
-		rows.Close()
+		return n
+	}
+	b.Run("plain-read", func(b *testing.B) {
 		var n int64
 		for b.Loop() {
 			n = 0
 			for _, k := range keys {
-				r, _, err := store.Open(ctx, k)
-				if err != nil {
-					b.Fatal(err)
-				}
-				m, err := io.Copy(io.Discard, r)
-				r.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += m
+				n += read(b, k)
 			}
 		}
 		b.SetBytes(n)
+	})
+	b.Run("plain-read-parallel", func(b *testing.B) {
+		var n atomic.Int64
+		for b.Loop() {
+			n.Store(0)
+			next := make(chan string)
+			var wg sync.WaitGroup
+			for range exportWorkers {
+				wg.Go(func() {
+					for k := range next {
+						n.Add(read(b, k))
+					}
+				})
+			}
+			for _, k := range keys {
+				next <- k
+			}
+			close(next)
+			wg.Wait()
+		}
+		b.SetBytes(n.Load())
+		b.ReportMetric(exportWorkers, "readers")
 	})
 }
