@@ -12,11 +12,13 @@
 #   3. upload memory: 16 concurrent 20 MB uploads to a fresh server, peak RSS against idle RSS
 #   4. timeline page p99: 32 clients GET a procedure's timeline (8 timepoints x 3 views of
 #      photos), against a static file of the same server
+#   5. research export (issue 9): go test -bench BenchmarkExport on followup: 1,000 photos
+#      exported from MinIO, against reading the same objects one by one (and in parallel)
 #
 # A missed target is recorded in the document, not an error; the exit status is non-zero only
 # when something could not be measured (a failed build, a server that would not start, failed
 # requests). Knobs (environment): INGEST_UPLOADS, INGEST_SECONDS, THUMB_RUNS, TIMELINE_REQUESTS,
-# TIMELINE_SECONDS, BENCH_KEEP=1
+# TIMELINE_SECONDS, EXPORT_BENCHTIME (go test -benchtime of the export, 2x), BENCH_KEEP=1
 # (keep the work folder with the photos, results and server logs).
 set -euo pipefail
 
@@ -31,6 +33,7 @@ THUMB_RUNS=${THUMB_RUNS:-10}
 TIMELINE_CLIENTS=32
 TIMELINE_REQUESTS=${TIMELINE_REQUESTS:-6000}
 TIMELINE_SECONDS=${TIMELINE_SECONDS:-30}
+EXPORT_BENCHTIME=${EXPORT_BENCHTIME:-2x}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -229,6 +232,20 @@ bench_timeline_p99() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# 5. Research export (issue 9): the export job of 1,000 photos against reading the same objects
+# from MinIO in the same run. A go test benchmark (followup/export_test.go, BenchmarkExport):
+# it makes its own database and bucket on the test PostgreSQL and MinIO, whose settings main
+# exported from `scripts/services.sh up test` (DERMFOLLOW_TEST_*), then drops the database and
+# empties the bucket. A failed run does not stop the other benchmarks; the report records the
+# missing figures as ERROR (non-zero exit).
+bench_export() {
+	say "export: go test -bench BenchmarkExport -benchtime $EXPORT_BENCHTIME ./followup/ (1,000 photos from MinIO)"
+	"$GO" test -run '^$' -bench BenchmarkExport -benchtime "$EXPORT_BENCHTIME" ./followup/ >"$results/gotest-export.txt" 2>&1 ||
+		say "the export benchmark failed; see $results/gotest-export.txt"
+	grep -E '^(Benchmark|ok|FAIL|PASS)' "$results/gotest-export.txt" >&2 || true
+}
+
+# ----------------------------------------------------------------------------------------------
 
 main() {
 	local started=$SECONDS rc=0
@@ -246,6 +263,7 @@ main() {
 	bench_ingest
 	bench_upload_memory
 	bench_timeline_p99
+	bench_export
 
 	"$work/loadtest" report -results "$results" -doc docs/PERFORMANCE.md \
 		-commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)" || rc=$?

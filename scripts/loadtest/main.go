@@ -806,6 +806,7 @@ func cmdReport(args []string) error {
 	rp.ingest()
 	rp.memory()
 	rp.timeline()
+	rp.export()
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Latest run\n\n%s\n\n", rp.machine(*commit))
