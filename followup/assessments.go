@@ -74,17 +74,10 @@ func (s *Service) Assess(ctx context.Context, a Actor, procedureID uuid.UUID, in
 	return out, wrap(err, "assess procedure %s", procedureID)
 }
 
-func (s *Service) assessments(ctx context.Context, procedureID uuid.UUID) ([]Assessment, error) {
-	rows, err := s.pool.Query(ctx, `select id, timepoint_key, scale_id, level, note, grader_id, created_at
-		from assessments where procedure_id = $1 order by created_at`, procedureID)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Assessment, error) {
-		var x Assessment
-		err := r.Scan(&x.ID, &x.Timepoint, &x.Scale, &x.Level, &x.Note, &x.GraderID, &x.CreatedAt)
-		return x, err
-	})
+func scanAssessment(r pgx.CollectableRow) (Assessment, error) {
+	var x Assessment
+	err := r.Scan(&x.ID, &x.Timepoint, &x.Scale, &x.Level, &x.Note, &x.GraderID, &x.CreatedAt)
+	return x, err
 }
 
 // Message is a retake request or a note to the family, shown on the parent's page.
@@ -159,15 +152,8 @@ func (s *Service) SendMessage(ctx context.Context, a Actor, procedureID uuid.UUI
 	return m, wrap(err, "message for procedure %s", procedureID)
 }
 
-func (s *Service) messages(ctx context.Context, procedureID uuid.UUID) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
-		from messages where procedure_id = $1 order by created_at desc`, procedureID)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
-		var m Message
-		err := r.Scan(&m.ID, &m.Kind, &m.Timepoint, &m.PhotoID, &m.Body, &m.CreatedAt)
-		return m, err
-	})
+func scanMessage(r pgx.CollectableRow) (Message, error) {
+	var m Message
+	err := r.Scan(&m.ID, &m.Kind, &m.Timepoint, &m.PhotoID, &m.Body, &m.CreatedAt)
+	return m, err
 }

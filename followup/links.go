@@ -120,26 +120,23 @@ func (s *Service) Links(ctx context.Context, a Actor, procedureID uuid.UUID) ([]
 	if err := a.requireClinical(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `select id, procedure_id, created_at, expires_at, revoked_at from parent_links
-		where procedure_id = $1 and clinic_id = $2 order by created_at desc`, procedureID, a.ClinicID)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ParentLink, error) {
-		var l ParentLink
-		err := r.Scan(&l.ID, &l.ProcedureID, &l.CreatedAt, &l.ExpiresAt, &l.RevokedAt)
-		return l, err
-	})
-	if err == nil && len(links) == 0 {
-		// No rows can also mean another clinic's procedure, which must answer not found. (A
-		// row of the actor's clinic already proves the procedure is in scope: the timeline
-		// page, which lists links on every view, skips this query.)
-		_, err = s.procedure(ctx, nil, a, procedureID, false)
-	}
-	if err != nil {
+	var links []ParentLink
+	b := &pgx.Batch{}
+	queueProcedure(b, a, procedureID, &Procedure{}) // another clinic's procedure: not found, not "no links"
+	queueLinks(b, a.ClinicID, procedureID, &links)
+	if err := s.sendBatch(ctx, b); err != nil {
 		return nil, wrap(err, "links of procedure %s", procedureID)
 	}
 	return links, nil
+}
+
+func queueLinks(b *pgx.Batch, clinic, procedureID uuid.UUID, dst *[]ParentLink) {
+	queueRows(b, dst, func(r pgx.CollectableRow) (ParentLink, error) {
+		var l ParentLink
+		err := r.Scan(&l.ID, &l.ProcedureID, &l.CreatedAt, &l.ExpiresAt, &l.RevokedAt)
+		return l, err
+	}, `select id, procedure_id, created_at, expires_at, revoked_at from parent_links
+		where procedure_id = $1 and clinic_id = $2 order by created_at desc`, procedureID, clinic)
 }
 
 // ResolveLink turns a parent token into the parent's Actor. Unknown, revoked and expired

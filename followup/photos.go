@@ -105,7 +105,7 @@ func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, 
 	if proc.Status != StatusActive {
 		return Photo{}, false, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")
 	}
-	tps, err := s.timepoints(ctx, procedureID, nil)
+	tps, err := s.timepoints(ctx, a.ClinicID, procedureID, nil)
 	if err != nil {
 		return Photo{}, false, err
 	}
@@ -216,6 +216,8 @@ func newObjectKey(prefix string) string {
 const photoColumns = `select id, procedure_id, timepoint_key, view, upload_id, object_key, content_type, size_bytes, sha256,
 	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null from photos`
 
+func scanPhotoRow(row pgx.CollectableRow) (Photo, error) { return scanPhoto(row) }
+
 func scanPhoto(row pgx.Row) (Photo, error) {
 	var p Photo
 	var sum []byte
@@ -223,15 +225,6 @@ func scanPhoto(row pgx.Row) (Photo, error) {
 		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady)
 	p.SHA256 = hex.EncodeToString(sum)
 	return p, err
-}
-
-// photos lists a procedure's photos, newest first within each timepoint and view.
-func (s *Service) photos(ctx context.Context, procedureID uuid.UUID) ([]Photo, error) {
-	rows, err := s.pool.Query(ctx, photoColumns+` where procedure_id = $1 order by timepoint_key, view, received_at desc`, procedureID)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Photo, error) { return scanPhoto(r) })
 }
 
 // Photo variants that can be fetched.

@@ -218,57 +218,79 @@ func procedureScope(a Actor) (clinic uuid.UUID, only uuid.UUID) {
 	return a.ClinicID, uuid.Nil
 }
 
-// procedure loads a procedure the actor may see; another clinic's id is not found.
+// procedureSQL reads a procedure by id ($1) within a clinic ($2); scanProcedure scans it.
+const procedureSQL = `select id, patient_id, kind, body_site, performed_at, protocol_id, protocol_version, clinician_id, status,
+		reminders_enabled, created_at
+	from procedures where id = $1 and clinic_id = $2`
+
+func scanProcedure(row pgx.Row) (Procedure, error) {
+	var p Procedure
+	err := row.Scan(&p.ID, &p.PatientID, &p.Kind, &p.BodySite, &p.PerformedAt, &p.Protocol, &p.ProtocolVersion,
+		&p.ClinicianID, &p.Status, &p.RemindersEnabled, &p.CreatedAt)
+	return p, err
+}
+
+// procedure loads a procedure the actor may see; another clinic's id is not found. Within a
+// transaction (q) it can lock the row.
 func (s *Service) procedure(ctx context.Context, q pgx.Tx, a Actor, id uuid.UUID, lock bool) (Procedure, error) {
-	clinic, only := procedureScope(a)
-	if only != uuid.Nil && only != id {
-		return Procedure{}, Errorf(ENOTFOUND, "procedure not found")
+	if err := inScope(a, id); err != nil {
+		return Procedure{}, err
 	}
-	sql := `select id, patient_id, kind, body_site, performed_at, protocol_id, protocol_version, clinician_id, status,
-			reminders_enabled, created_at
-		from procedures where id = $1 and clinic_id = $2`
+	clinic, _ := procedureScope(a)
+	sql := procedureSQL
 	if lock {
 		sql += " for update"
 	}
-	var p Procedure
 	var row pgx.Row
 	if q != nil {
 		row = q.QueryRow(ctx, sql, id, clinic)
 	} else {
 		row = s.pool.QueryRow(ctx, sql, id, clinic)
 	}
-	err := row.Scan(&p.ID, &p.PatientID, &p.Kind, &p.BodySite, &p.PerformedAt, &p.Protocol, &p.ProtocolVersion,
-		&p.ClinicianID, &p.Status, &p.RemindersEnabled, &p.CreatedAt)
+	p, err := scanProcedure(row)
 	if err != nil {
 		return Procedure{}, notFound(err, "procedure")
 	}
 	return p, nil
 }
 
-// timepoints loads a procedure's schedule with each timepoint's state at now.
-func (s *Service) timepoints(ctx context.Context, procedure uuid.UUID, received map[string]map[string]bool) ([]Timepoint, error) {
-	rows, err := s.pool.Query(ctx, `select key, due_at, due_on, window_start, window_end, opens_at, closes_at, grace_ends_at,
-			views, who, remind
-		from timepoints where procedure_id = $1 order by position`, procedure)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	defer rows.Close()
-	now := s.now()
-	var out []Timepoint
-	for rows.Next() {
-		var t Timepoint
-		var dueOn, ws, we time.Time
-		if err := rows.Scan(&t.Key, &t.DueAt, &dueOn, &ws, &we, &t.opens, &t.closes, &t.graceEnds, &t.Views, &t.Who, &t.Remind); err != nil {
-			return nil, err
-		}
-		t.DueOn, t.WindowStart, t.WindowEnd = protocols.DateOf(dueOn, time.UTC), protocols.DateOf(ws, time.UTC), protocols.DateOf(we, time.UTC)
+// queueTimepoints queues the read of a procedure's schedule (states not yet set: see
+// setTimepointStates).
+func queueTimepoints(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Timepoint) {
+	queueRows(b, dst, scanTimepoint, `select t.key, t.due_at, t.due_on, t.window_start, t.window_end, t.opens_at,
+			t.closes_at, t.grace_ends_at, t.views, t.who, t.remind
+		from timepoints t join procedures p on p.id = t.procedure_id
+		where t.procedure_id = $1 and p.clinic_id = $2 order by t.position`, procedure, clinic)
+}
+
+func scanTimepoint(row pgx.CollectableRow) (Timepoint, error) {
+	var t Timepoint
+	var dueOn, ws, we time.Time
+	err := row.Scan(&t.Key, &t.DueAt, &dueOn, &ws, &we, &t.opens, &t.closes, &t.graceEnds, &t.Views, &t.Who, &t.Remind)
+	t.DueOn, t.WindowStart, t.WindowEnd = protocols.DateOf(dueOn, time.UTC), protocols.DateOf(ws, time.UTC), protocols.DateOf(we, time.UTC)
+	return t, err
+}
+
+// setTimepointStates sets each timepoint's state at now from the views received per timepoint.
+func setTimepointStates(tps []Timepoint, received map[string]map[string]bool, now time.Time) {
+	for i := range tps {
+		t := &tps[i]
 		d := t.due()
 		t.State = d.State(received[t.Key], now)
 		t.Missing = d.Missing(received[t.Key])
-		out = append(out, t)
 	}
-	return out, rows.Err()
+}
+
+// timepoints loads a procedure's schedule of the clinic, with each timepoint's state at now.
+func (s *Service) timepoints(ctx context.Context, clinic, procedure uuid.UUID, received map[string]map[string]bool) ([]Timepoint, error) {
+	var out []Timepoint
+	b := &pgx.Batch{}
+	queueTimepoints(b, clinic, procedure, &out)
+	if err := s.sendBatch(ctx, b); err != nil {
+		return nil, err
+	}
+	setTimepointStates(out, received, s.now())
+	return out, nil
 }
 
 // SetStatus closes or withdraws a procedure (or reopens it): closed and withdrawn procedures

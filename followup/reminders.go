@@ -152,25 +152,25 @@ func (s *Service) Reminders(ctx context.Context, a Actor, procedureID uuid.UUID)
 	if err := a.requireClinical(); err != nil {
 		return nil, err
 	}
-	if _, err := s.procedure(ctx, nil, a, procedureID, false); err != nil {
+	var out []Reminder
+	b := &pgx.Batch{}
+	queueProcedure(b, a, procedureID, &Procedure{})
+	queueReminders(b, a.ClinicID, procedureID, &out)
+	if err := s.sendBatch(ctx, b); err != nil {
 		return nil, wrap(err, "reminders of procedure %s", procedureID)
 	}
-	rows, err := s.pool.Query(ctx, `select id, procedure_id, timepoint_key, kind, channel, recipient_kind, status, attempts,
-			last_error, send_after, created_by, created_at, updated_at, sent_at
-		from reminders where procedure_id = $1 and clinic_id = $2 order by created_at desc, channel`, procedureID, a.ClinicID)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reminder, error) {
+	return out, nil
+}
+
+func queueReminders(b *pgx.Batch, clinic, procedureID uuid.UUID, dst *[]Reminder) {
+	queueRows(b, dst, func(r pgx.CollectableRow) (Reminder, error) {
 		var m Reminder
 		err := r.Scan(&m.ID, &m.ProcedureID, &m.Timepoint, &m.Kind, &m.Channel, &m.Recipient, &m.Status, &m.Attempts,
 			&m.LastError, &m.SendAfter, &m.CreatedBy, &m.CreatedAt, &m.UpdatedAt, &m.SentAt)
 		return m, err
-	})
-	if err != nil {
-		return nil, wrap(unavailable(err), "reminders of procedure %s", procedureID)
-	}
-	return out, nil
+	}, `select id, procedure_id, timepoint_key, kind, channel, recipient_kind, status, attempts,
+			last_error, send_after, created_by, created_at, updated_at, sent_at
+		from reminders where procedure_id = $1 and clinic_id = $2 order by created_at desc, channel`, procedureID, clinic)
 }
 
 // SetRemindersEnabled turns a procedure's reminders on or off. Off stops everything not yet
@@ -251,7 +251,7 @@ func (s *Service) SendReminder(ctx context.Context, a Actor, procedureID uuid.UU
 		if len(channels) == 0 {
 			return Errorf(ECONFLICT, "the guardian has no email address (or, with a messaging gateway, phone number) to remind")
 		}
-		loc, err := time.LoadLocation(tz)
+		loc, err := zone(tz)
 		if err != nil {
 			return fmt.Errorf("clinic time zone %q: %w", tz, err)
 		}
@@ -532,7 +532,7 @@ func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 	}
 	queued := 0
 	for _, d := range due {
-		loc, err := time.LoadLocation(d.tz)
+		loc, err := zone(d.tz)
 		if err != nil {
 			r.log.Error("reminders: clinic time zone", "clinic", d.clinic, "err", err)
 			continue

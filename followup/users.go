@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/mail"
 	"net/netip"
 	"runtime"
@@ -121,12 +122,29 @@ func (s *Service) CreateClinic(ctx context.Context, name, timeZone string) (Clin
 	return c, nil
 }
 
+// zones memoizes time.LoadLocation, which reads and parses the zone's tzdata file on every call
+// (about 80 µs): every page that shows a clinic time needs the clinic's zone. Zones are
+// immutable for the life of the process, and a failed lookup is not kept.
+var zones sync.Map // zone name -> *time.Location
+
+func zone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
+}
+
 // loadZone accepts IANA zone names only: not "" or "Local", which mean the server's zone.
 func loadZone(name string) (*time.Location, error) {
 	if name == "" || name == "Local" || len(name) > 64 {
 		return nil, Errorf(EINVALID, "time_zone: must be an IANA time zone such as Asia/Shanghai or UTC")
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := zone(name)
 	if err != nil {
 		return nil, &Error{Code: EINVALID, Message: "time_zone: " + strconv.Quote(name) + " is not an IANA time zone such as Asia/Shanghai or UTC", Err: err}
 	}
@@ -146,16 +164,37 @@ func (s *Service) Clinic(ctx context.Context, id uuid.UUID) (Clinic, error) {
 }
 
 func (s *Service) clinicWhere(ctx context.Context, where string, arg any) (Clinic, error) {
-	var c Clinic
-	err := s.pool.QueryRow(ctx, `select id, name, time_zone, contact_phone, contact_email from clinics where `+where, arg).
-		Scan(&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail)
+	c, err := scanClinic(s.pool.QueryRow(ctx, clinicColumns+where, arg))
 	if err != nil {
 		return Clinic{}, notFound(err, "clinic")
 	}
-	if c.Location, err = time.LoadLocation(c.TimeZone); err != nil {
-		// The zone was valid when stored; a server without that tzdata entry must not guess.
+	return c, nil
+}
+
+func queueClinic(b *pgx.Batch, id uuid.UUID, dst *Clinic) {
+	b.Queue(clinicColumns+"id = $1", id).QueryRow(func(row pgx.Row) error {
+		c, err := scanClinic(row)
+		if err != nil {
+			return notFound(err, "clinic")
+		}
+		*dst = c
+		return nil
+	})
+}
+
+const clinicColumns = `select id, name, time_zone, contact_phone, contact_email from clinics where `
+
+func scanClinic(row pgx.Row) (Clinic, error) {
+	var c Clinic
+	if err := row.Scan(&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail); err != nil {
 		return Clinic{}, err
 	}
+	loc, err := zone(c.TimeZone)
+	if err != nil {
+		// The zone was valid when stored; a server without that tzdata entry must not guess.
+		return Clinic{}, fmt.Errorf("clinic %s: time zone %q: %w", c.ID, c.TimeZone, err)
+	}
+	c.Location = loc
 	return c, nil
 }
 

@@ -2,8 +2,10 @@ package followup
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // ProcedureView is everything about a procedure that its pages and API show.
@@ -15,22 +17,46 @@ type ProcedureView struct {
 	Messages    []Message    `json:"messages"`
 }
 
-// ProcedureView loads a procedure with its schedule states, photos, assessments and messages.
-// A parent sees only its own procedure; researchers see none (identified data).
+// ProcedureView loads a procedure with its schedule states, photos, assessments and messages,
+// in one round trip. A parent sees only its own procedure; researchers see none (identified
+// data).
 func (s *Service) ProcedureView(ctx context.Context, a Actor, id uuid.UUID) (ProcedureView, error) {
 	if a.Kind != ActorParent {
 		if err := a.requireClinical(); err != nil {
 			return ProcedureView{}, err
 		}
 	}
-	p, err := s.procedure(ctx, nil, a, id, false)
-	if err != nil {
+	if err := inScope(a, id); err != nil {
+		return ProcedureView{}, err
+	}
+	var v ProcedureView
+	b := &pgx.Batch{}
+	queueView(b, a, id, &v)
+	if err := s.sendBatch(ctx, b); err != nil {
 		return ProcedureView{}, wrap(err, "procedure %s", id)
 	}
-	v := ProcedureView{Procedure: p}
-	if v.Photos, err = s.photos(ctx, id); err != nil {
-		return ProcedureView{}, wrap(err, "photos of procedure %s", id)
+	v.setStates(s.now())
+	return v, nil
+}
+
+// queueView queues the reads of a procedure's view; setStates completes it once they are in.
+// A parent's view leaves out grades and notes between clinicians.
+func queueView(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
+	clinic, _ := procedureScope(a)
+	queueProcedure(b, a, id, &v.Procedure)
+	queueRows(b, &v.Photos, scanPhotoRow, photoColumns+` where procedure_id = $1 and clinic_id = $2
+		order by timepoint_key, view, received_at desc`, id, clinic)
+	queueTimepoints(b, clinic, id, &v.Timepoints)
+	queueRows(b, &v.Messages, scanMessage, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
+		from messages where procedure_id = $1 and clinic_id = $2 order by created_at desc`, id, clinic)
+	if a.Kind != ActorParent {
+		queueRows(b, &v.Assessments, scanAssessment, `select id, timepoint_key, scale_id, level, note, grader_id, created_at
+			from assessments where procedure_id = $1 and clinic_id = $2 order by created_at`, id, clinic)
 	}
+}
+
+// setStates gives each timepoint its state at now from the active photos received.
+func (v *ProcedureView) setStates(now time.Time) {
 	received := map[string]map[string]bool{}
 	for _, ph := range v.Photos {
 		if ph.Status != "active" {
@@ -41,17 +67,5 @@ func (s *Service) ProcedureView(ctx context.Context, a Actor, id uuid.UUID) (Pro
 		}
 		received[ph.Timepoint][ph.View] = true
 	}
-	if v.Timepoints, err = s.timepoints(ctx, id, received); err != nil {
-		return ProcedureView{}, wrap(err, "schedule of procedure %s", id)
-	}
-	if v.Messages, err = s.messages(ctx, id); err != nil {
-		return ProcedureView{}, wrap(err, "messages of procedure %s", id)
-	}
-	if a.Kind == ActorParent {
-		return v, nil // grades and notes between clinicians are not the family's
-	}
-	if v.Assessments, err = s.assessments(ctx, id); err != nil {
-		return ProcedureView{}, wrap(err, "assessments of procedure %s", id)
-	}
-	return v, nil
+	setTimepointStates(v.Timepoints, received, now)
 }

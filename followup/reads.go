@@ -1,0 +1,92 @@
+package followup
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// The pages that show a procedure need a dozen small reads. Sent one after another, each waits
+// for its own round trip to PostgreSQL, and on a busy server the round trips, not the queries,
+// are the cost; so the reads of one page are queued on a pgx.Batch and sent together.
+//
+// Every queued read carries the actor's clinic in its WHERE clause, like any other query here,
+// even though the first read of a batch (the procedure in scope) already decides whether the
+// rest is shown at all: a read never depends on another read's callback having run.
+
+// sendBatch sends the queued reads in one round trip and runs their callbacks in order. The
+// first error wins: a callback's own (such as not found) or the connection's.
+func (s *Service) sendBatch(ctx context.Context, b *pgx.Batch) error {
+	err := s.pool.SendBatch(ctx, b).Close()
+	var e *Error
+	if err != nil && !errors.As(err, &e) {
+		return unavailable(err)
+	}
+	return err
+}
+
+// queueRows queues a query whose rows scan into *dst.
+func queueRows[T any](b *pgx.Batch, dst *[]T, scan func(pgx.CollectableRow) (T, error), sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		out, err := pgx.CollectRows(rows, scan)
+		if err != nil {
+			return unavailable(err)
+		}
+		*dst = out
+		return nil
+	})
+}
+
+// queueProcedure queues the read of a procedure the actor may see; a procedure out of scope
+// is not found, which stops the batch there.
+func queueProcedure(b *pgx.Batch, a Actor, id uuid.UUID, dst *Procedure) {
+	clinic, _ := procedureScope(a)
+	b.Queue(procedureSQL, id, clinic).QueryRow(func(row pgx.Row) error {
+		p, err := scanProcedure(row)
+		if err != nil {
+			return notFound(err, "procedure")
+		}
+		*dst = p
+		return nil
+	})
+}
+
+// inScope refuses a parent's actor outside its own procedure before anything is queued.
+func inScope(a Actor, procedureID uuid.UUID) error {
+	if _, only := procedureScope(a); only != uuid.Nil && only != procedureID {
+		return Errorf(ENOTFOUND, "procedure not found")
+	}
+	return nil
+}
+
+// ProcedureRecord is a procedure with everything the clinic's procedure pages show about it:
+// its view, its patient, its parent links, its reminder outbox and the clinic's time zone.
+type ProcedureRecord struct {
+	ProcedureView
+	Patient   Patient
+	Links     []ParentLink
+	Reminders []Reminder
+	Clinic    Clinic
+}
+
+// ProcedureRecord loads a procedure of the actor's clinic with its patient, links and
+// reminders, in one round trip. Researchers see none (identified data).
+func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (ProcedureRecord, error) {
+	if err := a.requireClinical(); err != nil {
+		return ProcedureRecord{}, err
+	}
+	var r ProcedureRecord
+	b := &pgx.Batch{}
+	queueView(b, a, id, &r.ProcedureView)
+	queuePatientOf(b, a.ClinicID, id, &r.Patient)
+	queueLinks(b, a.ClinicID, id, &r.Links)
+	queueReminders(b, a.ClinicID, id, &r.Reminders)
+	queueClinic(b, a.ClinicID, &r.Clinic)
+	if err := s.sendBatch(ctx, b); err != nil {
+		return ProcedureRecord{}, wrap(err, "procedure %s", id)
+	}
+	r.ProcedureView.setStates(s.now())
+	return r, nil
+}
