@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,13 +22,17 @@ import (
 )
 
 // procedurePage is what the procedure's pages share: the view, the patient and the protocol
-// version the procedure keeps.
+// version the procedure keeps, and the links and reminder outbox some of them show.
 type procedurePage struct {
 	View     followup.ProcedureView
 	Patient  followup.Patient
 	Protocol *protocols.Protocol // nil when that version is no longer installed
 	Scale    *protocols.Scale
 	position map[string]int // timepoint key -> column
+
+	links     []followup.ParentLink
+	reminders []followup.Reminder
+	clinic    followup.Clinic
 }
 
 func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
@@ -35,24 +40,24 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 	if err != nil {
 		return procedurePage{}, err
 	}
-	ctx, a := c.Request().Context(), actorOf(c)
-	v, err := s.svc.ProcedureView(ctx, a, id)
+	r, err := s.svc.ProcedureRecord(c.Request().Context(), actorOf(c), id)
 	if err != nil {
 		return procedurePage{}, err
 	}
-	pt, err := s.svc.Patient(ctx, a, v.PatientID)
-	if err != nil {
-		return procedurePage{}, err
-	}
-	pp := procedurePage{View: v, Patient: pt, position: map[string]int{}}
+	return newProcedurePage(r, s.svc.Protocols()), nil
+}
+
+func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) procedurePage {
+	v := r.ProcedureView
+	pp := procedurePage{View: v, Patient: r.Patient, position: map[string]int{}, links: r.Links, reminders: r.Reminders, clinic: r.Clinic}
 	for i, t := range v.Timepoints {
 		pp.position[t.Key] = i
 	}
-	if p, err := s.svc.Protocols().Get(v.Protocol, v.ProtocolVersion); err == nil {
+	if p, err := reg.Get(v.Protocol, v.ProtocolVersion); err == nil {
 		pp.Protocol = p
-		pp.Scale, _ = s.svc.Protocols().Scale(p.Scale)
+		pp.Scale, _ = reg.Scale(p.Scale)
 	}
-	return pp, nil
+	return pp
 }
 
 // label is a timepoint's name in the protocol, or its key.
@@ -87,10 +92,12 @@ type timelineColumn struct {
 	Day               int
 }
 
+// timelineCell is one cell of the grid.
 type timelineCell struct {
-	Required bool
-	Photo    *followup.Photo
-	Count    int // active photos in the cell; the newest is shown
+	Required bool            // the protocol asks for this view at this timepoint
+	Upcoming bool            // the timepoint's window has not opened yet
+	Photo    *followup.Photo // the newest active photo, if any
+	Count    int             // active photos in the cell
 }
 
 type timelineRow struct {
@@ -98,27 +105,23 @@ type timelineRow struct {
 	Cells       []timelineCell
 }
 
-type photoOption struct {
-	ID    uuid.UUID
-	Label string
-}
-
-type levelOption struct{ Key, Label string }
-
 type timelineData struct {
 	procedurePage
-	Columns  []timelineColumn
-	Rows     []timelineRow
-	Links    []followup.ParentLink
-	Now      time.Time
-	Photos   []photoOption
-	Levels   []levelOption
-	Chart    gradeChart
-	Grades   []gradeRow
-	UploadID string
-	Active   bool
-	Outbox   []outboxRow // the procedure's reminders, newest first
-	Zone     string      // the clinic's time zone, which the outbox's times are in
+	Columns []timelineColumn
+	Rows    []timelineRow
+	Grid    template.HTML // the grid's head and body, see timelineGrid
+	Links   []followup.ParentLink
+	Now     time.Time
+	Photos  []option // the photos a retake can be asked for
+	Levels  []option // the grading scale's levels
+	// The forms' <option> lists, written by optionsHTML.
+	StepOptions, ViewOptions, LevelOptions, PhotoOptions template.HTML
+	Chart                                                gradeChart
+	Grades                                               []gradeRow
+	UploadID                                             string
+	Active                                               bool
+	Outbox                                               []outboxRow // the procedure's reminders, newest first
+	Zone                                                 string      // the clinic's time zone, which the outbox's times are in
 }
 
 type gradeRow struct {
@@ -133,11 +136,11 @@ func (s *Server) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	links, err := s.svc.Links(c.Request().Context(), actorOf(c), pp.View.ID)
-	if err != nil {
-		return err
-	}
-	d := timelineData{procedurePage: pp, Links: links, Now: time.Now(), UploadID: newUploadID(),
+	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, newTimelineData(pp))
+}
+
+func newTimelineData(pp procedurePage) timelineData {
+	d := timelineData{procedurePage: pp, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
 		Active: pp.View.Status == followup.StatusActive}
 	var views []string
 	for _, t := range pp.View.Timepoints {
@@ -167,6 +170,7 @@ func (s *Server) timeline(c echo.Context) error {
 		}
 		for i, t := range pp.View.Timepoints {
 			row.Cells[i].Required = slices.Contains(t.Views, v)
+			row.Cells[i].Upcoming = t.State == protocols.StateUpcoming
 		}
 		for i := range photos {
 			p := &photos[i]
@@ -178,26 +182,35 @@ func (s *Server) timeline(c echo.Context) error {
 		d.Rows = append(d.Rows, row)
 	}
 	for _, p := range photos {
-		d.Photos = append(d.Photos, photoOption{ID: p.ID, Label: pp.label(p.Timepoint) + " · " + p.View + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")})
+		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: pp.label(p.Timepoint) + " · " + p.View + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")})
 	}
 	if pp.Scale != nil {
 		for _, l := range pp.Scale.Levels {
-			d.Levels = append(d.Levels, levelOption{Key: l.Key, Label: l.Label.In(protocols.EN)})
+			d.Levels = append(d.Levels, option{Value: l.Key, Label: l.Label.In(protocols.EN)})
 		}
 	}
 	for _, a := range pp.View.Assessments {
 		d.Grades = append(d.Grades, gradeRow{Timepoint: pp.label(a.Timepoint), Level: d.levelLabel(a.Level), Note: a.Note, At: a.CreatedAt})
 	}
 	d.Chart = newGradeChart(pp, d.Columns)
-	if d.Outbox, d.Zone, err = s.outboxRows(c, pp); err != nil {
-		return err
+	d.Outbox, d.Zone = outboxRows(pp)
+	d.Grid = timelineGrid(pp.View.ID, d.Columns, d.Rows)
+	steps := make([]option, len(d.Columns))
+	for i, c := range d.Columns {
+		steps[i] = option{c.Key, c.Label}
 	}
-	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, d)
+	rows := make([]option, len(d.Rows))
+	for i, r := range d.Rows {
+		rows[i] = option{r.View, r.Label}
+	}
+	d.StepOptions, d.ViewOptions = optionsHTML(steps), optionsHTML(rows)
+	d.LevelOptions, d.PhotoOptions = optionsHTML(d.Levels), optionsHTML(d.Photos)
+	return d
 }
 
 func (d timelineData) levelLabel(key string) string {
 	for _, l := range d.Levels {
-		if l.Key == key {
+		if l.Value == key {
 			return l.Label
 		}
 	}
@@ -347,6 +360,11 @@ func (s *Server) clinicUpload(c echo.Context) error {
 
 type comparePhoto struct {
 	followup.Photo
+	Label string
+}
+
+type photoOption struct {
+	ID    uuid.UUID
 	Label string
 }
 

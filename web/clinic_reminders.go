@@ -47,34 +47,23 @@ func (s *Server) reminderOutbox(c echo.Context) error {
 		return err
 	}
 	d := outboxData{procedurePage: pp}
-	if d.Rows, d.Zone, err = s.outboxRows(c, pp); err != nil {
-		return err
-	}
+	d.Rows, d.Zone = outboxRows(pp)
 	return s.page(c, http.StatusOK, "reminders", "Reminders · "+pp.Patient.DisplayName, d)
 }
 
-// outboxRows reads a procedure's outbox, newest first, with its times in the clinic's zone
-// (whose name it returns too).
-func (s *Server) outboxRows(c echo.Context, pp procedurePage) ([]outboxRow, string, error) {
-	ctx, a := c.Request().Context(), actorOf(c)
-	rs, err := s.svc.Reminders(ctx, a, pp.View.ID)
-	if err != nil {
-		return nil, "", err
-	}
-	clinic, err := s.svc.Clinic(ctx, a.ClinicID)
-	if err != nil {
-		return nil, "", err
-	}
-	rows := make([]outboxRow, 0, len(rs))
-	for _, r := range rs {
-		row := outboxRow{Reminder: r, Label: pp.label(r.Timepoint), Created: clinicTime(r.CreatedAt, clinic.Location),
-			Due: clinicTime(r.SendAfter, clinic.Location)}
+// outboxRows is a procedure's outbox, newest first, with its times in the clinic's zone (whose
+// name it returns too).
+func outboxRows(pp procedurePage) ([]outboxRow, string) {
+	loc := pp.clinic.Location
+	rows := make([]outboxRow, 0, len(pp.reminders))
+	for _, r := range pp.reminders {
+		row := outboxRow{Reminder: r, Label: pp.label(r.Timepoint), Created: clinicTime(r.CreatedAt, loc), Due: clinicTime(r.SendAfter, loc)}
 		if r.SentAt != nil {
-			row.SentAt = clinicTime(*r.SentAt, clinic.Location)
+			row.SentAt = clinicTime(*r.SentAt, loc)
 		}
 		rows = append(rows, row)
 	}
-	return rows, clinic.TimeZone, nil
+	return rows, pp.clinic.TimeZone
 }
 
 // reminderSend queues a reminder by hand. The core's refusals (procedure closed, reminders

@@ -43,7 +43,7 @@ type clinicFixture struct {
 
 const clinicTestPassword = "a long test password"
 
-func newClinicFixture(t *testing.T) *clinicFixture {
+func newClinicFixture(t testing.TB) *clinicFixture {
 	t.Helper()
 	store, _ := s3test.NewStore(t)
 	pool := pgtest.NewPool(t)
@@ -112,14 +112,14 @@ func newClinicFixture(t *testing.T) *clinicFixture {
 	return f
 }
 
-func clinicCtx(t *testing.T) context.Context {
+func clinicCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // addPhoto stores a clinic photo of the fixture's procedure, with its thumbnails.
-func (f *clinicFixture) addPhoto(t *testing.T, timepoint, view string, seed byte) string {
+func (f *clinicFixture) addPhoto(t testing.TB, timepoint, view string, seed byte) string {
 	t.Helper()
 	ctx := clinicCtx(t)
 	img := imagetest.JPEG(320, 240, seed)
@@ -137,13 +137,13 @@ func (f *clinicFixture) addPhoto(t *testing.T, timepoint, view string, seed byte
 
 // clinicBrowser is a client with a cookie jar that does not follow redirects.
 type clinicBrowser struct {
-	t   *testing.T
+	t   testing.TB
 	f   *clinicFixture
 	c   *http.Client
 	jar *cookiejar.Jar
 }
 
-func (f *clinicFixture) client(t *testing.T) *clinicBrowser {
+func (f *clinicFixture) client(t testing.TB) *clinicBrowser {
 	jar, _ := cookiejar.New(nil)
 	return &clinicBrowser{t: t, f: f, jar: jar, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

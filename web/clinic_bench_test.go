@@ -1,0 +1,66 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// BenchmarkTimelinePage measures the clinician's timeline page of a procedure with every view
+// of every timepoint photographed (the page of issue 7's latency target; `make bench` measures
+// its latency under load through the real binary): "page" is the whole request through the
+// server's handler stack with a signed-in session (no network), "render" the template alone.
+func BenchmarkTimelinePage(b *testing.B) {
+	f := newClinicFixture(b)
+	ctx := clinicCtx(b)
+	id := uuid.MustParse(f.procedureID)
+	v, err := f.svc.ProcedureView(ctx, f.clinicianActor, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, tp := range v.Timepoints {
+		for _, view := range tp.Views {
+			n++
+			f.addPhoto(b, tp.Key, view, byte(n))
+		}
+	}
+	br := f.client(b)
+	br.mustLogin(f.clinician)
+	cookie := br.sessionCookie()
+	path := "/procedures/" + f.procedureID
+
+	b.Run("page", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.AddCookie(cookie)
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("GET %s = %d", path, rec.Code)
+			}
+			size = rec.Body.Len()
+		}
+		b.ReportMetric(float64(size), "page-bytes")
+	})
+	b.Run("render", func(b *testing.B) {
+		r, err := f.svc.ProcedureRecord(ctx, f.clinicianActor, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.srv.tpl.load(); err != nil {
+			b.Fatal(err)
+		}
+		tpl := f.srv.tpl.pages["clinic/timeline"]
+		page := clinicPage{Title: "t", User: f.clinicianActor, CSRF: "csrf", Data: newTimelineData(newProcedurePage(r, f.svc.Protocols()))}
+		for b.Loop() {
+			if err := tpl.ExecuteTemplate(io.Discard, "layout", page); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
