@@ -2,6 +2,7 @@ package followup
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -547,4 +548,59 @@ func TestAssessAndMessage(t *testing.T) {
 	if len(v.Assessments) != 1 {
 		t.Errorf("clinician view: %d assessments, want 1", len(v.Assessments))
 	}
+}
+
+// TestThumbnailerYieldsToUploads: the thumbnail worker waits while uploads are being worked on,
+// starts once they pause, and does not wait at all for a photo that has waited too long.
+func TestThumbnailerYieldsToUploads(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	if _, _, err := f.upload(t, f.parent(t), "day-1", "front", "yield-abcdefgh", testJPEG(t, 9)); err != nil {
+		t.Fatal(err)
+	}
+	// The upload just ended: the worker's turn comes thumbnailQuiet later, not before.
+	start := time.Now()
+	if !f.svc.thumbnailTurn(ctx) {
+		t.Fatal("no turn")
+	}
+	if waited := time.Since(start); waited < thumbnailQuiet/2 {
+		t.Errorf("the worker started %v after an upload, want about %v", waited, thumbnailQuiet)
+	}
+	// Quiet now: at once.
+	start = time.Now()
+	f.svc.thumbnailTurn(ctx)
+	if waited := time.Since(start); waited > thumbnailQuiet/2 {
+		t.Errorf("the worker waited %v with no upload going on", waited)
+	}
+	// Uploads going on, but the oldest pending photo has waited thumbnailMaxLag: at once.
+	f.svc.uploadActivity()
+	f.clock.Set(f.clock.Now().Add(thumbnailMaxLag))
+	start = time.Now()
+	f.svc.thumbnailTurn(ctx)
+	if waited := time.Since(start); waited > thumbnailQuiet/2 {
+		t.Errorf("the worker waited %v for a photo pending for %v", waited, thumbnailMaxLag)
+	}
+	// Uploads going on and the worker waiting: cancelling ends the wait.
+	f.clock.Set(f.clock.Now().Add(-thumbnailMaxLag))
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	f.svc.uploadActivity()
+	if f.svc.thumbnailTurn(cctx) {
+		t.Error("a cancelled worker got its turn")
+	}
+	// The worker itself: it makes the thumbnails once uploads pause.
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); f.svc.RunThumbnailer(wctx, time.Hour) }()
+	f.svc.nudgeThumbnailer()
+	deadline := time.Now().Add(10 * time.Second)
+	for countRows(t, f.svc, `select count(*) from photos where thumbnails_at is null`) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no thumbnails 10 s after the upload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	<-done
 }

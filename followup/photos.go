@@ -89,6 +89,8 @@ func (s *Service) PhotoByUploadID(ctx context.Context, a Actor, procedureID uuid
 // returns the same photo (created is then false) and stores nothing new.
 func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload, src io.ReaderAt, size int64, lim imagestore.Limits) (photo Photo, created bool, err error) {
 	defer func() { err = wrap(err, "add photo to procedure %s", procedureID) }()
+	s.uploadActivity()
+	defer s.uploadActivity()
 	if a.Kind != ActorParent && !a.canSeeIdentified() {
 		return Photo{}, false, Errorf(EFORBIDDEN, "your role cannot upload photos")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,9 @@ type Service struct {
 	secretKey []byte
 	// thumbNudge wakes this process's thumbnail worker after an upload.
 	thumbNudge chan struct{}
+	// lastUpload is when this process last worked on an upload (UnixNano, monotonic within the
+	// process): the thumbnail worker gives uploads the CPU first, see thumbnailTurn.
+	lastUpload atomic.Int64
 }
 
 // New returns a Service.

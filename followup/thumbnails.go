@@ -21,15 +21,52 @@ func (s *Service) nudgeThumbnailer() {
 	}
 }
 
+// Uploads come before thumbnails. Decoding a photo for its thumbnails costs ten to twenty
+// times the CPU of taking the upload (sniffing, sanitizing, hashing and storing it), so a
+// thumbnailer that ran beside a burst of uploads took most of the CPU the uploads were waiting
+// for, and the families' phones waited longer for their 201. The worker therefore starts a
+// photo only once no upload has been worked on for thumbnailQuiet, or once the oldest photo
+// without thumbnails has waited thumbnailMaxLag: a long burst delays thumbnails by at most
+// that, and they catch up after it.
+const (
+	thumbnailQuiet  = 500 * time.Millisecond
+	thumbnailMaxLag = 30 * time.Second
+)
+
+// uploadActivity records that this process is working on an upload.
+func (s *Service) uploadActivity() { s.lastUpload.Store(time.Now().UnixNano()) }
+
+// thumbnailTurn waits until the thumbnail worker may start a photo (see thumbnailQuiet). It
+// returns false when ctx ends first.
+func (s *Service) thumbnailTurn(ctx context.Context) bool {
+	for {
+		idle := time.Since(time.Unix(0, s.lastUpload.Load()))
+		if idle >= thumbnailQuiet {
+			return true
+		}
+		var oldest *time.Time
+		err := s.pool.QueryRow(ctx, `select min(received_at) from photos where thumbnails_at is null`).Scan(&oldest)
+		if err != nil || oldest == nil || s.now().Sub(*oldest) >= thumbnailMaxLag {
+			return ctx.Err() == nil // nothing pending, or overdue; errors surface in MakeThumbnails
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(thumbnailQuiet - idle):
+		}
+	}
+}
+
 // RunThumbnailer makes missing thumbnails until ctx ends: right after an upload in this
-// process, and every interval for photos that any process left without (it died half-way,
-// the store was down). Several servers may run it: each photo is claimed with SKIP LOCKED.
+// process (once uploads pause, see thumbnailQuiet), and every interval for photos that any
+// process left without (it died half-way, the store was down). Several servers may run it:
+// each photo is claimed with SKIP LOCKED.
 func (s *Service) RunThumbnailer(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := s.MakeThumbnails(ctx, 8)
+		for s.thumbnailTurn(ctx) {
+			n, err := s.MakeThumbnails(ctx, 1)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("thumbnails", "error", err.Error())
 			}
