@@ -85,6 +85,9 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		Region:     cfg.Region,
 		Transport:  cfg.Transport,
 		MaxRetries: cfg.MaxRetries,
+		// With trailing headers, every upload carries a CRC32C of its bytes that the server
+		// checks before it stores them (see putOptions).
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("imagestore: s3 %s: %w", cfg.Endpoint, err)
@@ -118,6 +121,23 @@ func (s *S3Store) ensureBucket(ctx context.Context, region string) error {
 	return nil
 }
 
+// putOptions are the options of every upload. Integrity of the bytes in transit comes from a
+// trailing CRC32C checksum that the server verifies before storing the object, not from
+// SigV4's payload signing: over plain HTTP minio-go would otherwise hash the whole payload
+// with SHA-256 in 64 KiB signed chunks, and the server hash it again to check them, which
+// was a quarter of the upload path's CPU (issue 5) and the largest cost of an export's
+// upload (issue 9). The request itself is still signed. Over TLS, minio-go never signs the
+// payload anyway; a deployment that reaches its store over an untrusted network must use
+// TLS (DERMFOLLOW_S3_TLS), which payload signing alone would not make private.
+func (s *S3Store) putOptions(contentType string) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType:          contentType,
+		ServerSideEncryption: s.sse,
+		DisableContentSha256: true,
+		Checksum:             minio.ChecksumCRC32C,
+	}
+}
+
 func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
@@ -125,11 +145,9 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, 
 	if size < 0 {
 		return s.putUnknownSize(ctx, key, r, contentType)
 	}
-	info, err := s.client.PutObject(ctx, s.bucket, key, &countingReader{r: r, want: size}, size, minio.PutObjectOptions{
-		ContentType:          contentType,
-		PartSize:             uint64(s.partSize),
-		ServerSideEncryption: s.sse,
-	})
+	opts := s.putOptions(contentType)
+	opts.PartSize = uint64(s.partSize)
+	info, err := s.client.PutObject(ctx, s.bucket, key, &countingReader{r: r, want: size}, size, opts)
 	if err != nil {
 		if errors.Is(err, ErrSizeMismatch) {
 			return fmt.Errorf("imagestore: put %s: %w", key, ErrSizeMismatch)
@@ -152,13 +170,9 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, 
 // incomplete uploads of the key are removed here as well, so that no parts linger in the
 // bucket. Keys are random and written once, so no other writer's upload can be caught by this.
 func (s *S3Store) putUnknownSize(ctx context.Context, key string, r io.Reader, contentType string) error {
-	_, err := s.client.PutObject(ctx, s.bucket, key, ctxReader{ctx, r}, -1, minio.PutObjectOptions{
-		ContentType:           contentType,
-		PartSize:              uint64(s.streamPartSize),
-		ConcurrentStreamParts: true,
-		NumThreads:            streamBuffers,
-		ServerSideEncryption:  s.sse,
-	})
+	opts := s.putOptions(contentType)
+	opts.PartSize, opts.ConcurrentStreamParts, opts.NumThreads = uint64(s.streamPartSize), true, streamBuffers
+	_, err := s.client.PutObject(ctx, s.bucket, key, ctxReader{ctx, r}, -1, opts)
 	if err == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -505,3 +506,75 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// TestS3RefusesBytesChangedInTransit: uploads carry a CRC32C of their bytes in a trailer
+// instead of a signed payload (see S3Store.putOptions), so a byte changed between the server
+// and the store must make the store refuse the upload, leaving no object. A proxy that changes
+// one byte of the body shows it; the same proxy without the change shows the proxy alone is
+// not the cause.
+func TestS3RefusesBytesChangedInTransit(t *testing.T) {
+	t.Parallel()
+	direct, cfg := s3test.NewStore(t)
+	body := bytes.Repeat([]byte("dermfollow photo bytes "), 1<<16) // 1.5 MB: one PUT
+	for _, corrupt := range []bool{false, true} {
+		cfg := cfg
+		cfg.Endpoint = flipProxy(t, cfg.Endpoint, corrupt)
+		cfg.MaxRetries = 1
+		s, err := imagestore.NewS3Store(testCtx(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("photos/transit-%v", corrupt)
+		err = s.Put(testCtx(t), key, bytes.NewReader(body), int64(len(body)), "image/jpeg")
+		_, statErr := direct.Stat(testCtx(t), key)
+		switch {
+		case corrupt && err == nil:
+			t.Error("an upload changed in transit was stored")
+		case corrupt && !errors.Is(statErr, imagestore.ErrNotExist):
+			t.Errorf("after a refused upload, Stat = %v, want ErrNotExist", statErr)
+		case !corrupt && (err != nil || statErr != nil):
+			t.Errorf("upload through the plain proxy: %v, stat %v", err, statErr)
+		}
+	}
+}
+
+// flipProxy forwards TCP connections to addr; with corrupt, it inverts the byte at offset
+// 300,000 of what each client sends (inside the body of a 1.5 MB upload, past its headers).
+func flipProxy(t *testing.T, addr string, corrupt bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(c, u)
+				var n int64
+				buf := make([]byte, 32<<10)
+				for {
+					m, err := c.Read(buf)
+					if corrupt && n <= 300000 && 300000 < n+int64(m) {
+						buf[300000-n] ^= 0xff
+					}
+					n += int64(m)
+					if _, werr := u.Write(buf[:m]); werr != nil || err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
