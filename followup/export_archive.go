@@ -11,14 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dermfollow/dermfollow/imagestore"
@@ -47,7 +45,7 @@ const (
 	// their count. It is made of exportChunk-sized chunks reused from photo to photo, so that
 	// reading gigabytes of photos does not make gigabytes of garbage for the collector.
 	exportBudget = 32 << 20
-	exportChunk  = 256 << 10
+	exportChunk  = imagestore.ChunkSize
 	// exportInMemory is the largest photo read into memory (every photo within the default
 	// upload limit of 30 MiB); a larger one (the limit may have been raised since it was
 	// uploaded) is spooled to an unlinked temp file, outside the budget.
@@ -133,13 +131,13 @@ func (p *prepared) close() {
 type queuedPhoto struct {
 	item   exportItem
 	done   chan prepared
-	mem    *photoMemory
+	mem    *imagestore.ChunkPool
 	chunks [][]byte // the photo's bytes, when it is read into memory
 }
 
 func (q *queuedPhoto) release() {
 	if q.mem != nil {
-		q.mem.give(q.chunks)
+		q.mem.Give(q.chunks)
 		q.mem, q.chunks = nil, nil
 	}
 }
@@ -151,103 +149,6 @@ func chunksFor(size int64) int {
 		return 0
 	}
 	return int((size + 1 + exportChunk - 1) / exportChunk)
-}
-
-// photoMemory is the export's budget of chunks. One goroutine (the feeder) reserves chunks,
-// in manifest order; the writer gives them back in the same order.
-type photoMemory struct {
-	mu    sync.Mutex
-	avail int      // chunks not reserved by any photo
-	free  [][]byte // chunks allocated and not in use
-	freed chan struct{}
-}
-
-func newPhotoMemory() *photoMemory {
-	return &photoMemory{avail: exportBudget / exportChunk, freed: make(chan struct{}, 1)}
-}
-
-// reserve waits until n chunks are available and returns them (recycled, or new), or fails
-// when ctx ends.
-func (m *photoMemory) reserve(ctx context.Context, n int) ([][]byte, error) {
-	for {
-		m.mu.Lock()
-		if m.avail >= n {
-			m.avail -= n
-			out := make([][]byte, n)
-			for i := range out {
-				if k := len(m.free); k > 0 {
-					out[i], m.free = m.free[k-1], m.free[:k-1]
-				} else {
-					out[i] = make([]byte, exportChunk)
-				}
-			}
-			m.mu.Unlock()
-			return out, nil
-		}
-		m.mu.Unlock()
-		select {
-		case <-m.freed:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
-	}
-}
-
-func (m *photoMemory) give(chunks [][]byte) {
-	m.mu.Lock()
-	m.avail += len(chunks)
-	m.free = append(m.free, chunks...)
-	m.mu.Unlock()
-	select {
-	case m.freed <- struct{}{}:
-	default:
-	}
-}
-
-// chunkFile is a photo read into chunks: written once in order, then read at will.
-type chunkFile struct {
-	chunks [][]byte
-	n      int64
-}
-
-// fill reads r to its end into the chunks, hashing what it reads.
-func (f *chunkFile) fill(r io.Reader, h hash.Hash) (int64, error) {
-	for {
-		i, off := int(f.n/exportChunk), int(f.n%exportChunk)
-		if i == len(f.chunks) {
-			var probe [1]byte
-			if m, err := r.Read(probe[:]); m == 0 && err == io.EOF {
-				return f.n, nil
-			}
-			return f.n, errors.New("followup: photo larger than its chunks")
-		}
-		m, err := r.Read(f.chunks[i][off:])
-		h.Write(f.chunks[i][off : off+m])
-		f.n += int64(m)
-		if err == io.EOF {
-			return f.n, nil
-		}
-		if err != nil {
-			return f.n, err
-		}
-	}
-}
-
-func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("followup: negative offset")
-	}
-	read := 0
-	for len(p) > 0 {
-		if off >= f.n {
-			return read, io.EOF
-		}
-		i, at := int(off/exportChunk), int(off%exportChunk)
-		chunk := f.chunks[i][at:min(exportChunk, at+int(f.n-off))]
-		c := copy(p, chunk)
-		p, off, read = p[c:], off+int64(c), read+c
-	}
-	return read, nil
 }
 
 // writeArchive writes the archive of items to w; progress is called after each photo.
@@ -359,10 +260,10 @@ func (s *Service) appendPhoto(zw *zip.Writer, manifest *manifestSpool, used map[
 // queue when it is done, after which every queued item's result is (or will be) sent.
 func (s *Service) feedExport(ctx context.Context, items []exportItem, queue chan<- *queuedPhoto) {
 	defer close(queue)
-	mem := newPhotoMemory()
+	mem := imagestore.NewChunkPool(exportBudget)
 	workers := make(chan struct{}, exportWorkers)
 	for _, it := range items {
-		chunks, err := mem.reserve(ctx, chunksFor(it.size))
+		chunks, err := mem.Take(ctx, chunksFor(it.size))
 		if err != nil {
 			return
 		}
@@ -453,8 +354,8 @@ func (s *Service) preparePhoto(ctx context.Context, it exportItem, chunks [][]by
 	// One byte more than the row says: a larger object is a changed one, never read whole.
 	body := io.LimitReader(r, it.size+1)
 	if int64(len(chunks))*exportChunk > it.size {
-		f := &chunkFile{chunks: chunks}
-		n, err = f.fill(body, h)
+		f := imagestore.NewChunks(chunks)
+		n, err = f.ReadFrom(io.TeeReader(body, h))
 		src = f
 	} else {
 		if spool, err = os.CreateTemp("", "dermfollow-export-photo-*"); err != nil {

@@ -571,7 +571,7 @@ func TestExportPreparePhotoSpools(t *testing.T) {
 	for _, inMemory := range []bool{true, false} {
 		var chunks [][]byte
 		if inMemory {
-			chunks, _ = newPhotoMemory().reserve(testCtx(t), chunksFor(items[0].size))
+			chunks, _ = imagestore.NewChunkPool(exportBudget).Take(testCtx(t), chunksFor(items[0].size))
 		}
 		p := s.svc.preparePhoto(testCtx(t), items[0], chunks)
 		if p.err != nil || p.excluded != "" || inMemory != (p.spool == nil) {
@@ -589,7 +589,7 @@ func TestExportPreparePhotoSpools(t *testing.T) {
 	}
 	// A stored object longer than its row is a changed one, and is not read whole.
 	items[0].size--
-	chunks, _ := newPhotoMemory().reserve(testCtx(t), chunksFor(items[0].size))
+	chunks, _ := imagestore.NewChunkPool(exportBudget).Take(testCtx(t), chunksFor(items[0].size))
 	if p := s.svc.preparePhoto(testCtx(t), items[0], chunks); p.excluded != "changed" {
 		t.Errorf("longer object = %+v, want excluded as changed", p)
 	}
@@ -744,17 +744,17 @@ func TestExportCancelledHalfWayIsResumed(t *testing.T) {
 // boundaries, and a photo larger than its chunks is refused.
 func TestExportChunkFile(t *testing.T) {
 	t.Parallel()
-	mem := newPhotoMemory()
+	mem := imagestore.NewChunkPool(exportBudget)
 	for _, size := range []int64{0, 1, exportChunk - 1, exportChunk, exportChunk + 1, 3*exportChunk + 17} {
-		chunks, err := mem.reserve(testCtx(t), chunksFor(size))
+		chunks, err := mem.Take(testCtx(t), chunksFor(size))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := make([]byte, size)
 		rand.NewChaCha8([32]byte{byte(size)}).Read(want)
-		f := &chunkFile{chunks: chunks}
+		f := imagestore.NewChunks(chunks)
 		h := sha256.New()
-		if n, err := f.fill(iotest.HalfReader(bytes.NewReader(want)), h); n != size || err != nil {
+		if n, err := f.ReadFrom(io.TeeReader(iotest.HalfReader(bytes.NewReader(want)), h)); n != size || err != nil {
 			t.Fatalf("fill %d bytes = %d, %v", size, n, err)
 		}
 		if sum := sha256.Sum256(want); !bytes.Equal(h.Sum(nil), sum[:]) {
@@ -771,14 +771,14 @@ func TestExportChunkFile(t *testing.T) {
 			}
 		}
 		// One byte more than the chunks hold is refused, not written past them.
-		over := &chunkFile{chunks: chunks}
-		if _, err := over.fill(bytes.NewReader(make([]byte, int64(len(chunks))*exportChunk+1)), sha256.New()); err == nil {
+		over := imagestore.NewChunks(chunks)
+		if _, err := over.ReadFrom(bytes.NewReader(make([]byte, int64(len(chunks))*exportChunk+1))); err == nil {
 			t.Errorf("size %d: fill of more than the chunks hold succeeded", size)
 		}
-		mem.give(chunks)
+		mem.Give(chunks)
 	}
-	if mem.avail != exportBudget/exportChunk {
-		t.Errorf("%d chunks available after all were given back, want %d", mem.avail, exportBudget/exportChunk)
+	if mem.Available() != exportBudget/exportChunk {
+		t.Errorf("%d chunks available after all were given back, want %d", mem.Available(), exportBudget/exportChunk)
 	}
 }
 

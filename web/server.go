@@ -55,6 +55,7 @@ type Server struct {
 	metrics      *httpMetrics
 	svc          *followup.Service
 	limits       imagestore.Limits
+	uploadMemory *imagestore.ChunkPool // upload_spool.go
 	linkFailures *failureLimiter
 	tpl          templates
 	clinic       *clinicState // session.go: clinicians' sessions and sign-in limits
@@ -70,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
-		linkFailures: newFailureLimiter(20, 10*time.Minute)}
+		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

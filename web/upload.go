@@ -1,12 +1,12 @@
 package web
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -34,8 +34,9 @@ func (s *Server) receivePhoto(c echo.Context, a followup.Actor, procedureID uuid
 }
 
 // takeUpload streams one multipart upload (fields timepoint, view, upload_id and file) into a
-// temp file, never into memory, then hands it to the follow-up core, which sanitizes and
-// stores it. Echo's FormFile would buffer 32 MiB in memory per request. created is false when
+// spool (memory from a bounded budget, else a temp file), then hands it to the follow-up core,
+// which sanitizes and stores it. Echo's FormFile would buffer 32 MiB in memory per request,
+// without a bound on their number. created is false when
 // an earlier try of the same upload_id already stored the photo. It writes no response, so
 // form posts (pages) and the JSON API answer each in their own way.
 func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.UUID) (photo followup.Photo, created bool, err error) {
@@ -46,15 +47,16 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 	}
 	lim := s.limits
 	body := http.MaxBytesReader(c.Response(), req.Body, lim.MaxBytes+64<<10)
-	mr := multipart.NewReader(body, params["boundary"])
+	// multipart reads through a 4 KiB buffer: in front of it, one that takes what the socket
+	// has in one read, not a read per 4 KiB.
+	mr := multipart.NewReader(bufio.NewReaderSize(body, 256<<10), params["boundary"])
 
 	var up followup.PhotoUpload
-	var spool *os.File
+	var sp *spool
 	var size int64
 	defer func() {
-		if spool != nil {
-			spool.Close()
-			os.Remove(spool.Name())
+		if sp != nil {
+			sp.close()
 		}
 	}()
 	for parts := 0; ; parts++ {
@@ -87,7 +89,7 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 				up.UploadID = val
 			}
 		case "file":
-			if spool != nil {
+			if sp != nil {
 				return followup.Photo{}, false, badRequest("send one file per upload")
 			}
 			// A retry of an upload that was stored is answered without reading its bytes.
@@ -96,12 +98,14 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 					return p, false, err
 				}
 			}
-			if spool, err = os.CreateTemp("", "dermfollow-upload-*"); err != nil {
-				return followup.Photo{}, false, err
+			sp = newSpool(s.uploadMemory)
+			n, err := sp.fill(io.LimitReader(part, lim.MaxBytes+1))
+			var re readError
+			if errors.As(err, &re) {
+				return followup.Photo{}, false, uploadReadError(re.err)
 			}
-			n, err := io.Copy(spool, io.LimitReader(part, lim.MaxBytes+1))
 			if err != nil {
-				return followup.Photo{}, false, uploadReadError(err)
+				return followup.Photo{}, false, err
 			}
 			if n > lim.MaxBytes {
 				return followup.Photo{}, false, tooLarge(c, lim.MaxBytes)
@@ -113,12 +117,12 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 		part.Close()
 	}
 	switch {
-	case spool == nil || size == 0:
+	case sp == nil || size == 0:
 		return followup.Photo{}, false, badRequest("the file is missing or empty")
 	case up.Timepoint == "" || up.View == "" || up.UploadID == "":
 		return followup.Photo{}, false, badRequest("timepoint, view and upload_id are required")
 	}
-	return s.svc.AddPhoto(req.Context(), a, procedureID, up, spool, size, lim)
+	return s.svc.AddPhoto(req.Context(), a, procedureID, up, sp, size, lim)
 }
 
 func uploadReadError(err error) error {
