@@ -967,3 +967,29 @@ func BenchmarkExport(b *testing.B) {
 		b.ReportMetric(exportWorkers, "readers")
 	})
 }
+
+func TestSameBytes(t *testing.T) {
+	t.Parallel()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80,000 bytes: several blocks
+	changed := bytes.Clone(big)
+	changed[70000] ^= 1
+	broken := errors.New("read failed")
+	for _, tc := range []struct {
+		name    string
+		a, b    io.Reader
+		same    bool
+		wantErr bool
+	}{
+		{"equal", bytes.NewReader(big), iotest.HalfReader(bytes.NewReader(big)), true, false},
+		{"empty", bytes.NewReader(nil), bytes.NewReader(nil), true, false},
+		{"one byte changed", bytes.NewReader(big), bytes.NewReader(changed), false, false},
+		{"shorter", bytes.NewReader(big[:len(big)-1]), bytes.NewReader(big), false, false},
+		{"shorter at a block boundary", bytes.NewReader(big[:32<<10]), bytes.NewReader(big), false, false},
+		{"failing reader", bytes.NewReader(big), io.MultiReader(bytes.NewReader(big[:100]), iotest.ErrReader(broken)), false, true},
+	} {
+		same, err := sameBytes(tc.a, tc.b)
+		if same != tc.same || (err != nil) != tc.wantErr {
+			t.Errorf("%s: sameBytes = %v, %v", tc.name, same, err)
+		}
+	}
+}
