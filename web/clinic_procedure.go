@@ -74,15 +74,23 @@ func (pp procedurePage) label(key string) string {
 
 // activePhotos are the procedure's active photos in timeline order (timepoint, then received).
 func (pp procedurePage) activePhotos() []followup.Photo {
-	var out []followup.Photo
-	for _, p := range pp.View.Photos {
+	// Sorted as indices: a Photo is a large struct to move around.
+	photos := pp.View.Photos
+	var idx []int
+	col := make([]int, len(photos))
+	for i, p := range photos {
 		if p.Status == "active" {
-			out = append(out, p)
+			idx = append(idx, i)
+			col[i] = pp.position[p.Timepoint]
 		}
 	}
-	slices.SortStableFunc(out, func(a, b followup.Photo) int {
-		return cmp.Or(cmp.Compare(pp.position[a.Timepoint], pp.position[b.Timepoint]), a.ReceivedAt.Compare(b.ReceivedAt))
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Or(cmp.Compare(col[a], col[b]), photos[a].ReceivedAt.Compare(photos[b].ReceivedAt))
 	})
+	out := make([]followup.Photo, len(idx))
+	for i, k := range idx {
+		out[i] = photos[k]
+	}
 	return out
 }
 
@@ -158,11 +166,7 @@ func newTimelineData(pp procedurePage) timelineData {
 			views = append(views, p.View)
 		}
 	}
-	order := map[string]int{}
-	for i, v := range protocols.Views() {
-		order[v.Name] = i
-	}
-	slices.SortStableFunc(views, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
+	slices.SortStableFunc(views, func(a, b string) int { return cmp.Compare(protocols.ViewOrder(a), protocols.ViewOrder(b)) })
 	for _, v := range views {
 		row := timelineRow{View: v, Label: v, Cells: make([]timelineCell, len(d.Columns))}
 		if pv, ok := protocols.LookupView(v); ok {
