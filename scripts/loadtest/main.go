@@ -1063,9 +1063,9 @@ func (rp *report) ingest() {
 
 %d concurrent clients send %d distinct photographic JPEGs (%.2f MB each on average, 2400x1800, quality 95) in turn,
 up to %d timed requests or %s, whichever comes first, after %d untimed warm-up requests.
-Ingest: `+"`POST /p/{token}/photos`"+` (multipart) to the real server binary, which spools the upload to a
-temp file, sanitizes it, streams it to MinIO with SSE-S3 while hashing it, and commits the row and an audit
-event. Baseline, just before, same bytes and concurrency: one minio-go `+"`PutObject`"+` per photo straight to
+Ingest: `+"`POST /p/{token}/photos`"+` (multipart) to the real server binary, which holds the upload in memory
+(chunks of a 64 MiB budget; beyond it, a temp file), sanitizes it, streams it to MinIO with SSE-S3 while hashing
+it, and commits the row and an audit event. Baseline, just before, same bytes and concurrency: one minio-go `+"`PutObject`"+` per photo straight to
 the same MinIO with exactly the server's options, through the server's own store code (`+"`imagestore.S3Store.Put`"+`:
 SSE-S3, a 32 MiB part size so a photo is one PUT, and a trailing CRC32C of the bytes that MinIO verifies
 instead of minio-go's SHA-256 payload signing over plain HTTP). Client, server, MinIO and PostgreSQL share
