@@ -165,40 +165,44 @@ func (s *Service) Patient(ctx context.Context, a Actor, id uuid.UUID) (Patient, 
 }
 
 func (s *Service) patient(ctx context.Context, clinic, id uuid.UUID) (Patient, error) {
-	p, err := scanPatient(s.pool.QueryRow(ctx, patientColumns+` where id = $1 and clinic_id = $2`, id, clinic))
+	p, err := scanPatient(s.pool.QueryRow(ctx, patientSQL+` where id = $1 and clinic_id = $2`, id, clinic))
 	if err != nil {
 		return Patient{}, wrap(notFound(err, "patient"), "patient %s", id)
 	}
 	return p, nil
 }
 
-// queuePatientOf queues the read of the patient of a procedure of the clinic.
-func queuePatientOf(b *pgx.Batch, clinic, procedureID uuid.UUID, dst *Patient) {
-	b.Queue(patientColumns+` where clinic_id = $2 and id = (select patient_id from procedures where id = $1 and clinic_id = $2)`,
-		procedureID, clinic).QueryRow(func(row pgx.Row) error {
-		p, err := scanPatient(row)
-		if err != nil {
-			return notFound(err, "patient")
-		}
-		*dst = p
-		return nil
-	})
+// patientColumns are scanned by patientRow.dest.
+const (
+	patientColumns = `id, display_name, birth_date, mrn, guardian_email, guardian_phone, preferred_language,
+		research_consent_at, created_at`
+	patientSQL = `select ` + patientColumns + ` from patients`
+)
+
+// patientRow is a patients row being scanned: patient gives the Patient once it is.
+type patientRow struct {
+	p     Patient
+	birth time.Time
+	mrn   *string
 }
 
-const patientColumns = `select id, display_name, birth_date, mrn, guardian_email, guardian_phone, preferred_language,
-		research_consent_at, created_at
-	from patients`
+func (r *patientRow) dest() []any {
+	return []any{&r.p.ID, &r.p.DisplayName, &r.birth, &r.mrn, &r.p.GuardianEmail, &r.p.GuardianPhone,
+		&r.p.PreferredLanguage, &r.p.ResearchConsentAt, &r.p.CreatedAt}
+}
 
-func scanPatient(row pgx.Row) (Patient, error) {
-	var p Patient
-	var birth time.Time
-	var mrn *string
-	err := row.Scan(&p.ID, &p.DisplayName, &birth, &mrn, &p.GuardianEmail, &p.GuardianPhone, &p.PreferredLanguage,
-		&p.ResearchConsentAt, &p.CreatedAt)
-	p.BirthDate = protocols.DateOf(birth, time.UTC)
-	if mrn != nil {
-		p.MRN = *mrn
+func (r *patientRow) patient() Patient {
+	p := r.p
+	p.BirthDate = protocols.DateOf(r.birth, time.UTC)
+	if r.mrn != nil {
+		p.MRN = *r.mrn
 	}
 	p.ResearchConsent = p.ResearchConsentAt != nil
-	return p, err
+	return p
+}
+
+func scanPatient(row pgx.Row) (Patient, error) {
+	var r patientRow
+	err := row.Scan(r.dest()...)
+	return r.patient(), err
 }

@@ -218,15 +218,22 @@ func procedureScope(a Actor) (clinic uuid.UUID, only uuid.UUID) {
 	return a.ClinicID, uuid.Nil
 }
 
-// procedureSQL reads a procedure by id ($1) within a clinic ($2); scanProcedure scans it.
-const procedureSQL = `select id, patient_id, kind, body_site, performed_at, protocol_id, protocol_version, clinician_id, status,
-		reminders_enabled, created_at
-	from procedures where id = $1 and clinic_id = $2`
+// procedureColumns are scanned by Procedure.dest; procedureSQL reads a procedure by id ($1)
+// within a clinic ($2).
+const (
+	procedureColumns = `id, patient_id, kind, body_site, performed_at, protocol_id, protocol_version, clinician_id, status,
+		reminders_enabled, created_at`
+	procedureSQL = `select ` + procedureColumns + ` from procedures where id = $1 and clinic_id = $2`
+)
+
+func (p *Procedure) dest() []any {
+	return []any{&p.ID, &p.PatientID, &p.Kind, &p.BodySite, &p.PerformedAt, &p.Protocol, &p.ProtocolVersion,
+		&p.ClinicianID, &p.Status, &p.RemindersEnabled, &p.CreatedAt}
+}
 
 func scanProcedure(row pgx.Row) (Procedure, error) {
 	var p Procedure
-	err := row.Scan(&p.ID, &p.PatientID, &p.Kind, &p.BodySite, &p.PerformedAt, &p.Protocol, &p.ProtocolVersion,
-		&p.ClinicianID, &p.Status, &p.RemindersEnabled, &p.CreatedAt)
+	err := row.Scan(p.dest()...)
 	return p, err
 }
 

@@ -164,38 +164,40 @@ func (s *Service) Clinic(ctx context.Context, id uuid.UUID) (Clinic, error) {
 }
 
 func (s *Service) clinicWhere(ctx context.Context, where string, arg any) (Clinic, error) {
-	c, err := scanClinic(s.pool.QueryRow(ctx, clinicColumns+where, arg))
+	c, err := scanClinic(s.pool.QueryRow(ctx, clinicSQL+where, arg))
 	if err != nil {
 		return Clinic{}, notFound(err, "clinic")
 	}
 	return c, nil
 }
 
-func queueClinic(b *pgx.Batch, id uuid.UUID, dst *Clinic) {
-	b.Queue(clinicColumns+"id = $1", id).QueryRow(func(row pgx.Row) error {
-		c, err := scanClinic(row)
-		if err != nil {
-			return notFound(err, "clinic")
-		}
-		*dst = c
-		return nil
-	})
+// clinicColumns are scanned by Clinic.dest.
+const (
+	clinicColumns = `id, name, time_zone, contact_phone, contact_email`
+	clinicSQL     = `select ` + clinicColumns + ` from clinics where `
+)
+
+func (c *Clinic) dest() []any {
+	return []any{&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail}
 }
 
-const clinicColumns = `select id, name, time_zone, contact_phone, contact_email from clinics where `
-
-func scanClinic(row pgx.Row) (Clinic, error) {
-	var c Clinic
-	if err := row.Scan(&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail); err != nil {
-		return Clinic{}, err
-	}
+// locate sets Location from TimeZone.
+func (c *Clinic) locate() error {
 	loc, err := zone(c.TimeZone)
 	if err != nil {
 		// The zone was valid when stored; a server without that tzdata entry must not guess.
-		return Clinic{}, fmt.Errorf("clinic %s: time zone %q: %w", c.ID, c.TimeZone, err)
+		return fmt.Errorf("clinic %s: time zone %q: %w", c.ID, c.TimeZone, err)
 	}
 	c.Location = loc
-	return c, nil
+	return nil
+}
+
+func scanClinic(row pgx.Row) (Clinic, error) {
+	var c Clinic
+	if err := row.Scan(c.dest()...); err != nil {
+		return Clinic{}, err
+	}
+	return c, c.locate()
 }
 
 // normalizeEmail trims and lowercases an email address and checks that it is a bare address.

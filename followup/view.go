@@ -42,8 +42,13 @@ func (s *Service) ProcedureView(ctx context.Context, a Actor, id uuid.UUID) (Pro
 // queueView queues the reads of a procedure's view; setStates completes it once they are in.
 // A parent's view leaves out grades and notes between clinicians.
 func queueView(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
-	clinic, _ := procedureScope(a)
 	queueProcedure(b, a, id, &v.Procedure)
+	queueViewRows(b, a, id, v)
+}
+
+// queueViewRows queues the reads of a view after its procedure's.
+func queueViewRows(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
+	clinic, _ := procedureScope(a)
 	queueRows(b, &v.Photos, scanPhotoRow, photoColumns+` where procedure_id = $1 and clinic_id = $2
 		order by timepoint_key, view, received_at desc`, id, clinic)
 	queueTimepoints(b, clinic, id, &v.Timepoints)
