@@ -89,7 +89,10 @@ func newS3Backend(t *testing.T, partSize int64) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s3test.Empty(t, s) })
+	t.Cleanup(func() {
+		s3test.Empty(t, s)
+		s3test.RemoveBucket(t, cfg)
+	})
 	client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
