@@ -97,19 +97,27 @@ func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, 
 	if !ValidUploadID(up.UploadID) {
 		return Photo{}, false, invalidField("upload_id", "must be 8 to 64 letters, digits, - or _")
 	}
-	if p, ok, err := s.PhotoByUploadID(ctx, a, procedureID, up.UploadID); err != nil || ok {
-		return p, false, err
-	}
-	proc, err := s.procedure(ctx, nil, a, procedureID, false)
-	if err != nil {
+	// An earlier try of this upload, the procedure and its schedule: one round trip.
+	if err := inScope(a, procedureID); err != nil {
 		return Photo{}, false, err
+	}
+	clinic, _ := procedureScope(a)
+	var earlier []Photo
+	var proc Procedure
+	var tps []Timepoint
+	b := &pgx.Batch{}
+	queueRows(b, &earlier, scanPhotoRow, photoColumns+` where procedure_id = $1 and upload_id = $2 and clinic_id = $3`,
+		procedureID, up.UploadID, clinic)
+	queueProcedure(b, a, procedureID, &proc)
+	queueTimepoints(b, clinic, procedureID, &tps)
+	if err := s.sendBatch(ctx, b); err != nil {
+		return Photo{}, false, err
+	}
+	if len(earlier) > 0 {
+		return earlier[0], false, nil
 	}
 	if proc.Status != StatusActive {
 		return Photo{}, false, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")
-	}
-	tps, err := s.timepoints(ctx, a.ClinicID, procedureID, nil)
-	if err != nil {
-		return Photo{}, false, err
 	}
 	i := slices.IndexFunc(tps, func(t Timepoint) bool { return t.Key == up.Timepoint })
 	if i < 0 {

@@ -288,18 +288,6 @@ func setTimepointStates(tps []Timepoint, received map[string]map[string]bool, no
 	}
 }
 
-// timepoints loads a procedure's schedule of the clinic, with each timepoint's state at now.
-func (s *Service) timepoints(ctx context.Context, clinic, procedure uuid.UUID, received map[string]map[string]bool) ([]Timepoint, error) {
-	var out []Timepoint
-	b := &pgx.Batch{}
-	queueTimepoints(b, clinic, procedure, &out)
-	if err := s.sendBatch(ctx, b); err != nil {
-		return nil, err
-	}
-	setTimepointStates(out, received, s.now())
-	return out, nil
-}
-
 // SetStatus closes or withdraws a procedure (or reopens it): closed and withdrawn procedures
 // take no uploads and send no reminders; nothing is deleted.
 func (s *Service) SetStatus(ctx context.Context, a Actor, id uuid.UUID, status string) error {
