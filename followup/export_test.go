@@ -830,34 +830,16 @@ func TestExportBoundedMemory(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	peak := sampleHeapPeak(5 * time.Millisecond)
 	if _, err := s.svc.ExportOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
-	<-sampled
+	peakHeap := peak()
 	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
 	if e.Status != ExportDone || e.Photos != 200 {
 		t.Fatalf("export = %+v", e)
 	}
-	grew := int64(peak.Load()) - int64(base)
+	grew := int64(peakHeap) - int64(base)
 	t.Logf("archive %d MB, photo %d KB, heap grew by at most %d MB", e.Size>>20, len(photo)>>10, grew>>20)
 	if e.Size < 30<<20 {
 		t.Fatalf("archive of %d bytes is too small to show anything", e.Size)
@@ -880,23 +862,7 @@ func BenchmarkExport(b *testing.B) {
 	ctx := testCtx(b)
 	var total int64
 	b.Run("export", func(b *testing.B) {
-		var peak atomic.Uint64
-		stop := make(chan struct{})
-		go func() {
-			for {
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
-		}()
-		defer close(stop)
+		peak := sampleHeapPeak(10 * time.Millisecond)
 		for b.Loop() {
 			e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
 			if err != nil {
@@ -912,7 +878,7 @@ func BenchmarkExport(b *testing.B) {
 			total = e.Size
 		}
 		b.SetBytes(total)
-		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+		b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
 	})
 	rows, err := s.pool.Query(ctx, `select object_key from photos`)
 	if err != nil {
@@ -991,5 +957,31 @@ func TestSameBytes(t *testing.T) {
 		if same != tc.same || (err != nil) != tc.wantErr {
 			t.Errorf("%s: sameBytes = %v, %v", tc.name, same, err)
 		}
+	}
+}
+
+// sampleHeapPeak samples the Go heap in use every interval until the returned function is
+// called, which stops the sampling and returns the highest value seen.
+func sampleHeapPeak(interval time.Duration) (stop func() uint64) {
+	var peak uint64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-sampled
+		return peak
 	}
 }
