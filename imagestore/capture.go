@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rwcarlsen/goexif/exif"
-	"github.com/rwcarlsen/goexif/tiff"
 )
 
 // CaptureMeta is what the service keeps from a photo's metadata, read before stripping and
@@ -62,6 +61,7 @@ const (
 	tagOffsetTimeDigitzed = 0x9012
 
 	tiffShort = 3
+	tiffASCII = 2
 	tiffLong  = 4
 )
 
@@ -71,6 +71,8 @@ const (
 	// maxIFDs and maxIFDEntries bound the walk; real files have at most 5 IFDs of ~100 entries.
 	maxIFDs       = 16
 	maxIFDEntries = 1024
+	// maxOffsetTimeLen fits "+08:00" and its NUL with room for padding; longer is not an offset.
+	maxOffsetTimeLen = 16
 )
 
 // readEXIF fills m from a TIFF-structured EXIF block and returns the size of its GPS data.
@@ -95,13 +97,19 @@ func readEXIF(block []byte, m *CaptureMeta) (gpsBytes int64) {
 	if v.orientation >= 1 && v.orientation <= 8 {
 		m.Orientation = v.orientation
 	}
-	m.TakenAt, m.TakenAtHasOffset = parseEXIFTime(v.dateTime, v.offset)
+	offset := facts.offsetOriginal
+	if !v.original {
+		offset = facts.offsetDigitized
+	}
+	m.TakenAt, m.TakenAtHasOffset = parseEXIFTime(v.dateTime, offset)
 	return facts.gpsBytes
 }
 
 type tiffFacts struct {
 	hasGPS, hasSerial, hasOwner, hasThumbnail, hasMakerNote bool
 	gpsBytes                                                int64
+	// The EXIF 2.31 offset tags, which goexif predates, read here while walking the Exif IFD.
+	offsetOriginal, offsetDigitized string
 }
 
 type ifdKind int
@@ -215,6 +223,20 @@ func checkTIFF(b []byte) (tiffFacts, error) {
 				facts.hasOwner = true
 			case tagMakerNote:
 				facts.hasMakerNote = true
+			case tagOffsetTimeOriginal, tagOffsetTimeDigitzed:
+				if j.kind != ifdExif || typ != tiffASCII || count > maxOffsetTimeLen {
+					break
+				}
+				val := b[e+8 : e+8+valLen]
+				if valLen > 4 {
+					valOff := uint64(order.Uint32(b[e+8:]))
+					val = b[valOff : valOff+valLen]
+				}
+				if tag == tagOffsetTimeOriginal {
+					facts.offsetOriginal = string(val)
+				} else {
+					facts.offsetDigitized = string(val)
+				}
 			}
 		}
 		if j.kind == ifdGPS {
@@ -229,8 +251,9 @@ func checkTIFF(b []byte) (tiffFacts, error) {
 }
 
 type exifValues struct {
-	orientation      int
-	dateTime, offset string
+	orientation int
+	dateTime    string
+	original    bool // dateTime is DateTimeOriginal, not DateTimeDigitized
 }
 
 // decodeEXIFValues runs goexif on a block checkTIFF accepted. Only goexif's standard parser
@@ -252,15 +275,10 @@ func decodeEXIFValues(block []byte) (v exifValues, err error) {
 			v.orientation = o
 		}
 	}
-	offsetTag := uint16(tagOffsetTimeOriginal)
 	v.dateTime = exifString(x, exif.DateTimeOriginal)
-	if v.dateTime == "" {
+	v.original = v.dateTime != ""
+	if !v.original {
 		v.dateTime = exifString(x, exif.DateTimeDigitized)
-		offsetTag = tagOffsetTimeDigitzed
-	}
-	if v.dateTime != "" {
-		// goexif predates the EXIF 2.31 offset tags; read them from the Exif IFD directly.
-		v.offset = exifIFDString(x, offsetTag)
 	}
 	return v, err
 }
@@ -275,32 +293,6 @@ func exifString(x *exif.Exif, name exif.FieldName) string {
 		return ""
 	}
 	return s
-}
-
-func exifIFDString(x *exif.Exif, id uint16) string {
-	ptr, err := x.Get(exif.ExifIFDPointer)
-	if err != nil || ptr.Count < 1 {
-		return ""
-	}
-	off, err := ptr.Int64(0)
-	if err != nil || off < 0 || off >= int64(len(x.Raw)) {
-		return ""
-	}
-	r := bytes.NewReader(x.Raw)
-	if _, err := r.Seek(off, 0); err != nil {
-		return ""
-	}
-	dir, _, err := tiff.DecodeDir(r, x.Tiff.Order)
-	if err != nil {
-		return ""
-	}
-	for _, t := range dir.Tags {
-		if t.Id == id {
-			s, _ := t.StringVal()
-			return s
-		}
-	}
-	return ""
 }
 
 // parseEXIFTime parses "2006:01:02 15:04:05" and an optional "+08:00" offset.

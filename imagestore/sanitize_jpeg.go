@@ -93,7 +93,9 @@ type jpegPlanner struct {
 }
 
 func planJPEG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
-	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: make([]byte, scanBlock)}
+	buf := getScanBlock()
+	defer putScanBlock(buf)
+	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: *buf}
 	return p.run()
 }
 

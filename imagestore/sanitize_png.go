@@ -63,7 +63,9 @@ const (
 func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 	b := newPlanBuilder()
 	b.keep(0, int64(len(pngSignature)))
-	buf := make([]byte, scanBlock)
+	block := getScanBlock()
+	defer putScanBlock(block)
+	buf := *block
 	seen := make(map[string]bool)
 	var (
 		hdr        [8]byte

@@ -15,7 +15,8 @@ import (
 // It shares no parsing code with the sanitizer on purpose, so that a bug in one is caught by
 // the other; it reads r once, front to back, with a fixed-size buffer.
 func Verify(r io.Reader, size int64) (Format, error) {
-	v := &verifier{br: bufio.NewReaderSize(r, 64<<10)}
+	v := &verifier{br: getVerifyReader(r)}
+	defer putVerifyReader(v.br)
 	head, _ := v.br.Peek(12)
 	var (
 		f   Format
