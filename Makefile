@@ -29,6 +29,16 @@ test: vet fmt-check
 	@eval "$$($(SERVICES) up test)"; \
 	$(GO) test $(TEST_FLAGS) ./...
 
+## fuzz: run every fuzz target for FUZZTIME each (default 30s); `make test` runs their seed corpora
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "fuzz: $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
 vet:
 	$(GO) vet ./...
 

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -77,14 +78,32 @@ func (s *Server) render(c echo.Context, status int, name string, data any) error
 	if !ok {
 		return fmt.Errorf("web: no template %q", name)
 	}
-	var buf bytes.Buffer
-	if err := tpl.ExecuteTemplate(&buf, "layout", data); err != nil {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
+	if err := tpl.ExecuteTemplate(buf, "layout", data); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("Cache-Control", "no-store")
+	// With its length known the page goes out in one response, not in chunks.
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// Page buffers are reused: a page grows its buffer through a dozen sizes to about 20 KB, and
+// that growth was the largest allocation of a timeline request. A buffer that grew past
+// maxPooledPage (an unusually long page) is left to the garbage collector.
+const maxPooledPage = 1 << 20
+
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledPage {
+		return
+	}
+	b.Reset()
+	pageBuffers.Put(b)
 }
 
 // staticFiles serves web/static under /static/ with a long cache life: files are named by

@@ -42,6 +42,7 @@ func (s *Server) initSessions() {
 	m := scs.New()
 	m.Lifetime = sessionLifetime
 	m.HashTokenInStore = true
+	m.Codec = sessionCodec{}
 	m.Cookie.Name = sessionCookie
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
