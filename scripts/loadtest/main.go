@@ -13,7 +13,7 @@
 //	loadtest cleanup  -bucket B [-bucket B2 ...]
 //	loadtest freeport
 //	loadtest fill     -base http://127.0.0.1:P -procedure ID -file F
-//	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 6000 -duration 30s -out R.json
+//	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 20000 -duration 30s -out R.json
 //	loadtest report   -results DIR -doc docs/PERFORMANCE.md [-commit C]
 //
 // put and cleanup reach MinIO at DERMFOLLOW_TEST_S3_ENDPOINT with the keys in
@@ -1223,8 +1223,10 @@ The page decodes no image per request: the handler (`+"`timeline`"+` in web/clin
 and renders the page; each cell is an `+"`<img src=\"/api/v1/photos/{id}/thumbnail\">`"+`, a separate request for a
 thumbnail that the background worker made once, after the upload, and that is streamed from the store as stored.
 The page's own work is three database round trips (the session, its user, and one pgx batch of the procedure's
-ten reads: `+"`followup.ProcedureRecord`"+`) and the rendering, whose repeated parts (the grid and the forms' option
+seven reads: `+"`followup.ProcedureRecord`"+`) and the rendering, whose repeated parts (the grid and the forms' option
 lists) are written in Go with explicit escaping rather than by html/template (web/clinic_timeline_grid.go).
+The session is stored in a small binary format (web/session_codec.go) rather than gob, and the page is rendered
+into a reused buffer and sent with its length.
 `+"`go test -bench TimelinePage ./web/`"+` measures the same page without the network.
 %s`, timepointsNote(t), tl.Concurrency, tl.MaxRequests, tl.MaxSeconds, t.StaticPath, t.PageBytes, t.Thumbnails, tl.Warmup,
 		targetTimelineP99MS, line("static file (baseline)", st), line("timeline page", tl), cpuLine("timeline page", tl), res, logs, errNote))
@@ -1580,7 +1582,7 @@ func cmdTimeline(args []string) error {
 	email := fs.String("email", "", "the clinician's email (the password is read from LOADTEST_PASSWORD)")
 	staticPath := fs.String("static", "/static/base.css", "static file of the same server: the baseline")
 	c := fs.Int("c", 32, "concurrent clients")
-	n := fs.Int("n", 6000, "timed requests at most, per load")
+	n := fs.Int("n", 20000, "timed requests at most, per load")
 	warmup := fs.Int("warmup", 64, "untimed requests first, per load")
 	duration := fs.Duration("duration", 30*time.Second, "stop starting requests after this long, per load")
 	cpu := fs.String("cpu", "", "processes whose CPU time to account, name=pid,...")
