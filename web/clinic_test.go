@@ -304,6 +304,38 @@ func TestClinicLoginAndLogout(t *testing.T) {
 	}
 }
 
+// A signed-in session names its user in the store, and loading it re-reads that user's
+// standing in the same query: a changed role or a disabled account counts on the next request.
+func TestClinicSessionReadsItsUser(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	ctx := clinicCtx(t)
+	b := f.client(t)
+	if p := b.login(f.clinician, clinicTestPassword); p.status != http.StatusSeeOther {
+		t.Fatalf("login = %d", p.status)
+	}
+	var n int
+	if err := f.srv.cfg.Pool.QueryRow(ctx, `select count(*) from sessions where user_id = $1`, f.clinicianActor.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("sessions naming the clinician: %d, %v", n, err)
+	}
+	page := "/procedures/" + f.procedureID
+	if p := b.get(page); p.status != http.StatusOK {
+		t.Fatalf("timeline = %d", p.status)
+	}
+	if _, err := f.srv.cfg.Pool.Exec(ctx, `update users set role = 'researcher' where id = $1`, f.clinicianActor.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get(page); p.status == http.StatusOK {
+		t.Errorf("timeline after the role became researcher = %d, want a refusal", p.status)
+	}
+	if _, err := f.srv.cfg.Pool.Exec(ctx, `update users set role = 'clinician', disabled_at = now() where id = $1`, f.clinicianActor.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get(page); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
+		t.Errorf("timeline after the user was disabled = %d %q, want a redirect to sign in", p.status, p.header.Get("Location"))
+	}
+}
+
 func TestClinicNextIsLocal(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{"/procedures/x": "/procedures/x", "//evil.example": "/", "https://evil.example": "/",

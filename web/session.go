@@ -3,19 +3,18 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
-	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
 )
 
-// Clinician sessions live server-side in PostgreSQL (scs with its pgx store); the browser holds
+// Clinician sessions live server-side in PostgreSQL (scs, stored by sessionStore); the browser holds
 // only a random token in an HttpOnly, SameSite=Lax cookie, and the store keeps only the token's
 // SHA-256. A session ends after sessionIdle without requests or sessionLifetime after sign-in,
 // whichever comes first, and at once when its user logs out everywhere (the user's epoch moves
@@ -36,8 +35,8 @@ const (
 	sessionSeenKey  = "seen"  // when the signed-in session was last used (Unix nanoseconds)
 )
 
-// initSessions builds the session manager. Sessions need the pgx pool: Config.Pool, or the DB
-// pinger when it is one. Without either (some handler tests) sessions are kept in memory.
+// initSessions builds the session manager. Sessions are kept in PostgreSQL through the
+// follow-up core (sessionStore); without one (some handler tests) they are kept in memory.
 func (s *Server) initSessions() {
 	m := scs.New()
 	m.Lifetime = sessionLifetime
@@ -55,14 +54,12 @@ func (s *Server) initSessions() {
 		s.log.ErrorContext(r.Context(), "session store failed", "error", err.Error())
 		http.Error(w, "The service is temporarily unavailable; please try again.", http.StatusServiceUnavailable)
 	}
-	pool := s.cfg.Pool
-	if pool == nil {
-		pool, _ = s.cfg.DB.(*pgxpool.Pool)
-	}
-	if pool != nil {
-		m.Store = pgxstore.NewWithCleanupInterval(pool, 10*time.Minute)
+	if s.svc != nil {
+		// Expired rows are removed by the server's background work
+		// (followup.DeleteExpiredSessions).
+		m.Store = sessionStore{svc: s.svc}
 	} else {
-		s.log.Warn("web: no PostgreSQL pool in Config; sessions are kept in memory")
+		s.log.Warn("web: no follow-up service in Config; sessions are kept in memory")
 		m.Store = memstore.New()
 	}
 	s.clinic = &clinicState{sessions: m, loginFailures: newLoginLimiter(), idle: sessionIdle}
@@ -78,7 +75,12 @@ type clinicState struct {
 // withSession loads the session of the request's cookie (none yet: a fresh one) and saves it
 // after the handler, writing the cookie when it changed.
 func (s *Server) withSession(next echo.HandlerFunc) echo.HandlerFunc {
-	return echo.WrapMiddleware(s.clinic.sessions.LoadAndSave)(next)
+	h := echo.WrapMiddleware(s.clinic.sessions.LoadAndSave)(next)
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(withSessionLookup(r.Context())))
+		return h(c)
+	}
 }
 
 // sessionActor returns the signed-in user of a loaded session. ok is false when the session
@@ -96,7 +98,7 @@ func (s *Server) sessionActor(c echo.Context) (followup.Actor, bool, error) {
 		s.signOut(ctx)
 		return followup.Actor{}, false, nil
 	}
-	a, epoch, err := s.svc.SessionUser(ctx, id, realIPAddr(c))
+	a, epoch, err := s.sessionUser(ctx, id, realIPAddr(c))
 	if err != nil && followup.ErrorCode(err) != followup.EUNAUTHORIZED {
 		return followup.Actor{}, false, err
 	}
@@ -108,6 +110,19 @@ func (s *Server) sessionActor(c echo.Context) (followup.Actor, bool, error) {
 		s.clinic.sessions.Put(ctx, sessionSeenKey, now.UnixNano())
 	}
 	return a, true, nil
+}
+
+// sessionUser is followup.SessionUser, answered from what loading the session read when it
+// can be: the same facts, read in the same request.
+func (s *Server) sessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr) (followup.Actor, int64, error) {
+	u, ok := lookedUpUser(ctx, id)
+	if !ok {
+		return s.svc.SessionUser(ctx, id, addr)
+	}
+	if u == nil {
+		return followup.Actor{}, 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")
+	}
+	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: u.ClinicID, Role: u.Role, Addr: addr.Unmap()}, u.Epoch, nil
 }
 
 // signOut empties a session of its user, keeping it (and its CSRF token) as an anonymous one.
@@ -138,7 +153,7 @@ func (s *Server) cookieSession(c echo.Context) (context.Context, followup.Actor,
 	if err != nil || ck.Value == "" {
 		return nil, followup.Actor{}, false, nil
 	}
-	ctx, err := s.clinic.sessions.Load(c.Request().Context(), ck.Value)
+	ctx, err := s.clinic.sessions.Load(withSessionLookup(c.Request().Context()), ck.Value)
 	if err != nil {
 		return nil, followup.Actor{}, false, err
 	}

@@ -77,7 +77,8 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
-	wg.Go(func() { sweepEvery(bg, svc, log, time.Hour, 24*time.Hour) })
+	wg.Go(func() { every(bg, time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
+	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, svc, log) }) })
 	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
 	reminders, err := startReminders(bg, cfg, svc, log)
 	if err != nil {
@@ -119,10 +120,9 @@ func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.P
 	return pool, store, svc, nil
 }
 
-// sweepEvery removes stored objects that no row refers to (uploads that failed after the store
-// took their bytes), leaving anything younger than grace alone.
-func sweepEvery(ctx context.Context, svc *followup.Service, log *slog.Logger, every, grace time.Duration) {
-	t := time.NewTicker(every)
+// every runs f every period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func(context.Context)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -130,13 +130,31 @@ func sweepEvery(ctx context.Context, svc *followup.Service, log *slog.Logger, ev
 			return
 		case <-t.C:
 		}
-		n, err := svc.SweepOrphans(ctx, grace)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("sweep", "error", err.Error())
-		}
-		if n > 0 {
-			log.Info("swept objects without rows", "count", n)
-		}
+		f(ctx)
+	}
+}
+
+// sweep removes stored objects that no row refers to (uploads that failed after the store took
+// their bytes), leaving anything younger than grace alone.
+func sweep(ctx context.Context, svc *followup.Service, log *slog.Logger, grace time.Duration) {
+	n, err := svc.SweepOrphans(ctx, grace)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("sweep", "error", err.Error())
+	}
+	if n > 0 {
+		log.Info("swept objects without rows", "count", n)
+	}
+}
+
+// expireSessions removes clinician sessions past their expiry (they are refused when loaded
+// anyway; this keeps the table small).
+func expireSessions(ctx context.Context, svc *followup.Service, log *slog.Logger) {
+	n, err := svc.DeleteExpiredSessions(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("expired sessions", "error", err.Error())
+	}
+	if n > 0 {
+		log.Info("removed expired sessions", "count", n)
 	}
 }
 

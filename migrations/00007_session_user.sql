@@ -1,0 +1,11 @@
+-- The sessions table is now the follow-up core's own session store (followup/session_store.go)
+-- rather than github.com/alexedwards/scs/pgxstore's: each session row also names its signed-in
+-- user, so that loading a session and re-reading its user (role, clinic, disabled, epoch) is one
+-- query per request instead of two. Anonymous sessions, and rows written before this change,
+-- have no user; their user is read on its own, as before.
+
+-- +goose Up
+alter table sessions add column user_id uuid references users (id) on delete cascade;
+
+-- +goose Down
+alter table sessions drop column user_id;
