@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"time"
 
@@ -114,3 +115,6 @@ func (s *Server) reminderSwitch(c echo.Context) error {
 	}
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#reminders")
 }
+
+// Table is the outbox table (writeOutboxTable), which the procedure page shows too.
+func (d outboxData) Table() template.HTML { return outboxTable(d.Rows) }

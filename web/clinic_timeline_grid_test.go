@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/net/html"
@@ -10,64 +11,124 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 )
 
+// evilText is a name that breaks out of text and attribute values unless escaped.
+const evilText = `"><script>alert(1)</script><img src=x onerror=alert(2) a='&amp;`
+
 // TestTimelineHTMLEscapes feeds the Go-written parts of the timeline page hostile names and
 // checks, by parsing the result as a browser would, that every one stays text or an attribute
 // value: no element, attribute or character reference is added.
 func TestTimelineHTMLEscapes(t *testing.T) {
 	t.Parallel()
-	const evil = `"><script>alert(1)</script><img src=x onerror=alert(2) a='&amp;`
-	photo := &followup.Photo{ID: uuid.New(), Timepoint: evil, View: evil, ThumbsReady: true}
+	photo := &followup.Photo{ID: uuid.New(), Timepoint: evilText, View: evilText, ThumbsReady: true}
 	pending := &followup.Photo{ID: uuid.New(), Timepoint: "t", View: "v"}
-	cols := []timelineColumn{{Key: evil, Label: evil, State: evil, Day: 7}, {Key: "k", Label: "l", State: "open"}, {Key: "u", Label: "u", State: "upcoming"}}
-	rows := []timelineRow{{View: evil, Label: evil, Cells: []timelineCell{
+	cols := []timelineColumn{{Key: evilText, Label: evilText, State: evilText, Day: 7}, {Key: "k", Label: "l", State: "open"}, {Key: "u", Label: "u", State: "upcoming"}}
+	rows := []timelineRow{{View: evilText, Label: evilText, Cells: []timelineCell{
 		{Required: true, Photo: photo, Count: 3}, {Photo: pending}, {Required: true, Upcoming: true}}},
 		{View: "v", Label: "v", Cells: []timelineCell{{Required: true}, {}, {}}}}
 	grid := string(timelineGrid(uuid.New(), cols, rows))
-	opts := string(optionsHTML([]option{{evil, evil}, {"a", "b"}}))
+	opts := string(optionsHTML([]option{{evilText, evilText}, {"a", "b"}}))
 
-	for name, fragment := range map[string]string{"grid": "<table>" + grid + "</table>", "options": "<select>" + opts + "</select>"} {
-		doc, err := html.Parse(strings.NewReader("<!doctype html><body>" + fragment))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var texts, attrs []string
-		var walk func(*html.Node)
-		walk = func(n *html.Node) {
-			if n.Type == html.ElementNode {
-				switch n.Data {
-				case "html", "head", "body", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "br", "select", "option":
-				default:
-					t.Errorf("%s: unexpected element <%s>", name, n.Data)
-				}
-				for _, a := range n.Attr {
-					switch a.Key {
-					case "class", "data-key", "scope", "href", "src", "alt", "width", "height", "loading", "value":
-					default:
-						t.Errorf("%s: unexpected attribute %s on <%s>", name, a.Key, n.Data)
-					}
-					attrs = append(attrs, a.Val)
-				}
-			}
-			if n.Type == html.TextNode {
-				texts = append(texts, n.Data)
-			}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c)
-			}
-		}
-		walk(doc)
-		// The hostile string comes back whole, as data: as text and as attribute values.
-		if !strings.Contains(strings.Join(texts, "\n"), evil) {
-			t.Errorf("%s: the name is not kept as text", name)
-		}
-		if !strings.Contains(strings.Join(attrs, "\n"), evil) {
-			t.Errorf("%s: the name is not kept as an attribute value", name)
-		}
-	}
+	checkEscaped(t, "grid", "<table>"+grid+"</table>")
+	checkEscaped(t, "options", "<select>"+opts+"</select>")
 	for _, want := range []string{`<span class="tl-due">due</span>`, `<span class="tl-missing">missing</span>`, `<span class="tl-none">–</span>`,
 		`class="tl-pending">processing…</a>`, `<small class="cl-muted">3 photos</small>`, "/api/v1/photos/" + photo.ID.String() + "/thumbnail"} {
 		if !strings.Contains(grid, want) {
 			t.Errorf("grid lacks %s", want)
 		}
+	}
+}
+
+// TestTimelineBodyEscapes does the same for the rest of the page (timelineData.Body): every
+// free-text field a clinic, a family or a failed send can fill holds the hostile name.
+func TestTimelineBodyEscapes(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	revoked := now.Add(-time.Hour)
+	d := timelineData{
+		procedurePage: procedurePage{
+			View: followup.ProcedureView{
+				Procedure: followup.Procedure{ID: uuid.New(), Protocol: evilText, ProtocolVersion: 1, BodySite: evilText,
+					PerformedAt: now, Status: followup.StatusActive, RemindersEnabled: true},
+				Photos:   []followup.Photo{{ID: uuid.New()}},
+				Messages: []followup.Message{{Kind: evilText, Timepoint: evilText, Body: evilText, CreatedAt: now}},
+			},
+			Patient: followup.Patient{ID: uuid.New(), DisplayName: evilText},
+		},
+		Links: []followup.ParentLink{{ID: uuid.New(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{ID: uuid.New(), CreatedAt: now, ExpiresAt: now.Add(time.Hour), RevokedAt: &revoked}},
+		Now:    now,
+		Photos: []option{{"p", "photo"}},
+		Levels: []option{{"l", "level"}},
+		Chart: gradeChart{Width: 480, Height: 180, Left: 110, Bottom: 150, Points: []chartPoint{{X: 1, Y: 2, Title: evilText}},
+			Line: evilText, YLabels: []chartLabel{{Text: evilText}}, XLabels: []chartLabel{{Text: evilText}}},
+		Grades:   []gradeRow{{Timepoint: evilText, Level: evilText, Note: evilText, At: now}},
+		UploadID: evilText,
+		Active:   true,
+		Outbox: []outboxRow{{Reminder: followup.Reminder{Kind: evilText, Channel: evilText, Status: evilText, LastError: evilText},
+			Label: evilText, Created: evilText, Due: evilText, SentAt: evilText}},
+		Zone: evilText,
+	}
+	body := string(d.Body(evilText))
+	checkEscaped(t, "body", body)
+	for _, want := range []string{`id="assess-form"`, `id="retake-form"`, `id="upload-form"`, `id="reminder-send-form"`,
+		`id="reminder-switch-form"`, `id="link-create"`, `class="link-revoke"`, `id="grade-chart"`, `class="outbox-row status-`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %s", want)
+		}
+	}
+	// In the upload form's query string the CSRF token is query-escaped, then attribute-escaped.
+	if !strings.Contains(body, `/photos?csrf_token=%22%3E%3Cscript%3E`) {
+		t.Error("the CSRF token in the upload form's action is not query-escaped")
+	}
+	if !strings.Contains(string(outboxTable(nil)), "No reminder yet.") {
+		t.Error("an empty outbox does not say so")
+	}
+}
+
+// checkEscaped parses fragment as a browser would and fails on any element or attribute
+// outside what the Go-written parts of the page produce; the hostile name must come back whole
+// as text and as an attribute value.
+func checkEscaped(t *testing.T, name, fragment string) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader("<!doctype html><body>" + fragment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts, attrs []string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "html", "head", "body", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "br", "select", "option",
+				"h1", "h2", "p", "div", "section", "ul", "li", "strong", "form", "input", "label", "textarea", "button",
+				"svg", "line", "text", "polyline", "circle", "title":
+			default:
+				t.Errorf("%s: unexpected element <%s>", name, n.Data)
+			}
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "class", "data-key", "scope", "href", "src", "alt", "width", "height", "loading", "value", "id", "method", "action",
+					"type", "name", "maxlength", "rows", "required", "enctype", "accept", "colspan",
+					"xmlns", "viewBox", "role", "aria-label", "x1", "y1", "x2", "y2", "stroke", "x", "y", "text-anchor", "font-size",
+					"points", "fill", "stroke-width", "cx", "cy", "r":
+				default:
+					t.Errorf("%s: unexpected attribute %s on <%s>", name, a.Key, n.Data)
+				}
+				attrs = append(attrs, a.Val)
+			}
+		}
+		if n.Type == html.TextNode {
+			texts = append(texts, n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if !strings.Contains(strings.Join(texts, "\n"), evilText) {
+		t.Errorf("%s: the name is not kept as text", name)
+	}
+	if !strings.Contains(strings.Join(attrs, "\n"), evilText) {
+		t.Errorf("%s: the name is not kept as an attribute value", name)
 	}
 }
