@@ -28,17 +28,17 @@ func (d timelineData) Body(csrf string) template.HTML {
 	w.text(d.Patient.DisplayName)
 	w.raw(` <span class="cl-muted">`)
 	w.text(v.Protocol)
-	w.raw(" v" + strconv.Itoa(v.ProtocolVersion) + " · ")
+	w.raws(" v", strconv.Itoa(v.ProtocolVersion), " · ")
 	w.text(v.BodySite)
-	w.raw(" · " + v.PerformedAt.Format("2006-01-02") + " · ")
+	w.raws(" · ", v.PerformedAt.Format("2006-01-02"), " · ")
 	w.text(v.Status)
 	w.raw("</span></h1>\n")
-	w.raw(`<p><a href="/patients/` + d.Patient.ID.String() + `">Patient</a>`)
+	w.raws(`<p><a href="/patients/`, d.Patient.ID.String(), `">Patient</a>`)
 	if len(v.Photos) > 0 {
-		w.raw(` · <a id="compare-link" href="` + proc + `/compare">Compare baseline and latest</a>`)
+		w.raws(` · <a id="compare-link" href="`, proc, `/compare">Compare baseline and latest</a>`)
 	}
 	w.raw("</p>\n")
-	w.raw(`<div class="tl-scroll"><table class="tl" id="timeline">` + string(d.Grid) + "</table></div>\n\n")
+	w.raws(`<div class="tl-scroll"><table class="tl" id="timeline">`, string(d.Grid), "</table></div>\n\n")
 
 	w.raw("<section id=\"grades\"><h2>Grades</h2>\n")
 	d.writeChart(&w)
@@ -53,13 +53,13 @@ func (d timelineData) Body(csrf string) template.HTML {
 			w.raw(" — ")
 			w.text(g.Note)
 		}
-		w.raw(` <small class="cl-muted">` + g.At.Format("2006-01-02 15:04") + "</small></li>")
+		w.raws(` <small class="cl-muted">`, g.At.Format("2006-01-02 15:04"), "</small></li>")
 	}
 	w.raw("</ul>\n")
 	if len(d.Levels) > 0 {
-		w.raw(`<form method="post" action="` + proc + `/assessments" class="cl-form" id="assess-form">` + "\n" + csrfField + "\n")
-		w.raw(`<label>Step <select name="timepoint">` + string(d.StepOptions) + "</select></label>\n")
-		w.raw(`<label>Grade <select name="level">` + string(d.LevelOptions) + "</select></label>\n")
+		w.raws(`<form method="post" action="`, proc, `/assessments" class="cl-form" id="assess-form">`, "\n", csrfField, "\n")
+		w.raws(`<label>Step <select name="timepoint">`, string(d.StepOptions), "</select></label>\n")
+		w.raws(`<label>Grade <select name="level">`, string(d.LevelOptions), "</select></label>\n")
 		w.raw(`<label>Note <textarea name="note" maxlength="4000" rows="2"></textarea></label>` + "\n")
 		w.raw(`<button type="submit" id="assess-save">Save grade</button></form>`)
 	}
@@ -67,8 +67,8 @@ func (d timelineData) Body(csrf string) template.HTML {
 
 	w.raw("<section id=\"retake\"><h2>Ask for a retake</h2>\n")
 	if len(d.Photos) > 0 {
-		w.raw(`<form method="post" action="` + proc + `/retakes" class="cl-form" id="retake-form">` + "\n" + csrfField + "\n")
-		w.raw(`<label>Photo <select name="photo_id">` + string(d.PhotoOptions) + "</select></label>\n")
+		w.raws(`<form method="post" action="`, proc, `/retakes" class="cl-form" id="retake-form">`, "\n", csrfField, "\n")
+		w.raws(`<label>Photo <select name="photo_id">`, string(d.PhotoOptions), "</select></label>\n")
 		w.raw(`<label>Reason (the family reads this) <textarea name="body" maxlength="2000" rows="2" required></textarea></label>` + "\n")
 		w.raw(`<button type="submit" id="retake-save">Send retake request</button></form>`)
 	} else {
@@ -87,15 +87,14 @@ func (d timelineData) Body(csrf string) template.HTML {
 		}
 		w.raw(": ")
 		w.text(m.Body)
-		w.raw(` <small class="cl-muted">` + m.CreatedAt.Format("2006-01-02 15:04") + "</small></li>")
+		w.raws(` <small class="cl-muted">`, m.CreatedAt.Format("2006-01-02 15:04"), "</small></li>")
 	}
 	w.raw("</ul></section>\n\n")
 
 	w.raw("<section id=\"upload\"><h2>Clinic photo</h2>\n")
-	w.raw(`<form method="post" action="` + proc + `/photos?csrf_token=` + html.EscapeString(url.QueryEscape(csrf)) +
-		`" enctype="multipart/form-data" class="cl-form" id="upload-form">` + "\n")
-	w.raw(`<label>Step <select name="timepoint">` + string(d.StepOptions) + "</select></label>\n")
-	w.raw(`<label>View <select name="view">` + string(d.ViewOptions) + "</select></label>\n")
+	w.raws(`<form method="post" action="`, proc, `/photos?csrf_token=`, html.EscapeString(url.QueryEscape(csrf)), `" enctype="multipart/form-data" class="cl-form" id="upload-form">`, "\n")
+	w.raws(`<label>Step <select name="timepoint">`, string(d.StepOptions), "</select></label>\n")
+	w.raws(`<label>View <select name="view">`, string(d.ViewOptions), "</select></label>\n")
 	w.raw(`<input type="hidden" name="upload_id" value="`)
 	w.text(d.UploadID)
 	w.raw("\">\n")
@@ -107,36 +106,30 @@ func (d timelineData) Body(csrf string) template.HTML {
 		state, switchTo, switchLabel = "on", "false", "Turn reminders off"
 	}
 	w.raw("<section id=\"reminders\"><h2>Reminders</h2>\n")
-	w.raw(`<p id="reminders-state">Reminders to the family are <strong>` + state +
-		`</strong> for this procedure. Times are in the clinic's zone (`)
+	w.raws(`<p id="reminders-state">Reminders to the family are <strong>`, state, `</strong> for this procedure. Times are in the clinic's zone (`)
 	w.text(d.Zone)
-	w.raw(`). <a href="` + proc + `/reminders" id="outbox-link">The outbox on its own page</a></p>` + "\n")
+	w.raws(`). <a href="`, proc, `/reminders" id="outbox-link">The outbox on its own page</a></p>`, "\n")
 	writeOutboxTable(&w, d.Outbox)
 	w.raw("\n")
 	if d.Active && v.RemindersEnabled {
-		w.raw(`<form method="post" action="` + proc + `/reminders" class="cl-inline" id="reminder-send-form">` + csrfField +
-			`<button id="reminder-send">Send a reminder now</button></form>`)
+		w.raws(`<form method="post" action="`, proc, `/reminders" class="cl-inline" id="reminder-send-form">`, csrfField, `<button id="reminder-send">Send a reminder now</button></form>`)
 	}
-	w.raw("\n" + `<form method="post" action="` + proc + `/reminders/settings" class="cl-inline" id="reminder-switch-form">` + csrfField +
-		`<input type="hidden" name="enabled" value="` + switchTo + `"><button id="reminder-switch">` + switchLabel + "</button></form></section>\n\n")
+	w.raws("\n", `<form method="post" action="`, proc, `/reminders/settings" class="cl-inline" id="reminder-switch-form">`, csrfField, `<input type="hidden" name="enabled" value="`, switchTo, `"><button id="reminder-switch">`, switchLabel, "</button></form></section>\n\n")
 
 	w.raw("<section id=\"links\"><h2>Parent link</h2>\n")
 	if d.Active {
-		w.raw(`<form method="post" action="` + proc + `/links" class="cl-inline">` + csrfField +
-			`<button id="link-create">Create a link for the family</button></form>` + "\n")
-		w.raw(`<form method="post" action="` + proc + `/links" class="cl-inline">` + csrfField +
-			`<input type="hidden" name="rotate" value="yes"><button>New link, revoking the others</button></form>`)
+		w.raws(`<form method="post" action="`, proc, `/links" class="cl-inline">`, csrfField, `<button id="link-create">Create a link for the family</button></form>`, "\n")
+		w.raws(`<form method="post" action="`, proc, `/links" class="cl-inline">`, csrfField, `<input type="hidden" name="rotate" value="yes"><button>New link, revoking the others</button></form>`)
 	}
 	w.raw("\n" + `<ul id="link-list">`)
 	for _, l := range d.Links {
-		w.raw("<li>created " + l.CreatedAt.Format("2006-01-02 15:04") + ", ")
+		w.raws("<li>created ", l.CreatedAt.Format("2006-01-02 15:04"), ", ")
 		switch {
 		case l.RevokedAt != nil:
 			w.raw("revoked")
 		case l.Active(d.Now):
-			w.raw("valid until " + l.ExpiresAt.Format("2006-01-02") + "\n")
-			w.raw(`<form method="post" action="` + proc + `/links/` + l.ID.String() + `/revoke" class="cl-inline">` + csrfField +
-				`<button class="link-revoke">Revoke</button></form>`)
+			w.raws("valid until ", l.ExpiresAt.Format("2006-01-02"), "\n")
+			w.raws(`<form method="post" action="`, proc, `/links/`, l.ID.String(), `/revoke" class="cl-inline">`, csrfField, `<button class="link-revoke">Revoke</button></form>`)
 		default:
 			w.raw("expired")
 		}
@@ -157,16 +150,14 @@ func (d timelineData) writeChart(w *htmlWriter) {
 		return
 	}
 	width, height := strconv.Itoa(c.Width), strconv.Itoa(c.Height)
-	w.raw(`<svg class="cl-chart" id="grade-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ` + width + " " + height +
-		`" width="` + width + `" height="` + height + `" role="img" aria-label="Grades over days since the procedure">` + "\n")
-	w.raw(`<line x1="` + strconv.Itoa(c.Left) + `" y1="` + strconv.Itoa(c.Bottom) + `" x2="` + width + `" y2="` + strconv.Itoa(c.Bottom) +
-		`" stroke="#888"/>` + "\n")
+	w.raws(`<svg class="cl-chart" id="grade-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 `, width, " ", height, `" width="`, width, `" height="`, height, `" role="img" aria-label="Grades over days since the procedure">`, "\n")
+	w.raws(`<line x1="`, strconv.Itoa(c.Left), `" y1="`, strconv.Itoa(c.Bottom), `" x2="`, width, `" y2="`, strconv.Itoa(c.Bottom), `" stroke="#888"/>`, "\n")
 	for _, set := range []struct {
 		labels []chartLabel
 		anchor string
 	}{{c.YLabels, "end"}, {c.XLabels, "middle"}} {
 		for _, l := range set.labels {
-			w.raw(`<text x="` + strconv.Itoa(l.X) + `" y="` + strconv.Itoa(l.Y) + `" text-anchor="` + set.anchor + `" font-size="11">`)
+			w.raws(`<text x="`, strconv.Itoa(l.X), `" y="`, strconv.Itoa(l.Y), `" text-anchor="`, set.anchor, `" font-size="11">`)
 			w.text(l.Text)
 			w.raw("</text>")
 		}
@@ -176,7 +167,7 @@ func (d timelineData) writeChart(w *htmlWriter) {
 	w.text(c.Line)
 	w.raw(`" fill="none" stroke="#2463a6" stroke-width="2"/>` + "\n")
 	for _, p := range c.Points {
-		w.raw(`<circle cx="` + strconv.Itoa(p.X) + `" cy="` + strconv.Itoa(p.Y) + `" r="4" fill="#2463a6"><title>`)
+		w.raws(`<circle cx="`, strconv.Itoa(p.X), `" cy="`, strconv.Itoa(p.Y), `" r="4" fill="#2463a6"><title>`)
 		w.text(p.Title)
 		w.raw("</title></circle>")
 	}
@@ -226,5 +217,12 @@ func outboxTable(rows []outboxRow) template.HTML {
 // text or a double-quoted attribute value).
 type htmlWriter struct{ strings.Builder }
 
-func (w *htmlWriter) raw(s string)  { w.WriteString(s) }
+func (w *htmlWriter) raw(s string) { w.WriteString(s) }
+
+// raws is raw for each part, in order: no concatenated copy.
+func (w *htmlWriter) raws(parts ...string) {
+	for _, p := range parts {
+		w.WriteString(p)
+	}
+}
 func (w *htmlWriter) text(s string) { w.WriteString(html.EscapeString(s)) }
