@@ -48,7 +48,12 @@ func newFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	var err error
-	if r.pool, err = pgxpool.New(ctx, dbURL); err != nil {
+	pc, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followup.ConfigurePool(pc)
+	if r.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.pool.Close)

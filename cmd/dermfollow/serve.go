@@ -199,6 +199,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if pc.MaxConns < 8 {
 		pc.MaxConns = 8
 	}
+	followup.ConfigurePool(pc)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)

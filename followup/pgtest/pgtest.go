@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/dermfollow/dermfollow/migrations"
 )
@@ -103,7 +104,17 @@ func createDatabase(tb testing.TB, admin, options string) string {
 func NewPool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
 	u := NewDatabase(tb)
-	pool, err := pgxpool.New(context.Background(), u)
+	pc, err := pgxpool.ParseConfig(u)
+	if err != nil {
+		tb.Fatalf("pgtest: pool: %v", err)
+	}
+	// As followup.ConfigurePool does for the server (this package cannot import followup,
+	// whose tests use it): ids in binary.
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		pgxuuid.Register(c.TypeMap())
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		tb.Fatalf("pgtest: pool: %v", err)
 	}
