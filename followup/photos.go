@@ -109,7 +109,7 @@ func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, 
 	queueRows(b, &earlier, scanPhotoRow, photoColumns+` where procedure_id = $1 and upload_id = $2 and clinic_id = $3`,
 		procedureID, up.UploadID, clinic)
 	queueProcedure(b, a, procedureID, &proc)
-	queueTimepoints(b, clinic, procedureID, &tps)
+	s.queueSchedule(b, clinic, procedureID, &tps)
 	if err := s.sendBatch(ctx, b); err != nil {
 		return Photo{}, false, err
 	}

@@ -261,14 +261,12 @@ func (s *Service) procedure(ctx context.Context, q pgx.Tx, a Actor, id uuid.UUID
 	return p, nil
 }
 
-// queueTimepoints queues the read of a procedure's schedule (states not yet set: see
-// setTimepointStates).
-func queueTimepoints(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Timepoint) {
-	queueRows(b, dst, scanTimepoint, `select t.key, t.due_at, t.due_on, t.window_start, t.window_end, t.opens_at,
-			t.closes_at, t.grace_ends_at, t.views, t.who, t.remind
-		from timepoints t join procedures p on p.id = t.procedure_id
-		where t.procedure_id = $1 and p.clinic_id = $2 order by t.position`, procedure, clinic)
-}
+// timepointsSQL reads a procedure's schedule (states not yet set: see setTimepointStates),
+// scoped by clinic; queueSchedule sends it.
+const timepointsSQL = `select t.key, t.due_at, t.due_on, t.window_start, t.window_end, t.opens_at,
+		t.closes_at, t.grace_ends_at, t.views, t.who, t.remind
+	from timepoints t join procedures p on p.id = t.procedure_id
+	where t.procedure_id = $1 and p.clinic_id = $2 order by t.position`
 
 func scanTimepoint(row pgx.CollectableRow) (Timepoint, error) {
 	var t Timepoint

@@ -106,7 +106,7 @@ func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (P
 		r.Patient = pt.patient()
 		return r.Clinic.locate()
 	})
-	queueViewRows(b, a, id, &r.ProcedureView)
+	s.queueViewRows(b, a, id, &r.ProcedureView)
 	queueLinks(b, a.ClinicID, id, &r.Links)
 	queueReminders(b, a.ClinicID, id, &r.Reminders)
 	if err := s.sendBatch(ctx, b); err != nil {

@@ -45,6 +45,8 @@ type Service struct {
 	// lastUpload is when this process last worked on an upload (UnixNano, monotonic within the
 	// process): the thumbnail worker gives uploads the CPU first, see thumbnailTurn.
 	lastUpload atomic.Int64
+	// schedules keeps the procedures' schedules this process has read (they never change).
+	schedules scheduleCache
 }
 
 // New returns a Service.

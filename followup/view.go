@@ -31,7 +31,7 @@ func (s *Service) ProcedureView(ctx context.Context, a Actor, id uuid.UUID) (Pro
 	}
 	var v ProcedureView
 	b := &pgx.Batch{}
-	queueView(b, a, id, &v)
+	s.queueView(b, a, id, &v)
 	if err := s.sendBatch(ctx, b); err != nil {
 		return ProcedureView{}, wrap(err, "procedure %s", id)
 	}
@@ -41,17 +41,17 @@ func (s *Service) ProcedureView(ctx context.Context, a Actor, id uuid.UUID) (Pro
 
 // queueView queues the reads of a procedure's view; setStates completes it once they are in.
 // A parent's view leaves out grades and notes between clinicians.
-func queueView(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
+func (s *Service) queueView(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
 	queueProcedure(b, a, id, &v.Procedure)
-	queueViewRows(b, a, id, v)
+	s.queueViewRows(b, a, id, v)
 }
 
 // queueViewRows queues the reads of a view after its procedure's.
-func queueViewRows(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
+func (s *Service) queueViewRows(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
 	clinic, _ := procedureScope(a)
 	queueRows(b, &v.Photos, scanPhotoRow, photoColumns+` where procedure_id = $1 and clinic_id = $2
 		order by timepoint_key, view, received_at desc`, id, clinic)
-	queueTimepoints(b, clinic, id, &v.Timepoints)
+	s.queueSchedule(b, clinic, id, &v.Timepoints)
 	queueRows(b, &v.Messages, scanMessage, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
 		from messages where procedure_id = $1 and clinic_id = $2 order by created_at desc`, id, clinic)
 	if a.Kind != ActorParent {

@@ -1,0 +1,63 @@
+package followup
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// The schedule cache keeps schedules, never access: once a procedure's schedule is cached,
+// another clinic still cannot read the procedure, and callers get copies to set states on.
+func TestScheduleCacheKeepsScope(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "")
+	_, stranger := mustUser(t, f.svc, other.ID, RoleClinician)
+
+	v, err := f.svc.ProcedureView(ctx, f.clinician, f.proc.ID)
+	if err != nil || len(v.Timepoints) == 0 {
+		t.Fatalf("ProcedureView = %d timepoints, %v", len(v.Timepoints), err)
+	}
+	if _, ok := f.svc.schedules.get(f.proc.ID); !ok {
+		t.Fatal("the schedule was not kept")
+	}
+	if _, err := f.svc.ProcedureView(ctx, stranger, f.proc.ID); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's view with the schedule cached = %v, want ENOTFOUND", err)
+	}
+	if _, err := f.svc.ProcedureRecord(ctx, stranger, f.proc.ID); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's record with the schedule cached = %v, want ENOTFOUND", err)
+	}
+	if _, _, err := f.upload(t, stranger, v.Timepoints[0].Key, v.Timepoints[0].Views[0], uuid.NewString(), testJPEG(t, 1)); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("another clinic's upload with the schedule cached = %v, want ENOTFOUND", err)
+	}
+	// What a caller does to its copy stays in it.
+	want := v.Timepoints[0].Key
+	v.Timepoints[0].Key = "changed"
+	r, err := f.svc.ProcedureRecord(ctx, f.clinician, f.proc.ID)
+	if err != nil || r.Timepoints[0].Key != want || r.Timepoints[0].State == "" {
+		t.Errorf("cached schedule after a caller changed its copy: %+v, %v", r.Timepoints[0], err)
+	}
+	// The upload path checks timepoints against the cached schedule as before.
+	if _, _, err := f.upload(t, f.clinician, "no-such-step", "front", uuid.NewString(), testJPEG(t, 2)); ErrorCode(err) != EINVALID {
+		t.Errorf("upload to an unknown timepoint = %v, want EINVALID", err)
+	}
+	if _, _, err := f.upload(t, f.clinician, want, v.Timepoints[0].Views[0], uuid.NewString(), testJPEG(t, 3)); err != nil {
+		t.Errorf("upload to %s: %v", want, err)
+	}
+}
+
+func TestScheduleCacheBounded(t *testing.T) {
+	t.Parallel()
+	var c scheduleCache
+	c.put(uuid.New(), nil)
+	if len(c.m) != 0 {
+		t.Error("an empty schedule was kept")
+	}
+	for range maxCachedSchedules + 1 {
+		c.put(uuid.New(), []Timepoint{{Key: "k"}})
+	}
+	if len(c.m) > maxCachedSchedules {
+		t.Errorf("%d schedules kept, at most %d allowed", len(c.m), maxCachedSchedules)
+	}
+}
