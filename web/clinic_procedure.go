@@ -61,7 +61,7 @@ func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) proce
 }
 
 // label is a timepoint's name in the protocol, or its key.
-func (pp procedurePage) label(key string) string {
+func (pp *procedurePage) label(key string) string {
 	if pp.Protocol != nil {
 		if tp, ok := pp.Protocol.Timepoint(key); ok {
 			if l := tp.Label.In(protocols.EN); l != "" {
@@ -73,7 +73,7 @@ func (pp procedurePage) label(key string) string {
 }
 
 // activePhotos are the procedure's active photos in timeline order (timepoint, then received).
-func (pp procedurePage) activePhotos() []followup.Photo {
+func (pp *procedurePage) activePhotos() []followup.Photo {
 	// Sorted as indices: a Photo is a large struct to move around.
 	photos := pp.View.Photos
 	var idx []int
@@ -147,8 +147,8 @@ func (s *Server) timeline(c echo.Context) error {
 	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, newTimelineData(pp))
 }
 
-func newTimelineData(pp procedurePage) timelineData {
-	d := timelineData{procedurePage: pp, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
+func newTimelineData(pp procedurePage) *timelineData {
+	d := &timelineData{procedurePage: pp, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
 		Active: pp.View.Status == followup.StatusActive}
 	var views []string
 	for _, t := range pp.View.Timepoints {
@@ -212,7 +212,7 @@ func newTimelineData(pp procedurePage) timelineData {
 	return d
 }
 
-func (d timelineData) levelLabel(key string) string {
+func (d *timelineData) levelLabel(key string) string {
 	for _, l := range d.Levels {
 		if l.Value == key {
 			return l.Label

@@ -15,7 +15,7 @@ import (
 // UUIDs, numbers come from strconv. In the template, html/template made a reflective call per
 // escaper per action, and the page's seventy actions were about a fifth of the server's CPU
 // for it. TestTimelineBodyEscapes feeds it hostile text; the browser tests find its forms.
-func (d timelineData) Body(csrf string) template.HTML {
+func (d *timelineData) Body(csrf string) template.HTML {
 	var w htmlWriter
 	w.Grow(8192 + len(d.Grid) + len(d.StepOptions)*2 + len(d.ViewOptions) + len(d.LevelOptions) + len(d.PhotoOptions) +
 		len(d.View.Messages)*160 + len(d.Grades)*160 + len(d.Outbox)*400 + len(d.Links)*360)
@@ -143,7 +143,7 @@ func (d timelineData) Body(csrf string) template.HTML {
 }
 
 // writeChart draws the grade history (newGradeChart) as inline SVG.
-func (d timelineData) writeChart(w *htmlWriter) {
+func (d *timelineData) writeChart(w *htmlWriter) {
 	c := d.Chart
 	if len(c.Points) == 0 {
 		w.raw(`<p class="cl-muted">No grades yet.</p>`)
