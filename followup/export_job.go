@@ -221,10 +221,13 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 	if err != nil {
 		return err
 	}
+	finished := s.now()
 	tag, err := s.pool.Exec(ctx, `update exports set status = 'done', run_id = null, object_key = $3, size_bytes = $4, sha256 = $5,
-			subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = ''
+			subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = '',
+			expires_at = $10
 		where id = $1 and run_id = $2 and status = 'running'`,
-		job.id, job.run, objectKey, res.size, res.sum, res.subjects, res.photos, res.excluded, s.now())
+		job.id, job.run, objectKey, res.size, res.sum, res.subjects, res.photos, res.excluded, finished,
+		finished.Add(ExportLifetime)) // the archive can be downloaded for its whole lifetime, however long it took
 	if err == nil && tag.RowsAffected() == 0 {
 		err = errLostLease
 	}

@@ -512,6 +512,10 @@ func TestExportCrashRecoveryAndExpiry(t *testing.T) {
 	if e.Status != ExportDone || e.Photos != 2 {
 		t.Fatalf("export = %+v", e)
 	}
+	// The download window counts from when the archive was finished, not requested.
+	if e.FinishedAt == nil || !e.ExpiresAt.Equal(e.FinishedAt.Add(ExportLifetime)) || !e.ExpiresAt.After(e.CreatedAt.Add(ExportLifetime)) {
+		t.Errorf("export created %v, finished %v, expires %v; want finished + %v", e.CreatedAt, e.FinishedAt, e.ExpiresAt, ExportLifetime)
+	}
 	// An export whose runs keep dying is given up on after exportMaxAttempts.
 	doomed, err := s.svc.StartExport(ctx, s.researcher, studyExport)
 	if err != nil {
