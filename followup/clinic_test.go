@@ -3,6 +3,7 @@ package followup
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -206,24 +207,37 @@ func TestClinicWorklistReminderFailed(t *testing.T) {
 	if wl := failed(); len(wl.Items) != 0 || wl.Counts[WorklistReminderFailed] != 0 || wl.Total != 1 {
 		t.Fatalf("before any failure: %+v", wl)
 	}
-	insert := func(status string) {
+	created := time.Now()
+	insert := func(status, channel string) {
 		t.Helper()
+		created = created.Add(time.Minute)
 		if _, err := f.svc.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
-				last_error, send_after, sent_at) values ($1, $2, 'baseline', 'manual', 'email', $3, 'smtp: connection refused', now(),
-				case when $3 = 'sent' then now() end)`,
-			f.clinic.ID, f.proc.ID, status); err != nil {
+				last_error, send_after, sent_at, created_at) values ($1, $2, 'baseline', 'manual', $4, $3, 'smtp: connection refused', $5::timestamptz,
+				case when $3 = 'sent' then $5::timestamptz end, $5::timestamptz)`,
+			f.clinic.ID, f.proc.ID, status, channel, created); err != nil {
 			t.Fatal(err)
 		}
 	}
-	insert(ReminderSent)
+	insert(ReminderSent, "email")
 	if wl := failed(); len(wl.Items) != 0 {
 		t.Fatalf("a sent reminder flags the procedure: %+v", wl.Items)
 	}
-	insert(ReminderFailed)
+	insert(ReminderFailed, "email")
 	wl := failed()
 	if len(wl.Items) != 1 || !wl.Items[0].ReminderFailed || wl.Counts[WorklistReminderFailed] != 1 || wl.Items[0].ID != f.proc.ID {
 		t.Fatalf("after a failed reminder: %+v", wl)
 	}
+	// A later send on another channel leaves the email failure flagged; a later email clears it.
+	insert(ReminderSent, "webhook")
+	if wl := failed(); len(wl.Items) != 1 {
+		t.Errorf("a webhook sent after the failed email cleared the flag: %+v", wl.Items)
+	}
+	insert(ReminderSent, "email")
+	if wl := failed(); len(wl.Items) != 0 || wl.Counts[WorklistReminderFailed] != 0 {
+		t.Errorf("an email sent after the failed one left the flag: %+v", wl)
+	}
+	insert(ReminderFailed, "email")
+	wl = failed()
 	// Another clinic's worklist does not see it.
 	other, err := f.svc.CreateClinic(ctx, "Other "+uuid.NewString()[:6], "Europe/Berlin")
 	if err != nil {

@@ -30,7 +30,7 @@ type WorklistItem struct {
 	DueToday       int        // timepoints due today and incomplete
 	Unreviewed     int        // photos received since the latest assessment
 	LastReceived   *time.Time // newest of those photos
-	ReminderFailed bool       // a reminder of the procedure is marked failed
+	ReminderFailed bool       // a reminder failed and nothing was sent on its channel since
 }
 
 // Has reports whether the item is in the worklist state.
@@ -85,7 +85,10 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 	search := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(f.Search))) + "%"
 	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
 			coalesce(tp.overdue, 0), coalesce(tp.due_today, 0), coalesce(ph.unreviewed, 0), ph.last_received,
-			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed')
+			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed'
+				and not exists (select 1 from reminders later where later.procedure_id = r.procedure_id
+					and later.clinic_id = r.clinic_id and later.channel = r.channel and later.status = 'sent'
+					and later.created_at > r.created_at))
 		from procedures pr
 		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
 		left join lateral (
