@@ -227,8 +227,11 @@ func checkTIFF(b []byte) (tiffFacts, error) {
 				if j.kind != ifdExif || typ != tiffASCII || count > maxOffsetTimeLen {
 					break
 				}
-				val := b[e+8 : e+8+valLen]
-				if valLen > 4 {
+				// Inline up to 4 bytes, else at an offset checked against the block above.
+				var val []byte
+				if valLen <= 4 {
+					val = b[e+8 : e+8+valLen]
+				} else {
 					valOff := uint64(order.Uint32(b[e+8:]))
 					val = b[valOff : valOff+valLen]
 				}

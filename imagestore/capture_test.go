@@ -3,6 +3,7 @@ package imagestore
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 )
@@ -161,6 +162,50 @@ func TestCheckTIFFRefusesHostileStructures(t *testing.T) {
 			t.Errorf("%s: took %v", name, d)
 		}
 	}
+}
+
+// An offset tag whose value lies out of line, in the last entry of the block: reading it as
+// if it were inline ran past the end of the block (a panic, found in review).
+func TestReadEXIFOffsetTagAtTheEnd(t *testing.T) {
+	t.Parallel()
+	le := binary.LittleEndian
+	b := []byte("II*\x00\x08\x00\x00\x00")
+	b = le.AppendUint16(b, 1) // IFD0: the Exif IFD pointer, at 26
+	b = le.AppendUint16(b, tagExifIFD)
+	b = le.AppendUint16(b, tiffLong)
+	b = le.AppendUint32(b, 1)
+	b = le.AppendUint32(b, 26)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint16(b, 1) // Exif IFD: OffsetTimeOriginal, 16 ASCII bytes at offset 8
+	b = le.AppendUint16(b, tagOffsetTimeOriginal)
+	b = le.AppendUint16(b, tiffASCII)
+	b = le.AppendUint32(b, 16)
+	b = le.AppendUint32(b, 8)
+	b = le.AppendUint32(b, 0)
+	if len(b) != 44 {
+		t.Fatalf("block is %d bytes", len(b))
+	}
+	b = slices.Clip(b) // as a block cut from the end of a buffer: nothing readable past it
+	var m CaptureMeta
+	readEXIF(b, &m) // must not panic
+	if !m.HadEXIF || !m.TakenAt.IsZero() {
+		t.Errorf("got %+v", m)
+	}
+}
+
+// FuzzReadEXIF: any EXIF block, however built, is read without a panic or a hang.
+func FuzzReadEXIF(f *testing.F) {
+	for _, order := range []byteOrder{binary.BigEndian, binary.LittleEndian} {
+		f.Add(exifTIFF(exifOptions{order: order, orientation: 6, dateTime: "2024:02:29 23:30:00", offset: "+05:30", full: true}))
+	}
+	f.Add(exifTIFF(exifOptions{dateTime: "2019:01:02 03:04:05"}))
+	f.Fuzz(func(t *testing.T, block []byte) {
+		var m CaptureMeta
+		readEXIF(block, &m)
+		if m.Orientation < 0 || m.Orientation > 8 {
+			t.Fatalf("orientation %d", m.Orientation)
+		}
+	})
 }
 
 // TestDecodeEXIFOddTypes: structurally sound blocks with values of unexpected types must not
