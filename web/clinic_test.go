@@ -336,6 +336,29 @@ func TestClinicSessionReadsItsUser(t *testing.T) {
 	}
 }
 
+// A session row the codec cannot read (another release's format, or damage) is no session:
+// the user is asked to sign in, never answered 503 on every request.
+func TestClinicUnreadableSessionSignsOut(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	b := f.client(t)
+	if p := b.login(f.clinician, clinicTestPassword); p.status != http.StatusSeeOther {
+		t.Fatalf("login = %d", p.status)
+	}
+	if _, err := f.srv.cfg.Pool.Exec(clinicCtx(t), `update sessions set data = convert_to('not a session', 'UTF8') where user_id = $1`, f.clinicianActor.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get("/"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
+		t.Errorf("GET / with an unreadable session = %d %q, want a redirect to sign in", p.status, p.header.Get("Location"))
+	}
+	if !strings.Contains(f.logs.String(), "unreadable session data") {
+		t.Error("the unreadable session was not logged")
+	}
+	if p := b.login(f.clinician, clinicTestPassword); p.status != http.StatusSeeOther {
+		t.Errorf("signing in again = %d", p.status)
+	}
+}
+
 func TestClinicNextIsLocal(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{"/procedures/x": "/procedures/x", "//evil.example": "/", "https://evil.example": "/",

@@ -57,7 +57,7 @@ func (s *Server) initSessions() {
 	if s.svc != nil {
 		// Expired rows are removed by the server's background work
 		// (followup.DeleteExpiredSessions).
-		m.Store = sessionStore{svc: s.svc}
+		m.Store = sessionStore{svc: s.svc, log: s.log}
 	} else {
 		s.log.Warn("web: no follow-up service in Config; sessions are kept in memory")
 		m.Store = memstore.New()

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -16,6 +17,7 @@ import (
 // it to sessionActor, which would otherwise ask the database a second time.
 type sessionStore struct {
 	svc *followup.Service
+	log *slog.Logger
 }
 
 var _ scs.CtxStore = sessionStore{}
@@ -48,6 +50,13 @@ func (st sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 	ss, found, err := st.svc.FindSession(ctx, token)
 	if err != nil || !found {
 		return nil, found, err
+	}
+	// A row the codec cannot read (written by another release, or damaged) would make the
+	// session manager answer 503 to every request with this cookie; it is treated as no
+	// session instead, so the user is asked to sign in again.
+	if _, _, err := (sessionCodec{}).Decode(ss.Data); err != nil {
+		st.log.WarnContext(ctx, "unreadable session data; starting a new session", "error", err.Error())
+		return nil, false, nil
 	}
 	if l, _ := ctx.Value(sessionLookupKey{}).(*sessionLookup); l != nil {
 		*l = sessionLookup{loaded: true, stored: followup.StoredSession{UserID: ss.UserID, User: ss.User}}
