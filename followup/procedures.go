@@ -52,7 +52,7 @@ type Timepoint struct {
 	DueOn       protocols.Date  `json:"due_on"`
 	WindowStart protocols.Date  `json:"window_start"`
 	WindowEnd   protocols.Date  `json:"window_end"`
-	Views       []string        `json:"views"`
+	Views       []string        `json:"views"` // read-only: shared with the schedule cache
 	Who         string          `json:"who"`
 	Remind      bool            `json:"remind"`
 	State       protocols.State `json:"state"`

@@ -22,7 +22,8 @@ type scheduleCache struct {
 // over rather than track use.
 const maxCachedSchedules = 4096
 
-// get returns a copy of procedure's schedule, which the caller may give states.
+// get returns a copy of procedure's schedule, which the caller may give states. The copies
+// share each timepoint's Views, which nobody changes.
 func (c *scheduleCache) get(procedure uuid.UUID) ([]Timepoint, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -39,7 +40,11 @@ func (c *scheduleCache) put(procedure uuid.UUID, tps []Timepoint) {
 	if c.m == nil || len(c.m) >= maxCachedSchedules {
 		c.m = make(map[uuid.UUID][]Timepoint)
 	}
-	c.m[procedure] = slices.Clone(tps)
+	kept := slices.Clone(tps)
+	for i := range kept { // nothing shared with the caller that read them
+		kept[i].Views = slices.Clone(kept[i].Views)
+	}
+	c.m[procedure] = kept
 }
 
 // queueSchedule is queueTimepoints through the schedule cache: nothing is queued for a

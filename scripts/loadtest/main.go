@@ -1222,11 +1222,12 @@ Result: **%s**. Server log (level warn): %s.
 The page decodes no image per request: the handler (`+"`timeline`"+` in web/clinic_procedure.go) reads rows only
 and renders the page; each cell is an `+"`<img src=\"/api/v1/photos/{id}/thumbnail\">`"+`, a separate request for a
 thumbnail that the background worker made once, after the upload, and that is streamed from the store as stored.
-The page's own work is three database round trips (the session, its user, and one pgx batch of the procedure's
-seven reads: `+"`followup.ProcedureRecord`"+`) and the rendering, whose repeated parts (the grid and the forms' option
-lists) are written in Go with explicit escaping rather than by html/template (web/clinic_timeline_grid.go).
-The session is stored in a small binary format (web/session_codec.go) rather than gob, and the page is rendered
-into a reused buffer and sent with its length.
+The page's own work is two database round trips: the session with its user's standing in one query
+(web/session_store.go), and one pgx batch of the procedure's reads (`+"`followup.ProcedureRecord`"+`; the schedule,
+which never changes, comes from a per-process cache after the first read). The page is written in Go with
+explicit escaping (web/clinic_timeline_body.go, web/clinic_timeline_grid.go); html/template draws only its frame.
+The session is stored in a small binary format (web/session_codec.go) rather than gob, ids travel in binary
+(pgx-google-uuid), and the page is rendered into a reused buffer and sent with its length.
 `+"`go test -bench TimelinePage ./web/`"+` measures the same page without the network.
 %s`, timepointsNote(t), tl.Concurrency, tl.MaxRequests, tl.MaxSeconds, t.StaticPath, t.PageBytes, t.Thumbnails, tl.Warmup,
 		targetTimelineP99MS, line("static file (baseline)", st), line("timeline page", tl), cpuLine("timeline page", tl), res, logs, errNote))
