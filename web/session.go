@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -36,12 +35,12 @@ const (
 )
 
 // initSessions builds the session manager. Sessions are kept in PostgreSQL through the
-// follow-up core (sessionStore); without one (some handler tests) they are kept in memory.
+// follow-up core (sessionStore).
 func (s *Server) initSessions() {
 	m := scs.New()
 	m.Lifetime = sessionLifetime
 	m.HashTokenInStore = true
-	m.Codec = sessionCodec{}
+	m.Codec = sessionCodec{log: s.log}
 	m.Cookie.Name = sessionCookie
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
@@ -54,14 +53,8 @@ func (s *Server) initSessions() {
 		s.log.ErrorContext(r.Context(), "session store failed", "error", err.Error())
 		http.Error(w, "The service is temporarily unavailable; please try again.", http.StatusServiceUnavailable)
 	}
-	if s.svc != nil {
-		// Expired rows are removed by the server's background work
-		// (followup.DeleteExpiredSessions).
-		m.Store = sessionStore{svc: s.svc, log: s.log}
-	} else {
-		s.log.Warn("web: no follow-up service in Config; sessions are kept in memory")
-		m.Store = memstore.New()
-	}
+	// Expired rows are removed by the server's background work (followup.DeleteExpiredSessions).
+	m.Store = sessionStore{svc: s.svc}
 	s.clinic = &clinicState{sessions: m, loginFailures: newLoginLimiter(), idle: sessionIdle}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -18,7 +19,13 @@ import (
 // each key (uvarint length, bytes), a type byte and the value: a string as uvarint length
 // and bytes, an int64 as varint, a bool as one byte. Rows written by the gob codec before
 // this one still decode (the magic tells them apart), so no one is signed out by an upgrade.
-type sessionCodec struct{}
+//
+// A row neither format can read (damaged, or written by a later release) is decoded as an
+// empty session and logged: the user is asked to sign in again, where the session manager
+// would otherwise answer 503 to every request with that cookie.
+type sessionCodec struct {
+	log *slog.Logger
+}
 
 var _ scs.Codec = sessionCodec{}
 
@@ -62,7 +69,17 @@ func (sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, e
 	return b, nil
 }
 
-func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	deadline, values, err := decodeSession(b)
+	if err != nil {
+		c.log.Warn("unreadable session data; starting a new session", "error", err.Error())
+		return time.Now().Add(sessionLifetime), map[string]any{}, nil
+	}
+	return deadline, values, nil
+}
+
+// decodeSession reads either format strictly: any malformation is an error.
+func decodeSession(b []byte) (time.Time, map[string]any, error) {
 	rest, ok := cutPrefix(b, sessionCodecMagic)
 	if !ok {
 		return scs.GobCodec{}.Decode(b)

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"log/slog"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,18 +27,18 @@ func TestSessionCodecRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotDeadline, got, err := sessionCodec{}.Decode(b)
+	gotDeadline, got, err := decodeSession(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !gotDeadline.Equal(deadline) || !maps.Equal(got, values) {
 		t.Errorf("decoded %v %v, want %v %v", gotDeadline, got, deadline, values)
 	}
-	if _, _, err := (sessionCodec{}).Decode(append(b, 0)); err == nil {
+	if _, _, err := decodeSession(append(b, 0)); err == nil {
 		t.Error("trailing byte accepted")
 	}
 	for i := len(sessionCodecMagic); i < len(b); i++ {
-		if _, _, err := (sessionCodec{}).Decode(b[:i]); err == nil {
+		if _, _, err := decodeSession(b[:i]); err == nil {
 			t.Errorf("truncated to %d of %d bytes: no error", i, len(b))
 		}
 	}
@@ -50,9 +52,23 @@ func TestSessionCodecReadsGobSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotDeadline, got, err := sessionCodec{}.Decode(b)
+	gotDeadline, got, err := decodeSession(b)
 	if err != nil || !gotDeadline.Equal(deadline) || !maps.Equal(got, values) {
 		t.Errorf("gob session decoded as %v %v %v", gotDeadline, got, err)
+	}
+}
+
+// What the session manager gets for an unreadable row is an empty, live session, never an
+// error (which it would answer with 503 on every request carrying that cookie).
+func TestSessionCodecUnreadableIsEmpty(t *testing.T) {
+	var logs strings.Builder
+	c := sessionCodec{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	deadline, values, err := c.Decode([]byte("not a session"))
+	if err != nil || len(values) != 0 || !deadline.After(time.Now()) {
+		t.Errorf("unreadable row decoded as %v %v %v", deadline, values, err)
+	}
+	if !strings.Contains(logs.String(), "unreadable session data") {
+		t.Error("not logged")
 	}
 }
 
@@ -70,7 +86,7 @@ func FuzzSessionCodec(f *testing.F) {
 	f.Add(g)
 	f.Add([]byte(sessionCodecMagic + "\x00\xff\xff\xff\xff\x0f"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, v, err := sessionCodec{}.Decode(b)
+		d, v, err := decodeSession(b)
 		if err != nil {
 			return
 		}
@@ -79,7 +95,7 @@ func FuzzSessionCodec(f *testing.F) {
 		if err != nil {
 			return // a gob session may hold other types
 		}
-		d2, v2, err := sessionCodec{}.Decode(again)
+		d2, v2, err := decodeSession(again)
 		if err != nil || !d2.Equal(d) || len(v2) != len(v) {
 			t.Fatalf("re-encoded session: %v %v %v, want %v %v", d2, v2, err, d, v)
 		}

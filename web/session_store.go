@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -17,7 +16,6 @@ import (
 // it to sessionActor, which would otherwise ask the database a second time.
 type sessionStore struct {
 	svc *followup.Service
-	log *slog.Logger
 }
 
 var _ scs.CtxStore = sessionStore{}
@@ -51,13 +49,6 @@ func (st sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 	if err != nil || !found {
 		return nil, found, err
 	}
-	// A row the codec cannot read (written by another release, or damaged) would make the
-	// session manager answer 503 to every request with this cookie; it is treated as no
-	// session instead, so the user is asked to sign in again.
-	if _, _, err := (sessionCodec{}).Decode(ss.Data); err != nil {
-		st.log.WarnContext(ctx, "unreadable session data; starting a new session", "error", err.Error())
-		return nil, false, nil
-	}
 	if l, _ := ctx.Value(sessionLookupKey{}).(*sessionLookup); l != nil {
 		*l = sessionLookup{loaded: true, stored: followup.StoredSession{UserID: ss.UserID, User: ss.User}}
 	}
@@ -68,7 +59,7 @@ func (st sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 // that user in the same query.
 func (st sessionStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	var user uuid.UUID
-	if _, values, err := (sessionCodec{}).Decode(b); err == nil {
+	if _, values, err := decodeSession(b); err == nil {
 		if s, ok := values[sessionUserKey].(string); ok {
 			user, _ = uuid.Parse(s)
 		}
