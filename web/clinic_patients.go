@@ -95,17 +95,21 @@ type patientData struct {
 	Procedures []followup.ProcedureSummary
 }
 
-func (s *Server) patientShow(c echo.Context) error {
+// pathPatient loads the patient the path's :id names, in the actor's clinic.
+func (s *Server) pathPatient(c echo.Context) (followup.Patient, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
-		return err
+		return followup.Patient{}, err
 	}
-	ctx, a := c.Request().Context(), actorOf(c)
-	p, err := s.svc.Patient(ctx, a, id)
+	return s.svc.Patient(c.Request().Context(), actorOf(c), id)
+}
+
+func (s *Server) patientShow(c echo.Context) error {
+	p, err := s.pathPatient(c)
 	if err != nil {
 		return err
 	}
-	procs, err := s.svc.ListProcedures(ctx, a, followup.ProcedureFilter{PatientID: id})
+	procs, err := s.svc.ListProcedures(c.Request().Context(), actorOf(c), followup.ProcedureFilter{PatientID: p.ID})
 	if err != nil {
 		return err
 	}
@@ -143,15 +147,11 @@ func (s *Server) latestProtocols() []*protocols.Protocol {
 // enrolForm is the enrolment form and, once filled in (GET with preview=1), the schedule the
 // procedure would get, to check before saving.
 func (s *Server) enrolForm(c echo.Context) error {
-	id, err := pathID(c, "id")
+	p, err := s.pathPatient(c)
 	if err != nil {
 		return err
 	}
 	ctx, a := c.Request().Context(), actorOf(c)
-	p, err := s.svc.Patient(ctx, a, id)
-	if err != nil {
-		return err
-	}
 	clinic, err := s.svc.Clinic(ctx, a.ClinicID)
 	if err != nil {
 		return err
