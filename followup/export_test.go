@@ -858,12 +858,17 @@ func TestExportBoundedMemory(t *testing.T) {
 // same objects", against which `make bench` checks the export's throughput (MB/s; target at
 // least 0.8) and its peak heap (peak-heap-MB; target under 150). "plain-read-parallel" reads
 // them with as many concurrent readers as the export has workers, for comparison.
+// "plain-copy" is the least any export must do: read each object once and store every byte
+// again, in one object of unknown size through the same store call the export uses, with no
+// archive, check or hash; it shows how fast an export could be on this machine at best.
 func BenchmarkExport(b *testing.B) {
 	store, _ := s3test.NewStore(b)
 	s := newExportStudy(b, store)
 	photo := noiseJPEG(b, 1024, 768)
 	s.addPhotos(b, 1000, photo)
-	ctx := testCtx(b)
+	// The sub-benchmarks take about a minute together, more on a busy machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	var total int64
 	b.Run("export", func(b *testing.B) {
 		peak := sampleHeapPeak(10 * time.Millisecond)
@@ -911,6 +916,45 @@ func BenchmarkExport(b *testing.B) {
 			for _, k := range keys {
 				n += read(b, k)
 			}
+		}
+		b.SetBytes(n)
+	})
+	b.Run("plain-copy", func(b *testing.B) {
+		var n int64
+		for b.Loop() {
+			pr, pw := io.Pipe()
+			read := make(chan int64, 1)
+			go func() {
+				var total int64
+				var err error
+				for _, k := range keys {
+					var r io.ReadCloser
+					if r, _, err = store.Open(ctx, k); err != nil {
+						break
+					}
+					var m int64
+					m, err = io.Copy(pw, r)
+					r.Close()
+					total += m
+					if err != nil {
+						break
+					}
+				}
+				pw.CloseWithError(err) // nil: io.EOF
+				read <- total
+			}()
+			key := "bench-copy/" + uuid.NewString()
+			err := store.Put(ctx, key, pr, -1, "application/octet-stream")
+			pr.Close() // the reader stops if Put gave up early
+			n = <-read
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := store.Delete(ctx, key); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
 		b.SetBytes(n)
 	})

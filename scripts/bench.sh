@@ -140,6 +140,26 @@ cpu_watch() { # name=pid...
 	echo "$list"
 }
 
+# settle waits, at most 90 s, until the machine has been nearly idle (under 15% of its CPU busy)
+# for a second, so that the work a previous benchmark leaves behind (MinIO removing deleted
+# objects from its trash, PostgreSQL's checkpoints, the kernel writing dirty pages) does not
+# run during the next timed load.
+settle() { # what is next
+	local waited=0 a b busy
+	read -ra a < <(head -1 /proc/stat)
+	while ((waited < 90)); do
+		sleep 1
+		waited=$((waited + 1))
+		read -ra b < <(head -1 /proc/stat)
+		local total=0 i
+		for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+		busy=$((total - (b[4] + b[5] - a[4] - a[5])))
+		a=("${b[@]}")
+		((total > 0 && busy * 100 < total * 15)) && break
+	done
+	say "$1: the machine was quiet after ${waited}s (${busy:-?} of ${total:-?} ticks busy in the last second)"
+}
+
 # thumbs_pending counts the server's photos that still lack thumbnails.
 thumbs_pending() { # database
 	psql_admin -d "$1" -tAc "select count(*) filter (where thumbnails_at is null) || ' ' || count(*) from photos"
@@ -168,6 +188,7 @@ bench_ingest() {
 	done
 	start_server ingest
 	buckets+=("bench-$run_id-put")
+	settle ingest
 	"$work/loadtest" put -bucket "bench-$run_id-put" -files "$(IFS=,; echo "${files[*]}")" \
 		-c "$INGEST_CLIENTS" -n "$INGEST_UPLOADS" -duration "${INGEST_SECONDS}s" -cpu "$(cpu_watch)" -out "$results/put.json"
 	"$work/loadtest" ingest -url "$upload_url" -files "$(IFS=,; echo "${files[*]}")" \
@@ -225,6 +246,7 @@ bench_timeline_p99() {
 		waited=$((waited + 1))
 	done
 	((pending == 0)) || die "$pending of $photos photos still had no thumbnails after ${waited}s"
+	settle "timeline load"
 	LOADTEST_PASSWORD=$password "$work/loadtest" timeline -base "$base" -procedure "$proc" -email "$email" \
 		-c "$TIMELINE_CLIENTS" -n "$TIMELINE_REQUESTS" -duration "${TIMELINE_SECONDS}s" \
 		-cpu "$(cpu_watch "server=$server_pid")" -out "$results/timeline.json"
@@ -263,6 +285,7 @@ main() {
 	bench_ingest
 	bench_upload_memory
 	bench_timeline_p99
+	settle export
 	bench_export
 
 	"$work/loadtest" report -results "$results" -doc docs/PERFORMANCE.md \
