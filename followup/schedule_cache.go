@@ -14,20 +14,16 @@ import (
 // takes a schedule from here queues its procedure's scoped read (queueProcedure or the
 // record's head) in the same batch, and fails as a whole when that finds nothing.
 type scheduleCache struct {
-	mu sync.Mutex
-	m  map[uuid.UUID][]Timepoint
+	c procedureCache[[]Timepoint]
 }
 
-// maxCachedSchedules bounds the cache (a schedule is about 2 KB); past it the cache starts
-// over rather than track use.
+// maxCachedSchedules bounds the cache (a schedule is about 2 KB).
 const maxCachedSchedules = 4096
 
 // get returns a copy of procedure's schedule, which the caller may give states. The copies
 // share each timepoint's Views, which nobody changes.
 func (c *scheduleCache) get(procedure uuid.UUID) ([]Timepoint, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tps, ok := c.m[procedure]
+	tps, ok := c.c.load(procedure)
 	return slices.Clone(tps), ok
 }
 
@@ -35,16 +31,35 @@ func (c *scheduleCache) put(procedure uuid.UUID, tps []Timepoint) {
 	if len(tps) == 0 {
 		return // not this clinic's procedure, or none: nothing to keep
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedSchedules {
-		c.m = make(map[uuid.UUID][]Timepoint)
-	}
 	kept := slices.Clone(tps)
 	for i := range kept { // nothing shared with the caller that read them
 		kept[i].Views = slices.Clone(kept[i].Views)
 	}
-	c.m[procedure] = kept
+	c.c.store(procedure, kept, maxCachedSchedules)
+}
+
+// procedureCache keeps a value per procedure for this process, at most a given number of them;
+// past that it starts over rather than track use. The values are never changed once stored:
+// what they share with callers, and what callers get, is up to the type that uses it.
+type procedureCache[T any] struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]T
+}
+
+func (c *procedureCache[T]) load(procedure uuid.UUID) (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[procedure]
+	return v, ok
+}
+
+func (c *procedureCache[T]) store(procedure uuid.UUID, v T, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= limit {
+		c.m = make(map[uuid.UUID]T)
+	}
+	c.m[procedure] = v
 }
 
 // queueSchedule is queueTimepoints through the schedule cache: nothing is queued for a

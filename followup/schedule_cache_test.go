@@ -51,13 +51,13 @@ func TestScheduleCacheBounded(t *testing.T) {
 	t.Parallel()
 	var c scheduleCache
 	c.put(uuid.New(), nil)
-	if len(c.m) != 0 {
+	if len(c.c.m) != 0 {
 		t.Error("an empty schedule was kept")
 	}
 	for range maxCachedSchedules + 1 {
 		c.put(uuid.New(), []Timepoint{{Key: "k"}})
 	}
-	if len(c.m) > maxCachedSchedules {
-		t.Errorf("%d schedules kept, at most %d allowed", len(c.m), maxCachedSchedules)
+	if len(c.c.m) > maxCachedSchedules {
+		t.Errorf("%d schedules kept, at most %d allowed", len(c.c.m), maxCachedSchedules)
 	}
 }

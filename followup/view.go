@@ -49,15 +49,27 @@ func (s *Service) queueView(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureVie
 // queueViewRows queues the reads of a view after its procedure's.
 func (s *Service) queueViewRows(b *pgx.Batch, a Actor, id uuid.UUID, v *ProcedureView) {
 	clinic, _ := procedureScope(a)
-	queueRows(b, &v.Photos, scanPhotoRow, photoColumns+` where procedure_id = $1 and clinic_id = $2
-		order by timepoint_key, view, received_at desc`, id, clinic)
+	queuePhotos(b, clinic, id, &v.Photos)
 	s.queueSchedule(b, clinic, id, &v.Timepoints)
-	queueRows(b, &v.Messages, scanMessage, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
-		from messages where procedure_id = $1 and clinic_id = $2 order by created_at desc`, id, clinic)
+	queueMessages(b, clinic, id, &v.Messages)
 	if a.Kind != ActorParent {
-		queueRows(b, &v.Assessments, scanAssessment, `select id, timepoint_key, scale_id, level, note, grader_id, created_at
-			from assessments where procedure_id = $1 and clinic_id = $2 order by created_at`, id, clinic)
+		queueAssessments(b, clinic, id, &v.Assessments)
 	}
+}
+
+func queuePhotos(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Photo) {
+	queueRows(b, dst, scanPhotoRow, photoColumns+` where procedure_id = $1 and clinic_id = $2
+		order by timepoint_key, view, received_at desc`, procedure, clinic)
+}
+
+func queueMessages(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Message) {
+	queueRows(b, dst, scanMessage, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
+		from messages where procedure_id = $1 and clinic_id = $2 order by created_at desc`, procedure, clinic)
+}
+
+func queueAssessments(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Assessment) {
+	queueRows(b, dst, scanAssessment, `select id, timepoint_key, scale_id, level, note, grader_id, created_at
+		from assessments where procedure_id = $1 and clinic_id = $2 order by created_at`, procedure, clinic)
 }
 
 // setStates gives each timepoint its state at now from the active photos received.

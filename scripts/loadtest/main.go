@@ -1119,7 +1119,11 @@ func cpuLine(label string, r loadResult) string {
 	}
 	per := "-"
 	if v, ok := r.CPUSeconds["server"]; ok && r.OK > 0 {
-		per = fmt.Sprintf("%.0f ms", 1000*v/float64(r.OK))
+		ms := 1000 * v / float64(r.OK)
+		per = fmt.Sprintf("%.0f ms", ms)
+		if ms < 10 {
+			per = fmt.Sprintf("%.2f ms", ms)
+		}
 	}
 	// Whatever else kept the cores busy: PostgreSQL, and any other work on the machine.
 	others := r.MachineBusyPct / 100 * float64(runtime.NumCPU()) * r.Seconds
@@ -1233,8 +1237,11 @@ The page decodes no image per request: the handler (`+"`timeline`"+` in web/clin
 and renders the page; each cell is an `+"`<img src=\"/api/v1/photos/{id}/thumbnail\">`"+`, a separate request for a
 thumbnail that the background worker made once, after the upload, and that is streamed from the store as stored.
 The page's own work is two database round trips: the session with its user's standing in one query
-(web/session_store.go), and one pgx batch of the procedure's reads (`+"`followup.ProcedureRecord`"+`; the schedule,
-which never changes, comes from a per-process cache after the first read). The page is written in Go with
+(web/session_store.go), and one pgx batch of the procedure's reads (`+"`followup.ProcedureRecord`"+`). That batch
+reads the procedure with its patient, its clinic and its revision, which database triggers raise with every change
+to its photos, grades, messages, links and reminders; the rows of those, and the schedule, which never changes,
+come from a per-process cache while the revision says they are current (followup/record_cache.go), so that a page
+costs PostgreSQL two statements instead of seven. The page is written in Go with
 explicit escaping (web/clinic_timeline_body.go, web/clinic_timeline_grid.go); html/template draws only its frame.
 The session is stored in a small binary format (web/session_codec.go) rather than gob, ids travel in binary
 (pgx-google-uuid), and the page is rendered into a reused buffer and sent with its length.
