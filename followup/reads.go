@@ -74,11 +74,12 @@ type ProcedureRecord struct {
 }
 
 // recordHeadSQL reads a procedure ($1, within clinic $2) with its patient, its clinic and its
-// revision (record_cache.go): one statement rather than three.
+// rows version (record_cache.go): one statement rather than three.
 var recordHeadSQL = `select ` + qualify("pr", procedureColumns) + `, ` + qualify("pt", patientColumns) + `, ` +
-	qualify("c", clinicColumns) + `, pr.revision
+	qualify("c", clinicColumns) + `, coalesce(v.version, '00000000-0000-0000-0000-000000000000')
 	from procedures pr join patients pt on pt.id = pr.patient_id and pt.clinic_id = pr.clinic_id
 		join clinics c on c.id = pr.clinic_id
+		left join procedure_row_versions v on v.procedure_id = pr.id
 	where pr.id = $1 and pr.clinic_id = $2`
 
 // qualify prefixes each column of a comma-separated list with a table alias.
@@ -92,18 +93,18 @@ func qualify(alias, columns string) string {
 
 // ProcedureRecord loads a procedure of the actor's clinic with its patient, links and
 // reminders, in one round trip: the procedure, patient and clinic are read every time, the
-// rows listed under them come from the record cache while the procedure's revision says they
-// are current (record_cache.go). Researchers see none (identified data).
+// rows listed under them come from the record cache while the procedure's rows version says
+// they are current (record_cache.go). Researchers see none (identified data).
 func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (ProcedureRecord, error) {
 	if err := a.requireClinical(); err != nil {
 		return ProcedureRecord{}, err
 	}
 	var r ProcedureRecord
-	var revision int64
+	var version uuid.UUID
 	b := &pgx.Batch{}
 	b.Queue(recordHeadSQL, id, a.ClinicID).QueryRow(func(row pgx.Row) error {
 		var pt patientRow
-		if err := row.Scan(slices.Concat(r.Procedure.dest(), pt.dest(), r.Clinic.dest(), []any{&revision})...); err != nil {
+		if err := row.Scan(slices.Concat(r.Procedure.dest(), pt.dest(), r.Clinic.dest(), []any{&version})...); err != nil {
 			return notFound(err, "procedure")
 		}
 		r.Patient = pt.patient()
@@ -111,28 +112,25 @@ func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (P
 	})
 	s.queueSchedule(b, a.ClinicID, id, &r.Timepoints)
 	var rows recordRows
-	fresh := !s.records.has(id) // nothing kept: read the rows in this batch, after the revision
-	if fresh {
+	kept, ok := s.records.c.load(id)
+	if !ok { // read the rows in this batch, after the version
 		queueRecordRows(b, a.ClinicID, id, &rows)
 	}
 	if err := s.sendBatch(ctx, b); err != nil {
 		return ProcedureRecord{}, wrap(err, "procedure %s", id)
 	}
-	if !fresh {
-		var ok bool
-		if rows, ok = s.records.get(id, revision); !ok {
-			// Changed since it was kept (or dropped meanwhile): read the rows again, after the
-			// revision just read.
-			b = &pgx.Batch{}
-			queueRecordRows(b, a.ClinicID, id, &rows)
-			if err := s.sendBatch(ctx, b); err != nil {
-				return ProcedureRecord{}, wrap(err, "procedure %s", id)
-			}
-			fresh = true
+	switch {
+	case ok && kept.version == version:
+		rows = kept.copy()
+	case ok: // changed since they were kept: read them again, after the version just read
+		b = &pgx.Batch{}
+		queueRecordRows(b, a.ClinicID, id, &rows)
+		if err := s.sendBatch(ctx, b); err != nil {
+			return ProcedureRecord{}, wrap(err, "procedure %s", id)
 		}
-	}
-	if fresh {
-		rows.revision = revision
+		fallthrough
+	default:
+		rows.version = version
 		s.records.put(id, rows)
 	}
 	r.Photos, r.Assessments, r.Messages, r.Links, r.Reminders = rows.photos, rows.assessments, rows.messages, rows.links, rows.reminders

@@ -2,6 +2,7 @@ package followup
 
 import (
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -126,7 +127,7 @@ func TestRecordCacheKeepsScope(t *testing.T) {
 	if _, err := f.svc.ProcedureRecord(ctx, f.clinician, f.proc.ID); err != nil {
 		t.Fatal(err)
 	}
-	if !f.svc.records.has(f.proc.ID) {
+	if _, ok := f.svc.records.c.load(f.proc.ID); !ok {
 		t.Fatal("nothing kept")
 	}
 	if _, err := f.svc.ProcedureRecord(ctx, stranger, f.proc.ID); ErrorCode(err) != ENOTFOUND {
@@ -149,5 +150,28 @@ func TestRecordCacheKeepsScope(t *testing.T) {
 	again, err := f.svc.ProcedureRecord(ctx, f.clinician, f.proc.ID)
 	if err != nil || again.Photos[0].View != want {
 		t.Errorf("record after a caller changed its copy: %+v, %v", again.Photos, err)
+	}
+}
+
+// Revoking a link while a new link replaces the old ones: the revocation locks the link first,
+// the new link the procedure first; the triggers that version the procedure's rows must not
+// make them wait on each other (as bumping a count in the procedure's row did).
+func TestRevokeLinkWhileRotating(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	for round := range 40 {
+		l, err := f.svc.CreateLink(ctx, f.clinician, f.proc.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var revoke, rotate error
+		var wg sync.WaitGroup
+		wg.Go(func() { revoke = f.svc.RevokeLink(ctx, f.clinician, l.ID) })
+		wg.Go(func() { _, rotate = f.svc.CreateLink(ctx, f.clinician, f.proc.ID, true) })
+		wg.Wait()
+		if revoke != nil || rotate != nil {
+			t.Fatalf("round %d: revoke: %v; new link: %v", round, revoke, rotate)
+		}
 	}
 }

@@ -47,7 +47,7 @@ type Service struct {
 	lastUpload atomic.Int64
 	// schedules keeps the procedures' schedules this process has read (they never change).
 	schedules scheduleCache
-	// records keeps the rows the procedures' clinic pages list, by revision.
+	// records keeps the rows the procedures' clinic pages list, by their version.
 	records recordCache
 }
 

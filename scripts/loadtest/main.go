@@ -1238,9 +1238,9 @@ and renders the page; each cell is an `+"`<img src=\"/api/v1/photos/{id}/thumbna
 thumbnail that the background worker made once, after the upload, and that is streamed from the store as stored.
 The page's own work is two database round trips: the session with its user's standing in one query
 (web/session_store.go), and one pgx batch of the procedure's reads (`+"`followup.ProcedureRecord`"+`). That batch
-reads the procedure with its patient, its clinic and its revision, which database triggers raise with every change
-to its photos, grades, messages, links and reminders; the rows of those, and the schedule, which never changes,
-come from a per-process cache while the revision says they are current (followup/record_cache.go), so that a page
+reads the procedure with its patient, its clinic and its rows version, which database triggers replace with every
+change to its photos, grades, messages, links and reminders; the rows of those, and the schedule, which never changes,
+come from a per-process cache while the version says they are current (followup/record_cache.go), so that a page
 costs PostgreSQL two statements instead of seven. The page is written in Go with
 explicit escaping (web/clinic_timeline_body.go, web/clinic_timeline_grid.go); html/template draws only its frame.
 The session is stored in a small binary format (web/session_codec.go) rather than gob, ids travel in binary
