@@ -919,45 +919,6 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.SetBytes(n)
 	})
-	b.Run("plain-copy", func(b *testing.B) {
-		var n int64
-		for b.Loop() {
-			pr, pw := io.Pipe()
-			read := make(chan int64, 1)
-			go func() {
-				var total int64
-				var err error
-				for _, k := range keys {
-					var r io.ReadCloser
-					if r, _, err = store.Open(ctx, k); err != nil {
-						break
-					}
-					var m int64
-					m, err = io.Copy(pw, r)
-					r.Close()
-					total += m
-					if err != nil {
-						break
-					}
-				}
-				pw.CloseWithError(err) // nil: io.EOF
-				read <- total
-			}()
-			key := "bench-copy/" + uuid.NewString()
-			err := store.Put(ctx, key, pr, -1, "application/octet-stream")
-			pr.Close() // the reader stops if Put gave up early
-			n = <-read
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if err := store.Delete(ctx, key); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
-		b.SetBytes(n)
-	})
 	b.Run("plain-read-parallel", func(b *testing.B) {
 		var n atomic.Int64
 		for b.Loop() {
@@ -979,6 +940,45 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.SetBytes(n.Load())
 		b.ReportMetric(exportWorkers, "readers")
+	})
+	b.Run("plain-copy", func(b *testing.B) {
+		var n int64
+		for b.Loop() {
+			pr, pw := io.Pipe()
+			copied := make(chan int64, 1)
+			go func() {
+				var total int64
+				var err error
+				for _, k := range keys {
+					var r io.ReadCloser
+					if r, _, err = store.Open(ctx, k); err != nil {
+						break
+					}
+					var m int64
+					m, err = io.Copy(pw, r)
+					r.Close()
+					total += m
+					if err != nil {
+						break
+					}
+				}
+				pw.CloseWithError(err) // nil: io.EOF
+				copied <- total
+			}()
+			key := "bench-copy/" + uuid.NewString()
+			err := store.Put(ctx, key, pr, -1, "application/octet-stream")
+			pr.Close() // the reader stops if Put gave up early
+			n = <-copied
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := store.Delete(ctx, key); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.SetBytes(n)
 	})
 }
 
