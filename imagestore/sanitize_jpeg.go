@@ -365,23 +365,31 @@ func validICC(chunks []iccChunk) bool {
 	return true
 }
 
-// orientationEXIFSegment builds the only EXIF the output may carry: an APP1 with a big-endian
-// TIFF header and one IFD holding one entry, Orientation, and no next IFD.
+// orientationEXIFSegment builds the only EXIF a JPEG output may carry: an APP1 holding
+// orientationTIFF.
 func orientationEXIFSegment(orientation int) []byte {
-	be := binary.BigEndian
 	seg := []byte{0xFF, jpegAPP1, 0, 0}
 	seg = append(seg, "Exif\x00\x00"...)
-	seg = append(seg, "MM\x00\x2a"...)
-	seg = be.AppendUint32(seg, 8) // IFD0 right after the header
-	seg = be.AppendUint16(seg, 1) // one entry
-	seg = be.AppendUint16(seg, tagOrientation)
-	seg = be.AppendUint16(seg, tiffShort)
-	seg = be.AppendUint32(seg, 1) // count
-	seg = be.AppendUint16(seg, uint16(orientation))
-	seg = be.AppendUint16(seg, 0) // value padding
-	seg = be.AppendUint32(seg, 0) // no next IFD
-	be.PutUint16(seg[2:4], uint16(len(seg)-2))
+	seg = append(seg, orientationTIFF(orientation)...)
+	binary.BigEndian.PutUint16(seg[2:4], uint16(len(seg)-2))
 	return seg
+}
+
+// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1 or a PNG eXIf
+// chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
+// IFD.
+func orientationTIFF(orientation int) []byte {
+	be := binary.BigEndian
+	t := []byte("MM\x00\x2a")
+	t = be.AppendUint32(t, 8) // IFD0 right after the header
+	t = be.AppendUint16(t, 1) // one entry
+	t = be.AppendUint16(t, tagOrientation)
+	t = be.AppendUint16(t, tiffShort)
+	t = be.AppendUint32(t, 1) // count
+	t = be.AppendUint16(t, uint16(orientation))
+	t = be.AppendUint16(t, 0) // value padding
+	t = be.AppendUint32(t, 0) // no next IFD
+	return t
 }
 
 // scanEntropy finds the marker that ends the entropy-coded data starting at pos: the first

@@ -176,11 +176,25 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 				if gps := readEXIF(block, &b.meta); gps > 0 {
 					b.drop(RemovedGPS, gps)
 				}
+				// Browsers turn a PNG by its eXIf orientation, as they do a JPEG: keep that
+				// alone, in its place before the image data, so that the original shows
+				// the way its thumbnails (made from the recorded orientation) do.
+				if o := b.meta.Orientation; o != 1 {
+					b.add(pngChunkBytes("eXIf", orientationTIFF(o)))
+				}
 			}
 		}
 		seen[typ] = true
 		pos = end
 	}
+}
+
+// pngChunkBytes builds a chunk: length, type, data and CRC.
+func pngChunkBytes(typ string, data []byte) []byte {
+	c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	c = append(c, typ...)
+	c = append(c, data...)
+	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
 }
 
 // validPNGDepth checks the bit depth against the color type (PNG table 11.1).

@@ -77,14 +77,16 @@ func TestSanitizeAccepted(t *testing.T) {
 						t.Errorf("%s changed", typ)
 					}
 				}
+				assertPNGOrientation(t, out, m.Orientation)
 			}
 
 			again, c2 := mustSanitize(t, out)
 			if !bytes.Equal(again, out) {
 				t.Errorf("not idempotent: second pass removed %v", c2.Removed)
 			}
-			// Only JPEG keeps the orientation in the file (the minimal EXIF).
-			if c.Format == FormatJPEG && c2.Meta.Orientation != m.Orientation {
+			// JPEG and PNG keep the orientation in the file (the minimal EXIF); WebP does not,
+			// as browsers do not turn a WebP by its EXIF.
+			if c.Format != FormatWebP && c2.Meta.Orientation != m.Orientation {
 				t.Errorf("orientation after a second pass %d, want %d", c2.Meta.Orientation, m.Orientation)
 			}
 		})
@@ -409,6 +411,37 @@ func assertOrientationEXIF(t *testing.T, out []byte, orientation int) {
 	readEXIF(app1[0][10:], &x)
 	if x.Orientation != orientation || x.EXIFUnreadable || x.HadGPS {
 		t.Errorf("minimal EXIF reads back as %+v", x)
+	}
+}
+
+// assertPNGOrientation checks that a sanitized PNG holds one eXIf chunk, with only the
+// orientation, before its image data, when the orientation is not 1, and none otherwise.
+func assertPNGOrientation(t *testing.T, out []byte, orientation int) {
+	t.Helper()
+	var exifs []int
+	firstIDAT := -1
+	for i, c := range splitPNG(t, out) {
+		switch {
+		case c.typ == "eXIf":
+			exifs = append(exifs, i)
+		case c.typ == "IDAT" && firstIDAT < 0:
+			firstIDAT = i
+		}
+	}
+	if orientation == 1 {
+		if len(exifs) != 0 {
+			t.Error("eXIf in output for orientation 1")
+		}
+		return
+	}
+	if len(exifs) != 1 || exifs[0] > firstIDAT {
+		t.Fatalf("want one eXIf before the image data, got %d at %v (IDAT at %d)", len(exifs), exifs, firstIDAT)
+	}
+	data := pngChunkData(t, out, "eXIf")
+	var x CaptureMeta
+	readEXIF(data, &x)
+	if len(data) != 26 || x.Orientation != orientation || x.EXIFUnreadable || x.HadGPS {
+		t.Errorf("minimal eXIf (%d bytes) reads back as %+v", len(data), x)
 	}
 }
 

@@ -79,6 +79,17 @@ const (
 	verifyOrientationAt = 25
 )
 
+// isOrientationTIFF tells whether the length bytes of p are exactly the TIFF part of
+// verifyOrientationEXIF with an orientation from 2 to 8.
+func isOrientationTIFF(p []byte, length int64) bool {
+	tiff := verifyOrientationEXIF[6:]
+	at := verifyOrientationAt - 6
+	if length != int64(len(tiff)) || len(p) != len(tiff) || p[at] < 2 || p[at] > 8 {
+		return false
+	}
+	return string(p[:at]) == tiff[:at] && string(p[at+1:]) == tiff[at+1:]
+}
+
 func (v *verifier) jpeg() error {
 	var b [4]byte
 	if err := v.read(b[:2]); err != nil {
@@ -290,7 +301,7 @@ func (v *verifier) png() error {
 			if length != 0 || idat == 0 {
 				return errors.New("png: bad IEND")
 			}
-		case "iCCP", "sRGB", "gAMA", "cHRM", "cICP", "tRNS", "pHYs", "sBIT":
+		case "iCCP", "sRGB", "gAMA", "cHRM", "cICP", "tRNS", "pHYs", "sBIT", "eXIf":
 			if seen[typ] || idat != 0 {
 				return fmt.Errorf("png: misplaced or repeated %s", typ)
 			}
@@ -303,6 +314,9 @@ func (v *verifier) png() error {
 			p := buf[:min(left, int64(len(buf)))]
 			if err := v.read(p); err != nil {
 				return err
+			}
+			if typ == "eXIf" && !isOrientationTIFF(p, length) {
+				return errors.New("png: eXIf other than one Orientation")
 			}
 			crc = crc32.Update(crc, crc32.IEEETable, p)
 			left -= int64(len(p))

@@ -35,6 +35,10 @@ func TestVerifyRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// pngEverything has orientation 8: its clean copy keeps a minimal eXIf chunk.
+	if len(pngChunkData(t, cleanPNG, "eXIf")) == 0 {
+		t.Fatal("the clean PNG has no orientation chunk")
+	}
 	for name, data := range map[string][]byte{"jpeg": cleanJPEG, "png": cleanPNG, "webp": cleanWebP} {
 		if _, err := Verify(bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Fatalf("clean %s rejected: %v", name, err)
@@ -78,6 +82,12 @@ func TestVerifyRejects(t *testing.T) {
 		"png/text":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tEXt", []byte("a\x00b"))}, nil, nil),
 		"png/time":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tIME", make([]byte, 7))}, nil, nil),
 		"png/exif":                 pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", []byte("MM\x00*"))}, nil, nil),
+		"png/exif orientation 1":   pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(1))}, nil, nil),
+		"png/exif orientation 9":   pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(9))}, nil, nil),
+		"png/exif longer":          pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", append(orientationTIFF(6), 0))}, nil, nil),
+		"png/exif two entries":     pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", patched(orientationTIFF(6), 9, 2))}, nil, nil),
+		"png/exif after data":      pngWith(t, cleanPNG, nil, [][]byte{pngChunk("eXIf", orientationTIFF(6))}, nil),
+		"png/two exif":             pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(6)), pngChunk("eXIf", orientationTIFF(6))}, nil, nil),
 		"png/unknown":              pngWith(t, cleanPNG, [][]byte{pngChunk("prVt", nil)}, nil, nil),
 		"png/ancillary after data": pngWith(t, cleanPNG, nil, [][]byte{pngChunk("sRGB", []byte{0})}, nil),
 		"png/repeated gAMA":        pngWith(t, cleanPNG, [][]byte{pngChunk("gAMA", make([]byte, 4))}, nil, nil),
@@ -105,6 +115,13 @@ func TestVerifyRejects(t *testing.T) {
 	if _, err := Verify(bytes.NewReader(cleanJPEG), int64(len(cleanJPEG))+1); err == nil {
 		t.Error("size mismatch accepted")
 	}
+}
+
+// patched returns a copy of b with b[i] set to v.
+func patched(b []byte, i int, v byte) []byte {
+	b = bytes.Clone(b)
+	b[i] = v
+	return b
 }
 
 func flipByte(b []byte, i int) []byte {
