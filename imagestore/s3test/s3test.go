@@ -76,8 +76,18 @@ func RemoveBucket(tb testing.TB, cfg imagestore.S3Config) {
 			client.RemoveIncompleteUpload(ctx, cfg.Bucket, u.Key)
 		}
 	}
-	if err := client.RemoveBucket(ctx, cfg.Bucket); err != nil {
-		tb.Logf("s3test: remove bucket %s: %v", cfg.Bucket, err)
+	// After large deletes MinIO may still call the bucket not empty for a while.
+	for {
+		err := client.RemoveBucket(ctx, cfg.Bucket)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Logf("s3test: remove bucket %s: %v", cfg.Bucket, err)
+			return
+		case <-time.After(time.Second):
+		}
 	}
 }
 
