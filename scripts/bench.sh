@@ -259,7 +259,7 @@ bench_timeline_p99() {
 # from MinIO in the same run. A go test benchmark (followup/export_test.go, BenchmarkExport):
 # it makes its own database and bucket on the test PostgreSQL and MinIO, whose settings main
 # exported from `scripts/services.sh up test` (DERMFOLLOW_TEST_*), then drops the database and
-# empties the bucket. A failed run does not stop the other benchmarks; the report records the
+# removes the bucket. A failed run does not stop the other benchmarks; the report records the
 # missing figures as ERROR (non-zero exit).
 bench_export() {
 	say "export: go test -bench BenchmarkExport -benchtime $EXPORT_BENCHTIME ./followup/ (1,000 photos from MinIO)"
