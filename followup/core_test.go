@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -603,4 +604,17 @@ func TestThumbnailerYieldsToUploads(t *testing.T) {
 	}
 	stop()
 	<-done
+}
+
+// A row that does not scan is a bug, answered as an internal error, not as "try again later".
+func TestScanErrorIsInternal(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	b := &pgx.Batch{}
+	var ids []uuid.UUID
+	queueRows(b, &ids, pgx.RowTo[uuid.UUID], `select 'not an id'::text`)
+	err := f.svc.sendBatch(testCtx(t), b)
+	if !errors.As(err, new(pgx.ScanArgError)) || ErrorCode(err) != EINTERNAL {
+		t.Errorf("scan error = %v (code %q), want the scan error as internal", err, ErrorCode(err))
+	}
 }

@@ -118,7 +118,9 @@ func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	if pgCode(err) != "" || errors.Is(err, context.Canceled) {
+	// A value that does not scan is a bug of ours, not a passing outage: internal, not
+	// "try again".
+	if pgCode(err) != "" || errors.Is(err, context.Canceled) || errors.As(err, new(pgx.ScanArgError)) {
 		return err
 	}
 	return &Error{Code: EUNAVAILABLE, Message: "The service is temporarily unavailable; please try again.", Err: err}
