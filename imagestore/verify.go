@@ -79,12 +79,12 @@ const (
 	verifyOrientationAt = 25
 )
 
-// isOrientationTIFF tells whether the length bytes of p are exactly the TIFF part of
-// verifyOrientationEXIF with an orientation from 2 to 8.
-func isOrientationTIFF(p []byte, length int64) bool {
+// isOrientationTIFF tells whether p is exactly the TIFF part of verifyOrientationEXIF with an
+// orientation from 2 to 8.
+func isOrientationTIFF(p []byte) bool {
 	tiff := verifyOrientationEXIF[6:]
 	at := verifyOrientationAt - 6
-	if length != int64(len(tiff)) || len(p) != len(tiff) || p[at] < 2 || p[at] > 8 {
+	if len(p) != len(tiff) || p[at] < 2 || p[at] > 8 {
 		return false
 	}
 	return string(p[:at]) == tiff[:at] && string(p[at+1:]) == tiff[at+1:]
@@ -305,6 +305,9 @@ func (v *verifier) png() error {
 			if seen[typ] || idat != 0 {
 				return fmt.Errorf("png: misplaced or repeated %s", typ)
 			}
+			if typ == "eXIf" && length != int64(len(verifyOrientationEXIF)-6) {
+				return errors.New("png: eXIf other than one Orientation")
+			}
 		default:
 			return fmt.Errorf("png: chunk %q not allowed", typ)
 		}
@@ -315,7 +318,7 @@ func (v *verifier) png() error {
 			if err := v.read(p); err != nil {
 				return err
 			}
-			if typ == "eXIf" && !isOrientationTIFF(p, length) {
+			if typ == "eXIf" && !isOrientationTIFF(p) {
 				return errors.New("png: eXIf other than one Orientation")
 			}
 			crc = crc32.Update(crc, crc32.IEEETable, p)

@@ -3,6 +3,7 @@ package imagestore
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,21 @@ func TestVerifyRejects(t *testing.T) {
 	// pngEverything has orientation 8: its clean copy keeps a minimal eXIf chunk.
 	if len(pngChunkData(t, cleanPNG, "eXIf")) == 0 {
 		t.Fatal("the clean PNG has no orientation chunk")
+	}
+	// The clean PNG without its eXIf, for the cases that add one: a second would be refused
+	// as repeated before its content is looked at.
+	var plainPNG []byte
+	for i, c := range splitPNG(t, cleanPNG) {
+		if i == 0 {
+			plainPNG = []byte(pngSignature)
+		}
+		if c.typ != "eXIf" {
+			plainPNG = append(plainPNG, pngChunk(c.typ, c.data)...)
+		}
+	}
+	good := pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", orientationTIFF(6))}, nil, nil)
+	if _, err := Verify(bytes.NewReader(good), int64(len(good))); err != nil {
+		t.Fatalf("PNG with a minimal eXIf rejected: %v", err)
 	}
 	for name, data := range map[string][]byte{"jpeg": cleanJPEG, "png": cleanPNG, "webp": cleanWebP} {
 		if _, err := Verify(bytes.NewReader(data), int64(len(data))); err != nil {
@@ -81,13 +97,15 @@ func TestVerifyRejects(t *testing.T) {
 		"jpeg/no scan":             []byte{0xFF, 0xD8, 0xFF, 0xD9},
 		"png/text":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tEXt", []byte("a\x00b"))}, nil, nil),
 		"png/time":                 pngWith(t, cleanPNG, [][]byte{pngChunk("tIME", make([]byte, 7))}, nil, nil),
-		"png/exif":                 pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", []byte("MM\x00*"))}, nil, nil),
-		"png/exif orientation 1":   pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(1))}, nil, nil),
-		"png/exif orientation 9":   pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(9))}, nil, nil),
-		"png/exif longer":          pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", append(orientationTIFF(6), 0))}, nil, nil),
-		"png/exif two entries":     pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", patched(orientationTIFF(6), 9, 2))}, nil, nil),
-		"png/exif after data":      pngWith(t, cleanPNG, nil, [][]byte{pngChunk("eXIf", orientationTIFF(6))}, nil),
-		"png/two exif":             pngWith(t, cleanPNG, [][]byte{pngChunk("eXIf", orientationTIFF(6)), pngChunk("eXIf", orientationTIFF(6))}, nil, nil),
+		"png/exif":                 pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", []byte("MM\x00*"))}, nil, nil),
+		"png/exif empty":           pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", nil)}, nil, nil),
+		"png/exif orientation 1":   pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", orientationTIFF(1))}, nil, nil),
+		"png/exif orientation 9":   pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", orientationTIFF(9))}, nil, nil),
+		"png/exif longer":          pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", append(orientationTIFF(6), 0))}, nil, nil),
+		"png/exif two entries":     pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", patched(orientationTIFF(6), 9, 2))}, nil, nil),
+		"png/exif high byte":       pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", patched(orientationTIFF(6), 18, 1))}, nil, nil),
+		"png/exif after data":      pngWith(t, plainPNG, nil, [][]byte{pngChunk("eXIf", orientationTIFF(6))}, nil),
+		"png/two exif":             pngWith(t, plainPNG, [][]byte{pngChunk("eXIf", orientationTIFF(6)), pngChunk("eXIf", orientationTIFF(6))}, nil, nil),
 		"png/unknown":              pngWith(t, cleanPNG, [][]byte{pngChunk("prVt", nil)}, nil, nil),
 		"png/ancillary after data": pngWith(t, cleanPNG, nil, [][]byte{pngChunk("sRGB", []byte{0})}, nil),
 		"png/repeated gAMA":        pngWith(t, cleanPNG, [][]byte{pngChunk("gAMA", make([]byte, 4))}, nil, nil),
@@ -107,8 +125,13 @@ func TestVerifyRejects(t *testing.T) {
 		"other/gif":                []byte("GIF89a"),
 	}
 	for name, data := range cases {
-		if f, err := Verify(bytes.NewReader(data), int64(len(data))); err == nil {
+		f, err := Verify(bytes.NewReader(data), int64(len(data)))
+		switch {
+		case err == nil:
 			t.Errorf("%s: accepted as %s", name, f)
+		case strings.HasPrefix(name, "png/exif") && name != "png/exif after data" &&
+			!strings.Contains(err.Error(), "eXIf other than one Orientation"):
+			t.Errorf("%s: refused for another reason than its content: %v", name, err)
 		}
 	}
 	// A declared size that does not match the stream is an error too.
