@@ -15,8 +15,13 @@
 -- that after a restore from a backup no version can come back with other rows than it had.
 
 -- +goose Up
+-- No foreign key to procedures, on purpose: checking one, when a trigger adds a procedure's
+-- first version row, would lock the procedure's row behind a transaction that holds it for
+-- update and waits on the very row whose change fired the trigger (a new link replacing the
+-- old ones, against a revocation). Every procedure_id here comes from a listed row, which
+-- references its procedure itself, and procedures are never deleted.
 create table procedure_row_versions (
-	procedure_id uuid primary key references procedures (id),
+	procedure_id uuid primary key,
 	version      uuid not null
 );
 
