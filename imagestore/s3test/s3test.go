@@ -79,7 +79,11 @@ func RemoveBucket(tb testing.TB, cfg imagestore.S3Config) {
 	// After large deletes MinIO may still call the bucket not empty for a while.
 	for {
 		err := client.RemoveBucket(ctx, cfg.Bucket)
-		if err == nil {
+		if err == nil || minio.ToErrorResponse(err).Code == "NoSuchBucket" {
+			return
+		}
+		if minio.ToErrorResponse(err).Code != "BucketNotEmpty" {
+			tb.Logf("s3test: remove bucket %s: %v", cfg.Bucket, err)
 			return
 		}
 		select {
