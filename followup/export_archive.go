@@ -245,7 +245,6 @@ func (s *Service) appendPhoto(zw *zip.Writer, manifest *manifestSpool, used map[
 	if p.clean.Meta.Width > 0 {
 		row.Width, row.Height = p.clean.Meta.Width, p.clean.Meta.Height
 	}
-	row.Orientation = max(1, p.clean.Meta.Orientation)
 	if err := copyEntry(zw, row.File, p.clean.NewReader()); err != nil {
 		return err
 	}
@@ -574,7 +573,9 @@ Files
   manifest.csv, manifest.json: one row per photo: file, subject, series, protocol and
   version, procedure kind, body site, timepoint, day, view, grade (scale, level and value of
   the latest assessment of that timepoint), width, height, orientation (EXIF value, 1 =
-  upright), SHA-256 of the file in this archive, recognizable_features.
+  upright: how to turn the image for display, as recorded at upload; JPEG and PNG files
+  carry it too, WebP files do not), SHA-256 of the file in this archive,
+  recognizable_features.
 
 CAVEAT: photos can identify a person by themselves. Photos of the face, neck and scalp
 (recognizable_features = true) show recognisable features and remain identifiable; treat the

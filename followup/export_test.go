@@ -431,6 +431,34 @@ func TestExportConsentAtRunTimeAndExclusions(t *testing.T) {
 	}
 }
 
+// The manifest gives each photo the orientation recorded at upload, the one its thumbnails are
+// turned by, also when the file itself carries none: a WebP keeps no EXIF, and a PNG stored
+// before PNGs kept their orientation has none either.
+func TestExportOrientationIsRecorded(t *testing.T) {
+	t.Parallel()
+	s := newExportStudy(t, nil)
+	_, proc := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 1)
+	ctx := testCtx(t)
+	// The stored file loses its orientation; the row keeps 6.
+	plain := imagetest.JPEG(96, 64, 3)
+	var key string
+	if err := s.pool.QueryRow(ctx, `select object_key from photos where procedure_id = $1`, proc.ID).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.Put(ctx, key, bytes.NewReader(plain), int64(len(plain)), "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(plain)
+	if _, err := s.pool.Exec(ctx, `update photos set sha256 = $2, size_bytes = $3 where object_key = $1`, key, sum[:], len(plain)); err != nil {
+		t.Fatal(err)
+	}
+	_, b := s.runExport(t, s.svc, studyExport)
+	a := readArchive(t, b)
+	if len(a.manifest) != 1 || a.manifest[0]["orientation"] != "6" {
+		t.Errorf("manifest = %v, want one photo with orientation 6", a.manifest)
+	}
+}
+
 func TestExportAuthorizationAndInput(t *testing.T) {
 	t.Parallel()
 	s := newExportStudy(t, nil)
