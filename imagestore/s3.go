@@ -142,12 +142,15 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, size int64, 
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
+	// The transport may read the body after minio-go returns: see bodyGuard.
+	body := newBodyGuard(r)
+	defer body.release()
 	if size < 0 {
-		return s.putUnknownSize(ctx, key, r, contentType)
+		return s.putUnknownSize(ctx, key, body, contentType)
 	}
 	opts := s.putOptions(contentType)
 	opts.PartSize = uint64(s.partSize)
-	info, err := s.client.PutObject(ctx, s.bucket, key, &countingReader{r: r, want: size}, size, opts)
+	info, err := s.client.PutObject(ctx, s.bucket, key, &countingReader{r: body, want: size}, size, opts)
 	if err != nil {
 		if errors.Is(err, ErrSizeMismatch) {
 			return fmt.Errorf("imagestore: put %s: %w", key, ErrSizeMismatch)

@@ -21,7 +21,8 @@ type Store interface {
 	// is built); the S3 store then uploads it in parts of S3Config.StreamPartSize, holding two
 	// parts in memory. Either way Put is all or nothing: when r fails or ctx ends before io.EOF, no
 	// object is stored and nothing is left behind (no temp file, no incomplete multipart
-	// upload).
+	// upload). When Put returns, r is no longer read, whatever the outcome: the caller may
+	// release or reuse r's memory at once.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Open returns the object's bytes. The caller closes the reader.
 	Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)

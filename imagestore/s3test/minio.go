@@ -27,6 +27,12 @@ type MinIO struct {
 // StartMinIO starts a private MinIO (with the test KMS key, so SSE-S3 works) on a free port.
 func StartMinIO(tb testing.TB) *MinIO {
 	tb.Helper()
+	return startMinIO(tb, os.Getenv("DERMFOLLOW_TEST_MINIO_KMS_KEY"))
+}
+
+// startMinIO starts a private MinIO with the KMS key kms, or none when kms is empty.
+func startMinIO(tb testing.TB, kms string) *MinIO {
+	tb.Helper()
 	Config(tb) // skip or fail consistently with the other helpers
 	bin := os.Getenv("DERMFOLLOW_TEST_MINIO_BIN")
 	if bin == "" {
@@ -38,7 +44,7 @@ func StartMinIO(tb testing.TB) *MinIO {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	m := &MinIO{bin: bin, dir: tb.TempDir(), addr: addr, kms: os.Getenv("DERMFOLLOW_TEST_MINIO_KMS_KEY")}
+	m := &MinIO{bin: bin, dir: tb.TempDir(), addr: addr, kms: kms}
 	tb.Cleanup(func() { m.Stop(tb) })
 	m.Start(tb)
 	return m
@@ -56,7 +62,10 @@ func (m *MinIO) Start(tb testing.TB) {
 	defer m.mu.Unlock()
 	cmd := exec.Command(m.bin, "server", filepath.Join(m.dir, "data"), "--address", m.addr, "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER=faulttest", "MINIO_ROOT_PASSWORD=faulttest-secret",
-		"MINIO_KMS_SECRET_KEY="+m.kms, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	if m.kms != "" {
+		cmd.Env = append(cmd.Env, "MINIO_KMS_SECRET_KEY="+m.kms)
+	}
 	log, err := os.OpenFile(filepath.Join(m.dir, "minio.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,0 +1,175 @@
+package imagestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/s3test"
+)
+
+// lentBody is a body whose bytes are "given back" when Put returns, as the upload spool's
+// chunks are: a read after that is a read of memory another upload may hold by then.
+type lentBody struct {
+	mu       sync.Mutex
+	b        []byte
+	off      int
+	returned bool
+	late     *atomic.Int64 // reads after the bytes were given back
+}
+
+func (l *lentBody) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.returned {
+		l.late.Add(1)
+		return 0, errors.New("read of a body after its Put returned")
+	}
+	if l.off == len(l.b) {
+		return 0, io.EOF
+	}
+	// A body that comes a little slower than the socket takes it (a spool on disk, a busy
+	// machine), so that the store's early answer arrives while the transport is still
+	// sending: on loopback, the kernel's buffers would otherwise take a whole 4 MB body first.
+	time.Sleep(200 * time.Microsecond)
+	n := copy(p[:min(len(p), 32<<10)], l.b[l.off:])
+	l.off += n
+	return n, nil
+}
+
+func (l *lentBody) giveBack() {
+	l.mu.Lock()
+	l.returned, l.b = true, nil
+	l.mu.Unlock()
+}
+
+// slowCloseTransport is minio-go's kind of transport over connections whose Close takes a
+// while, as on a loaded machine: net/http closes a connection whose request it has given up
+// on only after RoundTrip's caller has the answer, and its write loop goes on reading the
+// body until the close lands. Slowing the close makes that window wide enough to hit every
+// time instead of once in a few thousand uploads.
+func slowCloseTransport() *slowCloseRT {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	rt := &slowCloseRT{Transport: t}
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rt.open.Add(1)
+		return &slowClose{Conn: c, open: &rt.open}, nil
+	}
+	return rt
+}
+
+type slowCloseRT struct {
+	*http.Transport
+	open atomic.Int64 // connections not yet closed
+}
+
+// waitClosed closes the idle connections and waits until every connection is closed: from
+// then on no write loop can read a body.
+func (rt *slowCloseRT) waitClosed(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for rt.open.Load() > 0 {
+		rt.CloseIdleConnections()
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after 30 s", rt.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type slowClose struct {
+	net.Conn
+	once sync.Once
+	open *atomic.Int64
+}
+
+func (c *slowClose) Close() error {
+	time.Sleep(30 * time.Millisecond)
+	err := c.Conn.Close()
+	c.once.Do(func() { c.open.Add(-1) })
+	return err
+}
+
+// TestS3PutNeverReadsBodyAfterReturn: whatever the store does with a PUT (answer an error
+// before reading the body, reset the connection half-way, stall until the caller gives up),
+// Put returns only once the transport can no longer read the body, so the caller may give
+// its memory back at once. Without that, net/http's write loop goes on reading a body that
+// the store refused, after Put has returned (the crash of a nil chunk, or another upload's
+// bytes on this socket).
+func TestS3PutNeverReadsBodyAfterReturn(t *testing.T) {
+	t.Parallel()
+	_, cfg := s3test.NewStore(t)
+	proxy := s3test.NewFaultProxy(t, cfg.Endpoint)
+	pcfg := proxy.Config(cfg)
+	pcfg.MaxRetries = 1
+	rt := slowCloseTransport()
+	pcfg.Transport = rt
+	s, err := imagestore.NewS3Store(testCtx(t), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte{0xa5, 0x5a, 0x11, 0xee}, 1<<20) // 4 MB, one PUT
+	faults := []s3test.Fault{
+		{Kind: s3test.SlowDown}, {Kind: s3test.InternalError}, {Kind: s3test.AccessDenied},
+		{Kind: s3test.Reset, After: 1 << 20}, {Kind: s3test.Stall, Stall: time.Minute},
+	}
+	for _, f := range faults {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			proxy.Always(f)
+			var late atomic.Int64
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for i := range 16 {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Minute)
+					defer cancel()
+					if f.Kind == s3test.Stall {
+						// A phone that gives up while the store stalls.
+						ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+						defer cancel()
+					}
+					b := &lentBody{b: bytes.Clone(body), late: &late}
+					err := s.Put(ctx, fmt.Sprintf("photos/fault-%s-%d", f.Kind, i), b, int64(len(body)), "image/jpeg")
+					b.giveBack()
+					if err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			rt.waitClosed(t)
+			if n := late.Load(); n > 0 {
+				t.Errorf("%d reads of bodies after their Put returned", n)
+			}
+			if failed.Load() != 16 {
+				t.Errorf("%d of 16 Puts failed under %s, want all", failed.Load(), f.Kind)
+			}
+			if proxy.Count(f.Kind) == 0 {
+				t.Errorf("the proxy applied no %s fault", f.Kind)
+			}
+			// Healthy again: the next Put is stored.
+			proxy.Heal()
+			key := "photos/after-" + f.Kind.String()
+			if err := s.Put(testCtx(t), key, bytes.NewReader(body), int64(len(body)), "image/jpeg"); err != nil {
+				t.Fatalf("Put after the fault healed: %v", err)
+			}
+			if _, err := s.Stat(testCtx(t), key); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
