@@ -38,10 +38,10 @@ type coreFixture struct {
 	proc      Enrolment
 }
 
-func newCoreFixture(t *testing.T) *coreFixture {
+func newCoreFixture(t *testing.T, opts ...func(*Config)) *coreFixture {
 	t.Helper()
 	clock := newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
-	svc := newTestService(t, func(c *Config) { c.Now, c.BaseURL = clock.Now, "https://followup.example" })
+	svc := newTestService(t, append([]func(*Config){func(c *Config) { c.Now, c.BaseURL = clock.Now, "https://followup.example" }}, opts...)...)
 	f := &coreFixture{svc: svc, store: svc.Store().(*imagestore.LocalStore), clock: clock}
 	var err error
 	f.clinic = mustClinic(t, svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")

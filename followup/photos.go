@@ -36,9 +36,19 @@ type Photo struct {
 	Source      string     `json:"source"`
 	Status      string     `json:"status"`
 	ThumbsReady bool       `json:"thumbnails_ready"`
+	// ThumbnailState is ThumbnailPending, ThumbnailReady or ThumbnailUnreadable.
+	ThumbnailState string `json:"thumbnail_state"`
 
 	objectKey string
 }
+
+// The states of a photo's thumbnails. An unreadable photo is one whose thumbnails could not be
+// made after every attempt (see MakeThumbnails): its original is kept and can be downloaded.
+const (
+	ThumbnailPending    = "pending"
+	ThumbnailReady      = "ready"
+	ThumbnailUnreadable = "unreadable"
+)
 
 // PhotoUpload describes an upload: where it belongs and the client's idempotency key.
 type PhotoUpload struct {
@@ -84,22 +94,48 @@ func (s *Service) PhotoByUploadID(ctx context.Context, a Actor, procedureID uuid
 }
 
 // AddPhoto sanitizes and stores one photo for a timepoint and view of a procedure. src holds
-// the upload (a spooled temp file); it is read, never kept. The photo is acknowledged only
-// once its object is durably stored and its row committed; a retry with the same upload_id
-// returns the same photo (created is then false) and stores nothing new.
+// the upload (a spool); it is read, never kept. The photo is acknowledged only once its object
+// is durably stored and its row committed; a retry with the same upload_id returns the same
+// photo (created is then false) and stores nothing new.
+//
+// ctx is the request's: it ends the checks before the photo is sanitized, but once the photo
+// is received and found sound, storing it runs detached from the request (with its own
+// deadlines): a phone that gives up during the store or the commit must not leave half a
+// photo, and its retry then finds the photo stored.
 func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload, src io.ReaderAt, size int64, lim imagestore.Limits) (photo Photo, created bool, err error) {
 	defer func() { err = wrap(err, "add photo to procedure %s", procedureID) }()
 	s.uploadActivity()
 	defer s.uploadActivity()
+	earlier, err := s.checkUpload(ctx, a, procedureID, up)
+	if err != nil || earlier != nil {
+		return deref(earlier), false, err
+	}
+	clean, err := imagestore.Sanitize(src, size, lim)
+	if err != nil {
+		return Photo{}, false, err
+	}
+	s.hook(hookSanitized)
+	return s.storePhoto(context.WithoutCancel(ctx), a, procedureID, up, clean)
+}
+
+func deref(p *Photo) Photo {
+	if p == nil {
+		return Photo{}
+	}
+	return *p
+}
+
+// checkUpload checks that the actor may add this photo: one round trip reads an earlier try
+// of the upload (returned, when there is one), the procedure and its schedule.
+func (s *Service) checkUpload(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload) (*Photo, error) {
 	if a.Kind != ActorParent && !a.canSeeIdentified() {
-		return Photo{}, false, Errorf(EFORBIDDEN, "your role cannot upload photos")
+		return nil, Errorf(EFORBIDDEN, "your role cannot upload photos")
 	}
 	if !ValidUploadID(up.UploadID) {
-		return Photo{}, false, invalidField("upload_id", "must be 8 to 64 letters, digits, - or _")
+		return nil, invalidField("upload_id", "must be 8 to 64 letters, digits, - or _")
 	}
-	// An earlier try of this upload, the procedure and its schedule: one round trip.
 	if err := inScope(a, procedureID); err != nil {
-		return Photo{}, false, err
+		return nil, err
 	}
 	clinic, _ := procedureScope(a)
 	var earlier []Photo
@@ -111,94 +147,186 @@ func (s *Service) AddPhoto(ctx context.Context, a Actor, procedureID uuid.UUID, 
 	queueProcedure(b, a, procedureID, &proc)
 	s.queueSchedule(b, clinic, procedureID, &tps)
 	if err := s.sendBatch(ctx, b); err != nil {
-		return Photo{}, false, err
+		return nil, err
 	}
 	if len(earlier) > 0 {
-		return earlier[0], false, nil
+		return &earlier[0], nil
 	}
 	if proc.Status != StatusActive {
-		return Photo{}, false, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")
+		return nil, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")
 	}
 	i := slices.IndexFunc(tps, func(t Timepoint) bool { return t.Key == up.Timepoint })
 	if i < 0 {
-		return Photo{}, false, invalidField("timepoint", "this follow-up has no step %q", up.Timepoint)
+		return nil, invalidField("timepoint", "this follow-up has no step %q", up.Timepoint)
 	}
 	if a.Kind == ActorParent && tps[i].Who == "clinic" {
-		return Photo{}, false, invalidField("timepoint", "the clinic takes the photos of step %s", up.Timepoint)
+		return nil, invalidField("timepoint", "the clinic takes the photos of step %s", up.Timepoint)
 	}
 	if !slices.Contains(tps[i].Views, up.View) {
-		return Photo{}, false, invalidField("view", "step %s asks for %v, not %q", up.Timepoint, tps[i].Views, up.View)
+		return nil, invalidField("view", "step %s asks for %v, not %q", up.Timepoint, tps[i].Views, up.View)
 	}
+	return nil, nil
+}
 
-	clean, err := imagestore.Sanitize(src, size, lim)
-	if err != nil {
+// errTryAgain is the answer to an upload whose outcome this try cannot know or could not
+// reach: the same upload_id, sent again, gets the photo if it was stored, or stores it.
+var errTryAgain = Errorf(EUNAVAILABLE, "The photo could not be stored; please try again.")
+
+// storePhoto stores a sanitized photo's object and commits its row. ctx is detached from the
+// request; each step has its own deadline.
+//
+// The object's key is noted in pending_objects before the object is stored, and the note is
+// removed in the transaction that commits the photo's row: whatever fails after the store took
+// the bytes, the note says the object may be an orphan, and the sweeper removes it once no
+// upload can still be in flight (SweepPending). An object is removed right away only where
+// its row certainly does not exist; never after a COMMIT whose answer was lost.
+func (s *Service) storePhoto(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.Clean) (Photo, bool, error) {
+	key := newObjectKey("photos")
+	if err := s.notePending(ctx, key); err != nil {
 		return Photo{}, false, err
 	}
-	key := newObjectKey("photos")
 	h := sha256.New()
-	if err := s.store.Put(ctx, key, io.TeeReader(clean.NewReader(), h), clean.Size(), clean.Format.ContentType()); err != nil {
-		return Photo{}, false, &Error{Code: EUNAVAILABLE, Message: "The photo could not be stored; please try again.", Err: err}
+	pctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	err := s.store.Put(pctx, key, io.TeeReader(clean.NewReader(), h), clean.Size(), clean.Format.ContentType())
+	cancel()
+	if err != nil {
+		s.discardObject(ctx, key) // Put is all or nothing: there is no object, only the note
+		return Photo{}, false, &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
 	}
-	// From here an error must not leave the object behind: remove it now (the sweeper would,
-	// later, if this removal fails too).
-	defer func() {
-		if err != nil || !created {
-			if derr := s.store.Delete(context.WithoutCancel(ctx), key); derr != nil {
-				s.log.Warn("photo object left for the sweeper", "error", derr.Error())
-			}
+	s.hook(hookStored)
+	p := newPhoto(a, procedureID, up, clean, key, h.Sum(nil))
+	created, err := s.insertPhoto(ctx, a, &p, clean)
+	var unknown *commitUnknownError
+	switch {
+	case errors.As(err, &unknown):
+		// The row may have been committed: look. What is not found stays noted for the sweeper.
+		if got, ok, lerr := s.photoByUploadID(ctx, procedureID, up.UploadID); lerr == nil && ok && got.objectKey == key {
+			s.nudgeThumbnailer()
+			return got, true, nil
 		}
-	}()
+		return Photo{}, false, &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
+	case err != nil:
+		s.discardObject(ctx, key) // rolled back: the row certainly does not exist
+		return Photo{}, false, err
+	case !created:
+		s.discardObject(ctx, key) // a concurrent try of the same upload stored it first
+		existing, ok, err := s.photoByUploadID(ctx, procedureID, up.UploadID)
+		if err != nil || !ok {
+			return Photo{}, false, errors.Join(errTryAgain, err)
+		}
+		return existing, false, nil
+	}
+	s.nudgeThumbnailer()
+	return p, true, nil
+}
 
+// newPhoto is the row of a photo about to be committed.
+func newPhoto(a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.Clean, key string, sum []byte) Photo {
 	meta := clean.Meta
-	removed, _ := json.Marshal(removals(clean.Removed))
 	var captured *time.Time
 	if !meta.TakenAt.IsZero() {
 		captured = &meta.TakenAt
 	}
 	p := Photo{ProcedureID: procedureID, Timepoint: up.Timepoint, View: up.View, UploadID: up.UploadID,
-		ContentType: clean.Format.ContentType(), Size: clean.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
+		ContentType: clean.Format.ContentType(), Size: clean.Size(), SHA256: hex.EncodeToString(sum),
 		Width: meta.Width, Height: meta.Height, Orientation: max(1, meta.Orientation), CapturedAt: captured,
-		Status: "active", objectKey: key}
+		Status: "active", ThumbnailState: ThumbnailPending, objectKey: key}
+	p.Source = "clinic"
+	if a.Kind == ActorParent {
+		p.Source = "family"
+	}
+	return p
+}
+
+// insertPhoto commits the photo's row, takes its object's pending note away and records the
+// upload in the audit log, in one transaction. created is false when a concurrent try of the
+// same upload committed first. A lost answer to the COMMIT is a *commitUnknownError.
+func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *imagestore.Clean) (created bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	defer cancel()
 	var linkID, uploader any
 	if a.Kind == ActorParent {
-		p.Source, linkID = "family", a.ID
+		linkID = a.ID
 	} else {
-		p.Source, uploader = "clinic", a.ID
+		uploader = a.ID
 	}
 	sum, _ := hex.DecodeString(p.SHA256)
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
+	removed, _ := json.Marshal(removals(clean.Removed))
+	meta := clean.Meta
+	err = s.inTxKnown(ctx, func(tx pgx.Tx) error {
+		// First the note: a sweeper that took it (the upload outlived its deadline) may have
+		// removed the object, and then the row must not be written.
+		tag, err := tx.Exec(ctx, `delete from pending_objects where object_key = $1`, p.objectKey)
+		if err != nil {
+			return unavailable(err)
+		}
+		if tag.RowsAffected() != 1 {
+			return &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: errors.New("the object's pending note was swept")}
+		}
+		err = tx.QueryRow(ctx, `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
 				content_type, size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id,
 				uploaded_by, removed)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			on conflict (procedure_id, upload_id) do nothing
 			returning id, received_at`,
-			a.ClinicID, procedureID, p.Timepoint, p.View, p.UploadID, key, p.ContentType, p.Size, sum, p.Width, p.Height,
-			p.Orientation, captured, s.now(), p.Source, linkID, uploader, removed).Scan(&p.ID, &p.ReceivedAt)
+			a.ClinicID, p.ProcedureID, p.Timepoint, p.View, p.UploadID, p.objectKey, p.ContentType, p.Size, sum, p.Width, p.Height,
+			p.Orientation, p.CapturedAt, s.now(), p.Source, linkID, uploader, removed).Scan(&p.ID, &p.ReceivedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // a concurrent try of the same upload won; answered below
+			created = false
+			return errNothingToCommit // a concurrent try won; its object is the photo's
 		}
 		if err != nil {
 			return unavailable(err)
 		}
 		created = true
+		s.hook(hookInserted)
 		return audit(ctx, tx, a, AuditEvent{Action: AuditPhotoUploaded, TargetKind: "photo", TargetID: p.ID,
-			Detail: map[string]any{"procedure": procedureID, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
+			Detail: map[string]any{"procedure": p.ProcedureID, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
 				"removed": removals(clean.Removed), "had_gps": meta.HadGPS, "had_serial": meta.HadSerial,
 				"had_thumbnail": meta.HadThumbnail, "had_trailer": meta.HadTrailer}})
 	})
+	if errors.Is(err, errNothingToCommit) {
+		return false, nil
+	}
+	return created, err
+}
+
+// notePending records that an object is about to be stored under key (see pending_objects).
+func (s *Service) notePending(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `insert into pending_objects (object_key) values ($1)`, key); err != nil {
+		return &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
+	}
+	return nil
+}
+
+// discardObject removes an object whose row certainly does not exist, then its pending note.
+// Whatever fails here is left to the sweeper, which the note still points at.
+func (s *Service) discardObject(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	defer cancel()
+	if err := s.store.Delete(ctx, key); err != nil {
+		s.log.Warn("object left for the sweeper", "error", err.Error())
+		return
+	}
+	if _, err := s.pool.Exec(ctx, `delete from pending_objects where object_key = $1`, key); err != nil {
+		s.log.Warn("pending note left for the sweeper", "error", err.Error())
+	}
+}
+
+// photoByUploadID reads the photo an upload stored, if any, unscoped: for the write path,
+// which has checked the actor already.
+func (s *Service) photoByUploadID(ctx context.Context, procedureID uuid.UUID, uploadID string) (Photo, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	defer cancel()
+	p, err := scanPhoto(s.pool.QueryRow(ctx, photoColumns+` where procedure_id = $1 and upload_id = $2`, procedureID, uploadID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Photo{}, false, nil
+	}
 	if err != nil {
-		created = false
-		return Photo{}, false, err
+		return Photo{}, false, unavailable(err)
 	}
-	if !created {
-		existing, ok, err := s.PhotoByUploadID(ctx, a, procedureID, up.UploadID)
-		if err != nil || !ok {
-			return Photo{}, false, errors.Join(Errorf(EUNAVAILABLE, "please try again"), err)
-		}
-		return existing, false, nil
-	}
-	s.nudgeThumbnailer()
 	return p, true, nil
 }
 
@@ -224,17 +352,30 @@ func newObjectKey(prefix string) string {
 }
 
 const photoColumns = `select id, procedure_id, timepoint_key, view, upload_id, object_key, content_type, size_bytes, sha256,
-	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null from photos`
+	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null
+	from photos`
 
 func scanPhotoRow(row pgx.CollectableRow) (Photo, error) { return scanPhoto(row) }
 
 func scanPhoto(row pgx.Row) (Photo, error) {
 	var p Photo
 	var sum []byte
+	var unreadable bool
 	err := row.Scan(&p.ID, &p.ProcedureID, &p.Timepoint, &p.View, &p.UploadID, &p.objectKey, &p.ContentType, &p.Size, &sum,
-		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady)
+		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable)
 	p.SHA256 = hex.EncodeToString(sum)
+	p.ThumbnailState = thumbnailState(p.ThumbsReady, unreadable)
 	return p, err
+}
+
+func thumbnailState(ready, unreadable bool) string {
+	switch {
+	case ready:
+		return ThumbnailReady
+	case unreadable:
+		return ThumbnailUnreadable
+	}
+	return ThumbnailPending
 }
 
 // Photo variants that can be fetched.
@@ -269,7 +410,10 @@ func (s *Service) OpenPhoto(ctx context.Context, a Actor, id uuid.UUID, variant 
 		if i < 0 {
 			return nil, Photo{}, invalidField("variant", "must be original, small or large")
 		}
-		if !p.ThumbsReady {
+		switch p.ThumbnailState {
+		case ThumbnailUnreadable:
+			return nil, Photo{}, Errorf(ENOTFOUND, "No thumbnail can be made of this photo: its image data cannot be read. The original can still be downloaded.")
+		case ThumbnailPending:
 			return nil, Photo{}, Errorf(EUNAVAILABLE, "The thumbnail is being prepared; try again in a moment.")
 		}
 		key = imagestore.ThumbKey(p.SHA256, imagestore.ThumbSizes()[i])

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,9 @@ type Config struct {
 	BaseURL string
 	// SecretKey is DERMFOLLOW_SECRET_KEY; derive purpose-specific keys from it (HKDF).
 	SecretKey []byte
+	// StoreTimeout bounds one photo's Put to the store once it is received (0: a minute). A
+	// store that stalls longer makes the upload a 503 rather than hold it.
+	StoreTimeout time.Duration
 }
 
 // Service is the follow-up domain. Every method takes ctx first and, where data belongs to a
@@ -49,6 +53,10 @@ type Service struct {
 	schedules scheduleCache
 	// records keeps the rows the procedures' clinic pages list, by their version.
 	records recordCache
+	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
+	storeTimeout time.Duration
+	// testHook, set only by tests, is called at each step of the photo write path.
+	testHook func(step string)
 }
 
 // New returns a Service.
@@ -62,8 +70,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = time.Minute
+	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
-		thumbNudge: make(chan struct{}, 1)}, nil
+		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout}, nil
 }
 
 // Protocols returns the registry the service schedules with.
@@ -83,6 +94,58 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// rowTimeout bounds the statements of a write that runs detached from its request.
+const rowTimeout = 15 * time.Second
+
+// Steps of the photo write path, for tests that fail it at each one.
+const (
+	hookSanitized = "sanitized"
+	hookStored    = "stored"
+	hookInserted  = "inserted"
+)
+
+func (s *Service) hook(step string) {
+	if s.testHook != nil {
+		s.testHook(step)
+	}
+}
+
+// commitUnknownError is a COMMIT whose answer was lost (the connection broke, a deadline ran
+// out while it was on its way): PostgreSQL may or may not have committed.
+type commitUnknownError struct{ err error }
+
+func (e *commitUnknownError) Error() string {
+	return "the outcome of the commit is unknown: " + e.err.Error()
+}
+func (e *commitUnknownError) Unwrap() error { return e.err }
+
+// errNothingToCommit ends a transaction of inTxKnown that found nothing to do, rolling it back.
+var errNothingToCommit = errors.New("followup: nothing to commit")
+
+// inTxKnown is inTx for writes whose caller must tell a failed COMMIT from one whose answer
+// was lost: the latter comes back as a *commitUnknownError (and unavailable). Only a COMMIT
+// that PostgreSQL answered with an error is a certain failure: pgx reports a connection that
+// broke after the COMMIT left as "conn closed", safe to retry (seen with a cut after the
+// server had committed), so no other error is taken for proof that nothing was committed.
+func (s *Service) inTxKnown(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if pgCode(err) == "" {
+			return &Error{Code: EUNAVAILABLE, Message: "The service is temporarily unavailable; please try again.",
+				Err: &commitUnknownError{err}}
+		}
 		return unavailable(err)
 	}
 	return nil
@@ -114,16 +177,38 @@ func pgConstraint(err error) string {
 
 // unavailable marks errors that mean the database could not be reached or failed, so callers
 // answer 503 (retry later) rather than a generic 500.
+//
+// Errors PostgreSQL answers with are ours to fix (a constraint, a bad value) unless their
+// SQLSTATE says the server could not do the work now: connection exceptions (class 08),
+// insufficient resources (53), an administrator's or a crash's shutdown, or a server still
+// starting (57P01-57P03), and a serialization failure or deadlock (40001, 40P01), which a
+// retry resolves. A value that does not scan is a bug of ours too.
 func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	// A value that does not scan is a bug of ours, not a passing outage: internal, not
-	// "try again".
-	if pgCode(err) != "" || errors.Is(err, context.Canceled) || errors.As(err, new(pgx.ScanArgError)) {
+	var app *Error
+	if errors.As(err, &app) {
+		return err
+	}
+	code := pgCode(err)
+	if (code != "" && !transientSQLState(code)) || errors.As(err, new(pgx.ScanArgError)) {
 		return err
 	}
 	return &Error{Code: EUNAVAILABLE, Message: "The service is temporarily unavailable; please try again.", Err: err}
+}
+
+// transientSQLState reports whether a SQLSTATE means "try again later".
+func transientSQLState(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"):
+		return true
+	}
+	switch code {
+	case "57P01", "57P02", "57P03", "40001", "40P01":
+		return true
+	}
+	return false
 }
 
 // notFound maps pgx.ErrNoRows to an application not-found error naming what was looked up.

@@ -282,11 +282,18 @@ func objectInfo(o minio.ObjectInfo) ObjectInfo {
 	return ObjectInfo{Key: o.Key, Size: o.Size, ContentType: o.ContentType, Modified: o.LastModified}
 }
 
+// errRefused marks an error the store answered with (as opposed to one of reaching it).
+var errRefused = errors.New("refused by the store")
+
 // mapS3Error turns S3 error codes (not message text) into the package's neutral errors.
 func mapS3Error(err error) error {
-	switch minio.ToErrorResponse(err).Code {
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
 	case "NoSuchKey", "NoSuchObject":
 		return fmt.Errorf("%w (%v)", ErrNotExist, err)
+	}
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("%w: %w", errRefused, err)
 	}
 	return err
 }

@@ -173,3 +173,56 @@ func TestS3PutNeverReadsBodyAfterReturn(t *testing.T) {
 		})
 	}
 }
+
+// TestS3ProbeWrite: the write probe tells a store that takes the configured writes from one
+// that refuses encrypted writes (MinIO without a KMS), one that refuses all writes, and one
+// that cannot be reached, and leaves no probe object behind.
+func TestS3ProbeWrite(t *testing.T) {
+	t.Parallel()
+	ok, cfg := s3test.NewStore(t)
+	key := imagestore.NewProbeKey()
+	if err := ok.ProbeWrite(testCtx(t), key); err != nil {
+		t.Errorf("probe of a store with a KMS: %v", err)
+	}
+	if _, err := ok.Stat(testCtx(t), key); !errors.Is(err, imagestore.ErrNotExist) {
+		t.Errorf("the probe object is left behind: %v", err)
+	}
+
+	noKMS := s3test.StartMinIOWithoutKMS(t)
+	encrypted, err := imagestore.NewS3Store(testCtx(t), noKMS.Config("probe-sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := encrypted.ProbeWrite(testCtx(t), key); !errors.Is(err, imagestore.ErrEncryptedWritesRefused) {
+		t.Errorf("probe with SSE of MinIO without a KMS = %v, want ErrEncryptedWritesRefused", err)
+	}
+	plainCfg := noKMS.Config("probe-plain")
+	plainCfg.SSE = false
+	plain, err := imagestore.NewS3Store(testCtx(t), plainCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.ProbeWrite(testCtx(t), key); err != nil {
+		t.Errorf("probe without SSE of MinIO without a KMS: %v", err)
+	}
+
+	proxy := s3test.NewFaultProxy(t, cfg.Endpoint)
+	pcfg := proxy.Config(cfg)
+	pcfg.MaxRetries = 1
+	denied, err := imagestore.NewS3Store(testCtx(t), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Always(s3test.Fault{Kind: s3test.AccessDenied})
+	if err := denied.ProbeWrite(testCtx(t), key); !errors.Is(err, imagestore.ErrWritesRefused) || errors.Is(err, imagestore.ErrEncryptedWritesRefused) {
+		t.Errorf("probe of a store that refuses every write = %v, want ErrWritesRefused only", err)
+	}
+
+	noKMS.Stop(t)
+	if err := encrypted.ProbeWrite(testCtx(t), key); err == nil || errors.Is(err, imagestore.ErrWritesRefused) || errors.Is(err, imagestore.ErrEncryptedWritesRefused) {
+		t.Errorf("probe of a stopped store = %v, want an error of reaching it", err)
+	}
+	if err := encrypted.ProbeWrite(testCtx(t), "photos/x"); !errors.Is(err, imagestore.ErrInvalidKey) {
+		t.Errorf("probe outside the probe prefix = %v, want ErrInvalidKey", err)
+	}
+}

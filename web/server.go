@@ -45,6 +45,9 @@ type Config struct {
 	Secure bool
 	// Pool holds the clinicians' sessions; when nil, DB is used if it is a *pgxpool.Pool.
 	Pool *pgxpool.Pool
+	// StoreProbeInterval is how long /readyz trusts its last write probe of the store
+	// (0: 30 s).
+	StoreProbeInterval time.Duration
 }
 
 // Server is the HTTP handler for the whole service.
@@ -59,6 +62,7 @@ type Server struct {
 	linkFailures *failureLimiter
 	tpl          templates
 	clinic       *clinicState // session.go: clinicians' sessions and sign-in limits
+	storeWrites  *storeWrites // health.go
 }
 
 // New builds the server and its routes.
@@ -71,7 +75,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
-		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute)}
+		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
+		storeWrites: newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -68,6 +68,11 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
+	// A store that refuses the writes uploads make (encrypted ones, without a KMS) is named
+	// here, once; the server starts anyway and /readyz says why it is not ready.
+	checkCtx, cancelCheck := context.WithTimeout(ctx, 10*time.Second)
+	srv.CheckStore(checkCtx)
+	cancelCheck()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -77,7 +82,13 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
-	wg.Go(func() { every(bg, time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
+	// Orphans of failed uploads go within minutes, starting with those a crash left; the full
+	// reconciliation, which lists the bucket, runs once a day.
+	wg.Go(func() {
+		sweepPending(bg, svc, log)
+		every(bg, 5*time.Minute, func(ctx context.Context) { sweepPending(ctx, svc, log) })
+	})
+	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
 	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, svc, log) }) })
 	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
 	reminders, err := startReminders(bg, cfg, svc, log)
@@ -131,6 +142,17 @@ func every(ctx context.Context, period time.Duration, f func(context.Context)) {
 		case <-t.C:
 		}
 		f(ctx)
+	}
+}
+
+// sweepPending removes the objects of failed uploads once no upload can still be in flight.
+func sweepPending(ctx context.Context, svc *followup.Service, log *slog.Logger) {
+	n, err := svc.SweepPending(ctx, svc.PendingGrace())
+	if err != nil && ctx.Err() == nil {
+		log.Warn("sweep pending objects", "error", err.Error())
+	}
+	if n > 0 {
+		log.Info("swept objects of failed uploads", "count", n)
 	}
 }
 

@@ -103,7 +103,12 @@ func createDatabase(tb testing.TB, admin, options string) string {
 // NewPool opens a pool on a fresh database (see NewDatabase), closed when the test ends.
 func NewPool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	u := NewDatabase(tb)
+	return OpenPool(tb, NewDatabase(tb))
+}
+
+// OpenPool opens a pool on the database at u (a proxy's, say), closed when the test ends.
+func OpenPool(tb testing.TB, u string) *pgxpool.Pool {
+	tb.Helper()
 	pc, err := pgxpool.ParseConfig(u)
 	if err != nil {
 		tb.Fatalf("pgtest: pool: %v", err)
