@@ -190,7 +190,10 @@ func (s *Service) storePhoto(ctx context.Context, a Actor, procedureID uuid.UUID
 	err := s.store.Put(pctx, key, io.TeeReader(clean.NewReader(), h), clean.Size(), clean.Format.ContentType())
 	cancel()
 	if err != nil {
-		s.discardObject(ctx, key) // Put is all or nothing: there is no object, only the note
+		// No object is visible now, but a store that stalled past the deadline may still
+		// complete the PUT it was given: the note stays, and the sweeper removes whatever
+		// lands once no upload can still be in flight.
+		s.deleteObject(ctx, key)
 		return Photo{}, false, &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
 	}
 	s.hook(hookStored)
@@ -301,18 +304,28 @@ func (s *Service) notePending(ctx context.Context, key string) error {
 	return nil
 }
 
-// discardObject removes an object whose row certainly does not exist, then its pending note.
-// Whatever fails here is left to the sweeper, which the note still points at.
+// discardObject removes a stored object whose row certainly does not exist, then its pending
+// note. Whatever fails here is left to the sweeper, which the note still points at.
 func (s *Service) discardObject(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
 	defer cancel()
-	if err := s.store.Delete(ctx, key); err != nil {
-		s.log.Warn("object left for the sweeper", "error", err.Error())
+	if !s.deleteObject(ctx, key) {
 		return
 	}
 	if _, err := s.pool.Exec(ctx, `delete from pending_objects where object_key = $1`, key); err != nil {
 		s.log.Warn("pending note left for the sweeper", "error", err.Error())
 	}
+}
+
+// deleteObject removes an object, leaving it to the sweeper (it has a note) when that fails.
+func (s *Service) deleteObject(ctx context.Context, key string) bool {
+	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	defer cancel()
+	if err := s.store.Delete(ctx, key); err != nil {
+		s.log.Warn("object left for the sweeper", "error", err.Error())
+		return false
+	}
+	return true
 }
 
 // photoByUploadID reads the photo an upload stored, if any, unscoped: for the write path,

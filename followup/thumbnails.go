@@ -203,7 +203,10 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 	}
 	hexsum := hex.EncodeToString(sum)
 	for _, t := range thumbs {
-		if err := s.store.Put(ctx, imagestore.ThumbKey(hexsum, t.Size), bytes.NewReader(t.JPEG), int64(len(t.JPEG)), "image/jpeg"); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+		err := s.store.Put(pctx, imagestore.ThumbKey(hexsum, t.Size), bytes.NewReader(t.JPEG), int64(len(t.JPEG)), "image/jpeg")
+		cancel()
+		if err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,8 +65,10 @@ func (b *syncBuffer) String() string {
 // apiOptions adjust newAPIFixture: the store (a fresh MinIO bucket by default) and the server
 // secret (none by default).
 type apiOptions struct {
-	store  imagestore.Store
-	secret []byte
+	store        imagestore.Store
+	secret       []byte
+	limits       imagestore.Limits // zero: 4 MiB uploads
+	storeTimeout time.Duration     // followup.Config.StoreTimeout
 }
 
 func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
@@ -84,12 +87,13 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	logs := newSyncBuffer()
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc, err := followup.New(followup.Config{Pool: pool, Store: o.store, Protocols: reg, Logger: log, SecretKey: o.secret})
+	svc, err := followup.New(followup.Config{Pool: pool, Store: o.store, Protocols: reg, Logger: log, SecretKey: o.secret,
+		StoreTimeout: o.storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc,
-		Limits: imagestore.Limits{MaxBytes: 4 << 20}, SecretKey: o.secret})
+		Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,11 +31,11 @@ type exportFixture struct {
 	photoID uuid.UUID
 }
 
-func newExportFixture(t *testing.T, store imagestore.Store) *exportFixture {
+func newExportFixture(t *testing.T, store imagestore.Store, opts ...func(*apiOptions)) *exportFixture {
 	t.Helper()
-	f := &exportFixture{apiFixture: newAPIFixture(t, func(o *apiOptions) {
+	f := &exportFixture{apiFixture: newAPIFixture(t, append([]func(*apiOptions){func(o *apiOptions) {
 		o.store, o.secret = store, []byte("export test secret, 32 bytes long")
-	})}
+	}}, opts...)...)}
 	svc, ctx := f.svc, context.Background()
 	p, err := svc.CreatePatient(ctx, f.clinicianActor, followup.NewPatient{DisplayName: "Xiaoming Wang", BirthDate: "2025-03-02",
 		MRN: "MRN-EXPORT-1", GuardianEmail: "guardian@example.org", PreferredLanguage: "zh-CN", ResearchConsent: true})

@@ -191,7 +191,11 @@ func (r *faultRig) check(t *testing.T, results []uploadResult) []uploadResult {
 			t.Errorf("upload %s answered %d: neither stored nor a server error", res.uploadID, res.status)
 		}
 	}
-	// The sweeper leaves no object without a row (grace 0: nothing is in flight now).
+	// The sweepers leave no object without a row (grace 0: nothing is in flight now): the
+	// pending notes of failed uploads, then the full reconciliation.
+	if _, err := r.svc.SweepPending(ctx, -time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.svc.SweepOrphans(ctx, -time.Minute); err != nil {
 		t.Fatal(err)
 	}

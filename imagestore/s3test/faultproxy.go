@@ -71,9 +71,10 @@ type FaultProxy struct {
 
 	done chan struct{} // closed at cleanup: ends stalls
 
-	mu     sync.Mutex
-	decide func(*http.Request) Fault
-	counts map[FaultKind]*atomic.Int64
+	mu       sync.Mutex
+	decide   func(*http.Request) Fault
+	counts   map[FaultKind]*atomic.Int64
+	inFlight atomic.Int64
 }
 
 // NewFaultProxy starts a proxy in front of the MinIO at target (host:port) that passes every
@@ -92,6 +93,8 @@ func NewFaultProxy(tb testing.TB, target string) *FaultProxy {
 		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.inFlight.Add(1)
+		defer p.inFlight.Add(-1)
 		f := p.fault(r)
 		p.counts[f.Kind].Add(1)
 		switch f.Kind {
@@ -146,6 +149,20 @@ func (p *FaultProxy) Always(f Fault) {
 
 // Heal passes every request again.
 func (p *FaultProxy) Heal() { p.Set(nil) }
+
+// WaitIdle waits until no request is inside the proxy: a stalled request that its client gave
+// up on may still reach the store when its stall ends, and a check of what the store holds
+// must come after that.
+func (p *FaultProxy) WaitIdle(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for p.inFlight.Load() > 0 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("s3test: %d requests still in the fault proxy after 2 minutes", p.inFlight.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // Count is how many requests got the fault kind k.
 func (p *FaultProxy) Count(k FaultKind) int64 { return p.counts[k].Load() }

@@ -1,6 +1,7 @@
 package s3test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/dermfollow/dermfollow/imagestore"
 )
@@ -83,7 +87,9 @@ func (m *MinIO) Start(tb testing.TB) {
 		resp, err := http.Get(fmt.Sprintf("http://%s/minio/health/ready", m.addr))
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// "Ready" comes a moment before the S3 API stops answering "Server not
+			// initialized yet": wait for a real call to succeed.
+			if resp.StatusCode == 200 && m.answers() {
 				return
 			}
 		}
@@ -91,6 +97,19 @@ func (m *MinIO) Start(tb testing.TB) {
 	}
 	b, _ := os.ReadFile(filepath.Join(m.dir, "minio.log"))
 	tb.Fatalf("s3test: minio did not become ready:\n%s", b)
+}
+
+// answers reports whether the S3 API takes a request.
+func (m *MinIO) answers() bool {
+	cfg := m.Config("")
+	c, err := minio.New(m.addr, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	return err == nil
 }
 
 // Stop kills the server the way a crash would.
