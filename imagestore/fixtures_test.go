@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -39,6 +40,7 @@ const (
 	secretTrailer   = "TRAILER-SECRET"
 	secretWebPXMP   = "WEBP-XMP-SECRET"
 	secretWebPOther = "WEBP-UNKNOWN-SECRET"
+	secretStray     = "STRAY-SECRET"
 )
 
 // fixture is a test input with what the tests expect of it.
@@ -53,6 +55,8 @@ type fixture struct {
 	unreadable  bool
 	icc         []byte // the profile the output must carry intact
 	keepsAll    bool   // output must equal input (already clean)
+	// removed are byte counts the report must hold exactly, for the kinds listed
+	removed map[RemovalKind]int64
 	// for refused fixtures
 	reason Reason
 }
@@ -592,8 +596,79 @@ func acceptedFixtures(tb testing.TB) []fixture {
 			secrets: []string{secretComment}})
 	}
 
+	fs = append(fs, strayFixtures(tb)...)
 	fs = append(fs, pngFixtures(tb)...)
 	fs = append(fs, webpFixtures(tb)...)
+	return fs
+}
+
+// strayBytes is n bytes that hold no marker, in the shape cameras leave them: text, then
+// counting bytes (never 0xFF).
+func strayBytes(n int) []byte {
+	b := []byte(secretStray)
+	for i := len(b); i < n; i++ {
+		b = append(b, byte(i%0xFF))
+	}
+	return b[:n]
+}
+
+// insertAfterSegment returns b with extra right after its first marker segment of type
+// marker (before the first scan).
+func insertAfterSegment(tb testing.TB, b []byte, marker byte, extra []byte) []byte {
+	tb.Helper()
+	for pos := 2; pos+4 <= len(b) && b[pos+1] != jpegSOS; {
+		end := pos + 2 + int(binary.BigEndian.Uint16(b[pos+2:]))
+		if b[pos+1] == marker {
+			return cat(b[:end], extra, b[end:])
+		}
+		pos = end
+	}
+	tb.Fatalf("no segment %#x", marker)
+	return nil
+}
+
+// strayBase is the phone-like JPEG the stray fixtures put bytes into: JFIF, EXIF (orientation
+// 6, GPS, serials, a thumbnail), an ICC profile in two chunks, then Go's DQT, SOF0, DHT, SOS.
+func strayBase(tb testing.TB) []byte {
+	tiff := exifTIFF(exifOptions{orientation: 6, dateTime: "2019:03:04 05:06:07", full: true})
+	segs := append([][]byte{jfifSegment(nil), exifAPP1(tiff)}, iccSegments(fakeICCProfile(), 2)...)
+	return withSegments(encodeJPEG(tb, testImage(48, 32), 85), segs...)
+}
+
+// strayFixtures are JPEGs with bytes between segments that belong to none (issue 17): every
+// decoder skips them, so the sanitizer drops them, reports them, and accepts the photo.
+func strayFixtures(tb testing.TB) []fixture {
+	tb.Helper()
+	base := strayBase(tb)
+	secrets := []string{secretGPS, secretSerial, secretArtist, secretThumb, "2019:03:04"}
+	withStray := func(name string, data []byte, n int64, extra ...string) fixture {
+		return fixture{name: name, data: data, secrets: append(slices.Clone(secrets), extra...),
+			orientation: 6, takenAt: "2019-03-04T05:06:07Z", hadGPS: true, icc: fakeICCProfile(),
+			removed: map[RemovalKind]int64{RemovedStrayBytes: n}}
+	}
+	var fs []fixture
+	for _, at := range []struct {
+		name   string
+		marker byte
+	}{{"app0", jpegAPP0}, {"app1", jpegAPP1}, {"app2", jpegAPP2}, {"dqt", jpegDQT}} {
+		for _, n := range []int{1, 2, 14, 200} {
+			var extra []string
+			if n >= len(secretStray) {
+				extra = []string{secretStray}
+			}
+			fs = append(fs, withStray(fmt.Sprintf("jpeg/stray-%d-after-%s", n, at.name),
+				insertAfterSegment(tb, base, at.marker, strayBytes(n)), int64(n), extra...))
+		}
+	}
+	// Zero padding after EXIF, as some phones write; a stuffed zero and a restart marker out
+	// of place (image/jpeg and libjpeg skip both); a long run of fill bytes before a marker.
+	fs = append(fs,
+		withStray("jpeg/stray-zeros-after-app1", insertAfterSegment(tb, base, jpegAPP1, make([]byte, 200)), 200),
+		withStray("jpeg/stray-stuffed-zero-and-restart", insertAfterSegment(tb, base, jpegDQT, []byte{0xFF, 0, 0xFF, 0xD3, 7}), 5),
+		withStray("jpeg/fill-run", insertAfterSegment(tb, base, jpegDQT, bytes.Repeat([]byte{0xFF}, 100)), 100),
+		withStray("jpeg/stray-everywhere", insertAfterSegment(tb, insertAfterSegment(tb, base, jpegDHT, strayBytes(40)),
+			jpegAPP0, strayBytes(3)), 43, secretStray),
+	)
 	return fs
 }
 

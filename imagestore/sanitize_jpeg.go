@@ -52,8 +52,6 @@ const (
 	// scanBlock is the read size for image data: large enough that per-read costs vanish,
 	// small enough that 16 concurrent uploads need about 1 MiB for it.
 	scanBlock = 64 << 10
-	// maxFillBytes bounds 0xFF fill runs before a marker; encoders write none or one.
-	maxFillBytes = 64
 	// jfifLen is the APP0 JFIF payload without a thumbnail.
 	jfifLen = 14
 	// adobeLen is the APP14 Adobe payload libjpeg reads.
@@ -106,14 +104,20 @@ func (p *jpegPlanner) run() (*planBuilder, error) {
 		if err := readFull(p.r, hdr[:2], pos); err != nil {
 			return nil, err
 		}
-		if hdr[0] != 0xFF {
-			return nil, rejectf(ReasonMalformed, "jpeg: no marker at offset %d", pos)
-		}
-		for fill := 0; hdr[1] == 0xFF; fill++ {
-			if fill == maxFillBytes {
-				return nil, rejectf(ReasonMalformed, "jpeg: fill bytes at offset %d", pos)
+		if !isSegmentMarker(hdr[0], hdr[1]) {
+			// Bytes that belong to no segment: a writer's padding or garbage after a segment
+			// (libjpeg: "extraneous bytes before marker"), fill bytes, or a stuffed zero or
+			// restart marker out of place. image/jpeg and libjpeg skip them; they carry no
+			// image data, so they are dropped and reported.
+			next, found, err := findMarker(p.r, pos, p.size, p.buf)
+			if err != nil {
+				return nil, err
 			}
-			pos++
+			if !found {
+				return nil, rejectf(ReasonMalformed, "jpeg: no marker after offset %d", pos)
+			}
+			p.b.drop(RemovedStrayBytes, next-pos)
+			pos = next
 			if err := readFull(p.r, hdr[:2], pos); err != nil {
 				return nil, err
 			}
@@ -148,9 +152,12 @@ func (p *jpegPlanner) run() (*planBuilder, error) {
 		}
 		pos = end
 		if marker == jpegSOS {
-			next, err := scanEntropy(p.r, pos, p.size, p.buf)
+			next, found, err := findMarker(p.r, pos, p.size, p.buf)
 			if err != nil {
 				return nil, err
+			}
+			if !found {
+				return nil, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
 			}
 			p.rest = append(p.rest, piece{off: pos, n: next - pos})
 			pos = next
@@ -392,17 +399,25 @@ func orientationTIFF(orientation int) []byte {
 	return t
 }
 
-// scanEntropy finds the marker that ends the entropy-coded data starting at pos: the first
-// 0xFF followed by neither a stuffed zero, a restart marker nor another 0xFF (fill). It reads
-// blocks into buf and jumps between 0xFF bytes with bytes.IndexByte.
-func scanEntropy(r io.ReaderAt, pos, size int64, buf []byte) (int64, error) {
+// isSegmentMarker tells whether a and b are a marker findMarker would stop at: 0xFF followed
+// by neither a stuffed zero, a restart marker nor another 0xFF.
+func isSegmentMarker(a, b byte) bool {
+	return a == 0xFF && b != 0x00 && b != 0xFF && (b < jpegRST0 || b > jpegRST7)
+}
+
+// findMarker finds the first marker at or after pos that is not part of entropy-coded data:
+// the first 0xFF followed by neither a stuffed zero, a restart marker nor another 0xFF (fill).
+// It ends a scan's data, and it is where a segment starts after bytes that belong to no
+// segment. found is false when the file ends first. It reads blocks into buf and jumps
+// between 0xFF bytes with bytes.IndexByte.
+func findMarker(r io.ReaderAt, pos, size int64, buf []byte) (at int64, found bool, err error) {
 	for pos < size {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
 		if n == 0 {
 			if err == nil || err == io.EOF {
 				break
 			}
-			return 0, err
+			return 0, false, err
 		}
 		blk := buf[:n]
 		advance := int64(n)
@@ -415,25 +430,24 @@ func scanEntropy(r io.ReaderAt, pos, size int64, buf []byte) (int64, error) {
 			if k+1 == n {
 				// The byte after this 0xFF is in the next block; start it here.
 				if pos+int64(n) >= size {
-					return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+					return 0, false, nil
 				}
 				advance = int64(k)
 				break
 			}
-			switch c := blk[k+1]; {
-			case c == 0x00 || (c >= jpegRST0 && c <= jpegRST7):
-				i = k + 2
-				continue
-			case c == 0xFF:
-				i = k + 1
-				continue
+			if isSegmentMarker(0xFF, blk[k+1]) {
+				return pos + int64(k), true, nil
 			}
-			return pos + int64(k), nil
+			if blk[k+1] == 0xFF {
+				i = k + 1
+			} else {
+				i = k + 2
+			}
 		}
 		if advance == 0 {
-			return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+			return 0, false, nil
 		}
 		pos += advance
 	}
-	return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+	return 0, false, nil
 }

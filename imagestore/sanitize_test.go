@@ -34,6 +34,11 @@ func TestSanitizeAccepted(t *testing.T) {
 			if f.keepsAll && !bytes.Equal(out, f.data) {
 				t.Errorf("clean input changed: %d -> %d bytes, removed %v", len(f.data), len(out), c.Removed)
 			}
+			for kind, n := range f.removed {
+				if got := removedBytes(c.Removed, kind); got != n {
+					t.Errorf("removed %d bytes of %s, want %d (%v)", got, kind, n, c.Removed)
+				}
+			}
 			m := c.Meta
 			if m.Orientation != f.orientation {
 				t.Errorf("orientation %d, want %d", m.Orientation, f.orientation)
@@ -91,6 +96,38 @@ func TestSanitizeAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStrayBytesDropped: a JPEG with bytes between its segments comes out exactly as the same
+// JPEG without them, so nothing of them survives and nothing else changes.
+func TestStrayBytesDropped(t *testing.T) {
+	t.Parallel()
+	want, _, err := SanitizeBytes(strayBase(t), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strayFixtures(t) {
+		out, c, err := SanitizeBytes(f.data, DefaultLimits())
+		if err != nil {
+			t.Errorf("%s: %v", f.name, err)
+			continue
+		}
+		if !bytes.Equal(out, want) {
+			t.Errorf("%s: output differs from the same photo without stray bytes", f.name)
+		}
+		if n := int64(len(f.data) - len(strayBase(t))); removedBytes(c.Removed, RemovedStrayBytes) != n {
+			t.Errorf("%s: removed %v, want %d stray bytes", f.name, c.Removed, n)
+		}
+	}
+}
+
+func removedBytes(rs []Removal, kind RemovalKind) int64 {
+	for _, r := range rs {
+		if r.Kind == kind {
+			return r.Bytes
+		}
+	}
+	return 0
 }
 
 // mustSanitize runs both entry points (bytes and streaming) and checks they agree.
@@ -341,8 +378,8 @@ func jpegImageData(t *testing.T, b []byte) []byte {
 	t.Helper()
 	var out []byte
 	for pos := 2; pos+2 <= len(b); {
-		if b[pos+1] == 0xFF {
-			pos++
+		if m := b[pos+1]; b[pos] != 0xFF || m == 0xFF || m == 0 || m >= jpegRST0 && m <= jpegRST7 {
+			pos++ // fill or stray bytes between segments
 			continue
 		}
 		m := b[pos+1]
