@@ -13,6 +13,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"golang.org/x/image/webp"
 )
 
 // Distinctive values put into identifying fields; none may survive sanitizing.
@@ -773,6 +775,86 @@ func webpFixtures(tb testing.TB) []fixture {
 	})
 	fs = append(fs, fixture{name: "webp/lossless-simple", data: readTestdata(tb, "gopher-doc.1bpp.lossless.webp"),
 		orientation: 1, keepsAll: true})
+	return append(fs, webpOrientationFixtures(tb)...)
+}
+
+// webpOrientationFixtures are WebP photos as a phone or cwebp -metadata all writes them (VP8X,
+// the image, then EXIF and XMP), lossy, lossless and lossy with alpha, in each orientation
+// (issue 17): the output keeps the orientation alone. Odd orientations put the EXIF before
+// the image, which some writers do; two more carry EXIF in a simple-format file, outside
+// the specification, which the sanitizer turns into an extended one.
+func webpOrientationFixtures(tb testing.TB) []fixture {
+	tb.Helper()
+	type base struct {
+		name  string
+		image []riffRef // ALPH (if any) and the image chunk
+		w, h  int
+		alpha bool
+	}
+	var bases []base
+	for _, b := range []struct{ name, file string }{
+		{"lossy", "blue-purple-pink.lossy.webp"},
+		{"lossless", "gopher-doc.1bpp.lossless.webp"},
+		{"alpha", "yellow_rose.lossy-with-alpha.webp"},
+	} {
+		data := readTestdata(tb, b.file)
+		cfg, err := webp.DecodeConfig(bytes.NewReader(data))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		x := base{name: b.name, w: cfg.Width, h: cfg.Height}
+		for _, c := range splitWebP(data) {
+			switch c.fourCC {
+			case "ALPH", "VP8 ":
+				x.image = append(x.image, c)
+				x.alpha = x.alpha || c.fourCC == "ALPH"
+			case "VP8L":
+				x.image = append(x.image, c)
+				x.alpha = c.data[4]&0x10 != 0
+			}
+		}
+		bases = append(bases, x)
+	}
+	xmp := []byte(`<x:xmpmeta>` + secretWebPXMP + `</x:xmpmeta>`)
+	var fs []fixture
+	for _, b := range bases {
+		for o := uint16(1); o <= 8; o++ {
+			order := byteOrder(binary.BigEndian)
+			if o%2 == 1 {
+				order = binary.LittleEndian
+			}
+			exif := riffChunk("EXIF", exifTIFF(exifOptions{order: order, orientation: o,
+				dateTime: "2018:01:02 03:04:05", full: true}))
+			flags := byte(webpFlagEXIF | webpFlagXMP)
+			if b.alpha {
+				flags |= webpFlagAlpha
+			}
+			chunks := [][]byte{vp8xChunk(flags, b.w, b.h)}
+			if o%2 == 1 {
+				chunks = append(chunks, exif)
+			}
+			for _, c := range b.image {
+				chunks = append(chunks, riffChunk(c.fourCC, c.data))
+			}
+			if o%2 == 0 {
+				chunks = append(chunks, exif)
+			}
+			chunks = append(chunks, riffChunk("XMP ", xmp))
+			fs = append(fs, fixture{
+				name: fmt.Sprintf("webp/%s-orientation-%d", b.name, o), data: buildWebP(chunks...),
+				secrets:     []string{secretGPS, secretSerial, secretArtist, secretWebPXMP, "2018:01:02"},
+				orientation: int(o), takenAt: "2018-01-02T03:04:05Z", hadGPS: true,
+			})
+		}
+		if b.name == "alpha" {
+			continue // a simple-format file has no ALPH
+		}
+		exif := riffChunk("EXIF", exifTIFF(exifOptions{orientation: 6, full: true}))
+		fs = append(fs, fixture{
+			name: "webp/" + b.name + "-simple-with-exif", data: buildWebP(riffChunk(b.image[0].fourCC, b.image[0].data), exif),
+			secrets: []string{secretGPS, secretSerial}, orientation: 6, hadGPS: true,
+		})
+	}
 	return fs
 }
 

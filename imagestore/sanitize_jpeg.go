@@ -382,8 +382,8 @@ func orientationEXIFSegment(orientation int) []byte {
 	return seg
 }
 
-// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1 or a PNG eXIf
-// chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
+// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1, a PNG eXIf or a
+// WebP EXIF chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
 // IFD.
 func orientationTIFF(orientation int) []byte {
 	be := binary.BigEndian

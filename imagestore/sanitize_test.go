@@ -76,6 +76,7 @@ func TestSanitizeAccepted(t *testing.T) {
 				if f.icc != nil && !bytes.Equal(webpChunkData(out, "ICCP"), f.icc) {
 					t.Error("ICC profile not carried intact")
 				}
+				assertWebPOrientation(t, out, m.Orientation)
 			case FormatPNG:
 				for _, typ := range []string{"IDAT", "PLTE", "tRNS", "iCCP"} {
 					if a, b := pngChunkData(t, f.data, typ), pngChunkData(t, out, typ); !bytes.Equal(a, b) {
@@ -89,9 +90,8 @@ func TestSanitizeAccepted(t *testing.T) {
 			if !bytes.Equal(again, out) {
 				t.Errorf("not idempotent: second pass removed %v", c2.Removed)
 			}
-			// JPEG and PNG keep the orientation in the file (the minimal EXIF); WebP does not,
-			// as browsers do not turn a WebP by its EXIF.
-			if c.Format != FormatWebP && c2.Meta.Orientation != m.Orientation {
+			// Every format keeps the orientation in the file (the minimal EXIF).
+			if c2.Meta.Orientation != m.Orientation {
 				t.Errorf("orientation after a second pass %d, want %d", c2.Meta.Orientation, m.Orientation)
 			}
 		})
@@ -479,6 +479,39 @@ func assertPNGOrientation(t *testing.T, out []byte, orientation int) {
 	readEXIF(data, &x)
 	if len(data) != 26 || x.Orientation != orientation || x.EXIFUnreadable || x.HadGPS {
 		t.Errorf("minimal eXIf (%d bytes) reads back as %+v", len(data), x)
+	}
+}
+
+// assertWebPOrientation checks that a sanitized WebP ends with one EXIF chunk holding only
+// the orientation, announced by its VP8X, when the orientation is not 1, and has no EXIF
+// otherwise.
+func assertWebPOrientation(t *testing.T, out []byte, orientation int) {
+	t.Helper()
+	cs := splitWebP(out)
+	var exifs int
+	for _, c := range cs {
+		if c.fourCC == "EXIF" {
+			exifs++
+		}
+	}
+	flagged := cs[0].fourCC == "VP8X" && cs[0].data[0]&webpFlagEXIF != 0
+	if orientation == 1 {
+		if exifs != 0 || flagged {
+			t.Errorf("EXIF in output for orientation 1 (%d chunks, flag %v)", exifs, flagged)
+		}
+		return
+	}
+	last := cs[len(cs)-1]
+	if exifs != 1 || last.fourCC != "EXIF" || !flagged {
+		t.Fatalf("want one flagged EXIF chunk after the image, got %d (last %q, flag %v)", exifs, last.fourCC, flagged)
+	}
+	var x CaptureMeta
+	readEXIF(last.data, &x)
+	if len(last.data) != 26 || x.Orientation != orientation || x.EXIFUnreadable || x.HadGPS {
+		t.Errorf("minimal EXIF (%d bytes) reads back as %+v", len(last.data), x)
+	}
+	if int(binary.LittleEndian.Uint32(out[4:])) != len(out)-8 {
+		t.Errorf("RIFF size %d for %d bytes", binary.LittleEndian.Uint32(out[4:]), len(out))
 	}
 }
 
