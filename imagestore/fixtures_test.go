@@ -919,10 +919,13 @@ func refusedFixtures(tb testing.TB) []fixture {
 	for range 1100 {
 		manyCOM = append(manyCOM, jpegSeg(jpegCOM, []byte("x")))
 	}
-	sof5 := bytes.Clone(base)
-	sof5[sof+1] = 0xC5
+	withFrame := func(marker, precision byte) []byte {
+		b := bytes.Clone(base)
+		b[sof+1], b[sof+4] = marker, precision
+		return b
+	}
 	heic := []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic\x00\x00\x00\x00meta")
-	return []fixture{
+	fs := []fixture{
 		{name: "jpeg/truncated-in-exif", data: full[:300], reason: ReasonMalformed},
 		{name: "jpeg/truncated-in-scan", data: base[:len(base)-40], reason: ReasonMalformed},
 		{name: "jpeg/no-eoi", data: base[:len(base)-2], reason: ReasonMalformed},
@@ -930,7 +933,13 @@ func refusedFixtures(tb testing.TB) []fixture {
 		{name: "jpeg/zero-length-marker", data: withSegments(base, []byte{0xFF, jpegAPP1, 0, 0}), reason: ReasonMalformed},
 		{name: "jpeg/huge-dimensions", data: huge, reason: ReasonTooManyPixels},
 		{name: "jpeg/too-many-segments", data: withSegments(base, manyCOM...), reason: ReasonTooComplex},
-		{name: "jpeg/hierarchical", data: sof5, reason: ReasonUnsupported},
+		{name: "jpeg/sof1-12-bit", data: withFrame(0xC1, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/sof2-12-bit", data: withFrame(0xC2, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/sof0-12-bit", data: withFrame(0xC0, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/16-bit", data: withFrame(0xC1, 16), reason: ReasonMalformed},
+		{name: "jpeg/dac", data: withSegments(base, jpegSeg(jpegDAC, []byte{0x00, 0x10})), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/dhp", data: withSegments(base, jpegSeg(jpegDHP, base[sof+4:sof+4+9])), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/reserved-jpg", data: withFrame(0xC8, 8), reason: ReasonUnsupported},
 		{name: "jpeg/no-image", data: []byte{0xFF, 0xD8, 0xFF, 0xD9}, reason: ReasonMalformed},
 		{name: "png/bad-crc", data: badCRC, reason: ReasonMalformed},
 		{name: "png/huge-dimensions", data: pngHuge, reason: ReasonTooManyPixels},
@@ -941,8 +950,15 @@ func refusedFixtures(tb testing.TB) []fixture {
 		{name: "webp/riff-size-past-end", data: lossless[:len(lossless)-10], reason: ReasonMalformed},
 		{name: "webp/canvas-mismatch", data: buildWebP(vp8xChunk(0, 10, 10), riffChunk("VP8L", vp8l.data)), reason: ReasonMalformed},
 		{name: "heic", data: heic, reason: ReasonHEIC},
+	}
+	// Frames the product cannot show (issue 25 point 3): lossless, hierarchical,
+	// arithmetic-coded, and JPEG-LS.
+	for _, m := range []byte{0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, jpegSOF55} {
+		fs = append(fs, fixture{name: fmt.Sprintf("jpeg/sof-%#x", m), data: withFrame(m, 8), reason: ReasonUnsupportedJPEG})
+	}
+	return append(fs, []fixture{
 		{name: "mp4", data: []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), reason: ReasonUnsupported},
 		{name: "gif", data: []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), reason: ReasonUnsupported},
 		{name: "empty", data: nil, reason: ReasonUnsupported},
-	}
+	}...)
 }

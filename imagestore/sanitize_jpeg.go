@@ -10,6 +10,8 @@ import (
 // JPEG marker codes (ITU T.81 table B.1).
 const (
 	jpegSOF0  = 0xC0
+	jpegSOF1  = 0xC1
+	jpegSOF2  = 0xC2
 	jpegDHT   = 0xC4
 	jpegDAC   = 0xCC
 	jpegRST0  = 0xD0
@@ -29,6 +31,7 @@ const (
 	jpegAPP14 = 0xEE
 	jpegAPP15 = 0xEF
 	jpegJPG0  = 0xF0
+	jpegSOF55 = 0xF7 // JPEG-LS
 	jpegJPG13 = 0xFD
 	jpegCOM   = 0xFE
 	jpegTEM   = 0x01
@@ -60,11 +63,36 @@ const (
 	iccHeaderLen = 14
 )
 
-// isSequentialOrProgressiveSOF reports the frame types of non-hierarchical JPEG (baseline,
-// extended, progressive, lossless; Huffman or arithmetic), which are plain segment
-// sequences the sanitizer can rewrite. Hierarchical frames need DHP/EXP and are refused.
-func isSequentialOrProgressiveSOF(m byte) bool {
-	return (m >= 0xC0 && m <= 0xC3) || (m >= 0xC9 && m <= 0xCB)
+// isShownSOF reports the frame types the product can show: Huffman-coded baseline (SOF0),
+// extended sequential (SOF1) and progressive (SOF2), the ones image/jpeg (which makes the
+// thumbnails), browsers and every phone use.
+func isShownSOF(m byte) bool {
+	return m == jpegSOF0 || m == jpegSOF1 || m == jpegSOF2
+}
+
+// unshownFrame names the other frame types (T.81 table B.1), which the sanitizer could copy
+// but nobody could look at: SOF3 lossless, SOF5-7 hierarchical, SOF9-11 arithmetic-coded,
+// SOF13-15 both; and SOF55, JPEG-LS (T.87). "" for any other marker.
+func unshownFrame(m byte) string {
+	switch m {
+	case 0xC3:
+		return "lossless"
+	case 0xC5, 0xC6:
+		return "hierarchical"
+	case 0xC7:
+		return "hierarchical lossless"
+	case 0xC9, 0xCA:
+		return "arithmetic-coded"
+	case 0xCB:
+		return "arithmetic-coded lossless"
+	case 0xCD, 0xCE:
+		return "hierarchical arithmetic-coded"
+	case 0xCF:
+		return "hierarchical arithmetic-coded lossless"
+	case jpegSOF55:
+		return "JPEG-LS"
+	}
+	return ""
 }
 
 type iccChunk struct {
@@ -170,9 +198,15 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 	n := end - pos
 	payloadLen := n - 4
 	switch {
-	case isSequentialOrProgressiveSOF(m):
+	case isShownSOF(m):
 		return p.frame(pos, n)
-	case m == jpegDQT || m == jpegDHT || m == jpegDAC || m == jpegDRI:
+	case unshownFrame(m) != "":
+		return rejectf(ReasonUnsupportedJPEG, "jpeg: %s frame (marker %#x)", unshownFrame(m), m)
+	case m == jpegDAC || m == jpegDHP || m == jpegEXP:
+		// Arithmetic-coding tables and hierarchical structure, in a file whose frame may
+		// come later; image/jpeg refuses them.
+		return rejectf(ReasonUnsupportedJPEG, "jpeg: arithmetic or hierarchical marker %#x", m)
+	case m == jpegDQT || m == jpegDHT || m == jpegDRI:
 		p.rest = append(p.rest, piece{off: pos, n: n})
 		return nil
 	case m == jpegSOS:
@@ -197,9 +231,8 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 		return nil
 	case m >= jpegAPP0 && m <= jpegAPP15:
 		return p.app(m, pos, n)
-	case (m > jpegSOF0 && m <= 0xCF) || m == jpegDNL || m == jpegDHP || m == jpegEXP ||
-		(m >= jpegJPG0 && m <= jpegJPG13):
-		// Hierarchical, JPEG-LS and extension markers: structures we cannot vouch for.
+	case m == 0xC8 || m == jpegDNL || (m >= jpegJPG0 && m <= jpegJPG13):
+		// Reserved and extension markers, and DNL: structures we cannot vouch for.
 		return rejectf(ReasonUnsupported, "jpeg: unsupported marker %#x", m)
 	}
 	return rejectf(ReasonMalformed, "jpeg: reserved marker %#x at offset %d", m, pos)
@@ -221,6 +254,13 @@ func (p *jpegPlanner) frame(pos, n int64) error {
 	components := int64(h[5])
 	if components < 1 || components > 4 || n != 4+6+3*components {
 		return rejectf(ReasonMalformed, "jpeg: bad frame header at offset %d", pos)
+	}
+	switch precision := h[0]; precision {
+	case 8:
+	case 12:
+		return reject(ReasonUnsupportedJPEG, "jpeg: 12-bit samples")
+	default:
+		return rejectf(ReasonMalformed, "jpeg: %d-bit samples", precision)
 	}
 	if height == 0 {
 		// The height would follow the first scan in a DNL segment; nobody writes that.

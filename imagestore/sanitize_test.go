@@ -228,6 +228,19 @@ func TestHEICMessage(t *testing.T) {
 	}
 }
 
+func TestUnsupportedJPEGMessage(t *testing.T) {
+	t.Parallel()
+	en, zh := ReasonUnsupportedJPEG.Message("en"), ReasonUnsupportedJPEG.Message("zh-CN")
+	for _, want := range []string{"JPEG", "arithmetic", "lossless", "12-bit", "ordinary JPEG"} {
+		if !strings.Contains(en, want) {
+			t.Errorf("English message lacks %q: %s", want, en)
+		}
+	}
+	if !strings.Contains(zh, "普通 JPEG") || !strings.Contains(zh, "12 位") {
+		t.Errorf("Chinese message: %s", zh)
+	}
+}
+
 func TestSniff(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

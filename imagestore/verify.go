@@ -190,8 +190,8 @@ func (v *verifier) jpeg() error {
 			}
 			sawAdobe = true
 			continue
-		case m == 0xDB || m == 0xC4 || m == 0xCC || m == 0xDD: // DQT, DHT, DAC, DRI
-		case (m >= 0xC0 && m <= 0xC3) || (m >= 0xC9 && m <= 0xCB): // SOFn
+		case m == 0xDB || m == 0xC4 || m == 0xDD: // DQT, DHT, DRI
+		case m >= 0xC0 && m <= 0xC2: // SOF0-2: Huffman-coded baseline, extended, progressive
 			if sawFrame {
 				return errors.New("jpeg: second frame header")
 			}

@@ -101,6 +101,11 @@ func TestVerifyRejects(t *testing.T) {
 		"jpeg/iptc":                withSegments(plainJPEG, iptcSegment()),
 		"jpeg/vendor app":          withSegments(plainJPEG, jpegSeg(0xE9, []byte("x"))),
 		"jpeg/fill bytes":          withSegments(plainJPEG, []byte{0xFF}),
+		"jpeg/sof3 lossless":       withFrameMarker(t, plainJPEG, 0xC3),
+		"jpeg/sof9 arithmetic":     withFrameMarker(t, plainJPEG, 0xC9),
+		"jpeg/sof10 arithmetic":    withFrameMarker(t, plainJPEG, 0xCA),
+		"jpeg/sof5 hierarchical":   withFrameMarker(t, plainJPEG, 0xC5),
+		"jpeg/dac":                 withSegments(plainJPEG, jpegSeg(jpegDAC, []byte{0x00, 0x10})),
 		"jpeg/stray byte":          withSegments(plainJPEG, []byte{0}),
 		"jpeg/stray text":          withSegments(plainJPEG, []byte(secretStray)),
 		"jpeg/stuffed zero":        withSegments(plainJPEG, []byte{0xFF, 0}),
@@ -170,6 +175,19 @@ func TestVerifyRejects(t *testing.T) {
 	if _, err := Verify(bytes.NewReader(cleanJPEG), int64(len(cleanJPEG))+1); err == nil {
 		t.Error("size mismatch accepted")
 	}
+}
+
+// withFrameMarker returns a copy of a JPEG with its frame header's marker set to m.
+func withFrameMarker(t *testing.T, b []byte, m byte) []byte {
+	t.Helper()
+	for _, seg := range jpegSegments(b) {
+		if seg[1] >= jpegSOF0 && seg[1] <= jpegSOF2 {
+			at := bytes.Index(b, seg)
+			return patched(b, at+1, m)
+		}
+	}
+	t.Fatal("no frame header")
+	return nil
 }
 
 // patched returns a copy of b with b[i] set to v.
