@@ -59,8 +59,9 @@ type fixture struct {
 	keepsAll    bool   // output must equal input (already clean)
 	// removed are byte counts the report must hold exactly, for the kinds listed
 	removed map[RemovalKind]int64
-	// for refused fixtures
+	// for refused fixtures; detail, if set, must be part of the error (the check meant refused it)
 	reason Reason
+	detail string
 }
 
 // testImage is a small image with gradients and edges, so that encoders produce real data.
@@ -714,7 +715,89 @@ func pngFixtures(tb testing.TB) []fixture {
 	fs = append(fs, fixture{name: "png/paletted", data: pngWith(tb, encodePNG(tb, pal),
 		[][]byte{pngChunk("tEXt", []byte("Title\x00"+secretPNGText))}, nil, nil),
 		secrets: []string{secretPNGText}, orientation: 1})
+	// Image data of exactly the declared size in less usual shapes: interlaced (with empty
+	// passes for the small ones), sub-byte samples, 16-bit samples, the zlib stream cut into
+	// one-byte IDATs, and empty IDATs after it.
+	for _, tc := range []struct {
+		name             string
+		w, h             int
+		depth, colorType byte
+		interlaced       bool
+		idatLen          int
+	}{
+		{"interlaced-rgb-9x7", 9, 7, 8, 2, true, 8192},
+		{"interlaced-1x1", 1, 1, 8, 6, true, 8192},
+		{"interlaced-gray1-13x3", 13, 3, 1, 0, true, 8192},
+		{"gray2-31x5", 31, 5, 2, 0, false, 8192},
+		{"rgba16-17x9", 17, 9, 16, 6, false, 8192},
+		{"one-byte-idats", 12, 10, 8, 2, false, 1},
+	} {
+		var interlace byte
+		if tc.interlaced {
+			interlace = 1
+		}
+		raw := rawScanlines(tc.w, tc.h, tc.depth, tc.colorType, tc.interlaced)
+		fs = append(fs, fixture{name: "png/" + tc.name, orientation: 1, keepsAll: true,
+			data: rawPNG(tc.w, tc.h, tc.depth, tc.colorType, interlace, raw, tc.idatLen)})
+	}
+	trailingEmpty := rawPNG(8, 8, 8, 0, 0, rawScanlines(8, 8, 8, 0, false), 8192)
+	iend := len(trailingEmpty) - 12
+	trailingEmpty = cat(trailingEmpty[:iend], pngChunk("IDAT", nil), pngChunk("IDAT", nil), trailingEmpty[iend:])
+	fs = append(fs, fixture{name: "png/empty-idats-after-the-stream", data: trailingEmpty, orientation: 1, keepsAll: true})
 	return fs
+}
+
+// rawPNG builds a PNG from its IHDR fields and raw (filtered, uncompressed) image data,
+// compressed into one zlib stream and cut into IDATs of at most idatLen bytes.
+func rawPNG(w, h int, depth, colorType, interlace byte, raw []byte, idatLen int) []byte {
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, depth, colorType, 0, 0, interlace)
+	return idatPNG(ihdr, zlibBytes(raw), idatLen)
+}
+
+// idatPNG builds a PNG from an IHDR and the bytes the IDATs carry.
+func idatPNG(ihdr, data []byte, idatLen int) []byte {
+	out := cat([]byte(pngSignature), pngChunk("IHDR", ihdr))
+	for len(data) > 0 {
+		n := min(idatLen, len(data))
+		out, data = append(out, pngChunk("IDAT", data[:n])...), data[n:]
+	}
+	return append(out, pngChunk("IEND", nil)...)
+}
+
+// rawScanlines is image data of the right shape: every row a filter type byte (0, 1 and 2
+// in turn) and pseudo-random samples, pass by pass for an interlaced image.
+func rawScanlines(w, h int, depth, colorType byte, interlaced bool) []byte {
+	hd := pngHeader{width: int64(w), height: int64(h), depth: depth, colorType: colorType, interlaced: interlaced}
+	var raw []byte
+	seed := uint32(7)
+	for _, p := range hd.passes() {
+		for r := range p.rows {
+			raw = append(raw, byte(r%3))
+			for range p.rowLen - 1 {
+				seed = seed*1103515245 + 12345
+				raw = append(raw, byte(seed>>16))
+			}
+		}
+	}
+	return raw
+}
+
+// withIDATData replaces a PNG's image data by data, in one IDAT.
+func withIDATData(tb testing.TB, b, data []byte) []byte {
+	tb.Helper()
+	out := []byte(pngSignature)
+	done := false
+	for _, c := range splitPNG(tb, b) {
+		switch {
+		case c.typ != "IDAT":
+			out = append(out, pngChunk(c.typ, c.data)...)
+		case !done:
+			out, done = append(out, pngChunk("IDAT", data)...), true
+		}
+	}
+	return out
 }
 
 func withAlpha(img *image.NRGBA) *image.NRGBA {
@@ -913,6 +996,20 @@ func refusedFixtures(tb testing.TB) []fixture {
 	copy(pngHuge[29:], pngChunk("IHDR", pngHuge[16:29])[21:])
 	badCRC := bytes.Clone(pngBase)
 	badCRC[len(badCRC)-20] ^= 0x55 // inside the last IDAT
+	// Broken image data with good chunk CRCs (issue 25 point 3): the sanitizer must inflate
+	// the zlib stream to tell.
+	stream := pngChunkData(tb, pngBase, "IDAT")
+	zlibCorrupt := withIDATData(tb, pngBase, patched(stream, len(stream)/2, stream[len(stream)/2]^0x5A))
+	pngRaw := rawScanlines(8, 8, 8, 2, false)
+	png16 := encodePNG(tb, image.NewNRGBA64(image.Rect(0, 0, 300, 200)))
+	stream16 := pngChunkData(tb, png16, "IDAT")
+	end16 := slices.Clone(stream16)
+	for i := len(end16) - 12; i < len(end16)-4; i++ {
+		end16[i] ^= 0xA5
+	}
+	png16Corrupt := withIDATData(tb, png16, end16)
+	badLaterCRC := rawPNG(12, 10, 8, 2, 0, rawScanlines(12, 10, 8, 2, false), 40)
+	badLaterCRC[len(badLaterCRC)-12-1] ^= 1 // the CRC of the last IDAT, before IEND
 	lossless := readTestdata(tb, "gopher-doc.1bpp.lossless.webp")
 	vp8l := splitWebP(lossless)[0]
 	manyCOM := [][]byte{}
@@ -941,9 +1038,22 @@ func refusedFixtures(tb testing.TB) []fixture {
 		{name: "jpeg/dhp", data: withSegments(base, jpegSeg(jpegDHP, base[sof+4:sof+4+9])), reason: ReasonUnsupportedJPEG},
 		{name: "jpeg/reserved-jpg", data: withFrame(0xC8, 8), reason: ReasonUnsupported},
 		{name: "jpeg/no-image", data: []byte{0xFF, 0xD8, 0xFF, 0xD9}, reason: ReasonMalformed},
-		{name: "png/bad-crc", data: badCRC, reason: ReasonMalformed},
+		{name: "png/bad-crc", data: badCRC, reason: ReasonMalformed, detail: "bad CRC"},
 		{name: "png/huge-dimensions", data: pngHuge, reason: ReasonTooManyPixels},
 		{name: "png/truncated", data: pngBase[:len(pngBase)-10], reason: ReasonMalformed},
+		{name: "png/zlib-corrupt", data: zlibCorrupt, reason: ReasonMalformed, detail: "inflates to more than"},
+		{name: "png/zlib-bad-header", data: withIDATData(tb, pngBase, append([]byte{0x78, 0x00}, stream[2:]...)), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/zlib-bad-checksum", data: withIDATData(tb, pngBase, patched(stream, len(stream)-1, stream[len(stream)-1]^1)), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/zlib-stream-cut", data: withIDATData(tb, pngBase, stream[:len(stream)-6]), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/inflates-short", data: rawPNG(8, 8, 8, 2, 0, pngRaw[:len(pngRaw)-25], 8192), reason: ReasonMalformed, detail: "inflates to 175 bytes, its header declares 200"},
+		{name: "png/inflates-one-byte-short", data: rawPNG(8, 8, 8, 2, 0, pngRaw[:len(pngRaw)-1], 8192), reason: ReasonMalformed, detail: "inflates to 199 bytes"},
+		{name: "png/inflates-long", data: rawPNG(8, 8, 8, 2, 0, append(slices.Clone(pngRaw), 0), 8192), reason: ReasonMalformed, detail: "inflates to more than"},
+		{name: "png/interlaced-with-plain-size", data: rawPNG(8, 8, 8, 2, 1, pngRaw, 8192), reason: ReasonMalformed, detail: "filter type"},
+		{name: "png/bad-filter-type", data: rawPNG(8, 8, 8, 2, 0, patched(pngRaw, 25, 5), 8192), reason: ReasonMalformed, detail: "filter type 5"},
+		{name: "png/data-after-stream", data: withIDATData(tb, pngBase, append(slices.Clone(stream), 0)), reason: ReasonMalformed, detail: "data after the end of the compressed image"},
+		{name: "png/idat-after-stream", data: pngWith(tb, pngBase, nil, [][]byte{pngChunk("IDAT", []byte{0})}, nil), reason: ReasonMalformed, detail: "data after the end of the compressed image"},
+		{name: "png/16-bit-end-corrupt", data: png16Corrupt, reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/bad-crc-in-later-idat", data: badLaterCRC, reason: ReasonMalformed, detail: "bad CRC"},
 		{name: "png/unknown-critical", data: pngWith(tb, pngBase, [][]byte{pngChunk("XXXX", nil)}, nil, nil), reason: ReasonMalformed},
 		{name: "webp/huge-canvas", data: buildWebP(vp8xChunk(0, 1<<24, 1<<24), riffChunk("VP8L", vp8l.data)), reason: ReasonTooManyPixels},
 		{name: "webp/animated", data: buildWebP(vp8xChunk(webpFlagAnimation, 75, 100), riffChunk("ANIM", make([]byte, 6))), reason: ReasonUnsupported},

@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"image"
@@ -202,6 +203,9 @@ func TestSanitizeRefused(t *testing.T) {
 			if rej.Reason != f.reason {
 				t.Fatalf("reason %s (%v), want %s", rej.Reason, err, f.reason)
 			}
+			if !strings.Contains(err.Error(), f.detail) {
+				t.Errorf("refused as %v, want %q", err, f.detail)
+			}
 			if rej.Message("en") == "" || rej.Message("zh-CN") == rej.Message("en") {
 				t.Error("messages missing")
 			}
@@ -301,6 +305,42 @@ func TestHugeDeclaredDimensions(t *testing.T) {
 		}
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", f.name, n)
+		}
+	}
+}
+
+// TestPNGInflateBounded: checking a PNG's image data inflates all of it (32 MB here, from a
+// 31 KB file) through fixed buffers, never holding the image; a stream corrupted near its
+// end is found the same way. Not parallel: it measures allocation.
+func TestPNGInflateBounded(t *testing.T) {
+	const w, h = 4000, 1000 // RGBA, 16 bits per sample: 8 bytes per pixel
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	row := make([]byte, 1+w*8)
+	for range h {
+		zw.Write(row)
+	}
+	zw.Close()
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	good := idatPNG(append(ihdr, 16, 6, 0, 0, 0), z.Bytes(), 8192)
+	stream := bytes.Clone(z.Bytes())
+	stream[len(stream)-6] ^= 0x10 // last deflate bytes, before the checksum
+	bad := idatPNG(append(ihdr, 16, 6, 0, 0, 0), stream, 8192)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ok   bool
+	}{{"good", good, true}, {"corrupt end", bad, false}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Sanitize(bytes.NewReader(tc.data), int64(len(tc.data)), DefaultLimits())
+		runtime.ReadMemStats(&after)
+		var rej *RejectError
+		if tc.ok && err != nil || !tc.ok && (!errors.As(err, &rej) || rej.Reason != ReasonMalformed) {
+			t.Errorf("%s (%d bytes): %v", tc.name, len(tc.data), err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for %d bytes of image data", tc.name, n, h*(1+w*8))
 		}
 	}
 }
@@ -537,7 +577,7 @@ func webpChunkData(b []byte, fourCC string) []byte {
 	return nil
 }
 
-func pngChunkData(t *testing.T, b []byte, typ string) []byte {
+func pngChunkData(t testing.TB, b []byte, typ string) []byte {
 	var out []byte
 	for _, c := range splitPNG(t, b) {
 		if c.typ == typ {
