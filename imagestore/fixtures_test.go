@@ -980,6 +980,22 @@ func countOverflowTIFF() []byte {
 	return append(b, make([]byte, 16)...)
 }
 
+// withFrameSize returns a copy of a JPEG whose frame header claims w x h.
+func withFrameSize(tb testing.TB, b []byte, w, h uint16) []byte {
+	tb.Helper()
+	b = bytes.Clone(b)
+	for pos := 2; pos+4 <= len(b); {
+		if m := b[pos+1]; m >= jpegSOF0 && m <= jpegSOF2 {
+			binary.BigEndian.PutUint16(b[pos+5:], h)
+			binary.BigEndian.PutUint16(b[pos+7:], w)
+			return b
+		}
+		pos += 2 + int(binary.BigEndian.Uint16(b[pos+2:]))
+	}
+	tb.Fatal("no frame header")
+	return nil
+}
+
 // refusedFixtures are inputs the sanitizer must refuse, with the reason.
 func refusedFixtures(tb testing.TB) []fixture {
 	tb.Helper()
@@ -1012,6 +1028,25 @@ func refusedFixtures(tb testing.TB) []fixture {
 	badLaterCRC[len(badLaterCRC)-12-1] ^= 1 // the CRC of the last IDAT, before IEND
 	lossless := readTestdata(tb, "gopher-doc.1bpp.lossless.webp")
 	vp8l := splitWebP(lossless)[0]
+	// Headers that claim far more pixels than the data can hold (issue 25 point 3, issue 27):
+	// refused from the header alone by the pixels-per-byte limit, or, where the file is large
+	// enough for that, from the length of the first scan's data.
+	prog := readTestdata(tb, "video-001.progressive.jpeg") // 20 KB, 3 components at full resolution
+	prog10k := withFrameSize(tb, prog, 10000, 10000)
+	padding := jpegSeg(jpegCOM, bytes.Repeat([]byte{'.'}, 60000))
+	progPadded := withSegments(prog10k, padding, padding) // 141 KB: 709 pixels per byte
+	base12MP := withSegments(withFrameSize(tb, base, 4000, 3000), jpegSeg(jpegCOM, make([]byte, 16000)))
+	gray := readTestdata(tb, "video-005.gray.q50.progressive.jpeg")
+	grayACFirst := bytes.Clone(gray)
+	if sos := bytes.Index(grayACFirst, []byte{0xFF, jpegSOS}); sos > 0 && grayACFirst[sos+4] == 1 {
+		grayACFirst[sos+7], grayACFirst[sos+8] = 1, 5 // the first scan: AC 1-5 instead of DC
+	} else {
+		tb.Fatal("the greyscale progressive fixture does not start with a one-component scan")
+	}
+	vp8l100MP := slices.Clone(vp8l.data)
+	binary.LittleEndian.PutUint32(vp8l100MP[1:], binary.LittleEndian.Uint32(vp8l100MP[1:])&^(1<<28-1)|9999|9999<<14)
+	vp8l100MP = append(vp8l100MP, make([]byte, 4096-len(vp8l100MP))...)
+	pngHugeSmall := rawPNG(10000, 10000, 1, 0, 0, make([]byte, 10000*(1+1250)), 1<<16) // 12 KB
 	manyCOM := [][]byte{}
 	for range 1100 {
 		manyCOM = append(manyCOM, jpegSeg(jpegCOM, []byte("x")))
@@ -1029,6 +1064,13 @@ func refusedFixtures(tb testing.TB) []fixture {
 		{name: "jpeg/length-past-end", data: withSegments(base[:200], []byte{0xFF, jpegAPP1, 0xFF, 0xF0, 'E'}), reason: ReasonMalformed},
 		{name: "jpeg/zero-length-marker", data: withSegments(base, []byte{0xFF, jpegAPP1, 0, 0}), reason: ReasonMalformed},
 		{name: "jpeg/huge-dimensions", data: huge, reason: ReasonTooManyPixels},
+		{name: "jpeg/progressive-20KB-claims-10000x10000", data: prog10k, reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "jpeg/progressive-141KB-claims-10000x10000", data: progPadded, reason: ReasonMalformed, detail: "bytes of image data"},
+		{name: "jpeg/baseline-claims-12MP", data: base12MP, reason: ReasonMalformed, detail: "scan 1 has"},
+		{name: "jpeg/progressive-ac-before-dc", data: grayACFirst, reason: ReasonMalformed, detail: "before its DC scan"},
+		{name: "webp/lossless-4KB-claims-100MP", data: buildWebP(riffChunk("VP8L", vp8l100MP)), reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "webp/vp8x-4KB-claims-100MP", data: buildWebP(vp8xChunk(0, 10000, 10000), riffChunk("VP8L", vp8l100MP)), reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "png/12KB-claims-100MP", data: pngHugeSmall, reason: ReasonTooManyPixels, detail: "pixels per byte"},
 		{name: "jpeg/too-many-segments", data: withSegments(base, manyCOM...), reason: ReasonTooComplex},
 		{name: "jpeg/sof1-12-bit", data: withFrame(0xC1, 12), reason: ReasonUnsupportedJPEG},
 		{name: "jpeg/sof2-12-bit", data: withFrame(0xC2, 12), reason: ReasonUnsupportedJPEG},

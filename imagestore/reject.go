@@ -26,7 +26,8 @@ const (
 	ReasonHEIC Reason = "heic"
 	// ReasonTooLarge: more bytes than Limits.MaxBytes.
 	ReasonTooLarge Reason = "too-large"
-	// ReasonTooManyPixels: declared dimensions beyond Limits.MaxSide or Limits.MaxPixels.
+	// ReasonTooManyPixels: declared dimensions beyond Limits.MaxSide or Limits.MaxPixels, or
+	// more pixels per byte of file than Limits.MaxPixelsPerByte.
 	ReasonTooManyPixels Reason = "too-many-pixels"
 	// ReasonMalformed: truncated or structurally broken (bad lengths, bad CRC, no image data).
 	ReasonMalformed Reason = "malformed"

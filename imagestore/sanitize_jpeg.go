@@ -108,6 +108,9 @@ type jpegPlanner struct {
 	buf  []byte
 
 	sawSOF, sawSOS bool
+	frameInfo      *jpegFrame
+	scans          int
+	scanMinBits    int64 // of the scan being read
 	jfif           *piece
 	adobeKept      bool
 	exifBlock      []byte
@@ -187,6 +190,11 @@ func (p *jpegPlanner) run() (*planBuilder, error) {
 			if !found {
 				return nil, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
 			}
+			p.scans++
+			if have := (next - pos) * 8; have < p.scanMinBits {
+				return nil, rejectf(ReasonMalformed, "jpeg: scan %d has %d bytes of image data; the %dx%d frame needs at least %d",
+					p.scans, next-pos, p.b.meta.Width, p.b.meta.Height, ceilDiv(p.scanMinBits, 8))
+			}
 			p.rest = append(p.rest, piece{off: pos, n: next - pos})
 			pos = next
 		}
@@ -199,7 +207,7 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 	payloadLen := n - 4
 	switch {
 	case isShownSOF(m):
-		return p.frame(pos, n)
+		return p.frame(m, pos, n)
 	case unshownFrame(m) != "":
 		return rejectf(ReasonUnsupportedJPEG, "jpeg: %s frame (marker %#x)", unshownFrame(m), m)
 	case m == jpegDAC || m == jpegDHP || m == jpegEXP:
@@ -213,16 +221,21 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 		if !p.sawSOF {
 			return rejectf(ReasonMalformed, "jpeg: scan before frame header at offset %d", pos)
 		}
-		var h [1]byte
-		if payloadLen < 1 {
-			return rejectf(ReasonMalformed, "jpeg: short scan header at offset %d", pos)
+		var h [1 + 2*4 + 3]byte
+		if payloadLen < 1 || payloadLen > int64(len(h)) {
+			return rejectf(ReasonMalformed, "jpeg: bad scan header at offset %d", pos)
 		}
-		if err := readFull(p.r, h[:], pos+4); err != nil {
+		if err := readFull(p.r, h[:payloadLen], pos+4); err != nil {
 			return err
 		}
 		if ns := int64(h[0]); ns < 1 || ns > 4 || payloadLen != 4+2*ns {
 			return rejectf(ReasonMalformed, "jpeg: bad scan header at offset %d", pos)
 		}
+		bits, err := p.frameInfo.scanMinBits(h[:payloadLen])
+		if err != nil {
+			return err
+		}
+		p.scanMinBits = bits
 		p.sawSOS = true
 		p.rest = append(p.rest, piece{off: pos, n: n})
 		return nil
@@ -238,15 +251,15 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 	return rejectf(ReasonMalformed, "jpeg: reserved marker %#x at offset %d", m, pos)
 }
 
-func (p *jpegPlanner) frame(pos, n int64) error {
+func (p *jpegPlanner) frame(m byte, pos, n int64) error {
 	if p.sawSOF {
 		return rejectf(ReasonMalformed, "jpeg: second frame header at offset %d", pos)
 	}
-	var h [6]byte
-	if n < 4+int64(len(h)) {
-		return rejectf(ReasonMalformed, "jpeg: short frame header at offset %d", pos)
+	var h [6 + 3*4]byte
+	if n < 4+6 || n > 4+int64(len(h)) {
+		return rejectf(ReasonMalformed, "jpeg: bad frame header at offset %d", pos)
 	}
-	if err := readFull(p.r, h[:], pos+4); err != nil {
+	if err := readFull(p.r, h[:n-4], pos+4); err != nil {
 		return err
 	}
 	height := int(binary.BigEndian.Uint16(h[1:3]))
@@ -269,6 +282,14 @@ func (p *jpegPlanner) frame(pos, n int64) error {
 	if err := p.lim.checkDims(width, height); err != nil {
 		return err
 	}
+	if err := p.lim.checkDensity(width, height, p.size); err != nil {
+		return err
+	}
+	f, err := parseFrame(width, height, m == jpegSOF2, h[6:n-4])
+	if err != nil {
+		return err
+	}
+	p.frameInfo = f
 	p.sawSOF = true
 	p.b.meta.Width, p.b.meta.Height = width, height
 	p.rest = append(p.rest, piece{off: pos, n: n})

@@ -131,6 +131,9 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			if err := lim.checkDims(int(w), int(ht)); err != nil {
 				return nil, err
 			}
+			if err := lim.checkDensity(int(w), int(ht), size); err != nil {
+				return nil, err
+			}
 			colorType = h[9]
 			header = pngHeader{width: int64(w), height: int64(ht), depth: h[8], colorType: h[9], interlaced: h[12] == 1}
 			b.meta.Width, b.meta.Height = int(w), int(ht)

@@ -88,6 +88,9 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			if err := lim.checkDims(canvasW, canvasH); err != nil {
 				return nil, err
 			}
+			if err := lim.checkDensity(canvasW, canvasH, size); err != nil {
+				return nil, err
+			}
 			if flags&webpFlagAnimation != 0 {
 				return nil, reject(ReasonUnsupported, "webp: animated")
 			}
@@ -101,6 +104,9 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 				return nil, err
 			}
 			if err := lim.checkDims(w, h); err != nil {
+				return nil, err
+			}
+			if err := lim.checkDensity(w, h, size); err != nil {
 				return nil, err
 			}
 			if extended && (w != canvasW || h != canvasH) {
