@@ -577,6 +577,12 @@ func acceptedFixtures(tb testing.TB) []fixture {
 			jpegSeg(jpegAPP1, []byte("Exif\x00\x00MM\x00*\xff\xff\xff\xf0garbage"))),
 		orientation: 1, unreadable: true,
 	})
+	// Two Adobe segments that disagree about the colour transform: decoders use the last.
+	fs = append(fs, fixture{
+		name: "jpeg/two-adobe", data: withSegments(encodeJPEG(tb, testImage(32, 24), 90),
+			jpegSeg(jpegAPP14, []byte("Adobe\x00\x64\x00\x00\x00\x00\x00")), adobeSegment()),
+		orientation: 1, removed: map[RemovalKind]int64{RemovedAppOther: 16},
+	})
 	// An incomplete ICC profile is dropped, as viewers would ignore it.
 	fs = append(fs, fixture{
 		name: "jpeg/icc-incomplete", data: withSegments(encodeJPEG(tb, testImage(24, 16), 80), icc[0], icc[2]),

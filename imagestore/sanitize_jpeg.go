@@ -112,7 +112,7 @@ type jpegPlanner struct {
 	scans          int
 	scanMinBits    int64 // of the scan being read
 	jfif           *piece
-	adobeKept      bool
+	adobeAt        int // index in rest of the Adobe segment kept, or -1
 	exifBlock      []byte
 	sawEXIF        bool
 	icc            []iccChunk
@@ -124,7 +124,7 @@ type jpegPlanner struct {
 func planJPEG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 	buf := getScanBlock()
 	defer putScanBlock(buf)
-	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: *buf}
+	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: *buf, adobeAt: -1}
 	return p.run()
 }
 
@@ -351,8 +351,14 @@ func (p *jpegPlanner) app(m byte, pos, n int64) error {
 		p.b.drop(RemovedFlashPix, n)
 	case m == jpegAPP13 && has(photoshopID):
 		p.b.drop(RemovedIPTC, n)
-	case m == jpegAPP14 && has(adobeID) && payloadLen >= adobeLen && !p.adobeKept && beforeScan:
-		p.adobeKept = true
+	case m == jpegAPP14 && has(adobeID) && payloadLen >= adobeLen && beforeScan:
+		// libjpeg and image/jpeg both use the last Adobe segment of the header: keep that one.
+		if k := p.adobeAt; k >= 0 {
+			old := p.rest[k]
+			p.b.drop(RemovedAppOther, old.n+int64(len(old.lit)))
+			p.rest[k] = piece{} // keeps nothing
+		}
+		p.adobeAt = len(p.rest)
 		if payloadLen == adobeLen {
 			p.rest = append(p.rest, piece{off: pos, n: n})
 			return nil
