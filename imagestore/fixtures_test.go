@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"golang.org/x/image/webp"
 )
 
 // Distinctive values put into identifying fields; none may survive sanitizing.
@@ -39,6 +42,7 @@ const (
 	secretTrailer   = "TRAILER-SECRET"
 	secretWebPXMP   = "WEBP-XMP-SECRET"
 	secretWebPOther = "WEBP-UNKNOWN-SECRET"
+	secretStray     = "STRAY-SECRET"
 )
 
 // fixture is a test input with what the tests expect of it.
@@ -53,8 +57,11 @@ type fixture struct {
 	unreadable  bool
 	icc         []byte // the profile the output must carry intact
 	keepsAll    bool   // output must equal input (already clean)
-	// for refused fixtures
+	// removed are byte counts the report must hold exactly, for the kinds listed
+	removed map[RemovalKind]int64
+	// for refused fixtures; detail, if set, must be part of the error (the check meant refused it)
 	reason Reason
+	detail string
 }
 
 // testImage is a small image with gradients and edges, so that encoders produce real data.
@@ -570,6 +577,12 @@ func acceptedFixtures(tb testing.TB) []fixture {
 			jpegSeg(jpegAPP1, []byte("Exif\x00\x00MM\x00*\xff\xff\xff\xf0garbage"))),
 		orientation: 1, unreadable: true,
 	})
+	// Two Adobe segments that disagree about the colour transform: decoders use the last.
+	fs = append(fs, fixture{
+		name: "jpeg/two-adobe", data: withSegments(encodeJPEG(tb, testImage(32, 24), 90),
+			jpegSeg(jpegAPP14, []byte("Adobe\x00\x64\x00\x00\x00\x00\x00")), adobeSegment()),
+		orientation: 1, removed: map[RemovalKind]int64{RemovedAppOther: 16},
+	})
 	// An incomplete ICC profile is dropped, as viewers would ignore it.
 	fs = append(fs, fixture{
 		name: "jpeg/icc-incomplete", data: withSegments(encodeJPEG(tb, testImage(24, 16), 80), icc[0], icc[2]),
@@ -592,8 +605,79 @@ func acceptedFixtures(tb testing.TB) []fixture {
 			secrets: []string{secretComment}})
 	}
 
+	fs = append(fs, strayFixtures(tb)...)
 	fs = append(fs, pngFixtures(tb)...)
 	fs = append(fs, webpFixtures(tb)...)
+	return fs
+}
+
+// strayBytes is n bytes that hold no marker, in the shape cameras leave them: text, then
+// counting bytes (never 0xFF).
+func strayBytes(n int) []byte {
+	b := []byte(secretStray)
+	for i := len(b); i < n; i++ {
+		b = append(b, byte(i%0xFF))
+	}
+	return b[:n]
+}
+
+// insertAfterSegment returns b with extra right after its first marker segment of type
+// marker (before the first scan).
+func insertAfterSegment(tb testing.TB, b []byte, marker byte, extra []byte) []byte {
+	tb.Helper()
+	for pos := 2; pos+4 <= len(b) && b[pos+1] != jpegSOS; {
+		end := pos + 2 + int(binary.BigEndian.Uint16(b[pos+2:]))
+		if b[pos+1] == marker {
+			return cat(b[:end], extra, b[end:])
+		}
+		pos = end
+	}
+	tb.Fatalf("no segment %#x", marker)
+	return nil
+}
+
+// strayBase is the phone-like JPEG the stray fixtures put bytes into: JFIF, EXIF (orientation
+// 6, GPS, serials, a thumbnail), an ICC profile in two chunks, then Go's DQT, SOF0, DHT, SOS.
+func strayBase(tb testing.TB) []byte {
+	tiff := exifTIFF(exifOptions{orientation: 6, dateTime: "2019:03:04 05:06:07", full: true})
+	segs := append([][]byte{jfifSegment(nil), exifAPP1(tiff)}, iccSegments(fakeICCProfile(), 2)...)
+	return withSegments(encodeJPEG(tb, testImage(48, 32), 85), segs...)
+}
+
+// strayFixtures are JPEGs with bytes between segments that belong to none (issue 17): every
+// decoder skips them, so the sanitizer drops them, reports them, and accepts the photo.
+func strayFixtures(tb testing.TB) []fixture {
+	tb.Helper()
+	base := strayBase(tb)
+	secrets := []string{secretGPS, secretSerial, secretArtist, secretThumb, "2019:03:04"}
+	withStray := func(name string, data []byte, n int64, extra ...string) fixture {
+		return fixture{name: name, data: data, secrets: append(slices.Clone(secrets), extra...),
+			orientation: 6, takenAt: "2019-03-04T05:06:07Z", hadGPS: true, icc: fakeICCProfile(),
+			removed: map[RemovalKind]int64{RemovedStrayBytes: n}}
+	}
+	var fs []fixture
+	for _, at := range []struct {
+		name   string
+		marker byte
+	}{{"app0", jpegAPP0}, {"app1", jpegAPP1}, {"app2", jpegAPP2}, {"dqt", jpegDQT}} {
+		for _, n := range []int{1, 2, 14, 200} {
+			var extra []string
+			if n >= len(secretStray) {
+				extra = []string{secretStray}
+			}
+			fs = append(fs, withStray(fmt.Sprintf("jpeg/stray-%d-after-%s", n, at.name),
+				insertAfterSegment(tb, base, at.marker, strayBytes(n)), int64(n), extra...))
+		}
+	}
+	// Zero padding after EXIF, as some phones write; a stuffed zero and a restart marker out
+	// of place (image/jpeg and libjpeg skip both); a long run of fill bytes before a marker.
+	fs = append(fs,
+		withStray("jpeg/stray-zeros-after-app1", insertAfterSegment(tb, base, jpegAPP1, make([]byte, 200)), 200),
+		withStray("jpeg/stray-stuffed-zero-and-restart", insertAfterSegment(tb, base, jpegDQT, []byte{0xFF, 0, 0xFF, 0xD3, 7}), 5),
+		withStray("jpeg/fill-run", insertAfterSegment(tb, base, jpegDQT, bytes.Repeat([]byte{0xFF}, 100)), 100),
+		withStray("jpeg/stray-everywhere", insertAfterSegment(tb, insertAfterSegment(tb, base, jpegDHT, strayBytes(40)),
+			jpegAPP0, strayBytes(3)), 43, secretStray),
+	)
 	return fs
 }
 
@@ -637,7 +721,89 @@ func pngFixtures(tb testing.TB) []fixture {
 	fs = append(fs, fixture{name: "png/paletted", data: pngWith(tb, encodePNG(tb, pal),
 		[][]byte{pngChunk("tEXt", []byte("Title\x00"+secretPNGText))}, nil, nil),
 		secrets: []string{secretPNGText}, orientation: 1})
+	// Image data of exactly the declared size in less usual shapes: interlaced (with empty
+	// passes for the small ones), sub-byte samples, 16-bit samples, the zlib stream cut into
+	// one-byte IDATs, and empty IDATs after it.
+	for _, tc := range []struct {
+		name             string
+		w, h             int
+		depth, colorType byte
+		interlaced       bool
+		idatLen          int
+	}{
+		{"interlaced-rgb-9x7", 9, 7, 8, 2, true, 8192},
+		{"interlaced-1x1", 1, 1, 8, 6, true, 8192},
+		{"interlaced-gray1-13x3", 13, 3, 1, 0, true, 8192},
+		{"gray2-31x5", 31, 5, 2, 0, false, 8192},
+		{"rgba16-17x9", 17, 9, 16, 6, false, 8192},
+		{"one-byte-idats", 12, 10, 8, 2, false, 1},
+	} {
+		var interlace byte
+		if tc.interlaced {
+			interlace = 1
+		}
+		raw := rawScanlines(tc.w, tc.h, tc.depth, tc.colorType, tc.interlaced)
+		fs = append(fs, fixture{name: "png/" + tc.name, orientation: 1, keepsAll: true,
+			data: rawPNG(tc.w, tc.h, tc.depth, tc.colorType, interlace, raw, tc.idatLen)})
+	}
+	trailingEmpty := rawPNG(8, 8, 8, 0, 0, rawScanlines(8, 8, 8, 0, false), 8192)
+	iend := len(trailingEmpty) - 12
+	trailingEmpty = cat(trailingEmpty[:iend], pngChunk("IDAT", nil), pngChunk("IDAT", nil), trailingEmpty[iend:])
+	fs = append(fs, fixture{name: "png/empty-idats-after-the-stream", data: trailingEmpty, orientation: 1, keepsAll: true})
 	return fs
+}
+
+// rawPNG builds a PNG from its IHDR fields and raw (filtered, uncompressed) image data,
+// compressed into one zlib stream and cut into IDATs of at most idatLen bytes.
+func rawPNG(w, h int, depth, colorType, interlace byte, raw []byte, idatLen int) []byte {
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, depth, colorType, 0, 0, interlace)
+	return idatPNG(ihdr, zlibBytes(raw), idatLen)
+}
+
+// idatPNG builds a PNG from an IHDR and the bytes the IDATs carry.
+func idatPNG(ihdr, data []byte, idatLen int) []byte {
+	out := cat([]byte(pngSignature), pngChunk("IHDR", ihdr))
+	for len(data) > 0 {
+		n := min(idatLen, len(data))
+		out, data = append(out, pngChunk("IDAT", data[:n])...), data[n:]
+	}
+	return append(out, pngChunk("IEND", nil)...)
+}
+
+// rawScanlines is image data of the right shape: every row a filter type byte (0, 1 and 2
+// in turn) and pseudo-random samples, pass by pass for an interlaced image.
+func rawScanlines(w, h int, depth, colorType byte, interlaced bool) []byte {
+	hd := pngHeader{width: int64(w), height: int64(h), depth: depth, colorType: colorType, interlaced: interlaced}
+	var raw []byte
+	seed := uint32(7)
+	for _, p := range hd.passes() {
+		for r := range p.rows {
+			raw = append(raw, byte(r%3))
+			for range p.rowLen - 1 {
+				seed = seed*1103515245 + 12345
+				raw = append(raw, byte(seed>>16))
+			}
+		}
+	}
+	return raw
+}
+
+// withIDATData replaces a PNG's image data by data, in one IDAT.
+func withIDATData(tb testing.TB, b, data []byte) []byte {
+	tb.Helper()
+	out := []byte(pngSignature)
+	done := false
+	for _, c := range splitPNG(tb, b) {
+		switch {
+		case c.typ != "IDAT":
+			out = append(out, pngChunk(c.typ, c.data)...)
+		case !done:
+			out, done = append(out, pngChunk("IDAT", data)...), true
+		}
+	}
+	return out
 }
 
 func withAlpha(img *image.NRGBA) *image.NRGBA {
@@ -698,6 +864,86 @@ func webpFixtures(tb testing.TB) []fixture {
 	})
 	fs = append(fs, fixture{name: "webp/lossless-simple", data: readTestdata(tb, "gopher-doc.1bpp.lossless.webp"),
 		orientation: 1, keepsAll: true})
+	return append(fs, webpOrientationFixtures(tb)...)
+}
+
+// webpOrientationFixtures are WebP photos as a phone or cwebp -metadata all writes them (VP8X,
+// the image, then EXIF and XMP), lossy, lossless and lossy with alpha, in each orientation
+// (issue 17): the output keeps the orientation alone. Odd orientations put the EXIF before
+// the image, which some writers do; two more carry EXIF in a simple-format file, outside
+// the specification, which the sanitizer turns into an extended one.
+func webpOrientationFixtures(tb testing.TB) []fixture {
+	tb.Helper()
+	type base struct {
+		name  string
+		image []riffRef // ALPH (if any) and the image chunk
+		w, h  int
+		alpha bool
+	}
+	var bases []base
+	for _, b := range []struct{ name, file string }{
+		{"lossy", "blue-purple-pink.lossy.webp"},
+		{"lossless", "gopher-doc.1bpp.lossless.webp"},
+		{"alpha", "yellow_rose.lossy-with-alpha.webp"},
+	} {
+		data := readTestdata(tb, b.file)
+		cfg, err := webp.DecodeConfig(bytes.NewReader(data))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		x := base{name: b.name, w: cfg.Width, h: cfg.Height}
+		for _, c := range splitWebP(data) {
+			switch c.fourCC {
+			case "ALPH", "VP8 ":
+				x.image = append(x.image, c)
+				x.alpha = x.alpha || c.fourCC == "ALPH"
+			case "VP8L":
+				x.image = append(x.image, c)
+				x.alpha = c.data[4]&0x10 != 0
+			}
+		}
+		bases = append(bases, x)
+	}
+	xmp := []byte(`<x:xmpmeta>` + secretWebPXMP + `</x:xmpmeta>`)
+	var fs []fixture
+	for _, b := range bases {
+		for o := uint16(1); o <= 8; o++ {
+			order := byteOrder(binary.BigEndian)
+			if o%2 == 1 {
+				order = binary.LittleEndian
+			}
+			exif := riffChunk("EXIF", exifTIFF(exifOptions{order: order, orientation: o,
+				dateTime: "2018:01:02 03:04:05", full: true}))
+			flags := byte(webpFlagEXIF | webpFlagXMP)
+			if b.alpha {
+				flags |= webpFlagAlpha
+			}
+			chunks := [][]byte{vp8xChunk(flags, b.w, b.h)}
+			if o%2 == 1 {
+				chunks = append(chunks, exif)
+			}
+			for _, c := range b.image {
+				chunks = append(chunks, riffChunk(c.fourCC, c.data))
+			}
+			if o%2 == 0 {
+				chunks = append(chunks, exif)
+			}
+			chunks = append(chunks, riffChunk("XMP ", xmp))
+			fs = append(fs, fixture{
+				name: fmt.Sprintf("webp/%s-orientation-%d", b.name, o), data: buildWebP(chunks...),
+				secrets:     []string{secretGPS, secretSerial, secretArtist, secretWebPXMP, "2018:01:02"},
+				orientation: int(o), takenAt: "2018-01-02T03:04:05Z", hadGPS: true,
+			})
+		}
+		if b.name == "alpha" {
+			continue // a simple-format file has no ALPH
+		}
+		exif := riffChunk("EXIF", exifTIFF(exifOptions{orientation: 6, full: true}))
+		fs = append(fs, fixture{
+			name: "webp/" + b.name + "-simple-with-exif", data: buildWebP(riffChunk(b.image[0].fourCC, b.image[0].data), exif),
+			secrets: []string{secretGPS, secretSerial}, orientation: 6, hadGPS: true,
+		})
+	}
 	return fs
 }
 
@@ -740,6 +986,22 @@ func countOverflowTIFF() []byte {
 	return append(b, make([]byte, 16)...)
 }
 
+// withFrameSize returns a copy of a JPEG whose frame header claims w x h.
+func withFrameSize(tb testing.TB, b []byte, w, h uint16) []byte {
+	tb.Helper()
+	b = bytes.Clone(b)
+	for pos := 2; pos+4 <= len(b); {
+		if m := b[pos+1]; m >= jpegSOF0 && m <= jpegSOF2 {
+			binary.BigEndian.PutUint16(b[pos+5:], h)
+			binary.BigEndian.PutUint16(b[pos+7:], w)
+			return b
+		}
+		pos += 2 + int(binary.BigEndian.Uint16(b[pos+2:]))
+	}
+	tb.Fatal("no frame header")
+	return nil
+}
+
 // refusedFixtures are inputs the sanitizer must refuse, with the reason.
 func refusedFixtures(tb testing.TB) []fixture {
 	tb.Helper()
@@ -756,36 +1018,105 @@ func refusedFixtures(tb testing.TB) []fixture {
 	copy(pngHuge[29:], pngChunk("IHDR", pngHuge[16:29])[21:])
 	badCRC := bytes.Clone(pngBase)
 	badCRC[len(badCRC)-20] ^= 0x55 // inside the last IDAT
+	// Broken image data with good chunk CRCs (issue 25 point 3): the sanitizer must inflate
+	// the zlib stream to tell.
+	stream := pngChunkData(tb, pngBase, "IDAT")
+	zlibCorrupt := withIDATData(tb, pngBase, patched(stream, len(stream)/2, stream[len(stream)/2]^0x5A))
+	pngRaw := rawScanlines(8, 8, 8, 2, false)
+	png16 := encodePNG(tb, image.NewNRGBA64(image.Rect(0, 0, 300, 200)))
+	stream16 := pngChunkData(tb, png16, "IDAT")
+	end16 := slices.Clone(stream16)
+	for i := len(end16) - 12; i < len(end16)-4; i++ {
+		end16[i] ^= 0xA5
+	}
+	png16Corrupt := withIDATData(tb, png16, end16)
+	badLaterCRC := rawPNG(12, 10, 8, 2, 0, rawScanlines(12, 10, 8, 2, false), 40)
+	badLaterCRC[len(badLaterCRC)-12-1] ^= 1 // the CRC of the last IDAT, before IEND
 	lossless := readTestdata(tb, "gopher-doc.1bpp.lossless.webp")
 	vp8l := splitWebP(lossless)[0]
+	// Headers that claim far more pixels than the data can hold (issue 25 point 3, issue 27):
+	// refused from the header alone by the pixels-per-byte limit, or, where the file is large
+	// enough for that, from the length of the first scan's data.
+	prog := readTestdata(tb, "video-001.progressive.jpeg") // 20 KB, 3 components at full resolution
+	prog10k := withFrameSize(tb, prog, 10000, 10000)
+	padding := jpegSeg(jpegCOM, bytes.Repeat([]byte{'.'}, 60000))
+	progPadded := withSegments(prog10k, padding, padding) // 141 KB: 709 pixels per byte
+	base12MP := withSegments(withFrameSize(tb, base, 4000, 3000), jpegSeg(jpegCOM, make([]byte, 16000)))
+	gray := readTestdata(tb, "video-005.gray.q50.progressive.jpeg")
+	grayACFirst := bytes.Clone(gray)
+	if sos := bytes.Index(grayACFirst, []byte{0xFF, jpegSOS}); sos > 0 && grayACFirst[sos+4] == 1 {
+		grayACFirst[sos+7], grayACFirst[sos+8] = 1, 5 // the first scan: AC 1-5 instead of DC
+	} else {
+		tb.Fatal("the greyscale progressive fixture does not start with a one-component scan")
+	}
+	vp8l100MP := slices.Clone(vp8l.data)
+	binary.LittleEndian.PutUint32(vp8l100MP[1:], binary.LittleEndian.Uint32(vp8l100MP[1:])&^(1<<28-1)|9999|9999<<14)
+	vp8l100MP = append(vp8l100MP, make([]byte, 4096-len(vp8l100MP))...)
+	pngHugeSmall := rawPNG(10000, 10000, 1, 0, 0, make([]byte, 10000*(1+1250)), 1<<16) // 12 KB
 	manyCOM := [][]byte{}
 	for range 1100 {
 		manyCOM = append(manyCOM, jpegSeg(jpegCOM, []byte("x")))
 	}
-	sof5 := bytes.Clone(base)
-	sof5[sof+1] = 0xC5
+	withFrame := func(marker, precision byte) []byte {
+		b := bytes.Clone(base)
+		b[sof+1], b[sof+4] = marker, precision
+		return b
+	}
 	heic := []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic\x00\x00\x00\x00meta")
-	return []fixture{
+	fs := []fixture{
 		{name: "jpeg/truncated-in-exif", data: full[:300], reason: ReasonMalformed},
 		{name: "jpeg/truncated-in-scan", data: base[:len(base)-40], reason: ReasonMalformed},
 		{name: "jpeg/no-eoi", data: base[:len(base)-2], reason: ReasonMalformed},
 		{name: "jpeg/length-past-end", data: withSegments(base[:200], []byte{0xFF, jpegAPP1, 0xFF, 0xF0, 'E'}), reason: ReasonMalformed},
 		{name: "jpeg/zero-length-marker", data: withSegments(base, []byte{0xFF, jpegAPP1, 0, 0}), reason: ReasonMalformed},
 		{name: "jpeg/huge-dimensions", data: huge, reason: ReasonTooManyPixels},
+		{name: "jpeg/progressive-20KB-claims-10000x10000", data: prog10k, reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "jpeg/progressive-141KB-claims-10000x10000", data: progPadded, reason: ReasonMalformed, detail: "bytes of image data"},
+		{name: "jpeg/baseline-claims-12MP", data: base12MP, reason: ReasonMalformed, detail: "scan 1 has"},
+		{name: "jpeg/progressive-ac-before-dc", data: grayACFirst, reason: ReasonMalformed, detail: "before its DC scan"},
+		{name: "webp/lossless-4KB-claims-100MP", data: buildWebP(riffChunk("VP8L", vp8l100MP)), reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "webp/vp8x-4KB-claims-100MP", data: buildWebP(vp8xChunk(0, 10000, 10000), riffChunk("VP8L", vp8l100MP)), reason: ReasonTooManyPixels, detail: "pixels per byte"},
+		{name: "png/12KB-claims-100MP", data: pngHugeSmall, reason: ReasonTooManyPixels, detail: "pixels per byte"},
 		{name: "jpeg/too-many-segments", data: withSegments(base, manyCOM...), reason: ReasonTooComplex},
-		{name: "jpeg/hierarchical", data: sof5, reason: ReasonUnsupported},
+		{name: "jpeg/sof1-12-bit", data: withFrame(0xC1, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/sof2-12-bit", data: withFrame(0xC2, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/sof0-12-bit", data: withFrame(0xC0, 12), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/16-bit", data: withFrame(0xC1, 16), reason: ReasonMalformed},
+		{name: "jpeg/dac", data: withSegments(base, jpegSeg(jpegDAC, []byte{0x00, 0x10})), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/dhp", data: withSegments(base, jpegSeg(jpegDHP, base[sof+4:sof+4+9])), reason: ReasonUnsupportedJPEG},
+		{name: "jpeg/reserved-jpg", data: withFrame(0xC8, 8), reason: ReasonUnsupported},
 		{name: "jpeg/no-image", data: []byte{0xFF, 0xD8, 0xFF, 0xD9}, reason: ReasonMalformed},
-		{name: "png/bad-crc", data: badCRC, reason: ReasonMalformed},
+		{name: "png/bad-crc", data: badCRC, reason: ReasonMalformed, detail: "bad CRC"},
 		{name: "png/huge-dimensions", data: pngHuge, reason: ReasonTooManyPixels},
 		{name: "png/truncated", data: pngBase[:len(pngBase)-10], reason: ReasonMalformed},
+		{name: "png/zlib-corrupt", data: zlibCorrupt, reason: ReasonMalformed, detail: "inflates to more than"},
+		{name: "png/zlib-bad-header", data: withIDATData(tb, pngBase, append([]byte{0x78, 0x00}, stream[2:]...)), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/zlib-bad-checksum", data: withIDATData(tb, pngBase, patched(stream, len(stream)-1, stream[len(stream)-1]^1)), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/zlib-stream-cut", data: withIDATData(tb, pngBase, stream[:len(stream)-6]), reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/inflates-short", data: rawPNG(8, 8, 8, 2, 0, pngRaw[:len(pngRaw)-25], 8192), reason: ReasonMalformed, detail: "inflates to 175 bytes, its header declares 200"},
+		{name: "png/inflates-one-byte-short", data: rawPNG(8, 8, 8, 2, 0, pngRaw[:len(pngRaw)-1], 8192), reason: ReasonMalformed, detail: "inflates to 199 bytes"},
+		{name: "png/inflates-long", data: rawPNG(8, 8, 8, 2, 0, append(slices.Clone(pngRaw), 0), 8192), reason: ReasonMalformed, detail: "inflates to more than"},
+		{name: "png/interlaced-with-plain-size", data: rawPNG(8, 8, 8, 2, 1, pngRaw, 8192), reason: ReasonMalformed, detail: "filter type"},
+		{name: "png/bad-filter-type", data: rawPNG(8, 8, 8, 2, 0, patched(pngRaw, 25, 5), 8192), reason: ReasonMalformed, detail: "filter type 5"},
+		{name: "png/data-after-stream", data: withIDATData(tb, pngBase, append(slices.Clone(stream), 0)), reason: ReasonMalformed, detail: "data after the end of the compressed image"},
+		{name: "png/idat-after-stream", data: pngWith(tb, pngBase, nil, [][]byte{pngChunk("IDAT", []byte{0})}, nil), reason: ReasonMalformed, detail: "data after the end of the compressed image"},
+		{name: "png/16-bit-end-corrupt", data: png16Corrupt, reason: ReasonMalformed, detail: "does not inflate"},
+		{name: "png/bad-crc-in-later-idat", data: badLaterCRC, reason: ReasonMalformed, detail: "bad CRC"},
 		{name: "png/unknown-critical", data: pngWith(tb, pngBase, [][]byte{pngChunk("XXXX", nil)}, nil, nil), reason: ReasonMalformed},
 		{name: "webp/huge-canvas", data: buildWebP(vp8xChunk(0, 1<<24, 1<<24), riffChunk("VP8L", vp8l.data)), reason: ReasonTooManyPixels},
 		{name: "webp/animated", data: buildWebP(vp8xChunk(webpFlagAnimation, 75, 100), riffChunk("ANIM", make([]byte, 6))), reason: ReasonUnsupported},
 		{name: "webp/riff-size-past-end", data: lossless[:len(lossless)-10], reason: ReasonMalformed},
 		{name: "webp/canvas-mismatch", data: buildWebP(vp8xChunk(0, 10, 10), riffChunk("VP8L", vp8l.data)), reason: ReasonMalformed},
 		{name: "heic", data: heic, reason: ReasonHEIC},
+	}
+	// Frames the product cannot show (issue 25 point 3): lossless, hierarchical,
+	// arithmetic-coded, and JPEG-LS.
+	for _, m := range []byte{0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, jpegSOF55} {
+		fs = append(fs, fixture{name: fmt.Sprintf("jpeg/sof-%#x", m), data: withFrame(m, 8), reason: ReasonUnsupportedJPEG})
+	}
+	return append(fs, []fixture{
 		{name: "mp4", data: []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), reason: ReasonUnsupported},
 		{name: "gif", data: []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), reason: ReasonUnsupported},
 		{name: "empty", data: nil, reason: ReasonUnsupported},
-	}
+	}...)
 }

@@ -9,19 +9,25 @@ import (
 // to a status code in one place:
 //
 //	ReasonTooLarge, ReasonTooManyPixels          413 Request Entity Too Large
-//	ReasonUnsupported, ReasonHEIC                415 Unsupported Media Type
+//	ReasonUnsupported, ReasonHEIC, ReasonUnsupportedJPEG  415 Unsupported Media Type
 //	ReasonMalformed, ReasonTooComplex, ReasonUnclean  422 Unprocessable Entity
 type Reason string
 
 const (
-	// ReasonUnsupported: not JPEG, PNG or WebP (also animated WebP and JPEG variants such as
-	// hierarchical or JPEG-LS that the sanitizer cannot rewrite).
+	// ReasonUnsupported: not JPEG, PNG or WebP (also animated WebP and JPEG extensions the
+	// sanitizer cannot vouch for).
 	ReasonUnsupported Reason = "unsupported"
+	// ReasonUnsupportedJPEG: a JPEG in a coding the product cannot show (its decoder, like
+	// most, reads 8-bit Huffman-coded baseline, extended and progressive JPEG only):
+	// arithmetic-coded, lossless, hierarchical or JPEG-LS frames, or 12-bit samples. The
+	// message says how to send an ordinary JPEG.
+	ReasonUnsupportedJPEG Reason = "unsupported-jpeg"
 	// ReasonHEIC: HEIC, HEIF or AVIF, the iPhone default; the message says how to send JPEG.
 	ReasonHEIC Reason = "heic"
 	// ReasonTooLarge: more bytes than Limits.MaxBytes.
 	ReasonTooLarge Reason = "too-large"
-	// ReasonTooManyPixels: declared dimensions beyond Limits.MaxSide or Limits.MaxPixels.
+	// ReasonTooManyPixels: declared dimensions beyond Limits.MaxSide or Limits.MaxPixels, or
+	// more pixels per byte of file than Limits.MaxPixelsPerByte.
 	ReasonTooManyPixels Reason = "too-many-pixels"
 	// ReasonMalformed: truncated or structurally broken (bad lengths, bad CRC, no image data).
 	ReasonMalformed Reason = "malformed"
@@ -86,6 +92,14 @@ func (r Reason) messages() message {
 			zh: "此照片为 HEIC/HEIF 格式（iPhone 默认格式），无法接收。请以 JPEG 格式发送：" +
 				"在 iPhone 上打开“设置 > 相机 > 格式”，选择“兼容性最佳”后重新拍摄；" +
 				"或将照片以 JPEG 格式共享或导出。",
+		}
+	case ReasonUnsupportedJPEG:
+		return message{
+			en: "This photo is a JPEG in a special encoding (arithmetic-coded, lossless, " +
+				"hierarchical or 12-bit) that we cannot display. Please send the photo as the " +
+				"phone camera saved it, or save it again as an ordinary JPEG.",
+			zh: "此照片是采用特殊编码（算术编码、无损、分层或 12 位）的 JPEG，我们无法显示。" +
+				"请发送手机相机保存的照片，或将其重新保存为普通 JPEG 后发送。",
 		}
 	case ReasonTooLarge:
 		return message{

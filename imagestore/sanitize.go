@@ -11,7 +11,9 @@ import (
 type RemovalKind string
 
 // The removal kinds. RemovedGPS is reported in addition to RemovedEXIF: its bytes (the GPS
-// IFD and its values) are part of the EXIF bytes.
+// IFD and its values) are part of the EXIF bytes. RemovedStrayBytes counts the bytes of a JPEG
+// that belong to no marker segment (padding or garbage between segments, 0xFF fill before a
+// marker); decoders skip them.
 const (
 	RemovedEXIF          RemovalKind = "exif"
 	RemovedGPS           RemovalKind = "gps"
@@ -25,6 +27,7 @@ const (
 	RemovedICCInvalid    RemovalKind = "icc-invalid"
 	RemovedAppOther      RemovalKind = "app-other"
 	RemovedTrailer       RemovalKind = "trailer"
+	RemovedStrayBytes    RemovalKind = "stray-bytes"
 	RemovedPNGText       RemovalKind = "png-text"
 	RemovedPNGTime       RemovalKind = "png-time"
 	RemovedPNGEXIF       RemovalKind = "png-exif"

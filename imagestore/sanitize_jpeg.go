@@ -10,6 +10,8 @@ import (
 // JPEG marker codes (ITU T.81 table B.1).
 const (
 	jpegSOF0  = 0xC0
+	jpegSOF1  = 0xC1
+	jpegSOF2  = 0xC2
 	jpegDHT   = 0xC4
 	jpegDAC   = 0xCC
 	jpegRST0  = 0xD0
@@ -29,6 +31,7 @@ const (
 	jpegAPP14 = 0xEE
 	jpegAPP15 = 0xEF
 	jpegJPG0  = 0xF0
+	jpegSOF55 = 0xF7 // JPEG-LS
 	jpegJPG13 = 0xFD
 	jpegCOM   = 0xFE
 	jpegTEM   = 0x01
@@ -52,8 +55,6 @@ const (
 	// scanBlock is the read size for image data: large enough that per-read costs vanish,
 	// small enough that 16 concurrent uploads need about 1 MiB for it.
 	scanBlock = 64 << 10
-	// maxFillBytes bounds 0xFF fill runs before a marker; encoders write none or one.
-	maxFillBytes = 64
 	// jfifLen is the APP0 JFIF payload without a thumbnail.
 	jfifLen = 14
 	// adobeLen is the APP14 Adobe payload libjpeg reads.
@@ -62,11 +63,36 @@ const (
 	iccHeaderLen = 14
 )
 
-// isSequentialOrProgressiveSOF reports the frame types of non-hierarchical JPEG (baseline,
-// extended, progressive, lossless; Huffman or arithmetic), which are plain segment
-// sequences the sanitizer can rewrite. Hierarchical frames need DHP/EXP and are refused.
-func isSequentialOrProgressiveSOF(m byte) bool {
-	return (m >= 0xC0 && m <= 0xC3) || (m >= 0xC9 && m <= 0xCB)
+// isShownSOF reports the frame types the product can show: Huffman-coded baseline (SOF0),
+// extended sequential (SOF1) and progressive (SOF2), the ones image/jpeg (which makes the
+// thumbnails), browsers and every phone use.
+func isShownSOF(m byte) bool {
+	return m == jpegSOF0 || m == jpegSOF1 || m == jpegSOF2
+}
+
+// unshownFrame names the other frame types (T.81 table B.1), which the sanitizer could copy
+// but nobody could look at: SOF3 lossless, SOF5-7 hierarchical, SOF9-11 arithmetic-coded,
+// SOF13-15 both; and SOF55, JPEG-LS (T.87). "" for any other marker.
+func unshownFrame(m byte) string {
+	switch m {
+	case 0xC3:
+		return "lossless"
+	case 0xC5, 0xC6:
+		return "hierarchical"
+	case 0xC7:
+		return "hierarchical lossless"
+	case 0xC9, 0xCA:
+		return "arithmetic-coded"
+	case 0xCB:
+		return "arithmetic-coded lossless"
+	case 0xCD, 0xCE:
+		return "hierarchical arithmetic-coded"
+	case 0xCF:
+		return "hierarchical arithmetic-coded lossless"
+	case jpegSOF55:
+		return "JPEG-LS"
+	}
+	return ""
 }
 
 type iccChunk struct {
@@ -82,8 +108,11 @@ type jpegPlanner struct {
 	buf  []byte
 
 	sawSOF, sawSOS bool
+	frameInfo      *jpegFrame
+	scans          int
+	scanMinBits    int64 // of the scan being read
 	jfif           *piece
-	adobeKept      bool
+	adobeAt        int // index in rest of the Adobe segment kept, or -1
 	exifBlock      []byte
 	sawEXIF        bool
 	icc            []iccChunk
@@ -95,7 +124,7 @@ type jpegPlanner struct {
 func planJPEG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 	buf := getScanBlock()
 	defer putScanBlock(buf)
-	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: *buf}
+	p := &jpegPlanner{r: r, size: size, lim: lim, b: newPlanBuilder(), buf: *buf, adobeAt: -1}
 	return p.run()
 }
 
@@ -106,14 +135,20 @@ func (p *jpegPlanner) run() (*planBuilder, error) {
 		if err := readFull(p.r, hdr[:2], pos); err != nil {
 			return nil, err
 		}
-		if hdr[0] != 0xFF {
-			return nil, rejectf(ReasonMalformed, "jpeg: no marker at offset %d", pos)
-		}
-		for fill := 0; hdr[1] == 0xFF; fill++ {
-			if fill == maxFillBytes {
-				return nil, rejectf(ReasonMalformed, "jpeg: fill bytes at offset %d", pos)
+		if !isSegmentMarker(hdr[0], hdr[1]) {
+			// Bytes that belong to no segment: a writer's padding or garbage after a segment
+			// (libjpeg: "extraneous bytes before marker"), fill bytes, or a stuffed zero or
+			// restart marker out of place. image/jpeg and libjpeg skip them; they carry no
+			// image data, so they are dropped and reported.
+			next, found, err := findMarker(p.r, pos, p.size, p.buf)
+			if err != nil {
+				return nil, err
 			}
-			pos++
+			if !found {
+				return nil, rejectf(ReasonMalformed, "jpeg: no marker after offset %d", pos)
+			}
+			p.b.drop(RemovedStrayBytes, next-pos)
+			pos = next
 			if err := readFull(p.r, hdr[:2], pos); err != nil {
 				return nil, err
 			}
@@ -148,9 +183,17 @@ func (p *jpegPlanner) run() (*planBuilder, error) {
 		}
 		pos = end
 		if marker == jpegSOS {
-			next, err := scanEntropy(p.r, pos, p.size, p.buf)
+			next, found, err := findMarker(p.r, pos, p.size, p.buf)
 			if err != nil {
 				return nil, err
+			}
+			if !found {
+				return nil, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+			}
+			p.scans++
+			if have := (next - pos) * 8; have < p.scanMinBits {
+				return nil, rejectf(ReasonMalformed, "jpeg: scan %d has %d bytes of image data; the %dx%d frame needs at least %d",
+					p.scans, next-pos, p.b.meta.Width, p.b.meta.Height, ceilDiv(p.scanMinBits, 8))
 			}
 			p.rest = append(p.rest, piece{off: pos, n: next - pos})
 			pos = next
@@ -163,25 +206,36 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 	n := end - pos
 	payloadLen := n - 4
 	switch {
-	case isSequentialOrProgressiveSOF(m):
-		return p.frame(pos, n)
-	case m == jpegDQT || m == jpegDHT || m == jpegDAC || m == jpegDRI:
+	case isShownSOF(m):
+		return p.frame(m, pos, n)
+	case unshownFrame(m) != "":
+		return rejectf(ReasonUnsupportedJPEG, "jpeg: %s frame (marker %#x)", unshownFrame(m), m)
+	case m == jpegDAC || m == jpegDHP || m == jpegEXP:
+		// Arithmetic-coding tables and hierarchical structure, in a file whose frame may
+		// come later; image/jpeg refuses them.
+		return rejectf(ReasonUnsupportedJPEG, "jpeg: arithmetic or hierarchical marker %#x", m)
+	case m == jpegDQT || m == jpegDHT || m == jpegDRI:
 		p.rest = append(p.rest, piece{off: pos, n: n})
 		return nil
 	case m == jpegSOS:
 		if !p.sawSOF {
 			return rejectf(ReasonMalformed, "jpeg: scan before frame header at offset %d", pos)
 		}
-		var h [1]byte
-		if payloadLen < 1 {
-			return rejectf(ReasonMalformed, "jpeg: short scan header at offset %d", pos)
+		var h [1 + 2*4 + 3]byte
+		if payloadLen < 1 || payloadLen > int64(len(h)) {
+			return rejectf(ReasonMalformed, "jpeg: bad scan header at offset %d", pos)
 		}
-		if err := readFull(p.r, h[:], pos+4); err != nil {
+		if err := readFull(p.r, h[:payloadLen], pos+4); err != nil {
 			return err
 		}
 		if ns := int64(h[0]); ns < 1 || ns > 4 || payloadLen != 4+2*ns {
 			return rejectf(ReasonMalformed, "jpeg: bad scan header at offset %d", pos)
 		}
+		bits, err := p.frameInfo.scanMinBits(h[:payloadLen])
+		if err != nil {
+			return err
+		}
+		p.scanMinBits = bits
 		p.sawSOS = true
 		p.rest = append(p.rest, piece{off: pos, n: n})
 		return nil
@@ -190,23 +244,22 @@ func (p *jpegPlanner) segment(m byte, pos, end int64) error {
 		return nil
 	case m >= jpegAPP0 && m <= jpegAPP15:
 		return p.app(m, pos, n)
-	case (m > jpegSOF0 && m <= 0xCF) || m == jpegDNL || m == jpegDHP || m == jpegEXP ||
-		(m >= jpegJPG0 && m <= jpegJPG13):
-		// Hierarchical, JPEG-LS and extension markers: structures we cannot vouch for.
+	case m == 0xC8 || m == jpegDNL || (m >= jpegJPG0 && m <= jpegJPG13):
+		// Reserved and extension markers, and DNL: structures we cannot vouch for.
 		return rejectf(ReasonUnsupported, "jpeg: unsupported marker %#x", m)
 	}
 	return rejectf(ReasonMalformed, "jpeg: reserved marker %#x at offset %d", m, pos)
 }
 
-func (p *jpegPlanner) frame(pos, n int64) error {
+func (p *jpegPlanner) frame(m byte, pos, n int64) error {
 	if p.sawSOF {
 		return rejectf(ReasonMalformed, "jpeg: second frame header at offset %d", pos)
 	}
-	var h [6]byte
-	if n < 4+int64(len(h)) {
-		return rejectf(ReasonMalformed, "jpeg: short frame header at offset %d", pos)
+	var h [6 + 3*4]byte
+	if n < 4+6 || n > 4+int64(len(h)) {
+		return rejectf(ReasonMalformed, "jpeg: bad frame header at offset %d", pos)
 	}
-	if err := readFull(p.r, h[:], pos+4); err != nil {
+	if err := readFull(p.r, h[:n-4], pos+4); err != nil {
 		return err
 	}
 	height := int(binary.BigEndian.Uint16(h[1:3]))
@@ -215,6 +268,13 @@ func (p *jpegPlanner) frame(pos, n int64) error {
 	if components < 1 || components > 4 || n != 4+6+3*components {
 		return rejectf(ReasonMalformed, "jpeg: bad frame header at offset %d", pos)
 	}
+	switch precision := h[0]; precision {
+	case 8:
+	case 12:
+		return reject(ReasonUnsupportedJPEG, "jpeg: 12-bit samples")
+	default:
+		return rejectf(ReasonMalformed, "jpeg: %d-bit samples", precision)
+	}
 	if height == 0 {
 		// The height would follow the first scan in a DNL segment; nobody writes that.
 		return rejectf(ReasonUnsupported, "jpeg: frame height defined by DNL")
@@ -222,6 +282,14 @@ func (p *jpegPlanner) frame(pos, n int64) error {
 	if err := p.lim.checkDims(width, height); err != nil {
 		return err
 	}
+	if err := p.lim.checkDensity(width, height, p.size); err != nil {
+		return err
+	}
+	f, err := parseFrame(width, height, m == jpegSOF2, h[6:n-4])
+	if err != nil {
+		return err
+	}
+	p.frameInfo = f
 	p.sawSOF = true
 	p.b.meta.Width, p.b.meta.Height = width, height
 	p.rest = append(p.rest, piece{off: pos, n: n})
@@ -283,8 +351,14 @@ func (p *jpegPlanner) app(m byte, pos, n int64) error {
 		p.b.drop(RemovedFlashPix, n)
 	case m == jpegAPP13 && has(photoshopID):
 		p.b.drop(RemovedIPTC, n)
-	case m == jpegAPP14 && has(adobeID) && payloadLen >= adobeLen && !p.adobeKept && beforeScan:
-		p.adobeKept = true
+	case m == jpegAPP14 && has(adobeID) && payloadLen >= adobeLen && beforeScan:
+		// libjpeg and image/jpeg both use the last Adobe segment of the header: keep that one.
+		if k := p.adobeAt; k >= 0 {
+			old := p.rest[k]
+			p.b.drop(RemovedAppOther, old.n+int64(len(old.lit)))
+			p.rest[k] = piece{} // keeps nothing
+		}
+		p.adobeAt = len(p.rest)
 		if payloadLen == adobeLen {
 			p.rest = append(p.rest, piece{off: pos, n: n})
 			return nil
@@ -375,8 +449,8 @@ func orientationEXIFSegment(orientation int) []byte {
 	return seg
 }
 
-// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1 or a PNG eXIf
-// chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
+// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1, a PNG eXIf or a
+// WebP EXIF chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
 // IFD.
 func orientationTIFF(orientation int) []byte {
 	be := binary.BigEndian
@@ -392,17 +466,25 @@ func orientationTIFF(orientation int) []byte {
 	return t
 }
 
-// scanEntropy finds the marker that ends the entropy-coded data starting at pos: the first
-// 0xFF followed by neither a stuffed zero, a restart marker nor another 0xFF (fill). It reads
-// blocks into buf and jumps between 0xFF bytes with bytes.IndexByte.
-func scanEntropy(r io.ReaderAt, pos, size int64, buf []byte) (int64, error) {
+// isSegmentMarker tells whether a and b are a marker findMarker would stop at: 0xFF followed
+// by neither a stuffed zero, a restart marker nor another 0xFF.
+func isSegmentMarker(a, b byte) bool {
+	return a == 0xFF && b != 0x00 && b != 0xFF && (b < jpegRST0 || b > jpegRST7)
+}
+
+// findMarker finds the first marker at or after pos that is not part of entropy-coded data:
+// the first 0xFF followed by neither a stuffed zero, a restart marker nor another 0xFF (fill).
+// It ends a scan's data, and it is where a segment starts after bytes that belong to no
+// segment. found is false when the file ends first. It reads blocks into buf and jumps
+// between 0xFF bytes with bytes.IndexByte.
+func findMarker(r io.ReaderAt, pos, size int64, buf []byte) (at int64, found bool, err error) {
 	for pos < size {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
 		if n == 0 {
 			if err == nil || err == io.EOF {
 				break
 			}
-			return 0, err
+			return 0, false, err
 		}
 		blk := buf[:n]
 		advance := int64(n)
@@ -415,25 +497,24 @@ func scanEntropy(r io.ReaderAt, pos, size int64, buf []byte) (int64, error) {
 			if k+1 == n {
 				// The byte after this 0xFF is in the next block; start it here.
 				if pos+int64(n) >= size {
-					return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+					return 0, false, nil
 				}
 				advance = int64(k)
 				break
 			}
-			switch c := blk[k+1]; {
-			case c == 0x00 || (c >= jpegRST0 && c <= jpegRST7):
-				i = k + 2
-				continue
-			case c == 0xFF:
-				i = k + 1
-				continue
+			if isSegmentMarker(0xFF, blk[k+1]) {
+				return pos + int64(k), true, nil
 			}
-			return pos + int64(k), nil
+			if blk[k+1] == 0xFF {
+				i = k + 1
+			} else {
+				i = k + 2
+			}
 		}
 		if advance == 0 {
-			return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+			return 0, false, nil
 		}
 		pos += advance
 	}
-	return 0, rejectf(ReasonMalformed, "jpeg: image data ends without end of image")
+	return 0, false, nil
 }

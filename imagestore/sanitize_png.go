@@ -52,14 +52,14 @@ type pngPhase int
 
 const (
 	beforeImageData pngPhase = iota
-	inImageData
 	afterImageData
 )
 
 // planPNG keeps the critical chunks and the display allowlist, in order. APNG is flattened to
 // its default image (the static IDAT image every non-animating viewer shows) by dropping
 // acTL, fcTL and fdAT. Allowlisted chunks after the image data are dropped too: viewers ignore
-// them there. Every chunk's CRC is checked.
+// them there. Every chunk's CRC is checked, and the image data must inflate to exactly what
+// IHDR declares (checkPNGImageData).
 func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 	b := newPlanBuilder()
 	b.keep(0, int64(len(pngSignature)))
@@ -72,6 +72,7 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 		segments   int
 		phase      = beforeImageData
 		colorType  byte
+		header     pngHeader
 		exifParsed bool
 	)
 	for pos := int64(len(pngSignature)); ; {
@@ -90,17 +91,28 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 		if segments == 0 && typ != "IHDR" {
 			return nil, rejectf(ReasonMalformed, "png: first chunk is not IHDR")
 		}
-		if typ != "IDAT" {
-			segments++
-			if err := lim.checkSegments(segments); err != nil {
+		if typ == "IDAT" {
+			if phase != beforeImageData {
+				return nil, rejectf(ReasonMalformed, "png: image data interrupted at offset %d", pos)
+			}
+			if colorType == 3 && !seen["PLTE"] {
+				return nil, rejectf(ReasonMalformed, "png: palette image without PLTE")
+			}
+			// The whole run of IDATs at once: CRCs, and the zlib stream inflated and measured.
+			next, err := checkPNGImageData(r, pos, size, header, buf)
+			if err != nil {
 				return nil, err
 			}
+			b.keep(pos, next-pos)
+			phase, seen[typ], pos = afterImageData, true, next
+			continue
+		}
+		segments++
+		if err := lim.checkSegments(segments); err != nil {
+			return nil, err
 		}
 		if err := checkPNGCRC(r, pos, length, buf); err != nil {
 			return nil, err
-		}
-		if phase == inImageData && typ != "IDAT" {
-			phase = afterImageData
 		}
 		n := end - pos
 		switch {
@@ -119,7 +131,11 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			if err := lim.checkDims(int(w), int(ht)); err != nil {
 				return nil, err
 			}
+			if err := lim.checkDensity(int(w), int(ht), size); err != nil {
+				return nil, err
+			}
 			colorType = h[9]
+			header = pngHeader{width: int64(w), height: int64(ht), depth: h[8], colorType: h[9], interlaced: h[12] == 1}
 			b.meta.Width, b.meta.Height = int(w), int(ht)
 			b.keep(pos, n)
 		case typ == "PLTE":
@@ -127,15 +143,6 @@ func planPNG(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 				colorType == 0 || colorType == 4 {
 				return nil, rejectf(ReasonMalformed, "png: bad PLTE")
 			}
-			b.keep(pos, n)
-		case typ == "IDAT":
-			if phase == afterImageData {
-				return nil, rejectf(ReasonMalformed, "png: image data interrupted at offset %d", pos)
-			}
-			if colorType == 3 && !seen["PLTE"] {
-				return nil, rejectf(ReasonMalformed, "png: palette image without PLTE")
-			}
-			phase = inImageData
 			b.keep(pos, n)
 		case typ == "IEND":
 			if phase == beforeImageData || length != 0 {

@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"image"
@@ -33,6 +34,11 @@ func TestSanitizeAccepted(t *testing.T) {
 			}
 			if f.keepsAll && !bytes.Equal(out, f.data) {
 				t.Errorf("clean input changed: %d -> %d bytes, removed %v", len(f.data), len(out), c.Removed)
+			}
+			for kind, n := range f.removed {
+				if got := removedBytes(c.Removed, kind); got != n {
+					t.Errorf("removed %d bytes of %s, want %d (%v)", got, kind, n, c.Removed)
+				}
 			}
 			m := c.Meta
 			if m.Orientation != f.orientation {
@@ -71,6 +77,7 @@ func TestSanitizeAccepted(t *testing.T) {
 				if f.icc != nil && !bytes.Equal(webpChunkData(out, "ICCP"), f.icc) {
 					t.Error("ICC profile not carried intact")
 				}
+				assertWebPOrientation(t, out, m.Orientation)
 			case FormatPNG:
 				for _, typ := range []string{"IDAT", "PLTE", "tRNS", "iCCP"} {
 					if a, b := pngChunkData(t, f.data, typ), pngChunkData(t, out, typ); !bytes.Equal(a, b) {
@@ -84,13 +91,44 @@ func TestSanitizeAccepted(t *testing.T) {
 			if !bytes.Equal(again, out) {
 				t.Errorf("not idempotent: second pass removed %v", c2.Removed)
 			}
-			// JPEG and PNG keep the orientation in the file (the minimal EXIF); WebP does not,
-			// as browsers do not turn a WebP by its EXIF.
-			if c.Format != FormatWebP && c2.Meta.Orientation != m.Orientation {
+			// Every format keeps the orientation in the file (the minimal EXIF).
+			if c2.Meta.Orientation != m.Orientation {
 				t.Errorf("orientation after a second pass %d, want %d", c2.Meta.Orientation, m.Orientation)
 			}
 		})
 	}
+}
+
+// TestStrayBytesDropped: a JPEG with bytes between its segments comes out exactly as the same
+// JPEG without them, so nothing of them survives and nothing else changes.
+func TestStrayBytesDropped(t *testing.T) {
+	t.Parallel()
+	want, _, err := SanitizeBytes(strayBase(t), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strayFixtures(t) {
+		out, c, err := SanitizeBytes(f.data, DefaultLimits())
+		if err != nil {
+			t.Errorf("%s: %v", f.name, err)
+			continue
+		}
+		if !bytes.Equal(out, want) {
+			t.Errorf("%s: output differs from the same photo without stray bytes", f.name)
+		}
+		if n := int64(len(f.data) - len(strayBase(t))); removedBytes(c.Removed, RemovedStrayBytes) != n {
+			t.Errorf("%s: removed %v, want %d stray bytes", f.name, c.Removed, n)
+		}
+	}
+}
+
+func removedBytes(rs []Removal, kind RemovalKind) int64 {
+	for _, r := range rs {
+		if r.Kind == kind {
+			return r.Bytes
+		}
+	}
+	return 0
 }
 
 // mustSanitize runs both entry points (bytes and streaming) and checks they agree.
@@ -165,6 +203,9 @@ func TestSanitizeRefused(t *testing.T) {
 			if rej.Reason != f.reason {
 				t.Fatalf("reason %s (%v), want %s", rej.Reason, err, f.reason)
 			}
+			if !strings.Contains(err.Error(), f.detail) {
+				t.Errorf("refused as %v, want %q", err, f.detail)
+			}
 			if rej.Message("en") == "" || rej.Message("zh-CN") == rej.Message("en") {
 				t.Error("messages missing")
 			}
@@ -187,6 +228,19 @@ func TestHEICMessage(t *testing.T) {
 		t.Errorf("English message: %s", en)
 	}
 	if zh := rej.Message("zh-CN"); !strings.Contains(zh, "兼容性最佳") {
+		t.Errorf("Chinese message: %s", zh)
+	}
+}
+
+func TestUnsupportedJPEGMessage(t *testing.T) {
+	t.Parallel()
+	en, zh := ReasonUnsupportedJPEG.Message("en"), ReasonUnsupportedJPEG.Message("zh-CN")
+	for _, want := range []string{"JPEG", "arithmetic", "lossless", "12-bit", "ordinary JPEG"} {
+		if !strings.Contains(en, want) {
+			t.Errorf("English message lacks %q: %s", want, en)
+		}
+	}
+	if !strings.Contains(zh, "普通 JPEG") || !strings.Contains(zh, "12 位") {
 		t.Errorf("Chinese message: %s", zh)
 	}
 }
@@ -233,24 +287,69 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-// TestHugeDeclaredDimensions checks that a tiny file declaring 60000x60000 is refused
-// without allocating anything near its pixel count. Not parallel: it measures allocation.
+// TestHugeDeclaredDimensions checks that a small file declaring more pixels than the limits
+// allow (60000x60000), or than its size can hold (10000x10000 in 20 KB, 100 MP in 4 KB), is
+// refused without allocating anything near its pixel count, and that a JPEG claiming more
+// than its scans hold is refused the same way. The thumbnailer checks the pixel limits
+// itself; it is only ever given sanitized files, so the size-based checks are the
+// sanitizer's alone. Not parallel: it measures allocation.
 func TestHugeDeclaredDimensions(t *testing.T) {
 	for _, f := range refusedFixtures(t) {
-		if f.reason != ReasonTooManyPixels {
+		density := strings.Contains(f.detail, "pixels per byte")
+		scanBound := strings.Contains(f.detail, "bytes of image data") || strings.Contains(f.detail, "scan 1 has")
+		if f.reason != ReasonTooManyPixels && !scanBound {
 			continue
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, err := Sanitize(bytes.NewReader(f.data), int64(len(f.data)), DefaultLimits())
-		_, terr := Thumbnail(bytes.NewReader(f.data), 1, 320)
+		var terr error = &RejectError{}
+		if !density && !scanBound {
+			_, terr = Thumbnail(bytes.NewReader(f.data), 1, 320)
+		}
 		runtime.ReadMemStats(&after)
 		var rej, trej *RejectError
-		if !errors.As(err, &rej) || rej.Reason != ReasonTooManyPixels || !errors.As(terr, &trej) {
+		if !errors.As(err, &rej) || rej.Reason != f.reason || !errors.As(terr, &trej) {
 			t.Errorf("%s: %v / %v", f.name, err, terr)
 		}
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", f.name, n)
+		}
+	}
+}
+
+// TestPNGInflateBounded: checking a PNG's image data inflates all of it (32 MB here, from a
+// 31 KB file) through fixed buffers, never holding the image; a stream corrupted near its
+// end is found the same way. Not parallel: it measures allocation.
+func TestPNGInflateBounded(t *testing.T) {
+	const w, h = 4000, 1000 // RGBA, 16 bits per sample: 8 bytes per pixel
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	row := make([]byte, 1+w*8)
+	for range h {
+		zw.Write(row)
+	}
+	zw.Close()
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	good := idatPNG(append(ihdr, 16, 6, 0, 0, 0), z.Bytes(), 8192)
+	stream := bytes.Clone(z.Bytes())
+	stream[len(stream)-6] ^= 0x10 // last deflate bytes, before the checksum
+	bad := idatPNG(append(ihdr, 16, 6, 0, 0, 0), stream, 8192)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ok   bool
+	}{{"good", good, true}, {"corrupt end", bad, false}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Sanitize(bytes.NewReader(tc.data), int64(len(tc.data)), DefaultLimits())
+		runtime.ReadMemStats(&after)
+		var rej *RejectError
+		if tc.ok && err != nil || !tc.ok && (!errors.As(err, &rej) || rej.Reason != ReasonMalformed) {
+			t.Errorf("%s (%d bytes): %v", tc.name, len(tc.data), err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for %d bytes of image data", tc.name, n, h*(1+w*8))
 		}
 	}
 }
@@ -341,8 +440,8 @@ func jpegImageData(t *testing.T, b []byte) []byte {
 	t.Helper()
 	var out []byte
 	for pos := 2; pos+2 <= len(b); {
-		if b[pos+1] == 0xFF {
-			pos++
+		if m := b[pos+1]; b[pos] != 0xFF || m == 0xFF || m == 0 || m >= jpegRST0 && m <= jpegRST7 {
+			pos++ // fill or stray bytes between segments
 			continue
 		}
 		m := b[pos+1]
@@ -445,6 +544,39 @@ func assertPNGOrientation(t *testing.T, out []byte, orientation int) {
 	}
 }
 
+// assertWebPOrientation checks that a sanitized WebP ends with one EXIF chunk holding only
+// the orientation, announced by its VP8X, when the orientation is not 1, and has no EXIF
+// otherwise.
+func assertWebPOrientation(t *testing.T, out []byte, orientation int) {
+	t.Helper()
+	cs := splitWebP(out)
+	var exifs int
+	for _, c := range cs {
+		if c.fourCC == "EXIF" {
+			exifs++
+		}
+	}
+	flagged := cs[0].fourCC == "VP8X" && cs[0].data[0]&webpFlagEXIF != 0
+	if orientation == 1 {
+		if exifs != 0 || flagged {
+			t.Errorf("EXIF in output for orientation 1 (%d chunks, flag %v)", exifs, flagged)
+		}
+		return
+	}
+	last := cs[len(cs)-1]
+	if exifs != 1 || last.fourCC != "EXIF" || !flagged {
+		t.Fatalf("want one flagged EXIF chunk after the image, got %d (last %q, flag %v)", exifs, last.fourCC, flagged)
+	}
+	var x CaptureMeta
+	readEXIF(last.data, &x)
+	if len(last.data) != 26 || x.Orientation != orientation || x.EXIFUnreadable || x.HadGPS {
+		t.Errorf("minimal EXIF (%d bytes) reads back as %+v", len(last.data), x)
+	}
+	if int(binary.LittleEndian.Uint32(out[4:])) != len(out)-8 {
+		t.Errorf("RIFF size %d for %d bytes", binary.LittleEndian.Uint32(out[4:]), len(out))
+	}
+}
+
 func webpChunkData(b []byte, fourCC string) []byte {
 	for _, c := range splitWebP(b) {
 		if c.fourCC == fourCC {
@@ -454,7 +586,7 @@ func webpChunkData(b []byte, fourCC string) []byte {
 	return nil
 }
 
-func pngChunkData(t *testing.T, b []byte, typ string) []byte {
+func pngChunkData(t testing.TB, b []byte, typ string) []byte {
 	var out []byte
 	for _, c := range splitPNG(t, b) {
 		if c.typ == typ {

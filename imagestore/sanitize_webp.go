@@ -27,8 +27,10 @@ func (c webpChunk) encodedLen() int64 { return 8 + c.dataLen + c.dataLen&1 }
 
 // planWebP keeps VP8X, ICCP, ALPH and the one VP8/VP8L image chunk, drops EXIF, XMP and
 // everything else, and writes a new RIFF header and VP8X with corrected sizes and flags.
-// Animated WebP is refused: a follow-up photo is a still image, and frames would each need
-// checking.
+// An orientation other than 1 stays, alone, in a new minimal EXIF chunk after the image
+// (where the container specification puts EXIF), as JPEG and PNG keep theirs: libvips,
+// ImageMagick and Pillow turn a WebP by it. Animated WebP is refused: a follow-up photo is a
+// still image, and frames would each need checking.
 func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 	b := newPlanBuilder()
 	var hdr [12]byte
@@ -47,6 +49,7 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 		iccp, alph, image *webpChunk
 		segments          int
 		exifParsed        bool
+		losslessAlpha     bool
 		ch                [8]byte
 		imageHead         [10]byte
 	)
@@ -85,6 +88,9 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			if err := lim.checkDims(canvasW, canvasH); err != nil {
 				return nil, err
 			}
+			if err := lim.checkDensity(canvasW, canvasH, size); err != nil {
+				return nil, err
+			}
 			if flags&webpFlagAnimation != 0 {
 				return nil, reject(ReasonUnsupported, "webp: animated")
 			}
@@ -100,10 +106,15 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			if err := lim.checkDims(w, h); err != nil {
 				return nil, err
 			}
+			if err := lim.checkDensity(w, h, size); err != nil {
+				return nil, err
+			}
 			if extended && (w != canvasW || h != canvasH) {
 				return nil, rejectf(ReasonMalformed, "webp: image %dx%d on a %dx%d canvas", w, h, canvasW, canvasH)
 			}
 			b.meta.Width, b.meta.Height = w, h
+			// VP8L's alpha_is_used hint (bit 28 of the header word), for a VP8X made below.
+			losslessAlpha = c.fourCC == "VP8L" && head[4]&0x10 != 0
 			image = &c
 		case first:
 			return nil, rejectf(ReasonMalformed, "webp: first chunk is %q", c.fourCC)
@@ -156,8 +167,22 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 		b.meta.HadTrailer = true
 	}
 
+	var exif []byte
+	if o := b.meta.Orientation; o != 1 {
+		exif = webpChunkBytes("EXIF", orientationTIFF(o))
+		if !extended {
+			// EXIF in a simple-format file is outside the specification, and announcing it
+			// needs a VP8X: make the one libwebp's muxer would (canvas = image, alpha as
+			// the lossless header hints; a simple lossy image has none).
+			extended, canvasW, canvasH, flags = true, b.meta.Width, b.meta.Height, 0
+			if losslessAlpha {
+				flags = webpFlagAlpha
+			}
+		}
+	}
+
 	kept := []*webpChunk{iccp, alph, image}
-	riffLen := int64(4)
+	riffLen := int64(4 + len(exif))
 	if extended {
 		riffLen += 8 + webpVP8XLen
 	}
@@ -177,6 +202,9 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 		if iccp != nil {
 			out |= webpFlagICC
 		}
+		if exif != nil {
+			out |= webpFlagEXIF
+		}
 		// The alpha flag is a hint about the pixels, not metadata; it passes unchanged.
 		out |= flags & webpFlagAlpha
 		x := append([]byte("VP8X"), webpVP8XLen, 0, 0, 0, out, 0, 0, 0)
@@ -193,7 +221,21 @@ func planWebP(r io.ReaderAt, size int64, lim Limits) (*planBuilder, error) {
 			b.add([]byte{0})
 		}
 	}
+	if exif != nil {
+		b.add(exif)
+	}
 	return b, nil
+}
+
+// webpChunkBytes builds a RIFF chunk: FourCC, little-endian length, data and a zero padding
+// byte if the length is odd.
+func webpChunkBytes(fourCC string, data []byte) []byte {
+	c := binary.LittleEndian.AppendUint32([]byte(fourCC), uint32(len(data)))
+	c = append(c, data...)
+	if len(data)&1 == 1 {
+		c = append(c, 0)
+	}
+	return c
 }
 
 // webpImageSize reads the dimensions from the start of a VP8 (lossy key frame) or VP8L

@@ -190,8 +190,8 @@ func (v *verifier) jpeg() error {
 			}
 			sawAdobe = true
 			continue
-		case m == 0xDB || m == 0xC4 || m == 0xCC || m == 0xDD: // DQT, DHT, DAC, DRI
-		case (m >= 0xC0 && m <= 0xC3) || (m >= 0xC9 && m <= 0xCB): // SOFn
+		case m == 0xDB || m == 0xC4 || m == 0xDD: // DQT, DHT, DRI
+		case m >= 0xC0 && m <= 0xC2: // SOF0-2: Huffman-coded baseline, extended, progressive
 			if sawFrame {
 				return errors.New("jpeg: second frame header")
 			}
@@ -345,12 +345,14 @@ func (v *verifier) webp(size int64) error {
 		return errors.New("webp: RIFF size does not match the file")
 	}
 	// The chunks allowed, in order: an optional VP8X (then ICCP if flagged, ALPH before a
-	// lossy image) and exactly one image chunk, last.
+	// lossy image), exactly one image chunk, and after it, if and only if VP8X flags EXIF,
+	// one EXIF chunk holding exactly the minimal orientation TIFF; nothing after that.
 	var (
 		flags    byte
 		extended bool
 		sawICC   bool
 		sawALPH  bool
+		sawImage bool
 	)
 	for first := true; ; first = false {
 		var ch [8]byte
@@ -369,11 +371,26 @@ func (v *verifier) webp(size int64) error {
 				return err
 			}
 			flags, extended = x[0], true
-			// Only the ICC and alpha flags may be set; EXIF, XMP and animation must be clear.
-			if flags&^0x30 != 0 || x[1] != 0 || x[2] != 0 || x[3] != 0 {
+			// Only the ICC, alpha and EXIF (orientation) flags may be set; XMP and animation
+			// must be clear.
+			if flags&^0x38 != 0 || x[1] != 0 || x[2] != 0 || x[3] != 0 {
 				return errors.New("webp: VP8X flags announce metadata or animation")
 			}
 			continue
+		case sawImage && fourCC == "EXIF" && flags&0x08 != 0:
+			if length != int64(len(verifyOrientationEXIF)-6) {
+				return errors.New("webp: EXIF other than one Orientation")
+			}
+			p := make([]byte, length)
+			if err := v.read(p); err != nil {
+				return err
+			}
+			if !isOrientationTIFF(p) {
+				return errors.New("webp: EXIF other than one Orientation")
+			}
+			return nil
+		case sawImage:
+			return fmt.Errorf("webp: chunk %q not allowed after the image", fourCC)
 		case extended && fourCC == "ICCP" && !sawICC && !sawALPH:
 			if flags&0x20 == 0 {
 				return errors.New("webp: ICCP without its VP8X flag")
@@ -401,7 +418,10 @@ func (v *verifier) webp(size int64) error {
 			}
 		}
 		if fourCC == "VP8 " || fourCC == "VP8L" {
-			return nil
+			if flags&0x08 == 0 {
+				return nil
+			}
+			sawImage = true
 		}
 	}
 }

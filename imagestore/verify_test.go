@@ -55,7 +55,15 @@ func TestVerifyRejects(t *testing.T) {
 	if _, err := Verify(bytes.NewReader(good), int64(len(good))); err != nil {
 		t.Fatalf("PNG with a minimal eXIf rejected: %v", err)
 	}
-	for name, data := range map[string][]byte{"jpeg": cleanJPEG, "png": cleanPNG, "webp": cleanWebP} {
+	// webpEverything has orientation 3: its clean copy ends with a minimal EXIF chunk.
+	if len(webpChunkData(cleanWebP, "EXIF")) == 0 {
+		t.Fatal("the clean WebP has no orientation chunk")
+	}
+	lossless := readTestdata(t, "gopher-doc.1bpp.lossless.webp")
+	vp8l := riffChunk("VP8L", splitWebP(lossless)[0].data)
+	webpExif := func(data []byte) []byte { return riffChunk("EXIF", data) }
+	goodWebP := buildWebP(vp8xChunk(webpFlagEXIF, 75, 100), vp8l, webpExif(orientationTIFF(6)))
+	for name, data := range map[string][]byte{"jpeg": cleanJPEG, "png": cleanPNG, "webp": cleanWebP, "webp/minimal exif": goodWebP} {
 		if _, err := Verify(bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Fatalf("clean %s rejected: %v", name, err)
 		}
@@ -67,8 +75,9 @@ func TestVerifyRejects(t *testing.T) {
 		return withSegments(plainJPEG, seg)
 	}
 	icc := iccSegments(fakeICCProfile(), 3)
-	lossless := readTestdata(t, "gopher-doc.1bpp.lossless.webp")
-	vp8l := riffChunk("VP8L", splitWebP(lossless)[0].data)
+	exifFlagged := func(chunks ...[]byte) []byte {
+		return buildWebP(append([][]byte{vp8xChunk(webpFlagEXIF, 75, 100)}, chunks...)...)
+	}
 	cases := map[string][]byte{
 		"jpeg/comment":             withSegments(plainJPEG, jpegSeg(jpegCOM, []byte("x"))),
 		"jpeg/xmp":                 withSegments(plainJPEG, xmpSegment("x")),
@@ -92,6 +101,16 @@ func TestVerifyRejects(t *testing.T) {
 		"jpeg/iptc":                withSegments(plainJPEG, iptcSegment()),
 		"jpeg/vendor app":          withSegments(plainJPEG, jpegSeg(0xE9, []byte("x"))),
 		"jpeg/fill bytes":          withSegments(plainJPEG, []byte{0xFF}),
+		"jpeg/sof3 lossless":       withFrameMarker(t, plainJPEG, 0xC3),
+		"jpeg/sof9 arithmetic":     withFrameMarker(t, plainJPEG, 0xC9),
+		"jpeg/sof10 arithmetic":    withFrameMarker(t, plainJPEG, 0xCA),
+		"jpeg/sof5 hierarchical":   withFrameMarker(t, plainJPEG, 0xC5),
+		"jpeg/dac":                 withSegments(plainJPEG, jpegSeg(jpegDAC, []byte{0x00, 0x10})),
+		"jpeg/stray byte":          withSegments(plainJPEG, []byte{0}),
+		"jpeg/stray text":          withSegments(plainJPEG, []byte(secretStray)),
+		"jpeg/stuffed zero":        withSegments(plainJPEG, []byte{0xFF, 0}),
+		"jpeg/restart marker":      withSegments(plainJPEG, []byte{0xFF, jpegRST0}),
+		"jpeg/stray after tables":  cat(plainJPEG[:2], jpegSegments(plainJPEG)[0], []byte{1, 2}, plainJPEG[2+len(jpegSegments(plainJPEG)[0]):]),
 		"jpeg/trailer":             cat(cleanJPEG, []byte("ftypmp42")),
 		"jpeg/truncated":           cleanJPEG[:len(cleanJPEG)-2],
 		"jpeg/no scan":             []byte{0xFF, 0xD8, 0xFF, 0xD9},
@@ -113,6 +132,19 @@ func TestVerifyRejects(t *testing.T) {
 		"png/bad crc":              flipByte(cleanPNG, len(cleanPNG)-14),
 		"webp/exif chunk":          buildWebP(vp8xChunk(0, 75, 100), riffChunk("EXIF", []byte("MM\x00*")), vp8l),
 		"webp/exif flag":           buildWebP(vp8xChunk(webpFlagEXIF, 75, 100), vp8l),
+		"webp/exif orientation 1":  exifFlagged(vp8l, webpExif(orientationTIFF(1))),
+		"webp/exif orientation 9":  exifFlagged(vp8l, webpExif(orientationTIFF(9))),
+		"webp/exif longer":         exifFlagged(vp8l, webpExif(append(orientationTIFF(6), 0, 0))),
+		"webp/exif two entries":    exifFlagged(vp8l, webpExif(patched(orientationTIFF(6), 9, 2))),
+		"webp/exif little endian":  exifFlagged(vp8l, webpExif(append([]byte("II"), orientationTIFF(6)[2:]...))),
+		"webp/exif with prefix":    exifFlagged(vp8l, webpExif(append([]byte("Exif\x00\x00"), orientationTIFF(6)...))),
+		"webp/exif full":           exifFlagged(vp8l, webpExif(exifTIFF(exifOptions{orientation: 6, dateTime: "2020:01:01 00:00:00"}))),
+		"webp/exif before image":   exifFlagged(webpExif(orientationTIFF(6)), vp8l),
+		"webp/exif unflagged":      buildWebP(vp8xChunk(0, 75, 100), vp8l, webpExif(orientationTIFF(6))),
+		"webp/exif simple format":  buildWebP(vp8l, webpExif(orientationTIFF(6))),
+		"webp/two exif":            exifFlagged(vp8l, webpExif(orientationTIFF(6)), webpExif(orientationTIFF(6))),
+		"webp/xmp after exif":      exifFlagged(vp8l, webpExif(orientationTIFF(6)), riffChunk("XMP ", []byte("x"))),
+		"webp/exif and xmp flags":  buildWebP(vp8xChunk(webpFlagEXIF|webpFlagXMP, 75, 100), vp8l, webpExif(orientationTIFF(6))),
 		"webp/xmp after image":     buildWebP(vp8xChunk(0, 75, 100), vp8l, riffChunk("XMP ", []byte("x"))),
 		"webp/unknown chunk":       buildWebP(vp8xChunk(0, 75, 100), riffChunk("ZZZZ", nil), vp8l),
 		"webp/icc flag no iccp":    buildWebP(vp8xChunk(webpFlagICC, 75, 100), vp8l),
@@ -132,12 +164,30 @@ func TestVerifyRejects(t *testing.T) {
 		case strings.HasPrefix(name, "png/exif") && name != "png/exif after data" &&
 			!strings.Contains(err.Error(), "eXIf other than one Orientation"):
 			t.Errorf("%s: refused for another reason than its content: %v", name, err)
+		case strings.HasPrefix(name, "webp/exif ") && strings.Contains(name, "orientation") || name == "webp/exif longer" ||
+			name == "webp/exif two entries" || name == "webp/exif little endian" || name == "webp/exif with prefix":
+			if !strings.Contains(err.Error(), "EXIF other than one Orientation") {
+				t.Errorf("%s: refused for another reason than its content: %v", name, err)
+			}
 		}
 	}
 	// A declared size that does not match the stream is an error too.
 	if _, err := Verify(bytes.NewReader(cleanJPEG), int64(len(cleanJPEG))+1); err == nil {
 		t.Error("size mismatch accepted")
 	}
+}
+
+// withFrameMarker returns a copy of a JPEG with its frame header's marker set to m.
+func withFrameMarker(t *testing.T, b []byte, m byte) []byte {
+	t.Helper()
+	for _, seg := range jpegSegments(b) {
+		if seg[1] >= jpegSOF0 && seg[1] <= jpegSOF2 {
+			at := bytes.Index(b, seg)
+			return patched(b, at+1, m)
+		}
+	}
+	t.Fatal("no frame header")
+	return nil
 }
 
 // patched returns a copy of b with b[i] set to v.

@@ -163,7 +163,7 @@ func rejectStatus(r imagestore.Reason) (int, string) {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case imagestore.ReasonHEIC:
 		return http.StatusUnsupportedMediaType, "heic"
-	case imagestore.ReasonUnsupported:
+	case imagestore.ReasonUnsupported, imagestore.ReasonUnsupportedJPEG:
 		return http.StatusUnsupportedMediaType, "unsupported_format"
 	}
 	return http.StatusUnprocessableEntity, "bad_image"

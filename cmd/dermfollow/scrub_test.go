@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,5 +61,29 @@ func TestScrub(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
 		t.Errorf("scrub left temp files: %v", entries)
+	}
+}
+
+// TestScrubStrayBytes: a JPEG with bytes between two segments (issue 17) is accepted, -v says
+// how many were dropped, and the output is what the same photo without them gives.
+func TestScrubStrayBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	photo := imagetest.PhoneJPEG(64, 48, 1, 6)
+	first := 4 + int(photo[4])<<8 + int(photo[5]) // SOI, then the first segment's marker and length
+	stray := []byte("\x00\x00STRAY-BYTES!")
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.jpg")
+	os.WriteFile(in, slices.Concat(photo[:first], stray, photo[first:]), 0o644)
+	stdout, _, err := runCmd(t, nil, "", "scrub", "-v", in, out)
+	if err != nil {
+		t.Fatalf("scrub refused a JPEG with stray bytes: %v", err)
+	}
+	if want := fmt.Sprintf("removed stray-bytes %d bytes", len(stray)); !strings.Contains(stdout, want) {
+		t.Errorf("scrub -v output lacks %q:\n%s", want, stdout)
+	}
+	clean, _ := os.ReadFile(out)
+	want, _, err := imagestore.SanitizeBytes(photo, imagestore.DefaultLimits())
+	if err != nil || !bytes.Equal(clean, want) {
+		t.Errorf("output differs from the same photo's without stray bytes (%v)", err)
 	}
 }
