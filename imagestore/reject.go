@@ -46,6 +46,12 @@ type RejectError struct {
 	Err error
 }
 
+// Reasons lists every Reason, for callers that map a stored or sent code back to one.
+func Reasons() []Reason {
+	return []Reason{ReasonUnsupported, ReasonUnsupportedJPEG, ReasonHEIC, ReasonTooLarge, ReasonTooManyPixels,
+		ReasonMalformed, ReasonTooComplex, ReasonUnclean}
+}
+
 func reject(reason Reason, detail string) *RejectError {
 	return &RejectError{Reason: reason, Detail: detail}
 }

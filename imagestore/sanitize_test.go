@@ -598,3 +598,21 @@ func pngChunkData(t testing.TB, b []byte, typ string) []byte {
 	}
 	return out
 }
+
+// TestReasonsListsEveryReason: every Reason has a message in both languages and is listed by
+// Reasons, which the web layer uses to name a refusal.
+func TestReasonsListsEveryReason(t *testing.T) {
+	seen := map[Reason]bool{}
+	for _, r := range Reasons() {
+		if seen[r] {
+			t.Errorf("%s listed twice", r)
+		}
+		seen[r] = true
+		if r.Message("en") == "" || r.Message("zh-CN") == "" || r.Message("en") == r.Message("zh-CN") {
+			t.Errorf("%s lacks a message in one language", r)
+		}
+	}
+	if len(seen) != 8 {
+		t.Errorf("Reasons lists %d, want 8 (add a new Reason to it)", len(seen))
+	}
+}

@@ -177,10 +177,6 @@ func flashCode(err error) string {
 	return "generic"
 }
 
-// rejectReasons are the refusals a flash code may name.
-var rejectReasons = []imagestore.Reason{imagestore.ReasonUnsupported, imagestore.ReasonHEIC, imagestore.ReasonTooLarge,
-	imagestore.ReasonTooManyPixels, imagestore.ReasonMalformed, imagestore.ReasonTooComplex, imagestore.ReasonUnclean}
-
 // flashText returns the message for a flash code and whether it reports a failure; "" for
 // no message (or a code this server does not make).
 func flashText(code, lang string) (string, bool) {
@@ -199,7 +195,7 @@ func flashText(code, lang string) (string, bool) {
 		return tr(lang, "err_generic"), true
 	}
 	if r, ok := strings.CutPrefix(code, "reject-"); ok {
-		for _, known := range rejectReasons {
+		for _, known := range imagestore.Reasons() {
 			if string(known) == r {
 				return known.Message(lang), true
 			}
