@@ -15,37 +15,6 @@ import (
 // comparison and grading. Every page runs in a server-side session (session.go) with CSRF
 // protection on every form (csrf.go); errors answer as HTML pages.
 
-// clinicRoutes registers the routes of the clinician's pages.
-func (s *Server) clinicRoutes() {
-	e := s.echo
-	public := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect}
-	signedIn := append(append([]echo.MiddlewareFunc{}, public...), s.requirePageUser)
-	e.GET("/login", s.loginForm, public...)
-	e.POST("/login", s.login, public...)
-	e.POST("/logout", s.logout, signedIn...)
-	e.POST("/logout-everywhere", s.logoutEverywhere, signedIn...)
-
-	e.GET("/", s.worklist, signedIn...)
-	e.GET("/patients/new", s.patientForm, signedIn...)
-	e.POST("/patients", s.patientCreate, signedIn...)
-	e.GET("/patients/:id", s.patientShow, signedIn...)
-	e.GET("/patients/:id/enrol", s.enrolForm, signedIn...)
-	e.POST("/patients/:id/enrol", s.enrolSave, signedIn...)
-	e.GET("/procedures/:id", s.timeline, signedIn...)
-	e.POST("/procedures/:id/links", s.linkCreate, signedIn...)
-	e.POST("/procedures/:id/links/:link/revoke", s.linkRevoke, signedIn...)
-	e.POST("/procedures/:id/photos", s.clinicUpload, signedIn...)
-	e.GET("/procedures/:id/compare", s.compare, signedIn...)
-	e.POST("/procedures/:id/assessments", s.assessSave, signedIn...)
-	e.POST("/procedures/:id/retakes", s.retakeSave, signedIn...)
-	s.clinicReminderRoutes() // clinic_reminders.go: the reminder outbox and its controls (issue 8)
-
-	e.GET("/patients/:id/audit", s.patientAudit, signedIn...)
-	e.GET("/admin/users", s.usersList, signedIn...)
-	e.POST("/admin/users", s.userCreate, signedIn...)
-	s.userAdminRoutes(signedIn...)
-}
-
 // loginLimiter limits failed sign-ins per client address and per email; separate from the
 // parent links' limiter, so one cannot be used to lock out the other.
 type loginLimiter struct{ byAddr, byEmail *failureLimiter }

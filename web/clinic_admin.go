@@ -68,13 +68,6 @@ func (s *Server) userCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users")
 }
 
-// userAdminRoutes registers the admin's changes to the clinic's users beyond creating them;
-// clinicRoutes calls it with the middleware of signed-in pages.
-func (s *Server) userAdminRoutes(signedIn ...echo.MiddlewareFunc) {
-	s.echo.POST("/admin/users/:id/disable", s.userSetDisabled(true), signedIn...)
-	s.echo.POST("/admin/users/:id/enable", s.userSetDisabled(false), signedIn...)
-}
-
 // userSetDisabled disables or re-enables a user of the admin's clinic; a disabled user's
 // sessions end at once (followup.SetUserDisabled).
 func (s *Server) userSetDisabled(disabled bool) echo.HandlerFunc {

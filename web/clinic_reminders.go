@@ -15,14 +15,6 @@ import (
 // procedure's reminders off or on. The procedure page shows the outbox and the controls; the
 // outbox page shows it alone. Times are in the clinic's zone.
 
-// clinicReminderRoutes registers the reminder pages; called from clinicRoutes.
-func (s *Server) clinicReminderRoutes() {
-	signedIn := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect, s.requirePageUser}
-	s.echo.GET("/procedures/:id/reminders", s.reminderOutbox, signedIn...)
-	s.echo.POST("/procedures/:id/reminders", s.reminderSend, signedIn...)
-	s.echo.POST("/procedures/:id/reminders/settings", s.reminderSwitch, signedIn...)
-}
-
 // outboxRow is one reminder as the outbox page shows it, its times in the clinic's zone.
 type outboxRow struct {
 	followup.Reminder

@@ -16,17 +16,6 @@ import (
 // download, too short to be worth passing around.
 const exportDownloadExpiry = 5 * time.Minute
 
-// exportRoutes registers the routes of research exports (researchers and admins only; the
-// service checks the role and scopes every id by the clinic).
-func (s *Server) exportRoutes() {
-	api := s.echo.Group("/api/v1", s.requireUser)
-	api.POST("/exports", s.apiStartExport)
-	api.GET("/exports", s.apiListExports)
-	api.GET("/exports/:id", s.apiGetExport)
-	api.GET("/exports/:id/download", s.apiDownloadExport)
-	s.exportPageRoutes()
-}
-
 // exportJSON adds the download link of a finished export: the route that audits the download.
 func exportJSON(e followup.Export) followup.Export {
 	if e.Status == followup.ExportDone {
@@ -109,13 +98,6 @@ func (s *Server) apiDownloadExport(c echo.Context) error {
 // their progress and download links. It runs in the clinicians' session (session.go) with
 // their CSRF protection and error pages; the download link is the audited API route, which
 // the session cookie opens.
-
-// exportPageRoutes registers the page; called from exportRoutes.
-func (s *Server) exportPageRoutes() {
-	mw := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect, s.requirePageUser}
-	s.echo.GET("/exports", s.exportPage, mw...)
-	s.echo.POST("/exports", s.exportPageStart, mw...)
-}
 
 type exportPageData struct {
 	Protocols []exportProtocolOption

@@ -19,16 +19,6 @@ type parentPages struct {
 	key []byte // signs session cookies and CSRF tokens
 }
 
-// parentRoutes registers the routes of the family's pages.
-func (s *Server) parentRoutes() {
-	h := &parentPages{s: s, key: parentKey(s.cfg.SecretKey)}
-	e := s.echo
-	e.GET("/p/", h.home)
-	e.GET("/p/:token", h.openLink)
-	e.POST("/p/photos", h.upload)
-	e.GET("/p/photos/:id/thumbnail", h.thumbnail)
-}
-
 // openLink is GET /p/{token}: it swaps the link for a session cookie and redirects to /p/, so
 // the token leaves the address bar and the history at once.
 func (h *parentPages) openLink(c echo.Context) error {

@@ -8,20 +8,6 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 )
 
-// reminderRoutes registers the reminder outbox and its controls. The procedure page shows
-// GET /api/v1/procedures/{id}/reminders (what was sent, when, on which channel, delivered or
-// failed and why) and offers the two POSTs: send one now, and turn reminders off or on. The
-// clinic's gateway and quiet hours are read by its users and set by its admins at
-// /api/v1/reminder-settings.
-func (s *Server) reminderRoutes() {
-	api := s.echo.Group("/api/v1", s.requireUser)
-	api.GET("/procedures/:id/reminders", s.apiReminders)
-	api.POST("/procedures/:id/reminders", s.apiSendReminder)
-	api.POST("/procedures/:id/reminders/settings", s.apiReminderSwitch)
-	api.GET("/reminder-settings", s.apiGetReminderSettings)
-	api.PUT("/reminder-settings", s.apiReminderSettings)
-}
-
 // remindersOut is the outbox as the API returns it: never a message, a link or an address.
 type remindersOut struct {
 	Reminders []followup.Reminder `json:"reminders"`

@@ -63,6 +63,8 @@ type Server struct {
 	tpl          templates
 	clinic       *clinicState // session.go: clinicians' sessions and sign-in limits
 	storeWrites  *storeWrites // health.go
+	uploads      map[string]bool // "METHOD /path" of the routes that take uploads (routes.go)
+	uploadSlots  *uploadSlots    // limits.go
 }
 
 // New builds the server and its routes.
@@ -76,12 +78,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
 		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
-		storeWrites: newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger)}
+		storeWrites: newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
+		uploadSlots: newUploadSlots()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders)
+	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders, s.boundBodies)
 	s.echo = e
 	if err := s.tpl.load(); err != nil {
 		return nil, err
@@ -91,38 +94,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// routes lists every route in one place.
-func (s *Server) routes() {
-	e := s.echo
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
-	e.GET("/static/*", s.staticFiles())
-
-	// The family's upload through its link (the contract's path; the pages use it too).
-	e.POST("/p/:token/photos", s.parentUpload)
-
-	api := e.Group("/api/v1", s.requireUser)
-	api.POST("/patients", s.apiCreatePatient)
-	api.GET("/patients/:id", s.apiGetPatient)
-	api.POST("/procedures", s.apiEnrol)
-	api.GET("/procedures/:id", s.apiGetProcedure)
-	api.POST("/procedures/:id/status", s.apiSetStatus)
-	api.POST("/procedures/:id/parent-links", s.apiCreateLink)
-	api.GET("/procedures/:id/parent-links", s.apiListLinks)
-	api.DELETE("/parent-links/:id", s.apiRevokeLink)
-	api.POST("/procedures/:id/assessments", s.apiAssess)
-	api.POST("/procedures/:id/messages", s.apiMessage)
-	api.POST("/procedures/:id/photos", s.apiUploadPhoto)
-	api.GET("/photos/:id/original", s.apiPhoto(followup.VariantOriginal))
-	api.GET("/photos/:id/thumbnail", s.apiPhoto(""))
-
-	// Each area registers its own routes in its own file.
-	s.parentRoutes()   // parent.go: the family's pages (issue 6)
-	s.clinicRoutes()   // clinic.go: the clinician's pages, login and sessions (issue 7)
-	s.reminderRoutes() // reminders.go: reminder outbox and controls (issue 8)
-	s.exportRoutes()   // export.go: research exports, API and page (issue 9)
-}
+// MetricsHandler serves the Prometheus metrics. It is not on the public address: the
+// operator serves it on a listener of its own (DERMFOLLOW_METRICS_ADDR).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 

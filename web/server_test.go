@@ -112,7 +112,11 @@ func TestNoRawPathsInLogsOrMetrics(t *testing.T) {
 	if rec.Code != 404 {
 		t.Errorf("unknown route = %d, want 404", rec.Code)
 	}
-	mrec := s.do(t, httptest.NewRequest("GET", "/metrics", nil))
+	if rec := s.do(t, httptest.NewRequest("GET", "/metrics", nil)); rec.Code != 404 {
+		t.Errorf("/metrics on the public address = %d, want 404 (it has a listener of its own)", rec.Code)
+	}
+	mrec := httptest.NewRecorder()
+	s.MetricsHandler().ServeHTTP(mrec, httptest.NewRequest("GET", "/metrics", nil))
 	if strings.Contains(s.logs.String(), token) {
 		t.Errorf("token in logs:\n%s", s.logs)
 	}

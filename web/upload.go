@@ -45,6 +45,16 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return followup.Photo{}, false, badRequest("send the photo as multipart/form-data with the fields timepoint, view, upload_id and file")
 	}
+	link := uuid.Nil
+	if a.Kind == followup.ActorParent {
+		link = a.ID
+	}
+	release, ok := s.uploadSlots.take(c.RealIP(), link)
+	if !ok {
+		c.Response().Header().Set("Retry-After", "30")
+		return followup.Photo{}, false, &echo.HTTPError{Code: http.StatusTooManyRequests, Message: tr(chooseLang(c, ""), "err_busy")}
+	}
+	defer release()
 	lim := s.limits
 	body := http.MaxBytesReader(c.Response(), req.Body, lim.MaxBytes+64<<10)
 	// multipart reads through a 4 KiB buffer: in front of it, one that takes what the socket
@@ -54,6 +64,7 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 	var up followup.PhotoUpload
 	var sp *spool
 	var size int64
+	var stored *followup.Photo // an earlier try of this upload_id stored it
 	defer func() {
 		if sp != nil {
 			sp.close()
@@ -89,13 +100,25 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 				up.UploadID = val
 			}
 		case "file":
-			if sp != nil {
+			if sp != nil || stored != nil {
 				return followup.Photo{}, false, badRequest("send one file per upload")
 			}
-			// A retry of an upload that was stored is answered without reading its bytes.
+			// A retry of an upload that was stored is answered with the stored photo. Its
+			// bytes are read and dropped first: a server that answers before the body is in
+			// closes the connection under a client still sending (or waiting for 100
+			// Continue), which then sees a reset instead of the answer.
 			if followup.ValidUploadID(up.UploadID) {
-				if p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID); err != nil || ok {
-					return p, false, err
+				p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID)
+				if err != nil {
+					return followup.Photo{}, false, err
+				}
+				if ok {
+					if _, err := io.Copy(io.Discard, io.LimitReader(part, lim.MaxBytes+1)); err != nil {
+						return followup.Photo{}, false, uploadReadError(err)
+					}
+					stored = &p
+					part.Close()
+					continue
 				}
 			}
 			sp = newSpool(s.uploadMemory)
@@ -117,6 +140,8 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 		part.Close()
 	}
 	switch {
+	case stored != nil:
+		return *stored, false, nil
 	case sp == nil || size == 0:
 		return followup.Photo{}, false, badRequest("the file is missing or empty")
 	case up.Timepoint == "" || up.View == "" || up.UploadID == "":

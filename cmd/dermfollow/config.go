@@ -20,6 +20,7 @@ import (
 type config struct {
 	DatabaseURL     string
 	Addr            string
+	MetricsAddr     string
 	BaseURL         *url.URL
 	S3              imagestore.S3Config
 	StoreDir        string
@@ -61,6 +62,17 @@ func envVars() []envVar {
 					return fmt.Errorf("must be host:port, e.g. 127.0.0.1:8080 or :8080")
 				}
 				c.Addr = v
+				return nil
+			}},
+		{name: "DERMFOLLOW_METRICS_ADDR", def: "127.0.0.1:9464", help: "address of the Prometheus /metrics listener, kept off the public address; \"off\" for none",
+			set: func(c *config, v string) error {
+				if v == "off" {
+					return nil
+				}
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port, e.g. 127.0.0.1:9464, or off")
+				}
+				c.MetricsAddr = v
 				return nil
 			}},
 		{name: "DERMFOLLOW_BASE_URL", def: "http://127.0.0.1:8080", help: "public URL of the service, used in parent links and emails",

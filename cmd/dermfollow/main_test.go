@@ -65,10 +65,11 @@ func (s *testServer) Stop(t *testing.T) error {
 func startServe(t *testing.T, env map[string]string, args ...string) *testServer {
 	t.Helper()
 	full := map[string]string{
-		"DERMFOLLOW_ADDR":       "127.0.0.1:0",
-		"DERMFOLLOW_SECRET_KEY": testSecret,
-		"DERMFOLLOW_STORE_DIR":  t.TempDir(),
-		"DERMFOLLOW_LOG_FORMAT": "json",
+		"DERMFOLLOW_ADDR":         "127.0.0.1:0",
+		"DERMFOLLOW_METRICS_ADDR": "127.0.0.1:0",
+		"DERMFOLLOW_SECRET_KEY":   testSecret,
+		"DERMFOLLOW_STORE_DIR":    t.TempDir(),
+		"DERMFOLLOW_LOG_FORMAT":   "json",
 	}
 	for k, v := range env {
 		full[k] = v
@@ -131,7 +132,14 @@ func TestServeEndToEnd(t *testing.T) {
 	if code := getJSON(t, srv.URL+"/readyz", &ready); code != 200 || ready.Status != "ok" {
 		t.Errorf("/readyz = %d %+v, want 200 ok", code, ready)
 	}
-	resp, err := http.Get(srv.URL + "/metrics")
+	if code := getJSON(t, srv.URL+"/metrics", nil); code != 404 {
+		t.Errorf("/metrics on the public address = %d, want 404", code)
+	}
+	m := regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`).FindStringSubmatch(srv.Logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", srv.Logs)
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

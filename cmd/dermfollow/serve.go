@@ -77,6 +77,14 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, srv.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	// Background work stops with the server; each piece is safe to run on several servers.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -211,6 +219,21 @@ func serveUntilDone(ctx context.Context, log *slog.Logger, ln net.Listener, h ht
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on its own listener (operators only) until stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen (DERMFOLLOW_METRICS_ADDR): %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go hs.Serve(ln)
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { hs.Close() }, nil
 }
 
 func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
