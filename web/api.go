@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,54 @@ func bindJSON(c echo.Context, into any) error {
 	}
 	if dec.More() {
 		return badRequest("the body has more than one JSON value")
+	}
+	return checkJSONText(reflect.ValueOf(into), "")
+}
+
+// checkJSONText applies checkText to every string a decoded JSON body holds, naming the
+// field by its JSON name.
+func checkJSONText(v reflect.Value, field string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return checkJSONText(v.Elem(), field)
+	case reflect.String:
+		return checkText(field, v.String())
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkJSONText(v.Index(i), field); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if err := checkJSONText(it.Key(), field); err != nil {
+				return err
+			}
+			if err := checkJSONText(it.Value(), field); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if err := checkJSONText(v.Field(i), name); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

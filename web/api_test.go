@@ -34,6 +34,7 @@ import (
 // with two clinics and a user of every role.
 type apiFixture struct {
 	url   string
+	srv   *Server
 	svc   *followup.Service
 	pool  *pgxpool.Pool
 	store imagestore.Store
@@ -69,6 +70,7 @@ type apiOptions struct {
 	secret       []byte
 	limits       imagestore.Limits // zero: 4 MiB uploads
 	storeTimeout time.Duration     // followup.Config.StoreTimeout
+	clientLimits func(*clientLimits)
 }
 
 func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
@@ -97,9 +99,12 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.clientLimits != nil {
+		o.clientLimits(&srv.clientLimits)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &apiFixture{url: hs.URL, svc: svc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
+	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
 	ctx := context.Background()
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {

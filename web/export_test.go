@@ -350,12 +350,12 @@ func (p *pageClient) do(method, path string, form url.Values) (int, http.Header,
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var csrfFieldRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 func (p *pageClient) csrf(path string) string {
 	p.t.Helper()
 	_, _, body := p.do("GET", path, nil)
-	m := csrfField.FindStringSubmatch(body)
+	m := csrfFieldRe.FindStringSubmatch(body)
 	if m == nil {
 		p.t.Fatalf("no CSRF token on %s", path)
 	}

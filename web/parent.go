@@ -103,9 +103,6 @@ func (h *parentPages) upload(c echo.Context) error {
 	req := c.Request()
 	form := wantsHTML(req)
 	lang := chooseLang(c, "")
-	if !sameOrigin(req) {
-		return followup.Errorf(followup.EFORBIDDEN, "%s", tr(lang, "err_forbidden"))
-	}
 	ps, a, err := h.parentFromCookie(c)
 	if err != nil {
 		if !noSession(err) {

@@ -5,12 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -30,9 +28,6 @@ const (
 	parentCookiePath = "/p/"
 	parentSessionTTL = 12 * time.Hour
 	parentHome       = "/p/"
-	// parentCSRFHeader carries the page's CSRF token on script uploads; forms send it as ?csrf_token=
-	// (the multipart fields are fixed by the upload contract).
-	parentCSRFHeader = "X-CSRF-Token"
 )
 
 // parentSession is a verified session cookie.
@@ -91,10 +86,9 @@ func (h *parentPages) decodeParentSession(v string, now time.Time) (parentSessio
 	return ps, nil
 }
 
-// csrfToken is the session's CSRF token: a MAC of the session, so it needs no storage.
+// csrfToken is the page's form token (csrf.go), bound to the family's session.
 func (h *parentPages) csrfToken(ps parentSession) string {
-	msg := append([]byte("csrf:"), []byte(h.encodeParentSession(ps))...)
-	return base64.RawURLEncoding.EncodeToString(h.sessionMAC(msg))
+	return h.s.forms.token(familyBinding(h.encodeParentSession(ps)))
 }
 
 func (h *parentPages) setParentCookie(c echo.Context, ps parentSession) {
@@ -133,27 +127,9 @@ func noSession(err error) bool {
 	return errors.Is(err, errBadSession) || followup.ErrorCode(err) == followup.ENOTFOUND
 }
 
-// sameOrigin refuses state-changing requests that a browser says come from another site.
-// The cookie is SameSite=Lax already; this and the CSRF token are the second and third locks.
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return false
-	}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		u, err := url.Parse(origin)
-		if err != nil || u.Host != r.Host {
-			return false
-		}
-	}
-	return true
+// validCSRF checks the page's form token (csrf.go), bound to the family's session.
+func (h *parentPages) validCSRF(c echo.Context, ps parentSession) bool {
+	return h.s.forms.valid(c, familyBinding(h.encodeParentSession(ps)))
 }
 
-// validCSRF checks the session's CSRF token from the header or the ?csrf_token= of a form's action.
-func (h *parentPages) validCSRF(c echo.Context, ps parentSession) bool {
-	got := c.Request().Header.Get(parentCSRFHeader)
-	if got == "" {
-		got = c.QueryParam("csrf_token")
-	}
-	want := h.csrfToken(ps)
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
+func familyBinding(cookie string) string { return "family session:" + cookie }

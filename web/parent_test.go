@@ -274,7 +274,8 @@ func TestParentCookies(t *testing.T) {
 	}
 
 	// Expiry and keys, on the codec itself.
-	h := &parentPages{key: parentKey([]byte("a test secret key of 32 bytes..."))}
+	h := &parentPages{key: parentKey([]byte("a test secret key of 32 bytes...")),
+		s: &Server{forms: newFormTokens([]byte("a test secret key of 32 bytes..."))}}
 	ps := parentSession{LinkID: uuid.New(), Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
 	enc := h.encodeParentSession(ps)
 	if got, err := h.decodeParentSession(enc, time.Now()); err != nil || got != ps {
@@ -283,7 +284,8 @@ func TestParentCookies(t *testing.T) {
 	if _, err := h.decodeParentSession(enc, ps.Expires); err == nil {
 		t.Error("an expired session was accepted")
 	}
-	other := &parentPages{key: parentKey([]byte("another secret key of 32 bytes.."))}
+	other := &parentPages{key: parentKey([]byte("another secret key of 32 bytes..")),
+		s: &Server{forms: newFormTokens([]byte("another secret key of 32 bytes.."))}}
 	if _, err := other.decodeParentSession(enc, time.Now()); err == nil {
 		t.Error("a session signed with another key was accepted")
 	}
@@ -316,7 +318,7 @@ func TestParentUploadRefusesCrossSite(t *testing.T) {
 		{"same-site fetch", csrf, []string{"Sec-Fetch-Site", "same-site"}, 403},
 		{"no CSRF token", "", nil, 403},
 		{"wrong CSRF token", otherFirst(csrf), nil, 403},
-		{"CSRF of the header, wrong", "", []string{parentCSRFHeader, "nope"}, 403},
+		{"CSRF of the header, wrong", "", []string{csrfHeader, "nope"}, 403},
 	} {
 		resp, body := pc.post(tc.csrf, fields("cross-site-"+strings.ReplaceAll(tc.name, " ", "-")), jpeg, tc.headers...)
 		if resp.StatusCode != tc.status {
@@ -341,13 +343,13 @@ func TestParentUploadRefusesCrossSite(t *testing.T) {
 	}
 
 	// The page's script path: same origin, CSRF header; a retry returns the same photo.
-	resp, body := pc.post("", fields("script-upload-1"), jpeg, parentCSRFHeader, csrf, "Origin", f.url, "Sec-Fetch-Site", "same-origin")
+	resp, body := pc.post("", fields("script-upload-1"), jpeg, csrfHeader, csrf, "Origin", f.url, "Sec-Fetch-Site", "same-origin")
 	var photo struct{ ID string }
 	json.Unmarshal([]byte(body), &photo)
 	if resp.StatusCode != 201 || photo.ID == "" {
 		t.Fatalf("script upload = %d %s", resp.StatusCode, body)
 	}
-	resp, body = pc.post("", fields("script-upload-1"), jpeg, parentCSRFHeader, csrf)
+	resp, body = pc.post("", fields("script-upload-1"), jpeg, csrfHeader, csrf)
 	var again struct{ ID string }
 	json.Unmarshal([]byte(body), &again)
 	if resp.StatusCode != 200 || again.ID != photo.ID {
@@ -357,7 +359,7 @@ func TestParentUploadRefusesCrossSite(t *testing.T) {
 		t.Errorf("%d photos, want 1", n)
 	}
 	// A HEIC photo gets the how-to in the language asked for.
-	resp, body = pc.post("", fields("script-heic-1"), imagetest.HEIC(), parentCSRFHeader, csrf, "Accept-Language", "zh-CN")
+	resp, body = pc.post("", fields("script-heic-1"), imagetest.HEIC(), csrfHeader, csrf, "Accept-Language", "zh-CN")
 	if resp.StatusCode != 415 || !strings.Contains(body, "兼容性最佳") {
 		t.Errorf("HEIC = %d %s", resp.StatusCode, body)
 	}

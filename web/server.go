@@ -61,10 +61,12 @@ type Server struct {
 	uploadMemory *imagestore.ChunkPool // upload_spool.go
 	linkFailures *failureLimiter
 	tpl          templates
-	clinic       *clinicState // session.go: clinicians' sessions and sign-in limits
-	storeWrites  *storeWrites // health.go
+	clinic       *clinicState    // session.go: clinicians' sessions and sign-in limits
+	storeWrites  *storeWrites    // health.go
 	uploads      map[string]bool // "METHOD /path" of the routes that take uploads (routes.go)
+	clientLimits clientLimits    // limits.go; tests shorten them
 	uploadSlots  *uploadSlots    // limits.go
+	forms        formTokens      // csrf.go
 }
 
 // New builds the server and its routes.
@@ -79,12 +81,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
 		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
 		storeWrites: newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
-		uploadSlots: newUploadSlots()}
+		clientLimits: defaultClientLimits(), forms: newFormTokens(cfg.SecretKey)}
+	s.uploadSlots = newUploadSlots(&s.clientLimits)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders, s.boundBodies)
+	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders, s.crossOrigin, s.boundBodies)
 	s.echo = e
 	if err := s.tpl.load(); err != nil {
 		return nil, err

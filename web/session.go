@@ -30,7 +30,6 @@ const (
 
 	sessionUserKey  = "user"  // the signed-in user's id (string)
 	sessionEpochKey = "epoch" // the user's session epoch at sign-in
-	sessionCSRFKey  = "csrf"  // the session's CSRF token (csrf.go)
 	sessionSeenKey  = "seen"  // when the signed-in session was last used (Unix nanoseconds)
 )
 
@@ -118,7 +117,7 @@ func (s *Server) sessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr)
 	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: u.ClinicID, Role: u.Role, Addr: addr.Unmap()}, u.Epoch, nil
 }
 
-// signOut empties a session of its user, keeping it (and its CSRF token) as an anonymous one.
+// signOut empties a session of its user, keeping it as an anonymous one.
 func (s *Server) signOut(ctx context.Context) {
 	for _, k := range []string{sessionUserKey, sessionEpochKey, sessionSeenKey} {
 		s.clinic.sessions.Remove(ctx, k)
@@ -126,7 +125,7 @@ func (s *Server) signOut(ctx context.Context) {
 }
 
 // signIn turns the request's session into a signed-in one: a new token (no session fixation),
-// a fresh absolute lifetime and a fresh CSRF token.
+// a fresh absolute lifetime, and with the new token a new form token (csrf.go).
 func (s *Server) signIn(ctx context.Context, a followup.Actor, epoch int64) error {
 	if err := s.clinic.sessions.RenewToken(ctx); err != nil {
 		return err
@@ -134,7 +133,6 @@ func (s *Server) signIn(ctx context.Context, a followup.Actor, epoch int64) erro
 	s.clinic.sessions.Put(ctx, sessionUserKey, a.ID.String())
 	s.clinic.sessions.Put(ctx, sessionEpochKey, epoch)
 	s.clinic.sessions.Put(ctx, sessionSeenKey, time.Now().UnixNano())
-	s.clinic.sessions.Put(ctx, sessionCSRFKey, newClinicCSRFToken())
 	return nil
 }
 

@@ -15,7 +15,7 @@ func sampleSession() (time.Time, map[string]any) {
 		sessionUserKey:  "0b7e6f1c-3c61-4d4e-9b1a-5f0c2f5f9a10",
 		sessionEpochKey: int64(3),
 		sessionSeenKey:  int64(-42),
-		sessionCSRFKey:  "token with ünïcode",
+		"note":          "token with ünïcode",
 		"flash":         "",
 		"remember":      true,
 	}
