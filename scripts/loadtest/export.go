@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -18,36 +16,6 @@ const (
 	targetExportHeapMB = 150 // peak heap of an export of 1,000 photos
 )
 
-// exportBench is one line of the benchmark's output: every value by its unit.
-type exportBench struct {
-	iterations int
-	values     map[string]float64 // "ns/op", "MB/s", "peak-heap-MB", "readers"
-}
-
-// parseExportBench reads the BenchmarkExport/<sub>-P lines of `go test -bench`, by sub name.
-func parseExportBench(out string) map[string]exportBench {
-	res := map[string]exportBench{}
-	procs := regexp.MustCompile(`-\d+$`)
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkExport/") {
-			continue
-		}
-		it, err := strconv.Atoi(f[1])
-		if err != nil {
-			continue
-		}
-		eb := exportBench{iterations: it, values: map[string]float64{}}
-		for i := 2; i+1 < len(f); i += 2 {
-			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
-				eb.values[f[i+1]] = v
-			}
-		}
-		res[procs.ReplaceAllString(strings.TrimPrefix(f[0], "BenchmarkExport/"), "")] = eb
-	}
-	return res
-}
-
 func (rp *report) export() {
 	const name = "Research export vs plain read"
 	raw, err := os.ReadFile(filepath.Join(rp.dir, "gotest-export.txt"))
@@ -55,7 +23,7 @@ func (rp *report) export() {
 		rp.fail(name, "no `go test -bench BenchmarkExport` output: "+err.Error())
 		return
 	}
-	benches := parseExportBench(string(raw))
+	benches := parseBench(string(raw)).subMap("BenchmarkExport")
 	exp, plain, par := benches["export"], benches["plain-read"], benches["plain-read-parallel"]
 	if exp.values["MB/s"] == 0 || plain.values["MB/s"] == 0 {
 		rp.fail(name, "BenchmarkExport/export or BenchmarkExport/plain-read is missing from the `go test -bench` output "+
@@ -88,7 +56,7 @@ func (rp *report) export() {
 
 // exportSection is the export's section of the document: the method, every sub-benchmark and
 // the ratios.
-func exportSection(benches map[string]exportBench, r, heap float64, result string) string {
+func exportSection(benches map[string]benchResult, r, heap float64, result string) string {
 	exp, plain, par := benches["export"], benches["plain-read"], benches["plain-read-parallel"]
 	var sec strings.Builder
 	fmt.Fprintf(&sec, exportText, readersOf(par), targetExportRatio, targetExportHeapMB)
@@ -118,7 +86,7 @@ func exportSection(benches map[string]exportBench, r, heap float64, result strin
 
 // readersOf is the number of concurrent readers the parallel read reported (the export's
 // workers), 3 when it is missing.
-func readersOf(par exportBench) int {
+func readersOf(par benchResult) int {
 	if v := par.values["readers"]; v > 0 {
 		return int(v)
 	}

@@ -84,8 +84,8 @@ func (rp *report) markdown(commit string) string {
 func (rp *report) machine(commit string) string {
 	cpu := "unknown CPU"
 	if b, err := os.ReadFile(filepath.Join(rp.dir, "gotest-bench.txt")); err == nil {
-		if m := regexp.MustCompile(`(?m)^cpu:\s*(.+)$`).FindSubmatch(b); m != nil {
-			cpu = strings.TrimSpace(string(m[1]))
+		if c := parseBench(string(b)).config["cpu"]; c != "" {
+			cpu = c
 		}
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil && cpu == "unknown CPU" {

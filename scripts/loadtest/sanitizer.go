@@ -20,27 +20,24 @@ func (rp *report) sanitizer() {
 		rp.fail(name, "no `go test -bench` output: "+err.Error())
 		return
 	}
-	benches := parseGoBench(string(raw))
+	benches := parseBench(string(raw))
 	size := sanitizedSize(string(raw), benches)
 	var sec strings.Builder
 	fmt.Fprintf(&sec, sanitizerText, size/mb)
 	sec.WriteString("| sub-benchmark | time/op | MB/s | B/op | allocs/op | result |\n|---|---|---|---|---|---|\n")
 	found := 0
-	for _, gb := range benches {
-		sub, ok := strings.CutPrefix(gb.name, "BenchmarkSanitizeJPEG12MP/")
-		if !ok {
-			continue
-		}
+	for _, sb := range benches.subs("BenchmarkSanitizeJPEG12MP") {
+		sub, mbPerS, bPerOp := sb.sub, sb.values["MB/s"], sb.values["B/op"]
 		found++
-		oneCopy := size > 0 && gb.bPerOp <= size+sanitizeStateBytes
-		pass := gb.mbPerS >= targetSanitizeMBs && oneCopy
+		oneCopy := size > 0 && bPerOp <= size+sanitizeStateBytes
+		pass := mbPerS >= targetSanitizeMBs && oneCopy
 		why := verdict(pass)
 		target := "≥ 1000 MB/s, ≤ 1 copy + 256 KiB"
 		if sub != sanitizeProductionPath {
 			why, target = "for information", "-"
 		} else if !pass {
 			var miss []string
-			if gb.mbPerS < targetSanitizeMBs {
+			if mbPerS < targetSanitizeMBs {
 				miss = append(miss, "speed")
 			}
 			if !oneCopy {
@@ -48,9 +45,9 @@ func (rp *report) sanitizer() {
 			}
 			why += " (" + strings.Join(miss, ", ") + ")"
 		}
-		fmt.Fprintf(&sec, "| %s | %s | %.0f | %.0f | %.0f | %s |\n", sub, fmtNs(gb.nsPerOp), gb.mbPerS, gb.bPerOp, gb.allocsPerOp, why)
-		rp.rows = append(rp.rows, row{"Sanitizer " + sub, fmt.Sprintf("%.0f MB/s, %.2f MB/op", gb.mbPerS, gb.bPerOp/mb),
-			fmt.Sprintf("file %.2f MB", size/mb), fmt.Sprintf("%.2f copies", gb.bPerOp/max(size, 1)),
+		fmt.Fprintf(&sec, "| %s | %s | %.0f | %.0f | %.0f | %s |\n", sub, fmtNs(sb.values["ns/op"]), mbPerS, bPerOp, sb.values["allocs/op"], why)
+		rp.rows = append(rp.rows, row{"Sanitizer " + sub, fmt.Sprintf("%.0f MB/s, %.2f MB/op", mbPerS, bPerOp/mb),
+			fmt.Sprintf("file %.2f MB", size/mb), fmt.Sprintf("%.2f copies", bPerOp/max(size, 1)),
 			target, why})
 	}
 	if found == 0 {
@@ -63,27 +60,25 @@ func (rp *report) sanitizer() {
 
 // sanitizedSize is the size in bytes of the benchmark's photo: from its log line (printed with
 // -v only) or else from MB/s times s/op.
-func sanitizedSize(raw string, benches []goBench) float64 {
+func sanitizedSize(raw string, benches benchOutput) float64 {
 	if m := regexp.MustCompile(`photo: (\d+)x(\d+), (\d+) bytes`).FindStringSubmatch(raw); m != nil {
 		if size, _ := strconv.ParseFloat(m[3], 64); size > 0 {
 			return size
 		}
 	}
-	for _, gb := range benches {
-		if strings.HasPrefix(gb.name, "BenchmarkSanitizeJPEG12MP/") && gb.mbPerS > 0 {
-			return math.Round(gb.mbPerS * mb * gb.nsPerOp / 1e9)
+	for _, sb := range benches.subs("BenchmarkSanitizeJPEG12MP") {
+		if v := sb.values["MB/s"]; v > 0 {
+			return math.Round(v * mb * sb.values["ns/op"] / 1e9)
 		}
 	}
 	return 0
 }
 
 // thumbnailBenches lists BenchmarkThumbnail12MP of the same run, for information.
-func thumbnailBenches(benches []goBench) string {
+func thumbnailBenches(benches benchOutput) string {
 	var thumbs []string
-	for _, gb := range benches {
-		if sub, ok := strings.CutPrefix(gb.name, "BenchmarkThumbnail12MP/"); ok {
-			thumbs = append(thumbs, fmt.Sprintf("| %s | %s | %.1f | %.0f |", sub, fmtNs(gb.nsPerOp), gb.bPerOp/mb, gb.allocsPerOp))
-		}
+	for _, sb := range benches.subs("BenchmarkThumbnail12MP") {
+		thumbs = append(thumbs, fmt.Sprintf("| %s | %s | %.1f | %.0f |", sb.sub, fmtNs(sb.values["ns/op"]), sb.values["B/op"]/mb, sb.values["allocs/op"]))
 	}
 	if len(thumbs) == 0 {
 		return ""
