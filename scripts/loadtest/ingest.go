@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,9 +19,9 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
-// Ingest (issue 5): parent uploads to the server (loadtest ingest; with -kind memory also the
-// upload-memory benchmark of memory.go) against a plain PutObject of the same bytes
-// (loadtest put), and their section of the report.
+// Ingest (issues 5 and 15): parent uploads to the server (loadtest ingest; with -kind memory
+// also the upload-memory benchmark of memory.go) against a plain PutObject of the same bytes
+// (loadtest put). Their section of the report is in ingest_report.go.
 
 func cmdIngest(args []string) error {
 	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
@@ -147,79 +146,3 @@ func cmdPut(args []string) error {
 type plainReader struct{ r io.Reader }
 
 func (p plainReader) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-func (rp *report) ingest() {
-	const name = "Ingest vs PutObject"
-	var in, put loadResult
-	if err := readJSON(filepath.Join(rp.dir, "put.json"), &put); err != nil {
-		rp.fail(name, err.Error())
-		return
-	}
-	if err := readJSON(filepath.Join(rp.dir, "ingest.json"), &in); err != nil {
-		rp.fail(name, err.Error())
-		return
-	}
-	var after struct {
-		ThumbsPending int `json:"thumbs_pending"`
-		Photos        int `json:"photos"`
-	}
-	_ = readJSON(filepath.Join(rp.dir, "ingest-after.json"), &after)
-	logs := countLog(filepath.Join(rp.dir, "server-ingest.log"))
-	r := ratio(in.MBPerS, put.MBPerS)
-	res := verdict(r >= targetIngestRatio)
-	errNote := ""
-	if in.Failed > 0 || put.Failed > 0 || in.OK == 0 || put.OK == 0 {
-		rp.errors++
-		res = "ERROR"
-		errNote = fmt.Sprintf("\n**Errors**: %d of %d uploads and %d of %d puts failed: %s\n",
-			in.Failed, in.Requests, put.Failed, put.Requests, strings.Join(append(in.Errors, put.Errors...), "; "))
-	}
-	rp.rows = append(rp.rows, row{name, fmt.Sprintf("%.1f MB/s", in.MBPerS), fmt.Sprintf("%.1f MB/s", put.MBPerS),
-		fmt.Sprintf("%.2f", r), "≥ 0.8", res})
-	rp.sections = append(rp.sections, fmt.Sprintf(ingestText, in.Concurrency, in.Files, float64(in.FileBytes)/mb, in.MaxRequests,
-		fmtSeconds(in.MaxSeconds), in.Warmup, after.ThumbsPending, after.Photos,
-		ingestLine("ingest (server)", in), ingestLine("PutObject (baseline)", put), cpuLine("ingest (server)", in), cpuLine("PutObject (baseline)", put),
-		r, res, logs, errNote))
-}
-
-func ingestLine(label string, r loadResult) string {
-	stop := ""
-	if r.StoppedBy == "time" {
-		stop = " (time limit)"
-	}
-	return fmt.Sprintf("| %s | %d/%d | %.1f s%s | %.2f | %.1f | %.0f ms | %.0f ms | %.0f ms |",
-		label, r.OK, r.Requests, r.Seconds, stop, r.PhotosPerS, r.MBPerS, r.P50MS, r.P95MS, r.MaxMS)
-}
-
-const ingestText = `## 3. Ingest vs PutObject (issue 5)
-
-%d concurrent clients send %d distinct photographic JPEGs (%.2f MB each on average, 2400x1800, quality 95) in turn,
-up to %d timed requests or %s, whichever comes first, after %d untimed warm-up requests.
-Ingest: ` + "`POST /p/{token}/photos`" + ` (multipart) to the real server binary, which holds the upload in memory
-(chunks of a 64 MiB budget; beyond it, a temp file), sanitizes it, streams it to MinIO with SSE-S3 while hashing
-it, and commits the row and an audit event. Baseline, just before, same bytes and concurrency: one minio-go ` + "`PutObject`" + ` per photo straight to
-the same MinIO with exactly the server's options, through the server's own store code (` + "`imagestore.S3Store.Put`" + `:
-SSE-S3, a 32 MiB part size so a photo is one PUT, and a trailing CRC32C of the bytes that MinIO verifies
-instead of minio-go's SHA-256 payload signing over plain HTTP). Client, server, MinIO and PostgreSQL share
-the 2 cores, so when they are busy the ratio is mostly the ratio of CPU spent per byte on each path (table
-below). The server's background thumbnailer runs too, as in production, but gives uploads the CPU first:
-it starts a photo only after 500 ms without upload work, or once a photo has waited 30 s
-(%d of %d photos still had no thumbnails when the run ended; they are made after the burst).
-MB/s counts photo bytes acknowledged (201 or stored).
-Target: ingest MB/s at least 0.8 of PutObject's.
-
-| path | ok/sent | time | photos/s | MB/s | p50 | p95 | max |
-|---|---|---|---|---|---|---|---|
-%s
-%s
-
-Where the CPU went during each timed part (CPU seconds from /proc/PID/stat; the server's include its
-thumbnailer; "the rest" is PostgreSQL and whatever else ran on the machine):
-
-| path | machine busy | server | MinIO | load generator | PostgreSQL and the rest | server CPU per photo |
-|---|---|---|---|---|---|---|
-%s
-%s
-
-Ratio %.2f: **%s**. Server log (level warn): %s.
-%s`

@@ -159,21 +159,25 @@ func cpuLine(label string, r loadResult) string {
 		}
 		return "-"
 	}
-	per := "-"
-	if v, ok := r.CPUSeconds["server"]; ok && r.OK > 0 {
-		ms := 1000 * v / float64(r.OK)
-		per = fmt.Sprintf("%.0f ms", ms)
-		if ms < 10 {
-			per = fmt.Sprintf("%.2f ms", ms)
-		}
-	}
 	// Whatever else kept the cores busy: PostgreSQL, and any other work on the machine.
 	others := r.MachineBusyPct / 100 * float64(runtime.NumCPU()) * r.Seconds
 	for _, v := range r.CPUSeconds {
 		others -= v
 	}
 	return fmt.Sprintf("| %s | %.0f%% of %d cores | %s | %s | %s | %.1f s | %s |", label, r.MachineBusyPct, runtime.NumCPU(),
-		cell("server"), cell("minio"), cell("loadtest"), max(others, 0), per)
+		cell("server"), cell("minio"), cell("loadtest"), max(others, 0), cpuPerRequest(r, "server"))
+}
+
+// cpuPerRequest is a process's CPU time per successful request, "-" when it was not watched.
+func cpuPerRequest(r loadResult, name string) string {
+	ms, ok := perItemMS(r.CPUSeconds, name, r.OK)
+	if !ok {
+		return "-"
+	}
+	if ms < 10 {
+		return fmt.Sprintf("%.2f ms", ms)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
 }
 
 func table(rows []row, markdown bool) string {

@@ -22,6 +22,11 @@ func TestReportOfFixedResults(t *testing.T) {
 		{"Sanitizer bytes", "1298 MB/s, 4.19 MB/op", "file 4.13 MB", "1.01 copies", "-", "for information"},
 		{"Sanitizer stream", "5851 MB/s, 0.08 MB/op", "file 4.13 MB", "0.02 copies", "≥ 1000 MB/s, ≤ 1 copy + 256 KiB", "PASS"},
 		{"Thumbnail 320 px vs vipsthumbnail", "212 ms", "vips 192 ms", "1.10x", "≤ 2x", "PASS"},
+		// 215.9 / 337.0 and 225.0 / 243.0; the server's CPU per photo is 3.6 s / 300 and 3.3 s / 300.
+		{"Ingest vs PutObject, shared cores", "215.9 MB/s; CPU per photo: server 12 ms, MinIO 16 ms",
+			"337.0 MB/s; MinIO 15 ms per photo", "0.64", "≥ 0.8", "MISS"},
+		{"Ingest vs PutObject, MinIO on its own core", "225.0 MB/s; CPU per photo: server 11 ms, MinIO 16 ms",
+			"243.0 MB/s; MinIO 15 ms per photo", "0.93", "≥ 0.9", "PASS"},
 		{"Upload memory, 16 x 20 MB", "peak 110 MB", "idle 30 MB", "+80 MB", "< 300 MB", "PASS"},
 		{"Timeline p99, 32 clients", "p99 32.1 ms", "static p99 12.5 ms", "2.6x", "p99 < 50 ms", "PASS"},
 	} {
@@ -33,7 +38,9 @@ func TestReportOfFixedResults(t *testing.T) {
 	for _, s := range []string{"commit `abc123`", "Load average when the run started (1, 5, 15 min): 1.26 1.91 2.50.",
 		"1 ERROR, 2 WARN lines", "| imagestore.Thumbnails | 212 ms | 227, 220, 212, 216, 212, 211, 212, 218, 218, 212 |",
 		"| static file (baseline) | 20000/20000 in 1.9 s (stopped by count) | 10526 | 2.5 | 7.8 | 12.5 | 23.0 |",
-		"| 320 | 273.44ms | 19.3 | 63 |"} {
+		"| 320 | 273.44ms | 19.3 | 63 |",
+		"| MinIO on its own core | ingest (server) | 88% of 2 cores | 3.3 s | 4.7 s | 0.8 s |",
+		"9 PostgreSQL backends of the bench database on CPU 1"} {
 		if !strings.Contains(doc, s) {
 			t.Errorf("the document lacks %q", s)
 		}
@@ -68,10 +75,45 @@ func TestReportFailedRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	os.WriteFile(filepath.Join(dir, "ingest-pinned-after.json"), []byte(`{"skipped": "not this time"}`), 0o644)
 	rp := &report{dir: dir}
 	rp.ingest()
 	if rp.errors != 1 || rp.rows[0].result != "ERROR" || !strings.Contains(rp.sections[0], "503: try again") {
 		t.Fatalf("errors %d, rows %v", rp.errors, rp.rows)
+	}
+}
+
+// A setup that could not run is SKIPPED, not an error; one whose results are missing is an
+// ERROR; the other setup is reported either way.
+func TestReportIngestSetups(t *testing.T) {
+	for _, c := range []struct {
+		name, after, want string
+		errors            int
+	}{
+		{"skipped", `{"skipped": "this machine has 1 core"}`, "SKIPPED", 0},
+		{"missing", "", "ERROR", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"put.json", "ingest.json", "ingest-after.json"} {
+				b, err := os.ReadFile(filepath.Join("testdata/results", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, f), b, 0o644)
+			}
+			if c.after != "" {
+				os.WriteFile(filepath.Join(dir, "ingest-pinned-after.json"), []byte(c.after), 0o644)
+			}
+			rp := &report{dir: dir}
+			rp.ingest()
+			if len(rp.rows) != 2 || rp.rows[0].result != "MISS" || rp.rows[1].result != c.want || rp.errors != c.errors {
+				t.Fatalf("rows %q, %d errors", rp.rows, rp.errors)
+			}
+			if len(rp.sections) != 1 || !strings.Contains(rp.sections[0], "| shared cores | ingest (server) | 300/300 |") {
+				t.Fatalf("sections %q", rp.sections)
+			}
+		})
 	}
 }
 
