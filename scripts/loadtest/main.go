@@ -21,8 +21,8 @@
 // fill reads an API token from LOADTEST_TOKEN and timeline the clinician's password from
 // LOADTEST_PASSWORD, for the same reason.
 //
-// The files follow the benchmarks: photo.go, thumbs.go (section 2), ingest.go and store.go
-// (section 3), memory.go (section 4), timeline.go (section 5), export.go (section 6),
+// The files follow the benchmarks: photo.go, thumbs.go (section 2), ingest.go, ingest_report.go
+// and store.go (section 3), memory.go (section 4), timeline.go (section 5), export.go (section 6),
 // sanitizer.go (section 1); load.go drives concurrent requests, procfs.go reads CPU time and
 // memory from /proc, compare.go holds the statistics and the targets, gobench.go reads `go test
 // -bench` output, and report.go writes the document and the summary table.
