@@ -99,7 +99,7 @@ server_env() { # tag port
 # the CLI, then starts `serve` (prefixed with run_on) and waits until it is ready. It sets server_pid, server_db and upload_url (the parent
 # link's upload endpoint).
 start_server() { # tag
-	local tag=$1 port link i
+	local tag=$1 port mport link i
 	port=$("$work/loadtest" freeport)
 	server_db=bench_${run_id}_$tag
 	psql_admin -d postgres -qc "create database $server_db" >/dev/null
@@ -111,7 +111,11 @@ start_server() { # tag
 		sed -n 's/^ *Parent link: *//p') || die "demo failed; see $results/server-$tag-setup.log"
 	[[ $link == http://127.0.0.1:$port/p/* ]] || die "demo printed no parent link; see $results/server-$tag-setup.log"
 	upload_url=$link/photos
-	(server_env "$tag" "$port" && exec "${run_on[@]}" "$work/dermfollow" serve -no-migrate) >"$results/server-$tag.log" 2>&1 &
+	# The metrics listener on a free port too: its default, 127.0.0.1:9464, may be another
+	# server's on this machine.
+	mport=$("$work/loadtest" freeport)
+	(server_env "$tag" "$port" && export DERMFOLLOW_METRICS_ADDR=127.0.0.1:$mport &&
+		exec "${run_on[@]}" "$work/dermfollow" serve -no-migrate) >"$results/server-$tag.log" 2>&1 &
 	server_pid=$!
 	servers+=("$server_pid")
 	for i in $(seq 1 120); do
