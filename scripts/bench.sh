@@ -8,18 +8,23 @@
 #
 #   1. sanitizer and thumbnails: go test -bench on imagestore; imagestore.Thumbnails against
 #      vipsthumbnail on the same 12 MP JPEG
-#   2. ingest: 8 clients uploading 4 MB photos to the server, against PutObject to MinIO
+#   2. ingest: 8 clients uploading 4 MB photos to the server, against PutObject to MinIO, in two
+#      setups (issue 15), each with a private MinIO that this script starts: everything sharing
+#      the cores, then MinIO pinned to one core and the rest (server, load generator, the
+#      PostgreSQL backends of the bench database) to the other with taskset
 #   3. upload memory: 16 concurrent 20 MB uploads to a fresh server, peak RSS against idle RSS
 #   4. timeline page p99: 32 clients GET a procedure's timeline (8 timepoints x 3 views of
 #      photos), against a static file of the same server
-#   5. research export (issue 9): go test -bench BenchmarkExport on followup: 1,000 photos
-#      exported from MinIO, against reading the same objects one by one (and in parallel)
+#   5. research export (issues 9 and 15): go test -bench BenchmarkExport on followup: 1,000
+#      photos exported from MinIO, against a plain copy of the same objects into one new object
+#      (and, for information, reading them one by one and in parallel)
 #
 # A missed target is recorded in the document, not an error; the exit status is non-zero only
 # when something could not be measured (a failed build, a server that would not start, failed
 # requests). Knobs (environment): INGEST_UPLOADS, INGEST_SECONDS, THUMB_RUNS, TIMELINE_REQUESTS,
-# TIMELINE_SECONDS, EXPORT_BENCHTIME (go test -benchtime of the export, 2x), BENCH_KEEP=1
-# (keep the work folder with the photos, results and server logs).
+# TIMELINE_SECONDS, EXPORT_BENCHTIME (go test -benchtime of the export, 2x), STORE_CPU and
+# APP_CPUS (the cores of the pinned ingest setup, 0 and 1), BENCH_KEEP=1 (keep the work folder
+# with the photos, results and server logs).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +39,8 @@ TIMELINE_CLIENTS=32
 TIMELINE_REQUESTS=${TIMELINE_REQUESTS:-20000}
 TIMELINE_SECONDS=${TIMELINE_SECONDS:-30}
 EXPORT_BENCHTIME=${EXPORT_BENCHTIME:-2x}
+STORE_CPU=${STORE_CPU:-0}
+APP_CPUS=${APP_CPUS:-1}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -42,7 +49,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dermfollow-bench.XXXXXX")
 results=$work/results
 mkdir -p "$results"
 run_id=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
-servers=() databases=() buckets=()
+servers=() databases=() buckets=() # what clean-up stops, drops and removes
+pinner=""                           # the loop pinning PostgreSQL backends, while it runs
+run_on=()                           # a command prefix (taskset) for the server start_server starts
 
 # ----------------------------------------------------------------------------------------------
 # services, the server binary, clean-up
@@ -50,6 +59,7 @@ servers=() databases=() buckets=()
 cleanup() {
 	local rc=$? pid db args=()
 	set +e
+	[[ -n $pinner ]] && stop_pinner
 	for pid in "${servers[@]}"; do stop_server "$pid"; done # a copy: stop_server edits the list
 	for db in "${databases[@]}"; do
 		psql_admin -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || say "could not drop database $db"
@@ -77,30 +87,35 @@ server_env() { # tag port
 	unset DERMFOLLOW_STORE_DIR DERMFOLLOW_SMTP_URL DERMFOLLOW_PROTOCOL_DIR DERMFOLLOW_TRUSTED_PROXIES
 	export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench_${run_id}_$tag?sslmode=disable"
 	export DERMFOLLOW_ADDR=127.0.0.1:$port DERMFOLLOW_BASE_URL=http://127.0.0.1:$port
-	export DERMFOLLOW_S3_ENDPOINT=$DERMFOLLOW_TEST_S3_ENDPOINT
-	export DERMFOLLOW_S3_ACCESS_KEY=$DERMFOLLOW_TEST_S3_ACCESS_KEY DERMFOLLOW_S3_SECRET_KEY=$DERMFOLLOW_TEST_S3_SECRET_KEY
+	export DERMFOLLOW_S3_ENDPOINT=$s3_endpoint
+	export DERMFOLLOW_S3_ACCESS_KEY=$s3_access_key DERMFOLLOW_S3_SECRET_KEY=$s3_secret_key
 	export DERMFOLLOW_S3_TLS=false DERMFOLLOW_S3_SSE=true DERMFOLLOW_S3_BUCKET=bench-$run_id-$tag
 	export DERMFOLLOW_SECRET_KEY=$secret_key
 	export DERMFOLLOW_LOG_LEVEL=warn DERMFOLLOW_LOG_FORMAT=json DERMFOLLOW_SHUTDOWN_TIMEOUT=15s
 }
 
-# start_server gives a server its own database and bucket, seeds the demo procedure and its
-# parent link with the CLI, then starts `serve` and waits until it is ready. It sets
-# server_pid, server_db and upload_url (the parent link's upload endpoint).
+# start_server gives a server its own database and bucket (in the current store: the test
+# MinIO, or the private one of start_minio), seeds the demo procedure and its parent link with
+# the CLI, then starts `serve` (prefixed with run_on) and waits until it is ready. It sets server_pid, server_db and upload_url (the parent
+# link's upload endpoint).
 start_server() { # tag
-	local tag=$1 port link i
+	local tag=$1 port mport link i
 	port=$("$work/loadtest" freeport)
 	server_db=bench_${run_id}_$tag
 	psql_admin -d postgres -qc "create database $server_db" >/dev/null
 	databases+=("$server_db")
-	buckets+=("bench-$run_id-$tag")
+	[[ $s3_endpoint == "$DERMFOLLOW_TEST_S3_ENDPOINT" ]] && buckets+=("bench-$run_id-$tag") # a private MinIO goes whole
 	(server_env "$tag" "$port" && exec "$work/dermfollow" migrate) >>"$results/server-$tag-setup.log" 2>&1 ||
 		die "migrate failed; see $results/server-$tag-setup.log"
 	link=$( (server_env "$tag" "$port" && exec "$work/dermfollow" demo) 2>>"$results/server-$tag-setup.log" |
 		sed -n 's/^ *Parent link: *//p') || die "demo failed; see $results/server-$tag-setup.log"
 	[[ $link == http://127.0.0.1:$port/p/* ]] || die "demo printed no parent link; see $results/server-$tag-setup.log"
 	upload_url=$link/photos
-	(server_env "$tag" "$port" && exec "$work/dermfollow" serve -no-migrate) >"$results/server-$tag.log" 2>&1 &
+	# The metrics listener on a free port too: its default, 127.0.0.1:9464, may be another
+	# server's on this machine.
+	mport=$("$work/loadtest" freeport)
+	(server_env "$tag" "$port" && export DERMFOLLOW_METRICS_ADDR=127.0.0.1:$mport &&
+		exec "${run_on[@]}" "$work/dermfollow" serve -no-migrate) >"$results/server-$tag.log" 2>&1 &
 	server_pid=$!
 	servers+=("$server_pid")
 	for i in $(seq 1 120); do
@@ -112,8 +127,9 @@ start_server() { # tag
 	say "server $tag: pid $server_pid on 127.0.0.1:$port, database $server_db"
 }
 
-# stop_server stops a server this script started (SIGTERM, then SIGKILL after 20 s) and forgets
-# its pid, so that clean-up never signals a process that later reuses the number.
+# stop_server stops a server (or a private MinIO) this script started (SIGTERM, then SIGKILL
+# after 20 s) and forgets its pid, so that clean-up never signals a process that later reuses
+# the number.
 stop_server() { # pid
 	local pid=$1 i left=()
 	for i in "${servers[@]}"; do [[ $i == "$pid" ]] || left+=("$i"); done
@@ -126,6 +142,68 @@ stop_server() { # pid
 	done
 	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null || true
+}
+
+# use_store_shared points the servers and baselines started next at the test MinIO of services.sh.
+use_store_shared() {
+	s3_endpoint=$DERMFOLLOW_TEST_S3_ENDPOINT s3_access_key=$DERMFOLLOW_TEST_S3_ACCESS_KEY
+	s3_secret_key=$DERMFOLLOW_TEST_S3_SECRET_KEY
+}
+
+# start_minio starts a private MinIO (the test binary and KMS key) on a free port with an empty
+# data folder, its command prefixed with the rest of the arguments (taskset), and points the
+# servers and baselines started next at it. Nothing else on the machine talks to it, it can be
+# pinned, and its CPU time is known. It sets minio_pid.
+start_minio() { # tag [prefix...]
+	local tag=$1 port i
+	shift
+	port=$("$work/loadtest" freeport)
+	minio_dir=$work/minio-$tag
+	mkdir -p "$minio_dir"
+	MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=$minio_secret MINIO_KMS_SECRET_KEY=$DERMFOLLOW_TEST_MINIO_KMS_KEY \
+		MINIO_BROWSER=off MINIO_UPDATE=off \
+		"$@" "$DERMFOLLOW_TEST_MINIO_BIN" server "$minio_dir/data" --address "127.0.0.1:$port" --quiet \
+		>"$results/minio-$tag.log" 2>&1 &
+	minio_pid=$!
+	servers+=("$minio_pid")
+	for i in $(seq 1 120); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$port/minio/health/ready" 2>/dev/null && break
+		kill -0 "$minio_pid" 2>/dev/null || die "the private MinIO exited; see $results/minio-$tag.log"
+		((i < 120)) || die "the private MinIO was not ready after 60 s; see $results/minio-$tag.log"
+		sleep 0.5
+	done
+	s3_endpoint=127.0.0.1:$port s3_access_key=bench s3_secret_key=$minio_secret
+	say "MinIO $tag: pid $minio_pid on 127.0.0.1:$port, CPUs $(cpus_of "$minio_pid")"
+}
+
+# stop_minio stops the private MinIO, removes its data and points back at the test MinIO.
+stop_minio() {
+	stop_server "$minio_pid"
+	rm -rf "$minio_dir"
+	use_store_shared
+}
+
+cpus_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/status"; }
+
+# pin_backends pins the PostgreSQL backends serving database $1 to the cores $2 as they appear
+# (it looks every second until stopped), and lists their pids in file $3. Only that database's
+# backends: the cluster and its background processes serve other work on the machine too.
+pin_backends() { # database cpus file
+	local pid
+	taskset -pc "$2" "$BASHPID" >/dev/null # its own psql and sleep run there too
+	while :; do
+		for pid in $(psql_admin -d postgres -tAc "select pid from pg_stat_activity where datname = '$1'" 2>/dev/null); do
+			grep -qx "$pid" "$3" && continue
+			taskset -pc "$2" "$pid" >/dev/null 2>&1 && echo "$pid" >>"$3"
+		done
+		sleep 1
+	done
+}
+
+stop_pinner() {
+	kill "$pinner" 2>/dev/null
+	wait "$pinner" 2>/dev/null || true # 143: it ended by the signal, as it should
+	pinner=""
 }
 
 # cpu_watch names the processes whose CPU time a load accounts: the given ones and MinIO, when
@@ -178,25 +256,62 @@ bench_imagestore() {
 		-vips "$(command -v vipsthumbnail)" -out "$results/thumbs.json"
 }
 
-# 2. Ingest (issue 5): the server's upload path against a plain PutObject of the same bytes.
+# 2. Ingest (issues 5 and 15): the server's upload path against a plain PutObject of the same
+# bytes to the same private MinIO, first with everything sharing the cores, then with MinIO on
+# a core of its own (STORE_CPU) and the rest on the other (APP_CPUS), as a store on its own
+# machine. Each setup gets a fresh MinIO, server and database, and its own baseline.
 bench_ingest() {
-	local files=() i pending photos
-	say "2/4 ingest: $INGEST_CLIENTS clients, up to $INGEST_UPLOADS uploads of 4 MB or ${INGEST_SECONDS}s"
+	local i cores
+	ingest_files=()
 	for i in 1 2 3 4; do
 		"$work/loadtest" photo -out "$work/photo-4mb-$i.jpg" -width 2400 -height 1800 -quality 95 -noise 52 -seed "$i" -min-mb 3.5 -max-mb 4.5
-		files+=("$work/photo-4mb-$i.jpg")
+		ingest_files+=("$work/photo-4mb-$i.jpg")
 	done
-	start_server ingest
-	buckets+=("bench-$run_id-put")
-	settle ingest
-	"$work/loadtest" put -bucket "bench-$run_id-put" -files "$(IFS=,; echo "${files[*]}")" \
-		-c "$INGEST_CLIENTS" -n "$INGEST_UPLOADS" -duration "${INGEST_SECONDS}s" -cpu "$(cpu_watch)" -out "$results/put.json"
-	settle "ingest (server)"
-	"$work/loadtest" ingest -url "$upload_url" -files "$(IFS=,; echo "${files[*]}")" \
-		-c "$INGEST_CLIENTS" -n "$INGEST_UPLOADS" -duration "${INGEST_SECONDS}s" -cpu "$(cpu_watch "server=$server_pid")" -out "$results/ingest.json"
+	ingest_setup shared
+	cores=$(nproc)
+	if ((cores < 2)); then
+		say "2/4 ingest, MinIO on its own core: skipped, this machine has $cores core"
+		printf '{"skipped": "this machine has %d core; the setup needs 2"}\n' "$cores" >"$results/ingest-pinned-after.json"
+	else
+		ingest_setup pinned
+	fi
+}
+
+ingest_setup() { # shared|pinned
+	local setup=$1 suffix="" tag=ingest files pending photos store_pin=() app_pin=()
+	files=$(IFS=,; echo "${ingest_files[*]}")
+	if [[ $setup == pinned ]]; then
+		suffix=-pinned tag=pinned store_pin=(taskset -c "$STORE_CPU") app_pin=(taskset -c "$APP_CPUS")
+	fi
+	say "2/4 ingest ($setup): $INGEST_CLIENTS clients, up to $INGEST_UPLOADS uploads of 4 MB or ${INGEST_SECONDS}s"
+	start_minio "$tag" "${store_pin[@]}"
+	run_on=("${app_pin[@]}")
+	start_server "$tag"
+	run_on=()
+	settle "ingest ($setup)"
+	DERMFOLLOW_TEST_S3_ENDPOINT=$s3_endpoint DERMFOLLOW_TEST_S3_ACCESS_KEY=$s3_access_key DERMFOLLOW_TEST_S3_SECRET_KEY=$s3_secret_key \
+		"${app_pin[@]}" "$work/loadtest" put -bucket "bench-$run_id-put" -files "$files" \
+		-c "$INGEST_CLIENTS" -n "$INGEST_UPLOADS" -duration "${INGEST_SECONDS}s" -cpu "minio=$minio_pid" -out "$results/put$suffix.json"
+	settle "ingest ($setup, server)"
+	if [[ $setup == pinned ]]; then
+		: >"$results/pinned-backends"
+		pin_backends "$server_db" "$APP_CPUS" "$results/pinned-backends" &
+		pinner=$!
+	fi
+	"${app_pin[@]}" "$work/loadtest" ingest -url "$upload_url" -files "$files" \
+		-c "$INGEST_CLIENTS" -n "$INGEST_UPLOADS" -duration "${INGEST_SECONDS}s" -cpu "server=$server_pid,minio=$minio_pid" \
+		-out "$results/ingest$suffix.json"
 	read -r pending photos < <(thumbs_pending "$server_db")
-	printf '{"thumbs_pending": %d, "photos": %d}\n' "$pending" "$photos" >"$results/ingest-after.json"
+	if [[ $setup == pinned ]]; then
+		stop_pinner
+		printf '{"thumbs_pending": %d, "photos": %d, "minio_cpus": "%s", "server_cpus": "%s", "pg_backends_pinned": %d}\n' \
+			"$pending" "$photos" "$(cpus_of "$minio_pid")" "$(cpus_of "$server_pid")" "$(wc -l <"$results/pinned-backends")" \
+			>"$results/ingest$suffix-after.json"
+	else
+		printf '{"thumbs_pending": %d, "photos": %d}\n' "$pending" "$photos" >"$results/ingest$suffix-after.json"
+	fi
 	stop_server "$server_pid"
+	stop_minio
 }
 
 # 3. Upload memory (issue 5): a fresh process, because VmHWM cannot be reset.
@@ -280,7 +395,11 @@ main() {
 	scripts/services.sh deps bench
 	eval "$(scripts/services.sh up test)"
 	command -v vipsthumbnail >/dev/null || die "vipsthumbnail is missing (scripts/services.sh deps bench installs libvips-tools)"
+	[[ -x ${DERMFOLLOW_TEST_MINIO_BIN:-} && -n ${DERMFOLLOW_TEST_MINIO_KMS_KEY:-} ]] ||
+		die "scripts/services.sh did not name the MinIO binary and KMS key the private MinIO needs"
 	secret_key=$(head -c 32 /dev/urandom | base64)
+	minio_secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	use_store_shared
 
 	say "building the server and the load generator"
 	"$GO" build -o "$work/dermfollow" ./cmd/dermfollow
