@@ -392,6 +392,8 @@ type ReminderConfig struct {
 	RetryPolicy river.ClientRetryPolicy
 	// FetchPollInterval is how often idle workers look for jobs (River's default when zero).
 	FetchPollInterval time.Duration
+	// JobTimeout bounds one attempt to send (two minutes when zero).
+	JobTimeout time.Duration
 	// TestOnly is River's setting for tests (no startup delays).
 	TestOnly bool
 }
@@ -414,6 +416,9 @@ func NewReminders(svc *Service, cfg ReminderConfig) (*ReminderWorkers, error) {
 	}
 	if cfg.ScanInterval == 0 {
 		cfg.ScanInterval = time.Minute
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 2 * time.Minute
 	}
 	r := &ReminderWorkers{svc: svc, email: cfg.Email, webhook: cfg.Webhook, log: cfg.Logger}
 	if r.webhook == nil {
@@ -438,7 +443,7 @@ func NewReminders(svc *Service, cfg ReminderConfig) (*ReminderWorkers, error) {
 		MaxAttempts:       reminderMaxAttempts,
 		RetryPolicy:       cfg.RetryPolicy,
 		FetchPollInterval: cfg.FetchPollInterval,
-		JobTimeout:        2 * time.Minute,
+		JobTimeout:        cfg.JobTimeout,
 		TestOnly:          cfg.TestOnly,
 		PeriodicJobs:      periodic,
 	})
@@ -705,29 +710,7 @@ func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bo
 		}
 		sendErr = r.webhook.SendWebhook(ctx, notify.Endpoint{URL: p.hookURL, Secret: secret}, m)
 	}
-	done := s.now()
-	err = s.inTx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
-		if sendErr == nil {
-			_, err := tx.Exec(ctx, `update reminders set status = 'sent', sent_at = $2, updated_at = $2, last_error = ''
-				where id = $1`, id, done)
-			return unavailable(err)
-		}
-		// The message most likely never arrived: its link must not stay open.
-		if _, err := tx.Exec(ctx, `update parent_links set revoked_at = $2 where id = $1 and revoked_at is null`, linkID, done); err != nil {
-			return unavailable(err)
-		}
-		if err := audit(ctx, tx, SystemActor(p.clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link",
-			TargetID: linkID, Detail: map[string]any{"procedure": p.procedure, "reminder": id, "unsent": true}}); err != nil {
-			return err
-		}
-		status := ReminderQueued
-		if lastAttempt || notify.IsPermanent(sendErr) {
-			status = ReminderFailed
-		}
-		_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
-			id, status, truncate(notify.Reason(sendErr), 300), done)
-		return unavailable(err)
-	})
+	err = r.record(ctx, id, p.clinic, p.procedure, linkID, sendErr, lastAttempt)
 	if err != nil {
 		return wrap(err, "record reminder %s", id)
 	}
@@ -739,6 +722,41 @@ func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bo
 		return errors.New(notify.Reason(sendErr)) // River retries with backoff
 	}
 	return nil
+}
+
+// recordTimeout bounds the transaction that records an attempt's outcome.
+const recordTimeout = 15 * time.Second
+
+// record writes what an attempt came to: sent, or not delivered with its link revoked. It
+// runs detached from the job's context, every statement of it: the message may have left
+// after that context ended (go-mail honours it only while dialling, so a send in progress
+// reports success late), and a "sent" that fails to land makes River send the message again.
+func (r *ReminderWorkers) record(jobCtx context.Context, id, clinic, procedure, linkID uuid.UUID, sendErr error, lastAttempt bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
+	defer cancel()
+	done := r.svc.now()
+	return r.svc.inTx(ctx, func(tx pgx.Tx) error {
+		if sendErr == nil {
+			_, err := tx.Exec(ctx, `update reminders set status = 'sent', sent_at = $2, updated_at = $2, last_error = ''
+				where id = $1`, id, done)
+			return unavailable(err)
+		}
+		// The message most likely never arrived: its link must not stay open.
+		if _, err := tx.Exec(ctx, `update parent_links set revoked_at = $2 where id = $1 and revoked_at is null`, linkID, done); err != nil {
+			return unavailable(err)
+		}
+		if err := audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link",
+			TargetID: linkID, Detail: map[string]any{"procedure": procedure, "reminder": id, "unsent": true}}); err != nil {
+			return err
+		}
+		status := ReminderQueued
+		if lastAttempt || notify.IsPermanent(sendErr) {
+			status = ReminderFailed
+		}
+		_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
+			id, status, truncate(notify.Reason(sendErr), 300), done)
+		return unavailable(err)
+	})
 }
 
 func truncate(s string, n int) string {
