@@ -614,10 +614,11 @@ type pending struct {
 
 // send delivers one outbox row. Its link: parent tokens are kept only as hashes, so a
 // reminder cannot repeat the link the family was given. Each attempt makes a fresh link (an
-// ordinary parent link, expiring like the others; older links stay valid, since the family
-// may still use them) and revokes it again if the attempt fails, so the only live links are
-// those that reached the family. Storing tokens encrypted instead would keep a way back to
-// every token in the database; this keeps none.
+// ordinary parent link, expiring like the others; the family's other links stay valid, since
+// it may still use them), revokes it again if the attempt fails, and revokes the link of an
+// earlier attempt that never recorded its outcome: one reminder leaves one live link at most.
+// Storing tokens encrypted instead would keep a way back to every token in the database; this
+// keeps none.
 //
 // Delivery is at least once: a crash after the server accepted a message and before the row
 // is marked sent repeats it (the Message-ID and the webhook's delivery id stay the same, so
@@ -673,6 +674,9 @@ func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bo
 			_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
 				id, status, reason, now)
 			return unavailable(err)
+		}
+		if err := revokeEarlierLink(ctx, tx, p.clinic, p.procedure, id, now); err != nil {
+			return err
 		}
 		linkID, token, err = s.reminderLink(ctx, tx, p.clinic, p.procedure, id, now)
 		if err != nil {
@@ -765,6 +769,24 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
+}
+
+// revokeEarlierLink revokes the link an earlier attempt of a still queued reminder made, if
+// it is live: that attempt never recorded its outcome (it died, or the record did not land),
+// so its message may or may not have reached the family. The attempt about to run carries a
+// new link; without this each such attempt would leave one more live link behind.
+func revokeEarlierLink(ctx context.Context, tx pgx.Tx, clinic, procedure, reminder uuid.UUID, now time.Time) error {
+	var link uuid.UUID
+	err := tx.QueryRow(ctx, `update parent_links l set revoked_at = $2 from reminders r
+		where r.id = $1 and l.id = r.parent_link_id and l.revoked_at is null returning l.id`, reminder, now).Scan(&link)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link", TargetID: link,
+		Detail: map[string]any{"procedure": procedure, "reminder": reminder, "superseded": true}})
 }
 
 // reminderLink makes a fresh parent link for one reminder, expiring like the links

@@ -286,3 +286,34 @@ func TestReminderCancelledAfterSend(t *testing.T) {
 	}
 	requireDeliveredOnce(t, f, id)
 }
+
+// An attempt that dies after it made its link and before it recorded anything (a crash, a
+// panic): the next attempt revokes that link before it makes its own, so the family never
+// holds more than one live link from one reminder.
+func TestReminderAttemptDies(t *testing.T) {
+	t.Parallel()
+	f := newReminderFixture(t, "en")
+	ctx := testCtx(t)
+	mailpit := testEmail(t, "")
+	var calls atomic.Int32
+	email := sendFunc(func(ctx context.Context, m notify.Message) error {
+		if calls.Add(1) == 1 {
+			panic("the attempt dies before its message leaves")
+		}
+		return mailpit.SendEmail(ctx, m)
+	})
+	r := startReminders(t, f.svc, ReminderConfig{Email: email, ScanInterval: -1})
+	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC))
+	if n, err := r.Scan(ctx); err != nil || n != 1 {
+		t.Fatalf("scan = %d, %v", n, err)
+	}
+	id := onlyReminder(t, f.svc, f.proc.ID)
+	if job := waitJob(t, f.svc, id, reminderJob.final); job.State != "completed" || job.Attempt != 2 {
+		t.Fatalf("job = %+v, want completed on its second attempt", job)
+	}
+	requireDeliveredOnce(t, f, id)
+	if n := countRows(t, f.svc, `select count(*) from parent_links where procedure_id = $1 and created_by is null
+		and revoked_at is not null`, f.proc.ID); n != 1 {
+		t.Errorf("%d revoked reminder links, want 1 (the dead attempt's)", n)
+	}
+}
