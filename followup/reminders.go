@@ -91,16 +91,6 @@ func (scanArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: reminderQueue, MaxAttempts: 3}
 }
 
-// insertClient returns an insert-only River client over the service's pool, for requests
-// that queue a job in their own transaction.
-func (s *Service) insertClient() (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("followup: river client: %w", err)
-	}
-	return c, nil
-}
-
 // quietHours is a clinic's night, start to end in local wall-clock time (it may wrap around
 // midnight). Equal ends mean no quiet hours.
 type quietHours struct {

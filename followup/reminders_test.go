@@ -12,13 +12,19 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dermfollow/dermfollow/followup/notify"
@@ -679,5 +685,59 @@ func TestReminderGivesUp(t *testing.T) {
 	}
 	if err := r.send(ctx, id, true); err != nil {
 		t.Fatalf("a failed reminder ran again: %v", err)
+	}
+}
+
+// SendReminder queues its job through one insert-only River client per service, built once,
+// not one per request.
+func TestSendReminderBuildsOneInsertClient(t *testing.T) {
+	// Not parallel: it counts through the package's constructor, which parallel tests call.
+	var built atomic.Int32
+	build := newInsertClient
+	newInsertClient = func(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+		built.Add(1)
+		return build(pool, log)
+	}
+	t.Cleanup(func() { newInsertClient = build })
+	f := newReminderFixture(t, "en")
+	ctx := testCtx(t)
+	at := time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC) // 09:00 in Shanghai: day-1 is open
+	for i := range 3 {
+		f.clock.Set(at.Add(time.Duration(i) * (manualReminderGap + time.Minute)))
+		if rs, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); err != nil || len(rs) != 1 {
+			t.Fatalf("by hand, %d: %+v, %v", i+1, rs, err)
+		}
+	}
+	if n := countRows(t, f.svc, `select count(*) from river_job where kind = 'reminder_send'`); n != 3 {
+		t.Fatalf("%d jobs queued, want 3", n)
+	}
+	if n := built.Load(); n != 1 {
+		t.Fatalf("%d River clients built for 3 requests, want 1", n)
+	}
+}
+
+// A service's insert-only client is dropped with the service: tests make hundreds.
+func TestInsertClientGoesWithItsService(t *testing.T) {
+	t.Parallel()
+	svc := newTestService(t)
+	c1, err := svc.insertClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2, err := svc.insertClient(); err != nil || c2 != c1 {
+		t.Fatalf("a second call built another client (%v)", err)
+	}
+	key := weak.Make(svc)
+	svc = nil // the last reference
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		if _, ok := insertClients.Load(key); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the insert client outlived its service")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
