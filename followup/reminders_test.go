@@ -205,6 +205,7 @@ func TestReminderSchedule(t *testing.T) {
 		}
 		settle(t, f.svc, f.proc.ID)
 	}
+	waitJobsFinal(t, f.svc, f.proc.ID) // no attempt still to come before the messages are counted
 	rows, err := f.svc.pool.Query(ctx, `select timepoint_key, kind, status, sent_at from reminders where procedure_id = $1
 		order by sent_at`, f.proc.ID)
 	if err != nil {
@@ -317,7 +318,20 @@ func TestRemindersTwoServers(t *testing.T) {
 	}
 	wg.Wait()
 	settle(t, f.svc, procs...)
-	time.Sleep(300 * time.Millisecond) // a duplicate would have had time to arrive
+	// A duplicate would come from a second job of a reminder or a second run of its job:
+	// once River has finished every job, nothing more can arrive.
+	jobs := waitJobsFinal(t, f.svc, procs...)
+	if len(jobs) != len(procs) {
+		t.Fatalf("%d reminders, want %d", len(jobs), len(procs))
+	}
+	for id, j := range jobs {
+		if j.State != "completed" || j.Attempt != 1 {
+			t.Errorf("the job of reminder %s: %+v, want completed on its first attempt", id, j)
+		}
+	}
+	if n := countRows(t, f.svc, `select count(*) from river_job where kind = 'reminder_send'`); n != len(procs) {
+		t.Errorf("%d reminder jobs, want %d", n, len(procs))
+	}
 	for _, e := range emails {
 		if msgs := mailTo(t, e); len(msgs) != 1 {
 			t.Errorf("%d messages to one guardian, want 1", len(msgs))
@@ -413,8 +427,10 @@ func TestReminderSMTPDown(t *testing.T) {
 		t.Fatal("a message arrived while the server was down")
 	}
 	smtp.up(t)
-	settle(t, f.svc, f.proc.ID)
-	time.Sleep(300 * time.Millisecond)
+	// Until River has finished the job: a further attempt would be a duplicate.
+	if j := waitJob(t, f.svc, onlyReminder(t, f.svc, f.proc.ID), reminderJob.final); j.State != "completed" {
+		t.Fatalf("job = %+v, want completed", j)
+	}
 	if msgs := mailTo(t, f.email); len(msgs) != 1 {
 		t.Fatalf("%d messages after the server came back, want 1", len(msgs))
 	}
