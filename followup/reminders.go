@@ -217,50 +217,14 @@ func (s *Service) SendReminder(ctx context.Context, a Actor, procedureID uuid.UU
 		if recent {
 			return Errorf(ECONFLICT, "a reminder was sent by hand less than %d minutes ago", int(manualReminderGap.Minutes()))
 		}
-		var key, email, phone, webhook, tz string
-		var hasLink bool
-		var qs, qe int64
-		err = tx.QueryRow(ctx, `select coalesce((select t.key from timepoints t where t.procedure_id = p.id and t.who = 'family'
-					and t.opens_at <= $1 and $1 < t.grace_ends_at and `+missingPhotosSQL+`
-					order by t.closes_at <= $1, t.position limit 1), ''),
-				pa.guardian_email, pa.guardian_phone, coalesce(rs.webhook_url, ''), c.time_zone,
-				extract(epoch from coalesce(rs.quiet_start, '21:00'))::bigint, extract(epoch from coalesce(rs.quiet_end, '08:00'))::bigint, `+activeLinkSQL+`
-			from procedures p join patients pa on pa.id = p.patient_id join clinics c on c.id = p.clinic_id
-				left join reminder_settings rs on rs.clinic_id = p.clinic_id
-			where p.id = $2`, now, procedureID).Scan(&key, &email, &phone, &webhook, &tz, &qs, &qe, &hasLink)
+		target, err := manualTarget(ctx, tx, procedureID, now)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
-		if !hasLink {
-			return Errorf(ECONFLICT, "the family has no active link: send a parent link first")
-		}
-		if key == "" {
-			return Errorf(ECONFLICT, "no photo is due from the family now")
-		}
-		channels := reachable(email, phone, webhook, true)
-		if len(channels) == 0 {
-			return Errorf(ECONFLICT, "the guardian has no email address (or, with a messaging gateway, phone number) to remind")
-		}
-		loc, err := zone(tz)
-		if err != nil {
-			return fmt.Errorf("clinic time zone %q: %w", tz, err)
-		}
-		sendAfter := quietHours{time.Duration(qs) * time.Second, time.Duration(qe) * time.Second, loc}.next(now)
-		for _, ch := range channels {
-			m := Reminder{ProcedureID: procedureID, Timepoint: key, Kind: notify.KindManual, Channel: ch, Recipient: "guardian",
-				Status: ReminderQueued, SendAfter: sendAfter, CreatedBy: &a.ID}
-			err := tx.QueryRow(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, send_after,
-					created_by, created_at, updated_at)
-				values ($1, $2, $3, 'manual', $4, $5, $6, $7, $7) returning id, created_at, updated_at`,
-				a.ClinicID, procedureID, key, ch, sendAfter, a.ID, now).Scan(&m.ID, &m.CreatedAt, &m.UpdatedAt)
-			if err != nil {
-				return unavailable(err)
-			}
-			if _, err := inserter.InsertTx(ctx, tx, reminderArgs{ReminderID: m.ID}, &river.InsertOpts{ScheduledAt: sendAfter}); err != nil {
-				return unavailable(err)
-			}
-			if err := audit(ctx, tx, a, AuditEvent{Action: AuditReminderRequested, TargetKind: "reminder", TargetID: m.ID,
-				Detail: map[string]any{"procedure": procedureID, "timepoint": key, "channel": ch}}); err != nil {
+		for _, ch := range target.channels {
+			m := Reminder{ProcedureID: procedureID, Timepoint: target.key, Kind: notify.KindManual, Channel: ch,
+				Recipient: "guardian", Status: ReminderQueued, SendAfter: target.sendAfter, CreatedBy: &a.ID}
+			if err := queueManual(ctx, tx, inserter, a, &m, now); err != nil {
 				return err
 			}
 			out = append(out, m)
@@ -271,6 +235,65 @@ func (s *Service) SendReminder(ctx context.Context, a Actor, procedureID uuid.UU
 		return nil, wrap(err, "send reminder for procedure %s", procedureID)
 	}
 	return out, nil
+}
+
+// manualReminder is where and when a reminder sent by hand goes.
+type manualReminder struct {
+	key       string // the timepoint
+	channels  []string
+	sendAfter time.Time
+}
+
+// manualTarget finds the timepoint a reminder by hand is for, the channels that reach the
+// family and the end of the clinic's quiet hours; a conflict says why there is none.
+func manualTarget(ctx context.Context, tx pgx.Tx, procedureID uuid.UUID, now time.Time) (manualReminder, error) {
+	var key, email, phone, webhook, tz string
+	var hasLink bool
+	var qs, qe int64
+	err := tx.QueryRow(ctx, `select coalesce((select t.key from timepoints t where t.procedure_id = p.id and t.who = 'family'
+				and t.opens_at <= $1 and $1 < t.grace_ends_at and `+missingPhotosSQL+`
+				order by t.closes_at <= $1, t.position limit 1), ''),
+			pa.guardian_email, pa.guardian_phone, coalesce(rs.webhook_url, ''), c.time_zone,
+			extract(epoch from coalesce(rs.quiet_start, '21:00'))::bigint, extract(epoch from coalesce(rs.quiet_end, '08:00'))::bigint, `+activeLinkSQL+`
+		from procedures p join patients pa on pa.id = p.patient_id join clinics c on c.id = p.clinic_id
+			left join reminder_settings rs on rs.clinic_id = p.clinic_id
+		where p.id = $2`, now, procedureID).Scan(&key, &email, &phone, &webhook, &tz, &qs, &qe, &hasLink)
+	if err != nil {
+		return manualReminder{}, unavailable(err)
+	}
+	if !hasLink {
+		return manualReminder{}, Errorf(ECONFLICT, "the family has no active link: send a parent link first")
+	}
+	if key == "" {
+		return manualReminder{}, Errorf(ECONFLICT, "no photo is due from the family now")
+	}
+	channels := reachable(email, phone, webhook, true)
+	if len(channels) == 0 {
+		return manualReminder{}, Errorf(ECONFLICT, "the guardian has no email address (or, with a messaging gateway, phone number) to remind")
+	}
+	loc, err := zone(tz)
+	if err != nil {
+		return manualReminder{}, fmt.Errorf("clinic time zone %q: %w", tz, err)
+	}
+	sendAfter := quietHours{time.Duration(qs) * time.Second, time.Duration(qe) * time.Second, loc}.next(now)
+	return manualReminder{key: key, channels: channels, sendAfter: sendAfter}, nil
+}
+
+// queueManual inserts the outbox row of m, a reminder by hand, its job and its audit event,
+// and fills in m's id and times.
+func queueManual(ctx context.Context, tx pgx.Tx, inserter *river.Client[pgx.Tx], a Actor, m *Reminder, now time.Time) error {
+	err := tx.QueryRow(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, send_after,
+			created_by, created_at, updated_at)
+		values ($1, $2, $3, 'manual', $4, $5, $6, $7, $7) returning id, created_at, updated_at`,
+		a.ClinicID, m.ProcedureID, m.Timepoint, m.Channel, m.SendAfter, a.ID, now).Scan(&m.ID, &m.CreatedAt, &m.UpdatedAt)
+	if err != nil {
+		return unavailable(err)
+	}
+	if _, err := inserter.InsertTx(ctx, tx, reminderArgs{ReminderID: m.ID}, &river.InsertOpts{ScheduledAt: m.SendAfter}); err != nil {
+		return unavailable(err)
+	}
+	return audit(ctx, tx, a, AuditEvent{Action: AuditReminderRequested, TargetKind: "reminder", TargetID: m.ID,
+		Detail: map[string]any{"procedure": m.ProcedureID, "timepoint": m.Timepoint, "channel": m.Channel}})
 }
 
 // reachable lists the channels a guardian can be reached on: email with an address, the
@@ -602,6 +625,15 @@ type pending struct {
 	hookURL, sealedSecret string
 }
 
+// attempt is one run of a reminder's job: the row as claimed, and the link it carries.
+type attempt struct {
+	pending
+	id     uuid.UUID
+	now    time.Time
+	linkID uuid.UUID
+	token  string
+}
+
 // send delivers one outbox row. Its link: parent tokens are kept only as hashes, so a
 // reminder cannot repeat the link the family was given. Each attempt makes a fresh link (an
 // ordinary parent link, expiring like the others; the family's other links stay valid, since
@@ -614,108 +646,122 @@ type pending struct {
 // is marked sent repeats it (the Message-ID and the webhook's delivery id stay the same, so
 // receivers can drop the repeat).
 func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bool) error {
-	s := r.svc
-	now := s.now()
-	var p pending
-	var linkID uuid.UUID
-	var token string
-	var skip, fail string
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `select r.clinic_id, r.procedure_id, r.timepoint_key, r.kind, r.channel, r.status, r.send_after,
-				p.status, p.reminders_enabled, `+activeLinkSQL+`, `+missingPhotosSQL+`, t.closes_at,
-				pa.guardian_email, pa.guardian_phone, pa.preferred_language, t.due_on, t.window_end,
-				coalesce(rs.webhook_url, ''), coalesce(rs.webhook_secret, '')
-			from reminders r join procedures p on p.id = r.procedure_id
-				join timepoints t on t.procedure_id = r.procedure_id and t.key = r.timepoint_key
-				join patients pa on pa.id = p.patient_id
-				left join reminder_settings rs on rs.clinic_id = r.clinic_id
-			where r.id = $2 for update of r`, now, id).Scan(&p.clinic, &p.procedure, &p.key, &p.kind, &p.channel, &p.status,
-			&p.sendAfter, &p.procStatus, &p.enabled, &p.hasLink, &p.missing, &p.closes, &p.email, &p.phone, &p.lang,
-			&p.dueOn, &p.windowEnd, &p.hookURL, &p.sealedSecret)
-		if err != nil {
-			return notFound(err, "reminder")
-		}
-		if p.status != ReminderQueued || now.Before(p.sendAfter) {
-			return nil
-		}
-		switch {
-		case p.procStatus != StatusActive:
-			skip = "the procedure is " + p.procStatus
-		case !p.enabled:
-			skip = "reminders are turned off for this procedure"
-		case !p.missing:
-			skip = "the photos have arrived"
-		case !p.hasLink:
-			skip = "the family has no active link"
-		case p.kind != notify.KindManual && !now.Before(p.closes):
-			skip = "the window closed before it could be sent"
-		case p.channel == ChannelEmail && p.email == "":
-			fail = "the guardian has no email address"
-		case p.channel == ChannelEmail && r.email == nil:
-			fail = "email is not configured on this server"
-		case p.channel == ChannelWebhook && (p.hookURL == "" || p.phone == ""):
-			fail = "no messaging gateway or phone number"
-		}
-		if skip != "" || fail != "" {
-			status, reason := ReminderSkipped, skip
-			if fail != "" {
-				status, reason = ReminderFailed, fail
-			}
-			_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
-				id, status, reason, now)
-			return unavailable(err)
-		}
-		if err := revokeEarlierLink(ctx, tx, p.clinic, p.procedure, id, now); err != nil {
-			return err
-		}
-		linkID, token, err = s.reminderLink(ctx, tx, p.clinic, p.procedure, id, now)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `update reminders set attempts = attempts + 1, parent_link_id = $2, updated_at = $3 where id = $1`,
-			id, linkID, now)
-		return unavailable(err)
-	})
+	a, err := r.claim(ctx, id)
 	if err != nil {
 		return wrap(err, "send reminder %s", id)
 	}
-	if p.status != ReminderQueued {
-		return nil // sent, failed or skipped before: nothing twice
+	if a.status != ReminderQueued {
+		return nil // sent, failed or skipped, before or by this claim: nothing twice
 	}
-	if now.Before(p.sendAfter) {
-		return river.JobSnooze(p.sendAfter.Sub(now))
+	if a.now.Before(a.sendAfter) {
+		return river.JobSnooze(a.sendAfter.Sub(a.now))
 	}
-	if skip != "" || fail != "" {
-		return nil
-	}
-	m := notify.Message{ID: id.String(), Language: p.lang, Link: s.baseURL + "/p/" + token, Kind: p.kind,
-		DueOn: p.dueOn.Format(time.DateOnly), LastDay: p.windowEnd.Format(time.DateOnly)}
-	var sendErr error
-	switch p.channel {
-	case ChannelEmail:
-		m.To = p.email
-		sendErr = r.email.SendEmail(ctx, m)
-	case ChannelWebhook:
-		m.To = p.phone
-		secret, err := s.openWebhookSecret(p.clinic, p.sealedSecret)
-		if err != nil {
-			sendErr = &notify.Error{Reason: "the webhook secret cannot be read: set it again", Permanent: true, Err: err}
-			break
-		}
-		sendErr = r.webhook.SendWebhook(ctx, notify.Endpoint{URL: p.hookURL, Secret: secret}, m)
-	}
-	err = r.record(ctx, id, p.clinic, p.procedure, linkID, sendErr, lastAttempt)
-	if err != nil {
+	sendErr := r.deliver(ctx, a)
+	if err := r.record(ctx, a, sendErr, lastAttempt); err != nil {
 		return wrap(err, "record reminder %s", id)
 	}
-	if sendErr != nil {
-		r.log.Warn("reminder not delivered", "reminder", id, "channel", p.channel, "reason", notify.Reason(sendErr))
-		if notify.IsPermanent(sendErr) {
-			return river.JobCancel(errors.New(notify.Reason(sendErr)))
-		}
-		return errors.New(notify.Reason(sendErr)) // River retries with backoff
+	if sendErr == nil {
+		return nil
 	}
-	return nil
+	reason := notify.Reason(sendErr)
+	r.log.Warn("reminder not delivered", "reminder", id, "channel", a.channel, "reason", reason)
+	if notify.IsPermanent(sendErr) {
+		return river.JobCancel(errors.New(reason))
+	}
+	return errors.New(reason) // River retries with backoff
+}
+
+// claim reads a reminder under its row's lock and, if it is due, either settles it (skipped
+// or failed, with the reason, when it is not to be sent) or readies an attempt: the link of
+// an earlier attempt revoked, a new link made, the attempt counted.
+func (r *ReminderWorkers) claim(ctx context.Context, id uuid.UUID) (attempt, error) {
+	s := r.svc
+	a := attempt{id: id, now: s.now()}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if a.pending, err = lockPending(ctx, tx, id, a.now); err != nil {
+			return err
+		}
+		if a.status != ReminderQueued || a.now.Before(a.sendAfter) {
+			return nil
+		}
+		if status, reason := a.refusal(a.now, r.email != nil); status != "" {
+			a.status = status
+			_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
+				id, status, reason, a.now)
+			return unavailable(err)
+		}
+		if err := revokeEarlierLink(ctx, tx, a.clinic, a.procedure, id, a.now); err != nil {
+			return err
+		}
+		if a.linkID, a.token, err = s.reminderLink(ctx, tx, a.clinic, a.procedure, id, a.now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `update reminders set attempts = attempts + 1, parent_link_id = $2, updated_at = $3 where id = $1`,
+			id, a.linkID, a.now)
+		return unavailable(err)
+	})
+	return a, err
+}
+
+// lockPending reads an outbox row, locked, with what deciding and sending need.
+func lockPending(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (pending, error) {
+	var p pending
+	err := tx.QueryRow(ctx, `select r.clinic_id, r.procedure_id, r.timepoint_key, r.kind, r.channel, r.status, r.send_after,
+			p.status, p.reminders_enabled, `+activeLinkSQL+`, `+missingPhotosSQL+`, t.closes_at,
+			pa.guardian_email, pa.guardian_phone, pa.preferred_language, t.due_on, t.window_end,
+			coalesce(rs.webhook_url, ''), coalesce(rs.webhook_secret, '')
+		from reminders r join procedures p on p.id = r.procedure_id
+			join timepoints t on t.procedure_id = r.procedure_id and t.key = r.timepoint_key
+			join patients pa on pa.id = p.patient_id
+			left join reminder_settings rs on rs.clinic_id = r.clinic_id
+		where r.id = $2 for update of r`, now, id).Scan(&p.clinic, &p.procedure, &p.key, &p.kind, &p.channel, &p.status,
+		&p.sendAfter, &p.procStatus, &p.enabled, &p.hasLink, &p.missing, &p.closes, &p.email, &p.phone, &p.lang,
+		&p.dueOn, &p.windowEnd, &p.hookURL, &p.sealedSecret)
+	return p, notFound(err, "reminder")
+}
+
+// refusal says why a due reminder is not to be sent at now: skipped when there is nothing
+// (any more) to remind of, failed when it cannot be delivered. An empty status: send it.
+func (p pending) refusal(now time.Time, emailOn bool) (status, reason string) {
+	switch {
+	case p.procStatus != StatusActive:
+		return ReminderSkipped, "the procedure is " + p.procStatus
+	case !p.enabled:
+		return ReminderSkipped, "reminders are turned off for this procedure"
+	case !p.missing:
+		return ReminderSkipped, "the photos have arrived"
+	case !p.hasLink:
+		return ReminderSkipped, "the family has no active link"
+	case p.kind != notify.KindManual && !now.Before(p.closes):
+		return ReminderSkipped, "the window closed before it could be sent"
+	case p.channel == ChannelEmail && p.email == "":
+		return ReminderFailed, "the guardian has no email address"
+	case p.channel == ChannelEmail && !emailOn:
+		return ReminderFailed, "email is not configured on this server"
+	case p.channel == ChannelWebhook && (p.hookURL == "" || p.phone == ""):
+		return ReminderFailed, "no messaging gateway or phone number"
+	}
+	return "", ""
+}
+
+// deliver hands the attempt's message to its channel.
+func (r *ReminderWorkers) deliver(ctx context.Context, a attempt) error {
+	m := notify.Message{ID: a.id.String(), Language: a.lang, Link: r.svc.baseURL + "/p/" + a.token, Kind: a.kind,
+		DueOn: a.dueOn.Format(time.DateOnly), LastDay: a.windowEnd.Format(time.DateOnly)}
+	switch a.channel {
+	case ChannelEmail:
+		m.To = a.email
+		return r.email.SendEmail(ctx, m)
+	case ChannelWebhook:
+		m.To = a.phone
+		secret, err := r.svc.openWebhookSecret(a.clinic, a.sealedSecret)
+		if err != nil {
+			return &notify.Error{Reason: "the webhook secret cannot be read: set it again", Permanent: true, Err: err}
+		}
+		return r.webhook.SendWebhook(ctx, notify.Endpoint{URL: a.hookURL, Secret: secret}, m)
+	}
+	return &notify.Error{Reason: "unknown channel " + a.channel, Permanent: true, Err: errors.ErrUnsupported}
 }
 
 // recordTimeout bounds the transaction that records an attempt's outcome.
@@ -725,22 +771,22 @@ const recordTimeout = 15 * time.Second
 // runs detached from the job's context, every statement of it: the message may have left
 // after that context ended (go-mail honours it only while dialling, so a send in progress
 // reports success late), and a "sent" that fails to land makes River send the message again.
-func (r *ReminderWorkers) record(jobCtx context.Context, id, clinic, procedure, linkID uuid.UUID, sendErr error, lastAttempt bool) error {
+func (r *ReminderWorkers) record(jobCtx context.Context, a attempt, sendErr error, lastAttempt bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
 	defer cancel()
 	done := r.svc.now()
 	return r.svc.inTx(ctx, func(tx pgx.Tx) error {
 		if sendErr == nil {
 			_, err := tx.Exec(ctx, `update reminders set status = 'sent', sent_at = $2, updated_at = $2, last_error = ''
-				where id = $1`, id, done)
+				where id = $1`, a.id, done)
 			return unavailable(err)
 		}
 		// The message most likely never arrived: its link must not stay open.
-		if _, err := tx.Exec(ctx, `update parent_links set revoked_at = $2 where id = $1 and revoked_at is null`, linkID, done); err != nil {
+		if _, err := tx.Exec(ctx, `update parent_links set revoked_at = $2 where id = $1 and revoked_at is null`, a.linkID, done); err != nil {
 			return unavailable(err)
 		}
-		if err := audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link",
-			TargetID: linkID, Detail: map[string]any{"procedure": procedure, "reminder": id, "unsent": true}}); err != nil {
+		if err := audit(ctx, tx, SystemActor(a.clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link",
+			TargetID: a.linkID, Detail: map[string]any{"procedure": a.procedure, "reminder": a.id, "unsent": true}}); err != nil {
 			return err
 		}
 		status := ReminderQueued
@@ -748,7 +794,7 @@ func (r *ReminderWorkers) record(jobCtx context.Context, id, clinic, procedure, 
 			status = ReminderFailed
 		}
 		_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
-			id, status, truncate(notify.Reason(sendErr), 300), done)
+			a.id, status, truncate(notify.Reason(sendErr), 300), done)
 		return unavailable(err)
 	})
 }
