@@ -206,24 +206,7 @@ func TestReminderSchedule(t *testing.T) {
 		settle(t, f.svc, f.proc.ID)
 	}
 	waitJobsFinal(t, f.svc, f.proc.ID) // no attempt still to come before the messages are counted
-	rows, err := f.svc.pool.Query(ctx, `select timepoint_key, kind, status, sent_at from reminders where procedure_id = $1
-		order by sent_at`, f.proc.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for rows.Next() {
-		var key, kind, status string
-		var sent *time.Time
-		if err := rows.Scan(&key, &kind, &status, &sent); err != nil {
-			t.Fatal(err)
-		}
-		at := "-"
-		if sent != nil {
-			at = sent.In(shanghai).Format("01-02 15:04")
-		}
-		got = append(got, fmt.Sprintf("%s %s %s %s", at, key, kind, status))
-	}
+	got := outboxBySentAt(t, f.svc, f.proc.ID, shanghai)
 	want := []string{
 		"05-05 08:00 day-1 window-open sent",  // opens at midnight: quiet hours until 08:00
 		"05-05 12:00 day-1 closing-soon sent", // a one-day window: half way through
@@ -274,6 +257,35 @@ func TestReminderSchedule(t *testing.T) {
 	if err != nil || a.Procedure != f.proc.ID {
 		t.Fatalf("the reminder's link resolves to %+v, %v", a, err)
 	}
+}
+
+// outboxBySentAt lists a procedure's outbox as "sent-at timepoint kind status" lines, the
+// time local in loc ("-" when unsent), in the order they were sent.
+func outboxBySentAt(t *testing.T, svc *Service, procedure uuid.UUID, loc *time.Location) []string {
+	t.Helper()
+	rows, err := svc.pool.Query(testCtx(t), `select timepoint_key, kind, status, sent_at from reminders where procedure_id = $1
+		order by sent_at`, procedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var key, kind, status string
+		var sent *time.Time
+		if err := rows.Scan(&key, &kind, &status, &sent); err != nil {
+			t.Fatal(err)
+		}
+		at := "-"
+		if sent != nil {
+			at = sent.In(loc).Format("01-02 15:04")
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s", at, key, kind, status))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // Two servers (two River clients) on one database, both scanning: every reminder goes out
