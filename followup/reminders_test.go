@@ -12,13 +12,19 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dermfollow/dermfollow/followup/notify"
@@ -199,24 +205,8 @@ func TestReminderSchedule(t *testing.T) {
 		}
 		settle(t, f.svc, f.proc.ID)
 	}
-	rows, err := f.svc.pool.Query(ctx, `select timepoint_key, kind, status, sent_at from reminders where procedure_id = $1
-		order by sent_at`, f.proc.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for rows.Next() {
-		var key, kind, status string
-		var sent *time.Time
-		if err := rows.Scan(&key, &kind, &status, &sent); err != nil {
-			t.Fatal(err)
-		}
-		at := "-"
-		if sent != nil {
-			at = sent.In(shanghai).Format("01-02 15:04")
-		}
-		got = append(got, fmt.Sprintf("%s %s %s %s", at, key, kind, status))
-	}
+	waitJobsFinal(t, f.svc, f.proc.ID) // no attempt still to come before the messages are counted
+	got := outboxBySentAt(t, f.svc, f.proc.ID, shanghai)
 	want := []string{
 		"05-05 08:00 day-1 window-open sent",  // opens at midnight: quiet hours until 08:00
 		"05-05 12:00 day-1 closing-soon sent", // a one-day window: half way through
@@ -269,6 +259,35 @@ func TestReminderSchedule(t *testing.T) {
 	}
 }
 
+// outboxBySentAt lists a procedure's outbox as "sent-at timepoint kind status" lines, the
+// time local in loc ("-" when unsent), in the order they were sent.
+func outboxBySentAt(t *testing.T, svc *Service, procedure uuid.UUID, loc *time.Location) []string {
+	t.Helper()
+	rows, err := svc.pool.Query(testCtx(t), `select timepoint_key, kind, status, sent_at from reminders where procedure_id = $1
+		order by sent_at`, procedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var key, kind, status string
+		var sent *time.Time
+		if err := rows.Scan(&key, &kind, &status, &sent); err != nil {
+			t.Fatal(err)
+		}
+		at := "-"
+		if sent != nil {
+			at = sent.In(loc).Format("01-02 15:04")
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s", at, key, kind, status))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // Two servers (two River clients) on one database, both scanning: every reminder goes out
 // exactly once.
 func TestRemindersTwoServers(t *testing.T) {
@@ -311,7 +330,20 @@ func TestRemindersTwoServers(t *testing.T) {
 	}
 	wg.Wait()
 	settle(t, f.svc, procs...)
-	time.Sleep(300 * time.Millisecond) // a duplicate would have had time to arrive
+	// A duplicate would come from a second job of a reminder or a second run of its job:
+	// once River has finished every job, nothing more can arrive.
+	jobs := waitJobsFinal(t, f.svc, procs...)
+	if len(jobs) != len(procs) {
+		t.Fatalf("%d reminders, want %d", len(jobs), len(procs))
+	}
+	for id, j := range jobs {
+		if j.State != "completed" || j.Attempt != 1 {
+			t.Errorf("the job of reminder %s: %+v, want completed on its first attempt", id, j)
+		}
+	}
+	if n := countRows(t, f.svc, `select count(*) from river_job where kind = 'reminder_send'`); n != len(procs) {
+		t.Errorf("%d reminder jobs, want %d", n, len(procs))
+	}
 	for _, e := range emails {
 		if msgs := mailTo(t, e); len(msgs) != 1 {
 			t.Errorf("%d messages to one guardian, want 1", len(msgs))
@@ -407,8 +439,10 @@ func TestReminderSMTPDown(t *testing.T) {
 		t.Fatal("a message arrived while the server was down")
 	}
 	smtp.up(t)
-	settle(t, f.svc, f.proc.ID)
-	time.Sleep(300 * time.Millisecond)
+	// Until River has finished the job: a further attempt would be a duplicate.
+	if j := waitJob(t, f.svc, onlyReminder(t, f.svc, f.proc.ID), reminderJob.final); j.State != "completed" {
+		t.Fatalf("job = %+v, want completed", j)
+	}
 	if msgs := mailTo(t, f.email); len(msgs) != 1 {
 		t.Fatalf("%d messages after the server came back, want 1", len(msgs))
 	}
@@ -679,5 +713,59 @@ func TestReminderGivesUp(t *testing.T) {
 	}
 	if err := r.send(ctx, id, true); err != nil {
 		t.Fatalf("a failed reminder ran again: %v", err)
+	}
+}
+
+// SendReminder queues its job through one insert-only River client per service, built once,
+// not one per request.
+func TestSendReminderBuildsOneInsertClient(t *testing.T) {
+	// Not parallel: it counts through the package's constructor, which parallel tests call.
+	var built atomic.Int32
+	build := newInsertClient
+	newInsertClient = func(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+		built.Add(1)
+		return build(pool, log)
+	}
+	t.Cleanup(func() { newInsertClient = build })
+	f := newReminderFixture(t, "en")
+	ctx := testCtx(t)
+	at := time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC) // 09:00 in Shanghai: day-1 is open
+	for i := range 3 {
+		f.clock.Set(at.Add(time.Duration(i) * (manualReminderGap + time.Minute)))
+		if rs, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); err != nil || len(rs) != 1 {
+			t.Fatalf("by hand, %d: %+v, %v", i+1, rs, err)
+		}
+	}
+	if n := countRows(t, f.svc, `select count(*) from river_job where kind = 'reminder_send'`); n != 3 {
+		t.Fatalf("%d jobs queued, want 3", n)
+	}
+	if n := built.Load(); n != 1 {
+		t.Fatalf("%d River clients built for 3 requests, want 1", n)
+	}
+}
+
+// A service's insert-only client is dropped with the service: tests make hundreds.
+func TestInsertClientGoesWithItsService(t *testing.T) {
+	t.Parallel()
+	svc := newTestService(t)
+	c1, err := svc.insertClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2, err := svc.insertClient(); err != nil || c2 != c1 {
+		t.Fatalf("a second call built another client (%v)", err)
+	}
+	key := weak.Make(svc)
+	svc = nil // the last reference
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		if _, ok := insertClients.Load(key); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the insert client outlived its service")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -79,6 +79,11 @@ func cut(address string) (local, domain string, ok bool) {
 
 // SendEmail sends m to m.To with a text and an HTML body in m.Language. The Message-ID is
 // derived from m.ID, so a receiving system can recognise a retried message.
+//
+// ctx bounds connecting only (go-mail honours it while dialling): once connected, the
+// session is bounded by the 30 s timeout of each exchange, and a message the server accepts
+// after ctx has ended is reported sent. A caller that records the outcome must not do so
+// under ctx.
 func (e *Email) SendEmail(ctx context.Context, m Message) error {
 	if _, err := mail.ParseAddress(m.To); err != nil {
 		return &Error{Reason: "the guardian's email address is not valid", Permanent: true, Err: err}
