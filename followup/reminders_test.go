@@ -12,14 +12,12 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-	"weak"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -741,31 +739,5 @@ func TestSendReminderBuildsOneInsertClient(t *testing.T) {
 	}
 	if n := built.Load(); n != 1 {
 		t.Fatalf("%d River clients built for 3 requests, want 1", n)
-	}
-}
-
-// A service's insert-only client is dropped with the service: tests make hundreds.
-func TestInsertClientGoesWithItsService(t *testing.T) {
-	t.Parallel()
-	svc := newTestService(t)
-	c1, err := svc.insertClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c2, err := svc.insertClient(); err != nil || c2 != c1 {
-		t.Fatalf("a second call built another client (%v)", err)
-	}
-	key := weak.Make(svc)
-	svc = nil // the last reference
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		runtime.GC()
-		if _, ok := insertClients.Load(key); !ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the insert client outlived its service")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -55,6 +55,8 @@ type Service struct {
 	records recordCache
 	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
 	storeTimeout time.Duration
+	// riverInserter is the insert-only River client of the requests that queue jobs.
+	riverInserter onceInsertClient
 	// testHook, set only by tests, is called at each step of the photo write path.
 	testHook func(step string)
 }
@@ -163,14 +165,6 @@ func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code
-	}
-	return ""
-}
-
-func pgConstraint(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.ConstraintName
 	}
 	return ""
 }
