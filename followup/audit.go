@@ -15,6 +15,7 @@ const (
 	AuditLoginFailed       = "login_failed"
 	AuditUserCreated       = "user_created"
 	AuditTokenCreated      = "token_created"
+	AuditTokenFailed       = "token_failed"
 	AuditPatientCreated    = "patient_created"
 	AuditProcedureEnrolled = "procedure_enrolled"
 	AuditProcedureStatus   = "procedure_status"

@@ -555,6 +555,16 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string, addr neti
 	return a, nil
 }
 
+// RecordTokenFailure records a refused API token in the audit log, as a failed sign-in is:
+// from where, never the token. The web layer calls it for each refusal within an address's
+// budget, so that a flood of guesses cannot flood the log.
+func (s *Service) RecordTokenFailure(ctx context.Context, addr netip.Addr) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		return audit(ctx, tx, Actor{Kind: ActorUser, Addr: addr.Unmap()}, AuditEvent{Action: AuditTokenFailed})
+	})
+	return wrap(err, "record token failure")
+}
+
 // RevokeToken revokes a token for good. The actor is its user, an admin of the user's clinic
 // or the system. Revoking an unknown or already revoked token answers ENOTFOUND.
 func (s *Service) RevokeToken(ctx context.Context, a Actor, token string) error {

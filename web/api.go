@@ -313,17 +313,19 @@ func (s *Server) parentUpload(c echo.Context) error {
 	return s.receivePhoto(c, a, a.Procedure)
 }
 
-// parentFromToken resolves a link token, rate-limiting addresses that send wrong ones.
+// parentFromToken resolves a link token, rate-limiting addresses that send wrong ones. A valid
+// link always resolves, however many wrong ones its address sent: families behind one NAT (a
+// clinic's Wi-Fi, a carrier's) share an address. Only the failures count, and an address
+// that spent its budget hears 429 for wrong links instead of 404.
 func (s *Server) parentFromToken(c echo.Context, token string) (followup.Actor, error) {
 	addr := c.RealIP()
-	if s.linkFailures.Blocked(addr) {
-		c.Response().Header().Set("Retry-After", "60")
-		return followup.Actor{}, &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "Too many wrong links from this address; wait a few minutes."}
-	}
 	a, err := s.svc.ResolveLink(c.Request().Context(), token)
 	if err != nil {
 		if followup.ErrorCode(err) == followup.ENOTFOUND {
-			s.linkFailures.Fail(addr)
+			if ok, wait := s.linkFailures.Take(addr); !ok {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+				return followup.Actor{}, &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "Too many wrong links from this address; wait a few minutes."}
+			}
 			return followup.Actor{}, followup.Errorf(followup.ENOTFOUND, "This link is not valid. Please contact your clinic for a new one.")
 		}
 		return followup.Actor{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -67,7 +68,7 @@ func (s *Server) authenticate(c echo.Context) (followup.Actor, error) {
 	actor, err := s.authenticator().AuthenticateToken(c.Request().Context(), token, realIPAddr(c))
 	if err != nil {
 		if followup.ErrorCode(err) == followup.EUNAUTHORIZED {
-			return followup.Actor{}, unauthorized(c, "invalid_token", "the API token is not valid")
+			return followup.Actor{}, s.tokenRefused(c)
 		}
 		// The database is down or similar: 503/500, not "your token is wrong". The error
 		// never contains the token.
@@ -77,6 +78,22 @@ func (s *Server) authenticate(c echo.Context) (followup.Actor, error) {
 		return followup.Actor{}, unauthorized(c, "invalid_token", "the API token is not valid")
 	}
 	return actor, nil
+}
+
+// tokenRefused answers a wrong API token. Tokens are 256 random bits, so guessing one is
+// hopeless; the budget per address (ratelimit.go) keeps a flood of guesses out of the audit
+// log and the database: within it each refusal is audited and answered 401, beyond it 429.
+// A valid token always works, whatever its address sent before: clients behind one NAT share
+// an address.
+func (s *Server) tokenRefused(c echo.Context) error {
+	if ok, wait := s.tokenFailures.Take(c.RealIP()); !ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "too many invalid API tokens from this address; wait and try again"}
+	}
+	if err := s.svc.RecordTokenFailure(c.Request().Context(), realIPAddr(c)); err != nil {
+		return err
+	}
+	return unauthorized(c, "invalid_token", "the API token is not valid")
 }
 
 // bearerToken takes the token out of "Bearer TOKEN" (the scheme is case-insensitive, RFC 6750).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,6 +26,7 @@ import (
 // authTestServer is the middleware under test on a real followup.Service, behind the request
 // id and request log middleware, with one route (/whoami) that echoes the actor.
 type authTestServer struct {
+	pool *pgxpool.Pool
 	echo *echo.Echo
 	svc  *followup.Service
 	logs *bytes.Buffer
@@ -39,7 +42,8 @@ func newAuthTestServer(t *testing.T) *authTestServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := followup.New(followup.Config{Pool: pgtest.NewPool(t), Store: store, Protocols: reg})
+	pool := pgtest.NewPool(t)
+	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +52,7 @@ func newAuthTestServer(t *testing.T) *authTestServer {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	s := &Server{log: slog.New(slog.NewJSONHandler(logs, nil)), metrics: m, svc: svc}
+	s := &Server{log: slog.New(slog.NewJSONHandler(logs, nil)), metrics: m, svc: svc, tokenFailures: newFailureLimiter(20, 15*time.Minute)}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(nil)
@@ -57,7 +61,7 @@ func newAuthTestServer(t *testing.T) *authTestServer {
 		a := actorOf(c)
 		return c.JSON(http.StatusOK, map[string]string{"kind": a.Kind, "id": a.ID.String(), "clinic": a.ClinicID.String(), "role": a.Role, "addr": a.Addr.String()})
 	}, s.requireUser)
-	return &authTestServer{echo: e, svc: svc, logs: logs}
+	return &authTestServer{pool: pool, echo: e, svc: svc, logs: logs}
 }
 
 func (s *authTestServer) get(t *testing.T, authorization string) (*httptest.ResponseRecorder, errorBody) {
@@ -202,5 +206,32 @@ func TestActorOfWithoutRequireUser(t *testing.T) {
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 	if a := actorOf(c); a.IsUser() || a.Kind != "" {
 		t.Errorf("actorOf outside requireUser = %+v", a)
+	}
+}
+
+// TestWrongTokensThrottledAndAudited: wrong API tokens from one address are audited as failed
+// sign-ins are, 20 of them; beyond that they are refused with 429 unchecked and unaudited, while
+// a valid token from the same address keeps working.
+func TestWrongTokensThrottledAndAudited(t *testing.T) {
+	t.Parallel()
+	s := newAuthTestServer(t)
+	_, token := userWithToken(t, s.svc)
+	codes := map[int]int{}
+	for i := range 40 {
+		rec, _ := s.get(t, fmt.Sprintf("Bearer dft_%043d", i))
+		codes[rec.Code]++
+	}
+	if codes[401] != 20 || codes[429] != 20 {
+		t.Errorf("40 wrong tokens from one address: %v, want 20 refused (401) and 20 throttled (429)", codes)
+	}
+	var audited int
+	if err := s.pool.QueryRow(context.Background(), `select count(*) from audit_events where action = 'token_failed' and client_addr = '192.0.2.10'`).Scan(&audited); err != nil || audited != 20 {
+		t.Errorf("audited token failures = %d (%v), want 20", audited, err)
+	}
+	if rec, _ := s.get(t, "Bearer "+token); rec.Code != 200 {
+		t.Errorf("a valid token from the throttled address = %d, want 200", rec.Code)
+	}
+	if strings.Contains(s.logs.String(), "dft_0000") {
+		t.Error("a token reached the log")
 	}
 }

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,12 +17,30 @@ import (
 // comparison and grading. Every page runs in a server-side session (session.go) with CSRF
 // protection on every form (csrf.go); errors answer as HTML pages.
 
-// loginLimiter limits failed sign-ins per client address and per email; separate from the
-// parent links' limiter, so one cannot be used to lock out the other.
-type loginLimiter struct{ byAddr, byEmail *failureLimiter }
+// loginLimiter limits failed sign-ins per client address (any accounts: 20 in 15 minutes)
+// and per account from one address (10 in 15 minutes): so nobody elsewhere can lock a
+// clinician out by failing with their email, while each address gets few guesses at any
+// account. Separate from the parent links' limiter, so one cannot be used to spend the other.
+// A guesser spread over many addresses is the second factor's to stop.
+type loginLimiter struct{ byAddr, byAccount *failureLimiter }
 
 func newLoginLimiter() loginLimiter {
-	return loginLimiter{byAddr: newFailureLimiter(20, 15*time.Minute), byEmail: newFailureLimiter(10, 15*time.Minute)}
+	return loginLimiter{byAddr: newFailureLimiter(20, 15*time.Minute), byAccount: newFailureLimiter(10, 15*time.Minute)}
+}
+
+// take reserves a failure of both budgets before a sign-in is checked, so that concurrent
+// guesses cannot all pass the check; give returns them when the sign-in succeeds (or could not
+// be decided). wait is how long until the spent budget has room again.
+func (l loginLimiter) take(addr, email string) (give func(), ok bool, wait time.Duration) {
+	account := email + "\x00" + addr
+	if ok, wait := l.byAddr.Take(addr); !ok {
+		return nil, false, wait
+	}
+	if ok, wait := l.byAccount.Take(account); !ok {
+		l.byAddr.Give(addr)
+		return nil, false, wait
+	}
+	return func() { l.byAddr.Give(addr); l.byAccount.Give(account) }, true, 0
 }
 
 // clinicPage is what every clinic page template gets.
@@ -83,12 +103,31 @@ func (s *Server) requirePageUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// localPath keeps a post-login redirect on this site: a path, never //host or a scheme.
+// localPath keeps a post-login redirect on this site: a path of this host, or "/". Browsers
+// read a Location generously (a tab or newline dropped, a backslash taken for a slash, "//"
+// for another host, percent-escapes of either), so anything but plain printable ASCII without
+// backslashes is refused, and the path must parse as a path alone and still start with one
+// slash once unescaped.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, `/\`) || strings.ContainsAny(p, "\r\n") {
+	if len(p) == 0 || len(p) > 2048 || p[0] != '/' {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!plainPath(p) || !plainPath(u.Path) || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return p
+}
+
+// plainPath reports whether p holds printable ASCII only, without backslashes.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 type loginData struct {
@@ -110,20 +149,24 @@ func (s *Server) login(c echo.Context) error {
 	fail := func(status int, msg string) error {
 		return s.page(c, status, "login", "Sign in", loginData{Email: email, Next: next, Error: msg})
 	}
-	if s.clinic.loginFailures.byAddr.Blocked(addr) || s.clinic.loginFailures.byEmail.Blocked(email) {
-		c.Response().Header().Set("Retry-After", "300")
-		return fail(http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
-	}
 	if email == "" || password == "" || len(email) > 254 {
 		return fail(http.StatusUnprocessableEntity, "Enter your email and password.")
+	}
+	give, ok, wait := s.clinic.loginFailures.take(addr, email)
+	if !ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		msg := "Too many failed sign-ins from here. Wait a minute and try again."
+		if minutes := int(wait.Minutes()) + 1; minutes > 1 {
+			msg = fmt.Sprintf("Too many failed sign-ins from here. Wait %d minutes and try again.", minutes)
+		}
+		return fail(http.StatusTooManyRequests, msg)
 	}
 	ctx := c.Request().Context()
 	a, _, err := s.svc.Authenticate(ctx, email, password, realIPAddr(c))
 	if followup.ErrorCode(err) == followup.EUNAUTHORIZED {
-		s.clinic.loginFailures.byAddr.Fail(addr)
-		s.clinic.loginFailures.byEmail.Fail(email)
-		return fail(http.StatusUnauthorized, followup.ErrorMessage(err))
+		return fail(http.StatusUnauthorized, followup.ErrorMessage(err)) // the failure stays taken
 	}
+	give()
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -12,11 +13,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -141,6 +144,7 @@ type clinicBrowser struct {
 	f   *clinicFixture
 	c   *http.Client
 	jar *cookiejar.Jar
+	xff string // the address a trusted proxy reports for this browser, if set
 }
 
 func (f *clinicFixture) client(t testing.TB) *clinicBrowser {
@@ -156,6 +160,9 @@ type clinicResp struct {
 }
 
 func (b *clinicBrowser) do(req *http.Request) clinicResp {
+	if b.xff != "" {
+		req.Header.Set("X-Forwarded-For", b.xff)
+	}
 	b.t.Helper()
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -367,12 +374,64 @@ func TestClinicUnreadableSessionSignsOut(t *testing.T) {
 	}
 }
 
+// openRedirects are the known ways to make a "local" redirect leave the host: browsers drop
+// tabs and newlines, read backslashes as slashes, and some decode escapes or fold Unicode
+// slashes before resolving a Location.
+var openRedirects = []string{"//evil.example", "https://evil.example", `/\evil.example`, "/\t/evil.example", "/\n/evil.example",
+	"/\r/evil.example", "/%2F/evil.example", "/%2f/evil.example", "/%5C/evil.example", "/%5c/evil.example", "/%09/evil.example",
+	"/\u2215/evil.example", "/\uff0f/evil.example", "/\u29f8/evil.example", " //evil.example", "/ /evil.example",
+	"\\\\evil.example", "/\x00/evil.example", "http:evil.example", "javascript:alert(1)", "/%00//evil.example", "/..//evil.example"}
+
 func TestClinicNextIsLocal(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"/procedures/x": "/procedures/x", "//evil.example": "/", "https://evil.example": "/",
-		`/\evil.example`: "/", "": "/", "/a\r\nSet-Cookie: x": "/"} {
+	for in, want := range map[string]string{"/procedures/x": "/procedures/x", "/?state=overdue&q=a": "/?state=overdue&q=a",
+		"": "/", "/a\r\nSet-Cookie: x": "/"} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, in := range openRedirects {
+		got := localPath(in)
+		if !staysOnHost(got) {
+			t.Errorf("localPath(%q) = %q, which a browser may follow off the host", in, got)
+		}
+	}
+}
+
+// staysOnHost resolves a Location as browsers do (tabs and newlines dropped, backslashes
+// read as slashes, one level of escapes undone) and reports whether it stays on the host.
+func staysOnHost(loc string) bool {
+	base, _ := url.Parse("https://clinic.example/login")
+	for _, v := range []string{loc, strings.NewReplacer("\t", "", "\n", "", "\r", "", `\`, "/").Replace(loc)} {
+		if un, err := url.PathUnescape(v); err == nil {
+			for _, w := range []string{v, un} {
+				u, err := url.Parse(w)
+				if err != nil {
+					return false
+				}
+				if r := base.ResolveReference(u); r.Host != "clinic.example" || r.Scheme != "https" || strings.HasPrefix(r.Path, "//") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// TestSignInRedirectStaysOnHost sends each known bypass as next through the real sign-in and
+// checks where the answer sends the browser.
+func TestSignInRedirectStaysOnHost(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	for _, next := range openRedirects {
+		b := f.client(t)
+		b.get("/login")
+		p := b.post("/login", url.Values{"email": {f.clinician}, "password": {clinicTestPassword}, "next": {next}})
+		if p.status == http.StatusUnprocessableEntity && p.header.Get("Location") == "" {
+			continue // refused as not text (a NUL): no redirect at all
+		}
+		if loc := p.header.Get("Location"); p.status != http.StatusSeeOther || !staysOnHost(loc) {
+			t.Errorf("sign-in with next=%q = %d to %q", next, p.status, loc)
 		}
 	}
 }
@@ -437,26 +496,50 @@ func TestClinicCSRF(t *testing.T) {
 func TestClinicLoginRateLimit(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
+	// Clients at several addresses, as a trusted proxy reports them.
+	f.srv.echo.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true))
 	// Small budgets, refilled slowly, keep the test short (each failure costs a password hash).
-	f.srv.clinic.loginFailures = loginLimiter{byAddr: newFailureLimiter(5, time.Hour), byEmail: newFailureLimiter(3, time.Hour)}
-	b := f.client(t)
+	f.srv.clinic.loginFailures = loginLimiter{byAddr: newFailureLimiter(5, time.Hour), byAccount: newFailureLimiter(3, time.Hour)}
+	at := func(addr string) *clinicBrowser { b := f.client(t); b.xff = addr; return b }
+	a := at("192.0.2.1")
 	for i := 0; i < 3; i++ {
-		if p := b.login(f.clinician, "wrong password "+string(rune('a'+i))); p.status != http.StatusUnauthorized {
+		if p := a.login(f.clinician, "wrong password "+string(rune('a'+i))); p.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d = %d", i, p.status)
 		}
 	}
-	// The email is locked for a while, even with the right password and from elsewhere.
-	if p := f.client(t).login(f.clinician, clinicTestPassword); p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
-		t.Errorf("login after 3 failures = %d, want 429 with Retry-After", p.status)
+	// From that address the account waits, even with the right password...
+	if p := at("192.0.2.1").login(f.clinician, clinicTestPassword); p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
+		t.Errorf("login after 3 failures from the address = %d, want 429 with Retry-After", p.status)
 	}
-	// Other emails from the same address still sign in until the address's budget is spent.
-	b.mustLogin(f.admin)
+	// ...but the clinician elsewhere is not locked out by them.
+	if p := at("198.51.100.7").login(f.clinician, clinicTestPassword); p.status != http.StatusSeeOther {
+		t.Errorf("the clinician from another address = %d, want signed in", p.status)
+	}
+	// The address's budget covers every account: two more failures spend it.
 	for i := 0; i < 2; i++ {
-		f.client(t).login("nobody-"+string(rune('a'+i))+"@example.org", "wrong")
+		at("192.0.2.1").login("nobody-"+string(rune('a'+i))+"@example.org", "wrong")
 	}
-	if p := f.client(t).login(f.researcher, clinicTestPassword); p.status != http.StatusTooManyRequests {
+	if p := at("192.0.2.1").login(f.researcher, clinicTestPassword); p.status != http.StatusTooManyRequests {
 		t.Errorf("login after 5 failures from the address = %d, want 429", p.status)
 	}
+	// Concurrent guesses cannot all pass a check made before any of them failed: of 40 at
+	// once, no more than the account's budget are even tried.
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			p := at("203.0.113.9").login(f.admin, fmt.Sprintf("guess %d", i))
+			mu.Lock()
+			codes[p.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[http.StatusUnauthorized] > 3 || codes[http.StatusUnauthorized]+codes[http.StatusTooManyRequests] != 40 {
+		t.Errorf("40 concurrent guesses: %v, want at most 3 tried (401) and the rest 429", codes)
+	}
+	t.Logf("40 concurrent guesses at one account from one address: %d tried, %d refused with 429", codes[401], codes[429])
 }
 
 func TestClinicSessionExpiry(t *testing.T) {

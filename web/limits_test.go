@@ -417,3 +417,32 @@ func TestStalledDownloadIsCut(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestValidLinkResolvesAfterWrongOnes: an address that sent more wrong links than its budget
+// hears 429 for the next wrong ones, but a family behind the same address (a clinic's Wi-Fi, a
+// carrier's NAT) still opens its valid link.
+func TestValidLinkResolvesAfterWrongOnes(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	e := f.enrol(t)
+	codes := map[int]int{}
+	for i := range 25 {
+		resp, err := noRedirect.Get(f.url + fmt.Sprintf("/p/wrong-link-%043d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[404] != 20 || codes[429] != 5 {
+		t.Errorf("25 wrong links: %v, want 20 not found and 5 throttled", codes)
+	}
+	resp, err := noRedirect.Get(f.url + linkPath(e.LinkURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the valid link from the same address = %d, want it opened (303)", resp.StatusCode)
+	}
+}

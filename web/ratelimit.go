@@ -3,58 +3,86 @@ package web
 import (
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// failureLimiter counts failures (wrong parent tokens, failed logins) per client address and
-// says when an address has had too many. Each server counts on its own: behind a load
-// balancer of n servers, a guesser gets at most n times the budget, still far too few guesses
-// for 256-bit tokens; the limit is there to keep logs and the database quiet.
+// failureLimiter budgets failures (wrong parent tokens, failed sign-ins, wrong API tokens) per
+// key: a client address, or an account and an address. Each key has a bucket of burst
+// failures, refilled evenly over window. An attempt that might fail takes one failure from
+// the bucket before the work that decides it (Take) and gives it back when it succeeded
+// (Give): so a burst of concurrent attempts cannot all pass a check made before any of them
+// had failed. Each server counts on its own: behind a load balancer of n servers, a guesser
+// gets at most n times the budget.
 type failureLimiter struct {
 	mu      sync.Mutex
-	burst   int
-	every   rate.Limit
-	clients map[string]*clientFailures
+	burst   float64
+	refill  time.Duration // time for one failure to come back
+	buckets map[string]*failureBucket
 	swept   time.Time
+	now     func() time.Time
 }
 
-type clientFailures struct {
-	lim  *rate.Limiter
-	seen time.Time
+type failureBucket struct {
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
 }
 
-// newFailureLimiter allows burst failures, refilled over window.
+// newFailureLimiter allows burst failures per key, refilled over window.
 func newFailureLimiter(burst int, window time.Duration) *failureLimiter {
-	return &failureLimiter{burst: burst, every: rate.Every(window / time.Duration(burst)), clients: map[string]*clientFailures{}}
+	return &failureLimiter{burst: float64(burst), refill: window / time.Duration(burst), buckets: map[string]*failureBucket{}, now: time.Now}
 }
 
-// Blocked reports whether addr has used up its failures.
-func (f *failureLimiter) Blocked(addr string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, ok := f.clients[addr]
-	return ok && c.lim.Tokens() < 1
-}
-
-// Fail records a failure of addr.
-func (f *failureLimiter) Fail(addr string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
+// bucket returns key's bucket brought up to now; the caller holds mu.
+func (f *failureLimiter) bucket(key string, now time.Time) *failureBucket {
 	if now.Sub(f.swept) > time.Minute {
-		for k, c := range f.clients { // forget addresses that have been quiet: bounded memory
-			if now.Sub(c.seen) > 30*time.Minute {
-				delete(f.clients, k)
+		for k, b := range f.buckets { // forget full buckets: bounded memory
+			if b.tokens+float64(now.Sub(b.at))/float64(f.refill) >= f.burst {
+				delete(f.buckets, k)
 			}
 		}
 		f.swept = now
 	}
-	c, ok := f.clients[addr]
+	b, ok := f.buckets[key]
 	if !ok {
-		c = &clientFailures{lim: rate.NewLimiter(f.every, f.burst)}
-		f.clients[addr] = c
+		b = &failureBucket{tokens: f.burst, at: now}
+		f.buckets[key] = b
 	}
-	c.seen = now
-	c.lim.AllowN(now, 1)
+	b.tokens = min(f.burst, b.tokens+float64(now.Sub(b.at))/float64(f.refill))
+	b.at = now
+	return b
+}
+
+// Take reserves one failure of key's budget for an attempt, or reports false and how long
+// until one is back when the budget is spent.
+func (f *failureLimiter) Take(key string) (ok bool, wait time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.bucket(key, f.now())
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) * float64(f.refill))
+}
+
+// Give returns the failure an attempt took, once it has succeeded.
+func (f *failureLimiter) Give(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.bucket(key, f.now())
+	b.tokens = min(f.burst, b.tokens+1)
+}
+
+// Blocked reports whether key's budget is spent, without taking from it.
+func (f *failureLimiter) Blocked(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bucket(key, f.now()).tokens < 1
+}
+
+// Fail records a failure of key that no Take reserved.
+func (f *failureLimiter) Fail(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.bucket(key, f.now())
+	b.tokens = max(0, b.tokens-1)
 }

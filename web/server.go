@@ -52,21 +52,22 @@ type Config struct {
 
 // Server is the HTTP handler for the whole service.
 type Server struct {
-	cfg          Config
-	log          *slog.Logger
-	echo         *echo.Echo
-	metrics      *httpMetrics
-	svc          *followup.Service
-	limits       imagestore.Limits
-	uploadMemory *imagestore.ChunkPool // upload_spool.go
-	linkFailures *failureLimiter
-	tpl          templates
-	clinic       *clinicState    // session.go: clinicians' sessions and sign-in limits
-	storeWrites  *storeWrites    // health.go
-	uploads      map[string]bool // "METHOD /path" of the routes that take uploads (routes.go)
-	clientLimits clientLimits    // limits.go; tests shorten them
-	uploadSlots  *uploadSlots    // limits.go
-	forms        formTokens      // csrf.go
+	cfg           Config
+	log           *slog.Logger
+	echo          *echo.Echo
+	metrics       *httpMetrics
+	svc           *followup.Service
+	limits        imagestore.Limits
+	uploadMemory  *imagestore.ChunkPool // upload_spool.go
+	linkFailures  *failureLimiter       // wrong parent links, per address
+	tokenFailures *failureLimiter       // wrong API tokens, per address
+	tpl           templates
+	clinic        *clinicState    // session.go: clinicians' sessions and sign-in limits
+	storeWrites   *storeWrites    // health.go
+	uploads       map[string]bool // "METHOD /path" of the routes that take uploads (routes.go)
+	clientLimits  clientLimits    // limits.go; tests shorten them
+	uploadSlots   *uploadSlots    // limits.go
+	forms         formTokens      // csrf.go
 }
 
 // New builds the server and its routes.
@@ -80,7 +81,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
 		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
-		storeWrites: newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
+		tokenFailures: newFailureLimiter(20, 15*time.Minute),
+		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
 		clientLimits: defaultClientLimits(), forms: newFormTokens(cfg.SecretKey)}
 	s.uploadSlots = newUploadSlots(&s.clientLimits)
 	e := echo.New()
