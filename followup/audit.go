@@ -24,6 +24,7 @@ const (
 	AuditLinkRevoked       = "link_revoked"
 	AuditPhotoUploaded     = "photo_uploaded"
 	AuditPhotoViewed       = "photo_viewed"
+	AuditPhotoWithdrawn    = "photo_withdrawn"
 	AuditAssessment        = "assessment_added"
 	AuditMessage           = "message_added"
 	AuditExport            = "export_started"

@@ -18,6 +18,8 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
+	// ETOOMANY is a request over a quota (photos through one link, say): try later, or ask.
+	ETOOMANY = "too_many"
 )
 
 // Error is an application error: a code and a message fit to show the user. Internal causes

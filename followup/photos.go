@@ -141,16 +141,21 @@ func (s *Service) checkUpload(ctx context.Context, a Actor, procedureID uuid.UUI
 	var earlier []Photo
 	var proc Procedure
 	var tps []Timepoint
+	var quota photoUse
 	b := &pgx.Batch{}
 	queueRows(b, &earlier, scanPhotoRow, photoColumns+` where procedure_id = $1 and upload_id = $2 and clinic_id = $3`,
 		procedureID, up.UploadID, clinic)
 	queueProcedure(b, a, procedureID, &proc)
 	s.queueSchedule(b, clinic, procedureID, &tps)
+	queueQuota(b, a, procedureID, up.Timepoint, s.now(), &quota)
 	if err := s.sendBatch(ctx, b); err != nil {
 		return nil, err
 	}
 	if len(earlier) > 0 {
 		return &earlier[0], nil
+	}
+	if err := quota.check(s.quota); err != nil {
+		return nil, err
 	}
 	if proc.Status != StatusActive {
 		return nil, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")

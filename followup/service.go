@@ -32,6 +32,8 @@ type Config struct {
 	// StoreTimeout bounds one photo's Put to the store once it is received (0: a minute). A
 	// store that stalls longer makes the upload a 503 rather than hold it.
 	StoreTimeout time.Duration
+	// Quota bounds the photos one parent link, and one step, may take (zero fields: defaults).
+	Quota PhotoQuota
 }
 
 // Service is the follow-up domain. Every method takes ctx first and, where data belongs to a
@@ -55,6 +57,7 @@ type Service struct {
 	records recordCache
 	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
 	storeTimeout time.Duration
+	quota        PhotoQuota
 	// riverInserter is the insert-only River client of the requests that queue jobs.
 	riverInserter onceInsertClient
 	// testHook, set only by tests, is called at each step of the photo write path.
@@ -76,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.StoreTimeout = time.Minute
 	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
-		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout}, nil
+		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, quota: cfg.Quota.withDefaults()}, nil
 }
 
 // Protocols returns the registry the service schedules with.

@@ -239,6 +239,25 @@ func (s *Server) apiAssess(c echo.Context) error {
 	return c.JSON(http.StatusCreated, a)
 }
 
+// apiWithdrawPhoto is POST /api/v1/photos/{id}/withdraw {"reason": "..."}.
+func (s *Server) apiWithdrawPhoto(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	p, err := s.svc.WithdrawPhoto(c.Request().Context(), actorOf(c), uuid.Nil, id, strings.TrimSpace(in.Reason))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
 func (s *Server) apiMessage(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {

@@ -96,6 +96,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/photos?retry", nil, true}
 		}, 200, 404},
 		{"original", func() request { return request{"GET", "/api/v1/photos/" + photoID + "/original", nil, false} }, 200, 404},
+		{"withdraw photo", func() request {
+			return request{"POST", "/api/v1/photos/" + photoID + "/withdraw", map[string]string{"reason": "sent by mistake"}, false}
+		}, 200, 404},
 		{"thumbnail", func() request {
 			return request{"GET", "/api/v1/photos/" + photoID + "/thumbnail?size=large", nil, false}
 		}, 200, 404},

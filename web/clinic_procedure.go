@@ -120,7 +120,9 @@ type timelineData struct {
 	Grid    template.HTML // the grid's head and body, see timelineGrid
 	Links   []followup.ParentLink
 	Now     time.Time
-	Photos  []option // the photos a retake can be asked for
+	Photos  []option // the photos a retake can be asked for, or withdrawn
+	// Withdrawn lists the photos withdrawn from the record (kept, out of the grid).
+	Withdrawn []string
 	Levels  []option // the grading scale's levels
 	// The forms' <option> lists, written by optionsHTML.
 	StepOptions, ViewOptions, LevelOptions, PhotoOptions template.HTML
@@ -187,6 +189,11 @@ func newTimelineData(pp procedurePage) *timelineData {
 	}
 	for _, p := range photos {
 		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: pp.label(p.Timepoint) + " · " + p.View + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")})
+	}
+	for _, p := range pp.View.Photos {
+		if p.Status == "withdrawn" {
+			d.Withdrawn = append(d.Withdrawn, pp.label(p.Timepoint)+" · "+p.View+" · received "+p.ReceivedAt.Format("2006-01-02 15:04"))
+		}
 	}
 	if pp.Scale != nil {
 		for _, l := range pp.Scale.Levels {
@@ -478,6 +485,24 @@ func (s *Server) assessSave(c echo.Context) error {
 	}
 	s.flash(c, "Grade saved.")
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#grades")
+}
+
+// photoWithdraw takes a photo out of the record (kept, marked, audited; see
+// followup.WithdrawPhoto).
+func (s *Server) photoWithdraw(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	photo, err := uuid.Parse(c.FormValue("photo_id"))
+	if err != nil {
+		return followup.Errorf(followup.EINVALID, "photo_id: choose a photo")
+	}
+	if _, err := s.svc.WithdrawPhoto(c.Request().Context(), actorOf(c), id, photo, strings.TrimSpace(c.FormValue("reason"))); err != nil {
+		return err
+	}
+	s.flash(c, "Photo withdrawn: it stays stored and audited, marked withdrawn, and leaves the exports.")
+	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#withdraw")
 }
 
 func (s *Server) retakeSave(c echo.Context) error {

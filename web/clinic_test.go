@@ -914,3 +914,36 @@ func TestClinicAdmin(t *testing.T) {
 	}
 	f.client(t).mustLogin(email)
 }
+
+// TestClinicWithdrawsPhoto: from the timeline a clinician withdraws a photo with a reason: it
+// leaves the grid and the retake list, is listed as withdrawn, stays downloadable, and the
+// form's bad input (no reason, another procedure's photo, a made-up id) changes nothing.
+func TestClinicWithdrawsPhoto(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	b := f.client(t)
+	b.mustLogin(f.clinician)
+	path := "/procedures/" + f.procedureID
+	if p := b.get(path); !strings.Contains(p.body, `id="withdraw-form"`) || !strings.Contains(p.body, f.photoID) {
+		t.Fatalf("timeline lacks the withdraw form or the photo")
+	}
+	for _, bad := range []url.Values{
+		{"photo_id": {f.photoID}, "reason": {""}},
+		{"photo_id": {uuid.NewString()}, "reason": {"x"}},
+		{"photo_id": {"not-an-id"}, "reason": {"x"}},
+	} {
+		if p := b.post(path+"/photos/withdraw", bad); p.status < 400 {
+			t.Errorf("withdraw with %v = %d, want a refusal", bad, p.status)
+		}
+	}
+	if p := b.post(path+"/photos/withdraw", url.Values{"photo_id": {f.photoID}, "reason": {"the family sent the wrong child's photo"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("withdraw = %d", p.status)
+	}
+	p := b.get(path)
+	if strings.Contains(p.body, `/api/v1/photos/`+f.photoID+`/thumbnail`) || !strings.Contains(p.body, `id="withdrawn"`) {
+		t.Errorf("after withdrawal the grid still shows the photo, or the withdrawn list is missing")
+	}
+	if code := b.get("/api/v1/photos/" + f.photoID + "/original").status; code != 200 {
+		t.Errorf("the withdrawn photo's original = %d, want 200 (kept)", code)
+	}
+}

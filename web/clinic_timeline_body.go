@@ -90,6 +90,27 @@ func (d *timelineData) Body(csrf string) template.HTML {
 		w.raws(` <small class="cl-muted">`, m.CreatedAt.Format("2006-01-02 15:04"), "</small></li>")
 	}
 	w.raw("</ul></section>\n\n")
+	w.raw("<section id=\"withdraw\"><h2>Withdraw a photo</h2>\n")
+	if len(d.Photos) > 0 {
+		w.raw(`<p class="cl-muted">A withdrawn photo stays stored and audited, struck through here, and leaves the exports. ` +
+			`For photos sent by mistake, or many through a forwarded link: revoke that link below too.</p>` + "\n")
+		w.raws(`<form method="post" action="`, proc, `/photos/withdraw" class="cl-form" id="withdraw-form">`, "\n", csrfField, "\n")
+		w.raws(`<label>Photo <select name="photo_id">`, string(d.PhotoOptions), "</select></label>\n")
+		w.raw(`<label>Reason (kept in the audit log) <input name="reason" maxlength="500" required></label>` + "\n")
+		w.raw(`<button type="submit" id="withdraw-save">Withdraw photo</button></form>`)
+	} else {
+		w.raw(`<p class="cl-muted">No photos yet.</p>`)
+	}
+	if len(d.Withdrawn) > 0 {
+		w.raw("\n" + `<ul id="withdrawn" class="cl-muted">`)
+		for _, l := range d.Withdrawn {
+			w.raw("<li><s>")
+			w.text(l)
+			w.raw("</s> withdrawn</li>")
+		}
+		w.raw("</ul>")
+	}
+	w.raw("</section>\n\n")
 
 	w.raw("<section id=\"upload\"><h2>Clinic photo</h2>\n")
 	w.raws(`<form method="post" action="`, proc, `/photos?csrf_token=`, html.EscapeString(url.QueryEscape(csrf)), `" enctype="multipart/form-data" class="cl-form" id="upload-form">`, "\n")

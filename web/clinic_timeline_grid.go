@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
 
 // The timeline page is written in Go rather than by its template (which keeps only the page's
@@ -53,6 +55,8 @@ func timelineGrid(procedure uuid.UUID, cols []timelineColumn, rows []timelineRow
 				b.WriteString(`<a href="` + compare + id + `" class="tl-photo"><img src="/api/v1/photos/` + id + `/thumbnail" alt="`)
 				esc(p.Timepoint + " " + p.View)
 				b.WriteString(`" width="120" height="120" loading="lazy"></a>`)
+			case p != nil && p.ThumbnailState == followup.ThumbnailUnreadable:
+				b.WriteString(`<a href="/api/v1/photos/` + p.ID.String() + `/original" class="tl-unreadable">cannot be shown: its image data does not decode. Download the original</a>`)
 			case p != nil:
 				b.WriteString(`<a href="` + compare + p.ID.String() + `" class="tl-pending">processing…</a>`)
 			case c.Required && c.Upcoming:

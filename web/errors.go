@@ -29,6 +29,7 @@ var statusOf = map[string]int{
 	followup.EUNAUTHORIZED: http.StatusUnauthorized,
 	followup.EFORBIDDEN:    http.StatusForbidden,
 	followup.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	followup.ETOOMANY:      http.StatusTooManyRequests,
 	followup.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -74,6 +75,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 func errorResponse(err error, lang string) (int, errorBody) {
+	if followup.ErrorCode(err) == followup.ETOOMANY && lang != "en" {
+		// The family reads this one in its language; the API's clinic callers in English.
+		return http.StatusTooManyRequests, errorBody{errorDetail{Code: followup.ETOOMANY, Message: tr(lang, "err_quota")}}
+	}
 	var re *imagestore.RejectError
 	if errors.As(err, &re) {
 		status, code := rejectStatus(re.Reason)

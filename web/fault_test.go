@@ -63,7 +63,9 @@ func newFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	reg, _ := protocols.LoadRegistry("")
-	if r.svc, err = followup.New(followup.Config{Pool: r.pool, Store: r.store, Protocols: reg, Logger: log, BaseURL: "http://x"}); err != nil {
+	// Bursts through one link, far above a family's quotas (tested on their own).
+	if r.svc, err = followup.New(followup.Config{Pool: r.pool, Store: r.store, Protocols: reg, Logger: log, BaseURL: "http://x",
+		Quota: followup.PhotoQuota{LinkPerMinute: 1000, StepPhotos: 1000}}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc})

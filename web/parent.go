@@ -150,8 +150,11 @@ func flashCode(err error) string {
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
-		if he.Code == http.StatusRequestEntityTooLarge {
+		switch he.Code {
+		case http.StatusRequestEntityTooLarge:
 			return "too_large"
+		case http.StatusTooManyRequests:
+			return "busy"
 		}
 		return "invalid"
 	}
@@ -160,6 +163,8 @@ func flashCode(err error) string {
 		return "invalid"
 	case followup.ECONFLICT:
 		return "ended"
+	case followup.ETOOMANY:
+		return "quota"
 	}
 	return "generic"
 }
@@ -180,6 +185,10 @@ func flashText(code, lang string) (string, bool) {
 		return tr(lang, "err_ended"), true
 	case "generic":
 		return tr(lang, "err_generic"), true
+	case "busy":
+		return tr(lang, "err_busy"), true
+	case "quota":
+		return tr(lang, "err_quota"), true
 	}
 	if r, ok := strings.CutPrefix(code, "reject-"); ok {
 		for _, known := range imagestore.Reasons() {
