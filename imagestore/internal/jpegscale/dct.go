@@ -145,7 +145,6 @@ func c(x uint64, bits int) int32 {
 	return int32((x + (1 << (59 - bits))) >> (60 - bits))
 }
 
-
 // idct implements the inverse DCT.
 // Inputs are UQ8.0; outputs are Q10.3.
 func idct(b *block) {

@@ -46,7 +46,8 @@ var errShortHuffmanData = FormatError("short Huffman data")
 // least n. For best performance (avoiding function calls inside hot loops),
 // the caller is the one responsible for first checking that d.bits.n < n.
 func (d *decoder) ensureNBits(n int32) error {
-	for {
+	d.fillBits()
+	for d.bits.n < n {
 		c, err := d.readByteStuffedByte()
 		if err != nil {
 			if err == io.ErrUnexpectedEOF {
@@ -54,18 +55,47 @@ func (d *decoder) ensureNBits(n int32) error {
 			}
 			return err
 		}
-		d.bits.a = d.bits.a<<8 | uint32(c)
+		d.bits.a = d.bits.a<<8 | uint64(c)
 		d.bits.n += 8
 		if d.bits.m == 0 {
 			d.bits.m = 1 << 7
 		} else {
 			d.bits.m <<= 8
 		}
-		if d.bits.n >= n {
-			break
-		}
 	}
 	return nil
+}
+
+// fillBits moves buffered bytes into d.bits while they hold no marker, up to 56 bits, so that
+// the bit reader takes bytes in bulk rather than in one call per byte (jpegscale: not in
+// image/jpeg). It never reads a marker nor calls fill: it stops at the end of the buffered
+// bytes and before an 0xff that is not stuffed, where ensureNBits's byte-at-a-time loop takes
+// over and meets the marker exactly as image/jpeg does. Reading further ahead is harmless: the
+// bits are the same; bytes left unused at the end of a scan or restart interval are entropy
+// data, which the marker search that follows skips (as extraneous data, or in findRST).
+func (d *decoder) fillBits() {
+	i, j := d.bytes.i, d.bytes.j
+	a, n := d.bits.a, d.bits.n
+	last := 0
+	for n <= 48 && i+2 <= j {
+		c := d.bytes.buf[i]
+		if c != 0xff {
+			i++
+			last = 1
+		} else if d.bytes.buf[i+1] == 0x00 {
+			i += 2
+			last = 2
+		} else {
+			break
+		}
+		a = a<<8 | uint64(c)
+		n += 8
+	}
+	if last == 0 {
+		return
+	}
+	d.bytes.i, d.bytes.nUnreadable = i, last
+	d.bits.a, d.bits.n, d.bits.m = a, n, 1<<(n-1)
 }
 
 // receiveExtend is the composition of RECEIVE and EXTEND, specified in section
@@ -178,6 +208,9 @@ func (d *decoder) decodeHuffman(h *huffman) (uint8, error) {
 		return 0, FormatError("uninitialized Huffman table")
 	}
 
+	if d.bits.n < 16 {
+		d.fillBits()
+	}
 	if d.bits.n < 8 {
 		if err := d.ensureNBits(8); err != nil {
 			if err != errMissingFF00 && err != errShortHuffmanData {
@@ -197,6 +230,21 @@ func (d *decoder) decodeHuffman(h *huffman) (uint8, error) {
 		d.bits.n -= int32(n)
 		d.bits.m >>= n
 		return uint8(v >> 8), nil
+	}
+
+	// Codes longer than lutSize, with all their bits at hand: the slow path below, on a peek
+	// of 16 bits instead of bit by bit (jpegscale: not in image/jpeg).
+	if d.bits.n >= maxCodeLength {
+		peek := int32(d.bits.a>>uint32(d.bits.n-maxCodeLength)) & 0xffff
+		for i := range int32(maxCodeLength) {
+			code := peek >> (maxCodeLength - 1 - i)
+			if code <= h.maxCodes[i] {
+				d.bits.n -= i + 1
+				d.bits.m >>= uint32(i + 1)
+				return h.vals[h.valsIndices[i]+code-h.minCodes[i]], nil
+			}
+		}
+		return 0, FormatError("bad Huffman code")
 	}
 
 slowPath:
@@ -237,7 +285,7 @@ func (d *decoder) decodeBits(n int32) (uint32, error) {
 			return 0, err
 		}
 	}
-	ret := d.bits.a >> uint32(d.bits.n-n)
+	ret := uint32(d.bits.a >> uint32(d.bits.n-n))
 	ret &= (1 << uint32(n)) - 1
 	d.bits.n -= n
 	d.bits.m >>= uint32(n)
