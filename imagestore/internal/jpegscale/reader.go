@@ -134,6 +134,12 @@ type decoder struct {
 	huff       [maxTc + 1][maxTh + 1]huffman
 	quant      [maxTq + 1]block // Quantization tables, in zig-zag order.
 	tmp        [2 * blockSize]byte
+
+	// jpegscale: the scale (1, 2, 4 or 8 once the first scan is reached, 0 before), the plan
+	// that chooses it, and the coefficients a progressive file keeps at scales above 1.
+	scale int
+	plan  func(Header) (int, error)
+	coefs [maxComponents]coefStore
 }
 
 // fill fills up the d.bytes.buf buffer from the underlying io.Reader. It

@@ -10,9 +10,11 @@ import (
 
 // makeImg allocates and initializes the destination image.
 func (d *decoder) makeImg(mxx, myy int) {
+	// jpegscale: each 8x8 block becomes n x n pixels, n = 8/d.scale.
+	n, sw, sh := 8/d.scale, scaledLen(d.width, d.scale), scaledLen(d.height, d.scale)
 	if d.nComp == 1 {
-		m := image.NewGray(image.Rect(0, 0, 8*mxx, 8*myy))
-		d.img1 = m.SubImage(image.Rect(0, 0, d.width, d.height)).(*image.Gray)
+		m := image.NewGray(image.Rect(0, 0, n*mxx, n*myy))
+		d.img1 = m.SubImage(image.Rect(0, 0, sw, sh)).(*image.Gray)
 		return
 	}
 
@@ -37,13 +39,13 @@ func (d *decoder) makeImg(mxx, myy int) {
 	default:
 		panic("unreachable")
 	}
-	m := image.NewYCbCr(image.Rect(0, 0, 8*h0*mxx, 8*v0*myy), subsampleRatio)
-	d.img3 = m.SubImage(image.Rect(0, 0, d.width, d.height)).(*image.YCbCr)
+	m := image.NewYCbCr(image.Rect(0, 0, n*h0*mxx, n*v0*myy), subsampleRatio)
+	d.img3 = m.SubImage(image.Rect(0, 0, sw, sh)).(*image.YCbCr)
 
 	if d.nComp == 4 {
 		h3, v3 := d.comp[3].h, d.comp[3].v
-		d.blackPix = make([]byte, 8*h3*mxx*8*v3*myy)
-		d.blackStride = 8 * h3 * mxx
+		d.blackPix = make([]byte, n*h3*mxx*n*v3*myy)
+		d.blackStride = n * h3 * mxx
 	}
 }
 
@@ -146,10 +148,25 @@ func (d *decoder) processSOS(n int) error {
 	h0, v0 := d.comp[0].h, d.comp[0].v // The h and v values from the Y components.
 	mxx := (d.width + 8*h0 - 1) / (8 * h0)
 	myy := (d.height + 8*v0 - 1) / (8 * v0)
-	if d.img1 == nil && d.img3 == nil {
+	if d.scale == 0 {
+		// jpegscale: the first scan; nothing is allocated before the plan says so.
+		if err := d.planScale(mxx, myy); err != nil {
+			return err
+		}
+	}
+	if d.progressive && d.scale > 1 {
+		// jpegscale: the image is made once every scan is read (reconstructProgressiveImage), and
+		// at 1/8 only the DC coefficients count: AC scans are skipped unread.
+		if d.scale == 8 && zigStart != 0 {
+			return d.skipScan()
+		}
+		for i := 0; i < nComp; i++ {
+			d.coefs[scan[i].compIndex].init(d, int(scan[i].compIndex), mxx, myy)
+		}
+	} else if d.img1 == nil && d.img3 == nil {
 		d.makeImg(mxx, myy)
 	}
-	if d.progressive {
+	if d.progressive && d.scale == 1 {
 		for i := 0; i < nComp; i++ {
 			compIndex := scan[i].compIndex
 			if d.progCoeffs[compIndex] == nil {
@@ -215,10 +232,21 @@ func (d *decoder) processSOS(n int) error {
 					}
 
 					// Load the previous partially decoded coefficients, if applicable.
-					if d.progressive {
+					if d.progressive && d.scale > 1 && zigStart > 0 && d.eobRun > 0 &&
+						(ah == 0 || d.coefs[compIndex].bandIsZero(bx, by, zigStart, zigEnd)) {
+						// jpegscale: a block in an end-of-band run that the scan leaves as it
+						// is (see refine): skip loading and saving it.
+						d.eobRun--
+						continue
+					}
+					switch {
+					case d.progressive && d.scale == 1:
 						b = d.progCoeffs[compIndex][by*mxx*hi+bx]
-					} else {
+					case d.progressive:
+						d.coefs[compIndex].load(&b, bx, by, zigStart, zigEnd)
+					case d.scale != 8:
 						b = block{}
+						// jpegscale: at 1/8 only b[0] is read, and every sequential block sets it.
 					}
 
 					if ah != 0 {
@@ -226,8 +254,13 @@ func (d *decoder) processSOS(n int) error {
 							return err
 						}
 					} else {
-						zig := zigStart
-						if zig == 0 {
+						zig, done := zigStart, false
+						if !d.progressive && d.eobRun == 0 {
+							zig, done = d.decodeBlockFast(&b, &d.huff[dcTable][scan[i].td], &d.huff[acTable][scan[i].ta], &dc[compIndex])
+						}
+						if done {
+							// jpegscale: decoded by decodeBlockFast.
+						} else if zig == 0 {
 							zig++
 							// Decode the DC coefficient, as specified in section F.2.2.1.
 							value, err := d.decodeHuffman(&d.huff[dcTable][scan[i].td])
@@ -245,7 +278,8 @@ func (d *decoder) processSOS(n int) error {
 							b[0] = dc[compIndex] << al
 						}
 
-						if zig <= zigEnd && d.eobRun > 0 {
+						if done {
+						} else if zig <= zigEnd && d.eobRun > 0 {
 							d.eobRun--
 						} else {
 							// Decode the AC coefficients, as specified in section F.2.2.2.
@@ -286,6 +320,10 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
+					if d.progressive && d.scale > 1 {
+						d.coefs[compIndex].save(&b, bx, by, zigStart, zigEnd)
+						continue
+					}
 					if d.progressive {
 						// Save the coefficients.
 						d.progCoeffs[compIndex][by*mxx*hi+bx] = b
@@ -296,6 +334,10 @@ func (d *decoder) processSOS(n int) error {
 						// here to avoid wasted computation. Instead, reconstructBlock is called on each
 						// accumulated block by the reconstructProgressiveImage method after all of the
 						// SOS markers are processed.
+						continue
+					}
+					if d.scale > 1 {
+						d.reconstructScaled(&b, bx, by, int(compIndex))
 						continue
 					}
 					if err := d.reconstructBlock(&b, bx, by, int(compIndex)); err != nil {
@@ -443,6 +485,9 @@ func (d *decoder) reconstructProgressiveImage() error {
 	// processSOS method.
 	h0 := d.comp[0].h
 	mxx := (d.width + 8*h0 - 1) / (8 * h0)
+	if d.scale > 1 {
+		return d.reconstructScaledProgressive(mxx)
+	}
 	for i := 0; i < d.nComp; i++ {
 		if d.progCoeffs[i] == nil {
 			continue
