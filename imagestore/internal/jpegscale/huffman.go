@@ -40,7 +40,9 @@ type huffman struct {
 
 // errShortHuffmanData means that an unexpected EOF occurred while decoding
 // Huffman data.
-var errShortHuffmanData = FormatError("short Huffman data")
+// jpegscale: typed error, not FormatError, so that returning it does not allocate (a
+// file can meet it at every marker).
+var errShortHuffmanData error = FormatError("short Huffman data")
 
 // ensureNBits reads bytes from the byte buffer to ensure that d.bits.n is at
 // least n. For best performance (avoiding function calls inside hot loops),

@@ -20,7 +20,9 @@ type UnsupportedError string
 
 func (e UnsupportedError) Error() string { return "unsupported JPEG feature: " + string(e) }
 
-var errUnsupportedSubsamplingRatio = UnsupportedError("luma/chroma subsampling ratio")
+// jpegscale: typed error, not FormatError, so that returning it does not allocate (a
+// file can meet it at every marker).
+var errUnsupportedSubsamplingRatio error = UnsupportedError("luma/chroma subsampling ratio")
 
 // Component specification, specified in section B.2.2.
 type component struct {
@@ -198,7 +200,9 @@ func (d *decoder) readByte() (x byte, err error) {
 
 // errMissingFF00 means that readByteStuffedByte encountered an 0xff byte (a
 // marker byte) that wasn't the expected byte-stuffed sequence 0xff, 0x00.
-var errMissingFF00 = FormatError("missing 0xff00 sequence")
+// jpegscale: typed error, not FormatError, so that returning it does not allocate (a
+// file can meet it at every marker).
+var errMissingFF00 error = FormatError("missing 0xff00 sequence")
 
 // readByteStuffedByte is like readByte but is for byte-stuffed Huffman data.
 func (d *decoder) readByteStuffedByte() (x byte, err error) {

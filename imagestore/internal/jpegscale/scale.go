@@ -9,7 +9,6 @@ import (
 	"image"
 	"image/color"
 	"io"
-	mathbits "math/bits"
 	"unsafe"
 )
 
@@ -20,13 +19,12 @@ import (
 //   - 1/8: the DC coefficient alone is the block's mean. A progressive file's AC scans are
 //     then skipped unread (skipScan): only its DC scans are decoded and kept, 2 bytes a block.
 //   - 1/4 and 1/2: the means of 4x4 and 2x2 quarters, by a separable transform of the
-//     coefficients that contribute (25 and 49 of the 64): idct2x2 and idct4x4.
+//     coefficients that contribute (25 and 49 of the 64): idct2x2 and idct4x4. A progressive
+//     file keeps its coefficients between scans as int16, half of what image/jpeg keeps, and
+//     the scans decode into them in place (decodeProgressive16).
 //
-// A progressive file keeps, between scans, only the coefficients its scale reads (as int16),
-// and a bit per coefficient that says whether it is non-zero, which is all that the parsing
-// of later refinement scans depends on (coefStore). Its rows are allocated as scans reach
-// them, and the image once the last scan is read, so a file that ends early never costs its
-// declared size.
+// A progressive file's rows of coefficients are allocated as the scans reach them and its
+// image once the last scan is read, so a file that ends early never costs its declared size.
 
 // Header is what a JPEG says about itself up to its first scan: enough to tell, before the
 // decoder allocates anything the size of the image, what a decode will hold at each scale.
@@ -70,16 +68,17 @@ const decoderBytes = int64(unsafe.Sizeof(decoder{}))
 
 // Bytes is what a decode at 1/scale allocates, at most, from the header on: the decoder's
 // state, the image planes (padded to whole blocks), a progressive file's coefficients and,
-// for RGB and 4-component files, the converted image. The tests hold the decoder to it.
+// for RGB and 4-component files, the converted image; each allocation rounded up as the Go
+// heap rounds it. The tests hold the decoder to it.
 func (h Header) Bytes(scale int) int64 {
 	if scale != 1 && scale != 2 && scale != 4 && scale != 8 {
 		return 0
 	}
 	n := int64(8 / scale)
 	mxx, myy := int64(h.mxx), int64(h.myy)
-	total := decoderBytes
+	total := heapBytes(decoderBytes)
 	if h.Components == 1 {
-		total += n * mxx * n * myy
+		total += heapBytes(n * mxx * n * myy)
 	} else {
 		h0, v0 := int64(h.comp[0].h), int64(h.comp[0].v)
 		w, ht := n*h0*mxx, n*v0*myy
@@ -96,29 +95,36 @@ func (h Header) Bytes(scale int) int64 {
 		case 0x42:
 			cw, ch = (w+3)/4, (ht+1)/2
 		}
-		total += w*ht + 2*cw*ch
+		total += heapBytes(w*ht + 2*cw*ch)
 		if h.Components == 4 {
-			total += n * int64(h.comp[3].h) * mxx * n * int64(h.comp[3].v) * myy
+			total += heapBytes(n * int64(h.comp[3].h) * mxx * n * int64(h.comp[3].v) * myy)
 		}
 	}
 	if h.convert {
 		sw, sh := h.ScaledSize(scale)
-		total += 4 * int64(sw) * int64(sh)
+		total += heapBytes(4 * int64(sw) * int64(sh))
 	}
 	if h.Progressive {
 		for i := range h.Components {
 			rows := myy * int64(h.comp[i].v)
-			blocks := mxx * int64(h.comp[i].h) * rows
-			total += blocks * blockBytes(scale)
-			if scale == 4 {
-				total += blocks * 8 // the non-zero bitmaps
+			perRow := mxx * int64(h.comp[i].h)
+			if scale == 1 {
+				total += heapBytes(perRow * rows * int64(unsafe.Sizeof(block{})))
+				continue
 			}
-			if scale > 1 {
-				total += 2 * rows * int64(unsafe.Sizeof([]int16(nil))) // row headers
-			}
+			total += heapBytes(rows*int64(unsafe.Sizeof([]int16(nil)))) + rows*heapBytes(perRow*blockBytes(scale))
 		}
 	}
 	return total
+}
+
+// heapBytes bounds what an allocation of n bytes takes from the Go heap: small ones are
+// rounded up to a size class (at most an eighth more), large ones to whole 8 KiB pages.
+func heapBytes(n int64) int64 {
+	if n <= 32<<10 {
+		return n + n/8 + 16
+	}
+	return (n + 8<<10 - 1) &^ (8<<10 - 1)
 }
 
 func (d *decoder) header(mxx, myy int) Header {
@@ -155,49 +161,14 @@ func (d *decoder) planScale(mxx, myy int) error {
 	return nil
 }
 
-// keptAt reports the coefficients (by natural index) that a decode at 1/scale reads: the DC
-// at 1/8; rows and columns 0, 1, 3, 5 and 7 at 1/4 (the even ones above 0 have no part in the
-// mean of a half block); all but row and column 4 at 1/2.
-func keptAt(scale, natural int) bool {
-	r, c := natural/8, natural%8
-	switch scale {
-	case 8:
-		return natural == 0
-	case 4:
-		return (r == 0 || r%2 == 1) && (c == 0 || c%2 == 1)
-	case 2:
-		return r != 4 && c != 4
-	}
-	return true
-}
-
-// At 1/4 a progressive block keeps its 25 coefficients in zig-zag order, and a bit for each
-// of the 64 that says whether it is non-zero.
-var (
-	keptZig4 []int32         // the zig-zag indexes kept at 1/4, in order
-	slot4    [blockSize]int8 // a zig-zag index's place in keptZig4, or -1
-)
-
-func init() {
-	for zig := range int32(blockSize) {
-		slot4[zig] = -1
-		if keptAt(4, unzig[zig]) {
-			slot4[zig] = int8(len(keptZig4))
-			keptZig4 = append(keptZig4, zig)
-		}
-	}
-}
-
 // coefStore keeps one component's coefficients between the scans of a progressive file
-// decoded at 1/2, 1/4 or 1/8: at 1/8 the DC alone; at 1/4 the 25 coefficients that count,
-// with a bitmap of the non-zero ones (all that steers the decoding of refinement scans); at
-// 1/2, where 49 count, simply all 64 (as int16, half of what image/jpeg keeps).
+// decoded at 1/2, 1/4 or 1/8: at 1/8 the DC alone; at 1/2 and 1/4 all 64 as int16 in
+// zig-zag order (half of what image/jpeg keeps), which the scans decode in place
+// (decodeProgressive16).
 type coefStore struct {
-	scale  int
-	slots  int        // values per block
-	perRow int        // blocks per row
-	rows   [][]int16  // rows[by]: perRow*slots values; nil until a scan saves into the row
-	nz     [][]uint64 // at 1/4, nz[by][bx]: bit zig is set where coefficient zig is not zero
+	slots  int       // values per block
+	perRow int       // blocks per row
+	rows   [][]int16 // rows[by]: perRow*slots values; nil until a scan reaches the row
 }
 
 // blockBytes is what a progressive file's block costs between scans at 1/scale.
@@ -205,9 +176,7 @@ func blockBytes(scale int) int64 {
 	switch scale {
 	case 8:
 		return 2
-	case 4:
-		return int64(2 * len(keptZig4)) // and 8 for the bitmap, counted by Header.Bytes
-	case 2:
+	case 4, 2:
 		return 2 * blockSize
 	}
 	return int64(unsafe.Sizeof(block{}))
@@ -217,139 +186,48 @@ func (st *coefStore) init(d *decoder, compIndex, mxx, myy int) {
 	if st.rows != nil {
 		return
 	}
-	st.scale = d.scale
 	st.slots = int(blockBytes(d.scale) / 2)
 	st.perRow = mxx * d.comp[compIndex].h
 	st.rows = make([][]int16, myy*d.comp[compIndex].v)
-	if d.scale == 4 {
-		st.nz = make([][]uint64, len(st.rows))
-	}
 }
 
-// bandIsZero reports whether the coefficients zigStart to zigEnd of block (bx, by) are all
-// zero (at 1/4 from the bitmap, at 1/2 from the values).
-func (st *coefStore) bandIsZero(bx, by int, zigStart, zigEnd int32) bool {
-	row := st.rows[by]
-	if row == nil {
-		return true
-	}
-	if st.scale == 4 {
-		band := (^uint64(0) >> uint(63-zigEnd)) &^ (1<<uint(zigStart) - 1)
-		return st.nz[by][bx]&band == 0
-	}
-	vals := row[bx*blockSize : (bx+1)*blockSize]
-	for zig := zigStart; zig <= zigEnd; zig++ {
-		if vals[unzig[zig]] != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// load puts the coefficients zigStart to zigEnd of block (bx, by) into b, as image/jpeg's
-// progressive decoder would find them, except that at 1/4 a coefficient that is not kept but
-// is known to be non-zero is given as 1: only its being non-zero steers the decoding.
-func (st *coefStore) load(b *block, bx, by int, zigStart, zigEnd int32) {
-	row := st.rows[by]
-	switch st.scale {
-	case 8: // DC scans only
-		b[0] = 0
-		if row != nil {
-			b[0] = int32(row[bx])
-		}
-		return
-	case 2:
-		if row == nil {
-			for zig := zigStart; zig <= zigEnd; zig++ {
-				b[unzig[zig]] = 0
-			}
-			return
-		}
-		vals := row[bx*blockSize : (bx+1)*blockSize : (bx+1)*blockSize]
-		for zig := zigStart; zig <= zigEnd; zig++ {
-			u := unzig[zig]
-			b[u] = int32(vals[u])
-		}
-		return
-	}
-	for zig := zigStart; zig <= zigEnd; zig++ {
-		b[unzig[zig]] = 0
-	}
-	if row == nil {
-		return
-	}
-	vals := row[bx*st.slots : (bx+1)*st.slots]
-	if zigStart == 0 {
-		b[0] = int32(vals[0])
-	}
-	band := (^uint64(0) >> uint(63-zigEnd)) &^ (1<<uint(zigStart) - 1) &^ 1
-	for m := st.nz[by][bx] & band; m != 0; m &= m - 1 {
-		zig := mathbits.TrailingZeros64(m)
-		v := int32(1)
-		if k := slot4[zig]; k >= 0 && vals[k] != 0 {
-			v = int32(vals[k])
-		}
-		b[unzig[zig]] = v
-	}
-}
-
-// save stores the coefficients zigStart to zigEnd of b as block (bx, by)'s.
-func (st *coefStore) save(b *block, bx, by int, zigStart, zigEnd int32) {
+// row returns block row by, allocating it when a scan first reaches it.
+func (st *coefStore) row(by int) []int16 {
 	row := st.rows[by]
 	if row == nil {
 		row = make([]int16, st.perRow*st.slots)
 		st.rows[by] = row
-		if st.nz != nil {
-			st.nz[by] = make([]uint64, st.perRow)
-		}
 	}
-	switch st.scale {
-	case 8:
-		row[bx] = int16(b[0])
-		return
-	case 2:
-		vals := row[bx*blockSize : (bx+1)*blockSize : (bx+1)*blockSize]
-		for zig := zigStart; zig <= zigEnd; zig++ {
-			u := unzig[zig]
-			vals[u] = int16(b[u])
-		}
-		return
-	}
-	vals := row[bx*st.slots : (bx+1)*st.slots]
-	if zigStart == 0 {
-		vals[0] = int16(b[0])
-	}
-	var nz uint64
-	for zig := max(zigStart, 1); zig <= zigEnd; zig++ {
-		v := b[unzig[zig]]
-		nz |= uint64(uint32(v|-v)>>31) << uint(zig) // 1 where v != 0
-	}
-	band := (^uint64(0) >> uint(63-zigEnd)) &^ (1<<uint(zigStart) - 1) &^ 1
-	st.nz[by][bx] = st.nz[by][bx]&^band | nz
-	for k, zig := range keptZig4 {
-		if zig >= zigStart && zig <= zigEnd {
-			vals[k] = int16(b[unzig[zig]])
-		}
+	return row
+}
+
+// at is block (bx, by)'s coefficients (at 1/2 and 1/4).
+func (st *coefStore) at(bx, by int) *[blockSize]int16 {
+	return (*[blockSize]int16)(st.row(by)[bx*blockSize:])
+}
+
+// loadDC and saveDC move block (bx, by)'s DC coefficient (at 1/8, where it is all that is
+// kept and AC scans are skipped) into b[0] and back.
+func (st *coefStore) loadDC(b *block, bx, by int) {
+	b[0] = 0
+	if row := st.rows[by]; row != nil {
+		b[0] = int32(row[bx])
 	}
 }
 
-// block puts every kept coefficient of block (bx, by) into b, the others zero.
+func (st *coefStore) saveDC(b *block, bx, by int) { st.row(by)[bx] = int16(b[0]) }
+
+// block puts block (bx, by)'s coefficients into b in natural order.
 func (st *coefStore) block(b *block, bx, by int) {
 	*b = block{}
 	row := st.rows[by]
-	if row == nil {
-		return
-	}
-	switch st.scale {
-	case 8:
+	switch {
+	case row == nil:
+	case st.slots == 1:
 		b[0] = int32(row[bx])
-	case 4:
-		for k, v := range row[bx*st.slots : (bx+1)*st.slots] {
-			b[unzig[keptZig4[k]]] = int32(v)
-		}
-	case 2:
-		for u, v := range row[bx*blockSize : (bx+1)*blockSize] {
-			b[u] = int32(v)
+	default:
+		for zig, v := range row[bx*blockSize : (bx+1)*blockSize] {
+			b[unzig[zig]] = int32(v)
 		}
 	}
 }

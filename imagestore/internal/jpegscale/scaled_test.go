@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"reflect"
 	"testing"
 )
 
@@ -12,42 +13,42 @@ func decodeAt(data []byte, scale int) (image.Image, error) {
 	return DecodeWith(bytes.NewReader(data), Options{Plan: func(Header) (int, error) { return scale, nil }})
 }
 
-// planes are an image's sample planes as the decoder writes them, padding included.
+// plane is one component's samples as the decoder writes them, block padding included.
 type plane struct {
 	pix    []byte
 	stride int
 	rows   int
-	step   int // bytes between samples of the plane in a row (4 for interleaved images)
 }
 
-func planesOf(img image.Image) []plane {
-	switch m := img.(type) {
-	case *image.Gray:
-		return []plane{{m.Pix, m.Stride, len(m.Pix) / m.Stride, 1}}
-	case *image.YCbCr:
-		return []plane{{m.Y, m.YStride, len(m.Y) / m.YStride, 1},
-			{m.Cb, m.CStride, len(m.Cb) / m.CStride, 1}, {m.Cr, m.CStride, len(m.Cr) / m.CStride, 1}}
-	case *image.RGBA:
-		var ps []plane
-		for c := range 3 {
-			ps = append(ps, plane{m.Pix[c:], m.Stride, m.Rect.Dy(), 4})
-		}
-		return ps
-	case *image.CMYK:
-		var ps []plane
-		for c := range 4 {
-			ps = append(ps, plane{m.Pix[c:], m.Stride, m.Rect.Dy(), 4})
-		}
-		return ps
+// decodePlanes decodes data at 1/scale and returns the component planes the decoder wrote,
+// before any conversion to RGB or CMYK, with the image and the header.
+func decodePlanes(data []byte, scale int) ([]plane, image.Image, Header, error) {
+	var hdr Header
+	d := decoder{plan: func(h Header) (int, error) { hdr = h; return scale, nil }}
+	img, err := d.decode(bytes.NewReader(data), false)
+	if err != nil {
+		return nil, nil, hdr, err
 	}
-	return nil
+	var ps []plane
+	add := func(pix []byte, stride int) { ps = append(ps, plane{pix, stride, len(pix) / stride}) }
+	if d.img1 != nil {
+		add(d.img1.Pix, d.img1.Stride)
+	} else {
+		add(d.img3.Y, d.img3.YStride)
+		add(d.img3.Cb, d.img3.CStride)
+		add(d.img3.Cr, d.img3.CStride)
+		if d.blackPix != nil {
+			add(d.blackPix, d.blackStride)
+		}
+	}
+	return ps, img, hdr, nil
 }
 
-// boxStats compares each sample of the scaled decode with the mean of the scale x scale
+// boxStats compares each sample of a scaled decode with the mean of the scale x scale
 // samples of the full decode it stands for.
 type boxStats struct {
 	n, over1 int
-	// over1Unclipped counts the samples more than 1 off whose box has no pixel at 0 or 255,
+	// over1Unclipped counts the samples more than 1 off whose box has no sample at 0 or 255,
 	// where the full decode may have clipped values that the mean of the coefficients keeps.
 	over1Unclipped int
 	maxDiff        int
@@ -59,41 +60,30 @@ func (s boxStats) String() string {
 		float64(s.sumAbsDiff)/float64(max(1, s.n)), 100*float64(s.over1)/float64(max(1, s.n)), s.over1Unclipped)
 }
 
-// compareBoxMeans compares the planes of a full and a scaled decode. Planar images (grey,
-// YCbCr) are compared plane by plane, block padding included; interleaved ones (RGB, CMYK)
-// channel by channel inside the image, where a subsampled channel's scaled sample stands for
-// a box of the channel's own resolution (hdr says which channels are subsampled).
-func compareBoxMeans(full, scaled image.Image, scale int, hdr Header) (boxStats, error) {
+// compareBoxMeans compares the planes of a full and a scaled decode, padding included.
+func compareBoxMeans(full, scaled []plane, scale int) (boxStats, error) {
 	var st boxStats
-	fp, sp := planesOf(full), planesOf(scaled)
-	if len(fp) == 0 || len(fp) != len(sp) {
-		return st, fmt.Errorf("images %T and %T", full, scaled)
+	if len(full) == 0 || len(full) != len(scaled) {
+		return st, fmt.Errorf("%d and %d planes", len(full), len(scaled))
 	}
-	interleaved := fp[0].step > 1
-	for i := range fp {
-		f, s := fp[i], sp[i]
-		rows, cols := s.rows, s.stride/s.step
-		fx, fy := 1, 1
-		if interleaved {
-			fx, fy = hdr.comp[0].h/hdr.comp[i].h, hdr.comp[0].v/hdr.comp[i].v
-			// Only boxes wholly inside the full image.
-			rows = min(rows, full.Bounds().Dy()/(scale*fy)*fy)
-			cols = min(cols, full.Bounds().Dx()/(scale*fx)*fx)
+	for i := range full {
+		f, s := full[i], scaled[i]
+		if s.stride*scale != f.stride || s.rows*scale != f.rows {
+			return st, fmt.Errorf("plane %d: %dx%d, full %dx%d", i, s.stride, s.rows, f.stride, f.rows)
 		}
-		for y := range rows {
-			for x := range cols {
-				x0, y0 := x/fx*fx*scale, y/fy*fy*scale
+		for y := range s.rows {
+			for x := range s.stride {
 				sum, clipped := 0, false
-				for dy := range scale * fy {
-					for dx := range scale * fx {
-						v := f.pix[(y0+dy)*f.stride+(x0+dx)*f.step]
+				for dy := range scale {
+					for dx := range scale {
+						v := f.pix[(y*scale+dy)*f.stride+x*scale+dx]
 						sum += int(v)
 						clipped = clipped || v == 0 || v == 255
 					}
 				}
-				nn := scale * scale * fx * fy
+				nn := scale * scale
 				mean := (sum + nn/2) / nn
-				d := int(s.pix[y*s.stride+x*s.step]) - mean
+				d := int(s.pix[y*s.stride+x]) - mean
 				d = max(d, -d)
 				st.n++
 				st.sumAbsDiff += d
@@ -119,10 +109,9 @@ const maxMeanDiff = 0.4
 
 func checkBoxMeans(t *testing.T, name string, data []byte) {
 	t.Helper()
-	full, err := Decode(bytes.NewReader(data))
+	fullPlanes, full, _, err := decodePlanes(data, 1)
 	for _, s := range []int{2, 4, 8} {
-		var hdr Header
-		sc, serr := DecodeWith(bytes.NewReader(data), Options{Plan: func(h Header) (int, error) { hdr = h; return s, nil }})
+		planes, img, hdr, serr := decodePlanes(data, s)
 		if (err == nil) != (serr == nil) {
 			t.Errorf("%s 1/%d: full decode %v, scaled %v", name, s, err, serr)
 			continue
@@ -130,11 +119,12 @@ func checkBoxMeans(t *testing.T, name string, data []byte) {
 		if err != nil {
 			continue
 		}
-		if w, h := hdr.ScaledSize(s); sc.Bounds() != image.Rect(0, 0, w, h) ||
-			w != scaledLen(full.Bounds().Dx(), s) || h != scaledLen(full.Bounds().Dy(), s) {
-			t.Errorf("%s 1/%d: bounds %v of %v", name, s, sc.Bounds(), full.Bounds())
+		if w, h := hdr.ScaledSize(s); img.Bounds() != image.Rect(0, 0, w, h) ||
+			w != scaledLen(full.Bounds().Dx(), s) || h != scaledLen(full.Bounds().Dy(), s) ||
+			reflect.TypeOf(img) != reflect.TypeOf(full) {
+			t.Errorf("%s 1/%d: %T %v of %T %v", name, s, img, img.Bounds(), full, full.Bounds())
 		}
-		st, err := compareBoxMeans(full, sc, s, hdr)
+		st, err := compareBoxMeans(fullPlanes, planes, s)
 		if err != nil {
 			t.Errorf("%s 1/%d: %v", name, s, err)
 			continue

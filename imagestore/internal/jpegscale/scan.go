@@ -231,19 +231,20 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
-					// Load the previous partially decoded coefficients, if applicable.
-					if d.progressive && d.scale > 1 && zigStart > 0 && d.eobRun > 0 &&
-						(ah == 0 || d.coefs[compIndex].bandIsZero(bx, by, zigStart, zigEnd)) {
-						// jpegscale: a block in an end-of-band run that the scan leaves as it
-						// is (see refine): skip loading and saving it.
-						d.eobRun--
+					if d.progressive && (d.scale == 2 || d.scale == 4) {
+						// jpegscale: the block is decoded where it is kept, as int16.
+						if err := d.decodeProgressive16(d.coefs[compIndex].at(bx, by), &d.huff[dcTable][scan[i].td],
+							&d.huff[acTable][scan[i].ta], &dc[compIndex], zigStart, zigEnd, ah, al); err != nil {
+							return err
+						}
 						continue
 					}
+					// Load the previous partially decoded coefficients, if applicable.
 					switch {
 					case d.progressive && d.scale == 1:
 						b = d.progCoeffs[compIndex][by*mxx*hi+bx]
 					case d.progressive:
-						d.coefs[compIndex].load(&b, bx, by, zigStart, zigEnd)
+						d.coefs[compIndex].loadDC(&b, bx, by)
 					case d.scale != 8:
 						b = block{}
 						// jpegscale: at 1/8 only b[0] is read, and every sequential block sets it.
@@ -321,7 +322,7 @@ func (d *decoder) processSOS(n int) error {
 					}
 
 					if d.progressive && d.scale > 1 {
-						d.coefs[compIndex].save(&b, bx, by, zigStart, zigEnd)
+						d.coefs[compIndex].saveDC(&b, bx, by)
 						continue
 					}
 					if d.progressive {
