@@ -157,12 +157,13 @@ func allocatedBy(f func()) int64 {
 	return int64(after.TotalAlloc - before.TotalAlloc)
 }
 
-// craftedJPEG is issue 23's photo: a small progressive JPEG whose frame header is patched to
-// claim 10000x10000 pixels, exactly the pixel limit (which the check lets through).
+// craftedJPEG is issue 23's photo: a small (about 12 KB) progressive JPEG whose frame header
+// is patched to claim 10000x10000 pixels, exactly the pixel limit (which the check lets
+// through).
 func craftedJPEG(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := jpegtest.Encode(&buf, testImage(300, 200), jpegtest.Options{Quality: 75, Progressive: true}); err != nil {
+	if err := jpegtest.Encode(&buf, skinPhoto(500, 375), jpegtest.Options{Quality: 75, Progressive: true}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := jpegtest.WithSize(buf.Bytes(), 10000, 10000)
