@@ -19,12 +19,6 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore/internal/jpegscale"
 )
 
-// maxJPEGPixelsPerByte: no JPEG holds more than 512 pixels per byte of file (every block of
-// 64 pixels costs at least one bit in some scan: a Huffman code is never empty), so a header
-// that claims more than about twice that is a decompression bomb, refused before anything is
-// allocated (issue 27).
-const maxJPEGPixelsPerByte = 1024
-
 // decodePlan is what a decode will hold, known from the header before any pixel is
 // allocated.
 type decodePlan struct {
@@ -87,6 +81,13 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 		if err := lim.checkDims(p.width, p.height); err != nil {
 			return err
 		}
+		// A header that claims more pixels than its file can hold is a decompression bomb
+		// (the sanitizer refuses them too, since issue 27; photos stored before may be).
+		if size > 0 {
+			if err := lim.checkDensity(p.width, p.height, size); err != nil {
+				return err
+			}
+		}
 		release, err := b.acquire(ctx, need(p))
 		if err != nil {
 			return err
@@ -96,9 +97,6 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 	}
 	if f == FormatJPEG {
 		out.img, err = jpegscale.DecodeWith(br, jpegscale.Options{Plan: func(h jpegscale.Header) (int, error) {
-			if size > 0 && int64(h.Width)*int64(h.Height) > maxJPEGPixelsPerByte*size {
-				return 0, rejectf(ReasonMalformed, "thumbnail: header claims %dx%d pixels in %d bytes", h.Width, h.Height, size)
-			}
 			p := decodePlan{width: h.Width, height: h.Height, scale: jpegScale(h.Width, h.Height, largest), opaque: true,
 				ycbcr: h.ColorModel == color.YCbCrModel, convert: h.ColorModel == color.CMYKModel}
 			p.decodeBytes = h.Bytes(p.scale)

@@ -63,8 +63,8 @@ func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]
 // largest thumbnail is resampled from that, each smaller one from the one before; each is
 // turned upright by the EXIF orientation (from CaptureMeta) and encoded as a JPEG.
 //
-// Before any pixel is decoded, the dimensions are checked against lim, a JPEG header that
-// claims more pixels than its size can hold is refused, and what the decode and the
+// Before any pixel is decoded, the dimensions are checked against lim (the pixels per byte
+// too, when the size is known), and what the decode and the
 // thumbnails will hold is computed from the header and taken from b: a photo that needs more
 // than b.PerDecode() is refused, and one that fits waits (until ctx ends) while other decodes
 // hold too much of b. A refusal or a damaged photo is a *RejectError (permanent: the same

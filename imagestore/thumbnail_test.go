@@ -180,7 +180,8 @@ func (u unsized) Read(p []byte) (int, error) { return u.r.Read(p) }
 
 // TestThumbnailsCraftedHeader: the crafted 10000x10000 JPEG fails fast, for less than 20 MB,
 // when its size is known (refused from its header: more pixels than bytes can hold) and when
-// it is not (the decoder allocates as its scans reach rows, and they end early).
+// it is not (a damaged photo: the decoder allocates as its scans reach rows, and they end
+// early).
 func TestThumbnailsCraftedHeader(t *testing.T) {
 	data := craftedJPEG(t)
 	t.Logf("crafted file: %d bytes", len(data))
@@ -193,9 +194,10 @@ func TestThumbnailsCraftedHeader(t *testing.T) {
 			start := time.Now()
 			allocated := allocatedBy(func() { _, err = Thumbnails(r(), 1, sizes, DefaultLimits()) })
 			took := time.Since(start)
+			want := map[string]Reason{"sized": ReasonTooManyPixels, "unsized": ReasonMalformed}[name]
 			var rej *RejectError
-			if !errors.As(err, &rej) || rej.Reason != ReasonMalformed {
-				t.Errorf("%s %v: %v, want a malformed photo", name, sizes, err)
+			if !errors.As(err, &rej) || rej.Reason != want {
+				t.Errorf("%s %v: %v, want %s", name, sizes, err, want)
 			}
 			t.Logf("%s %v: %v in %v, %.2f MB allocated", name, sizes, err, took, float64(allocated)/1e6)
 			if allocated > 20<<20 || took > 2*time.Second {
@@ -205,8 +207,9 @@ func TestThumbnailsCraftedHeader(t *testing.T) {
 	}
 }
 
-// png16 is a 16-bit RGB PNG of w x h whose IDAT holds only the first rows: the 777 KB file of
-// issue 23 decodes to 800 MB; this one is refused before it allocates that.
+// png16 is a 16-bit RGB PNG of w x h whose IDAT holds only the first rows, padded with a
+// text chunk to about the size of issue 23's file, which decodes to 800 MB (so that the
+// pixels-per-byte limit lets it through, as it let that file through).
 func png16(t testing.TB, w, h int) []byte {
 	t.Helper()
 	var out bytes.Buffer
@@ -233,6 +236,7 @@ func png16(t testing.TB, w, h int) []byte {
 	zw.Write(make([]byte, 4*(1+6*w)))
 	zw.Close()
 	chunk("IDAT", z.Bytes())
+	chunk("tEXt", append([]byte("Comment\x00"), bytes.Repeat([]byte("x"), w*h/1000)...))
 	chunk("IEND", nil)
 	return out.Bytes()
 }
