@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/dermfollow/dermfollow/imagestore/internal/jpegscale/jpegtest"
 )
 
 const (
@@ -113,27 +116,43 @@ func BenchmarkSanitizeJPEG12MP(b *testing.B) {
 	})
 }
 
+// benchPhotoProgressive is the benchmark photo's picture as a progressive JPEG (libjpeg's
+// default script, at the same quality), as web tools and some apps save photos.
+var benchPhotoProgressive = sync.OnceValues(func() ([]byte, error) {
+	var buf bytes.Buffer
+	err := jpegtest.Encode(&buf, photographic(benchPhotoWidth, benchPhotoHeight), jpegtest.Options{Quality: benchPhotoQuality, Progressive: true})
+	return buf.Bytes(), err
+})
+
+// BenchmarkThumbnail12MP: thumbnails of the 12 MP benchmark photo, sanitized, as a baseline
+// and as a progressive JPEG (orientation 6, so the orientation step is in). reserved-MB is
+// what the thumbnails took from the decode budget: what decoding and making them holds.
 func BenchmarkThumbnail12MP(b *testing.B) {
-	photo, _, err := SanitizeBytes(mustBenchPhoto(b), DefaultLimits())
+	baseline, _, err := SanitizeBytes(mustBenchPhoto(b), DefaultLimits())
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, size := range ThumbSizes() {
-		b.Run(fmt.Sprint(size.MaxSide), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Thumbnail(bytes.NewReader(photo), 6, size.MaxSide); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	progressive, err := benchPhotoProgressive()
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Run("all-sizes-one-decode", func(b *testing.B) {
+	run := func(b *testing.B, photo []byte, sizes []ThumbSize) {
 		b.ReportAllocs()
+		budget := NewDecodeBudget(1<<30, 0)
 		for b.Loop() {
-			if _, err := Thumbnails(bytes.NewReader(photo), 6, ThumbSizes(), DefaultLimits()); err != nil {
+			if _, err := budget.Thumbnails(context.Background(), bytes.NewReader(photo), int64(len(photo)), 6, sizes, Limits{}); err != nil {
 				b.Fatal(err)
 			}
 		}
-	})
+		b.ReportMetric(float64(budget.Peak())/1e6, "reserved-MB")
+	}
+	for _, kind := range []struct {
+		name  string
+		photo []byte
+	}{{"", baseline}, {"progressive-", progressive}} {
+		for _, size := range ThumbSizes() {
+			b.Run(fmt.Sprint(kind.name, size.MaxSide), func(b *testing.B) { run(b, kind.photo, []ThumbSize{size}) })
+		}
+		b.Run(kind.name+"all-sizes-one-decode", func(b *testing.B) { run(b, kind.photo, ThumbSizes()) })
+	}
 }

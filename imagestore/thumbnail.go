@@ -1,19 +1,16 @@
 package imagestore
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/disintegration/imaging"
-	"golang.org/x/image/webp"
 )
 
 // ThumbSize is one entry of the thumbnail table.
@@ -39,8 +36,7 @@ func ThumbKey(contentSHA256 string, size ThumbSize) string {
 const ThumbJPEGQuality = 85
 
 // Thumbnail decodes a sanitized photo, scales it to fit maxSide, applies the EXIF orientation
-// (from CaptureMeta: the caller passes it) and encodes a JPEG. Dimensions are checked against
-// DefaultLimits before any pixel is decoded.
+// (from CaptureMeta: the caller passes it) and encodes a JPEG. It is Thumbnails for one size.
 func Thumbnail(r io.Reader, orientation int, maxSide int) ([]byte, error) {
 	thumbs, err := Thumbnails(r, orientation, []ThumbSize{{MaxSide: maxSide}}, DefaultLimits())
 	if err != nil {
@@ -55,15 +51,39 @@ type Thumb struct {
 	JPEG []byte
 }
 
-// Thumbnails is Thumbnail for several sizes from one decode, largest first internally so that
-// each smaller size is scaled from the previous one. Decoding holds the whole image (about
-// 20-45 MB for 12 MP), so callers should run no more of these at once than they have cores.
+// Thumbnails is DefaultDecodeBudget().Thumbnails without a context, for a reader whose size
+// it takes from r when r can tell it (a bytes.Reader, an *os.File), unknown otherwise.
 func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]Thumb, error) {
+	return DefaultDecodeBudget().Thumbnails(context.Background(), r, readerSize(r), orientation, sizes, lim)
+}
+
+// Thumbnails makes the thumbnails of a sanitized photo of size bytes (-1 if unknown) for
+// several sizes from one decode: the photo is decoded once, a JPEG at the largest DCT-domain
+// reduction (1/2, 1/4 or 1/8) that keeps its longer side at or above the largest size; the
+// largest thumbnail is resampled from that, each smaller one from the one before; each is
+// turned upright by the EXIF orientation (from CaptureMeta) and encoded as a JPEG.
+//
+// Before any pixel is decoded, the dimensions are checked against lim (the pixels per byte
+// too, when the size is known), and what the decode and the
+// thumbnails will hold is computed from the header and taken from b: a photo that needs more
+// than b.PerDecode() is refused, and one that fits waits (until ctx ends) while other decodes
+// hold too much of b. A refusal or a damaged photo is a *RejectError (permanent: the same
+// bytes fail again); a read error of r, or ctx's end while waiting, is returned as it is.
+func (b *DecodeBudget) Thumbnails(ctx context.Context, r io.Reader, size int64, orientation int, sizes []ThumbSize, lim Limits) ([]Thumb, error) {
 	lim = lim.WithDefaults()
-	img, err := decodeLimited(r, lim)
+	for _, s := range sizes {
+		if s.MaxSide <= 0 {
+			return nil, fmt.Errorf("imagestore: thumbnail size %d", s.MaxSide)
+		}
+	}
+	if len(sizes) == 0 {
+		return nil, nil
+	}
+	dec, err := b.decodeForThumbnails(ctx, r, size, sizes, lim)
 	if err != nil {
 		return nil, err
 	}
+	defer dec.release()
 	order := make([]int, len(sizes))
 	for i := range order {
 		order[i] = i
@@ -75,12 +95,13 @@ func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]
 		}
 	}
 	out := make([]Thumb, len(sizes))
-	src := img
+	src := toResampleable(dec.img)
+	dec.img = nil // the decode is garbage once the largest thumbnail is made from it
 	for _, i := range order {
-		if sizes[i].MaxSide <= 0 {
-			return nil, fmt.Errorf("imagestore: thumbnail size %d", sizes[i].MaxSide)
-		}
-		scaled := fitWithin(src, sizes[i].MaxSide)
+		// The size comes from the photo's, not from the reduced image's (whose sides are
+		// rounded up), so that every path gives the same thumbnail size.
+		w, h := fitSize(dec.plan.width, dec.plan.height, sizes[i].MaxSide)
+		scaled := fitWithin(src, w, h)
 		src = scaled
 		var buf bytes.Buffer
 		final := flattenOnWhite(orient(scaled, orientation))
@@ -92,65 +113,38 @@ func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]
 	return out, nil
 }
 
-// decodeLimited sniffs the format, reads only the header to check the dimensions, and then
-// decodes with the decoder for that format alone (never the global registry, which imaging
-// fills with GIF, BMP and TIFF).
-func decodeLimited(r io.Reader, lim Limits) (image.Image, error) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(SniffLen)
-	f, err := Sniff(head)
-	if err != nil {
-		return nil, err
+// fitSize is the size of a w x h image scaled down to fit maxSide (not enlarged).
+func fitSize(w, h, maxSide int) (int, int) {
+	switch {
+	case max(w, h) <= maxSide:
+		return w, h
+	case w >= h:
+		return maxSide, max(1, int(int64(h)*int64(maxSide)/int64(w)))
 	}
-	var (
-		decodeConfig func(io.Reader) (image.Config, error)
-		decode       func(io.Reader) (image.Image, error)
-	)
-	switch f {
-	case FormatJPEG:
-		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
-	case FormatPNG:
-		decodeConfig, decode = png.DecodeConfig, png.Decode
-	case FormatWebP:
-		decodeConfig, decode = webp.DecodeConfig, webp.Decode
-	}
-	var header bytes.Buffer
-	cfg, err := decodeConfig(io.TeeReader(br, &header))
-	if err != nil {
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "thumbnail: read header", Err: err}
-	}
-	if err := lim.checkDims(cfg.Width, cfg.Height); err != nil {
-		return nil, err
-	}
-	img, err := decode(io.MultiReader(&header, br))
-	if err != nil {
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "thumbnail: decode", Err: err}
-	}
-	return img, nil
+	return max(1, int(int64(w)*int64(maxSide)/int64(h))), maxSide
 }
 
-// fitWithin scales img down so that its longer side is maxSide. A decoded JPEG (YCbCr) is
-// first box-averaged by an integer factor straight from its planes, which costs a fraction of
-// what resampling all 12 megapixels through RGBA does; the resampler then only bridges the
-// last factor below 2.
-func fitWithin(img image.Image, maxSide int) image.Image {
+// thumbFilter resamples what the decoder leaves: at most a factor below 2 for a JPEG (which
+// the DCT-domain reduction brought within it, its means an exact box filter), more for the
+// other formats, after shrinkYCbCr for lossy WebP.
+var thumbFilter = imaging.Lanczos
+
+// fitWithin scales img down to w x h (at most its size: never up). A YCbCr image at twice the
+// size or more (a lossy WebP; a JPEG the DCT-domain reduction could not bring within twice
+// the size, past 8 times) is first box-averaged by an integer factor straight from its planes,
+// which costs a fraction of resampling all its pixels through RGBA; the resampler then only
+// bridges the last factor below 2.
+func fitWithin(img image.Image, w, h int) image.Image {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	long := max(w, h)
-	if long <= maxSide {
+	if w >= b.Dx() && h >= b.Dy() {
 		return img
 	}
 	if y, ok := img.(*image.YCbCr); ok && b.Min == (image.Point{}) {
-		if k := long / maxSide; k >= 2 {
+		if k := min(b.Dx()/w, b.Dy()/h); k >= 2 {
 			img = shrinkYCbCr(y, k)
 		}
 	}
-	if w >= h {
-		h, w = max(1, int(int64(h)*int64(maxSide)/int64(w))), maxSide
-	} else {
-		w, h = max(1, int(int64(w)*int64(maxSide)/int64(h))), maxSide
-	}
-	return imaging.Resize(img, w, h, imaging.CatmullRom)
+	return imaging.Resize(img, w, h, thumbFilter)
 }
 
 // shrinkYCbCr box-averages each plane of src by the factor k.

@@ -6,8 +6,8 @@
 # scripts/services.sh, the real server binary on a free port of 127.0.0.1) and cleans up after
 # itself: its databases, buckets, server processes and temp files.
 #
-#   1. sanitizer and thumbnails: go test -bench on imagestore; imagestore.Thumbnails against
-#      vipsthumbnail on the same 12 MP JPEG
+#   1. sanitizer and thumbnails: go test -bench on imagestore; imagestore's thumbnails against
+#      vipsthumbnail on the same 12 MP JPEG, baseline and progressive, on one core
 #   2. ingest: 8 clients uploading 4 MB photos to the server, against PutObject to MinIO, in two
 #      setups (issue 15), each with a private MinIO that this script starts: everything sharing
 #      the cores, then MinIO pinned to one core and the rest (server, load generator, the
@@ -246,14 +246,25 @@ thumbs_pending() { # database
 # ----------------------------------------------------------------------------------------------
 # the benchmarks
 
-# 1. Sanitizer and thumbnails (issue 3).
+# 1. Sanitizer and thumbnails (issues 3 and 27).
 bench_imagestore() {
+	local pin=() kind in out
 	say "1/4 imagestore benchmarks (go test -bench)"
 	"$GO" test -run '^$' -bench . -benchmem ./imagestore/ 2>&1 | tee "$results/gotest-bench.txt"
-	say "1/4 thumbnails: imagestore.Thumbnails vs vipsthumbnail on one 12 MP JPEG, $THUMB_RUNS runs each"
+	say "1/4 thumbnails: imagestore vs vipsthumbnail on a 12 MP JPEG, baseline and progressive, $THUMB_RUNS runs each, one core"
 	"$work/loadtest" photo -out "$work/photo-12mp.jpg" -width 4000 -height 3000 -quality 92 -noise 10 -min-mb 3 -max-mb 5
-	"$work/loadtest" thumbs -in "$work/photo-12mp.jpg" -n "$THUMB_RUNS" -size 320 \
-		-vips "$(command -v vipsthumbnail)" -out "$results/thumbs.json"
+	# The same picture as a progressive JPEG, 4:2:0 like the baseline one: libjpeg's default
+	# script, through vips (which would not subsample at this quality unless told).
+	vips copy "$work/photo-12mp.jpg" "$work/photo-12mp-progressive.jpg[Q=92,interlace,subsample-mode=on]"
+	# One core for both (issue 27): the helper and the vipsthumbnail it starts pinned to the
+	# last CPU, with one Go thread and one vips worker.
+	command -v taskset >/dev/null && pin=(taskset -c "$(($(nproc) - 1))")
+	for kind in baseline progressive; do
+		in=$work/photo-12mp.jpg out=$results/thumbs.json
+		[[ $kind == baseline ]] || in=$work/photo-12mp-$kind.jpg out=$results/thumbs-$kind.json
+		GOMAXPROCS=1 VIPS_CONCURRENCY=1 "${pin[@]}" "$work/loadtest" thumbs -kind "$kind" -in "$in" -n "$THUMB_RUNS" \
+			-size 320 -vips "$(command -v vipsthumbnail)" -out "$out"
+	done
 }
 
 # 2. Ingest (issues 5 and 15): the server's upload path against a plain PutObject of the same

@@ -1,0 +1,5 @@
+//go:build !race
+
+package imagestore
+
+const raceEnabled = false
