@@ -58,6 +58,8 @@ type Service struct {
 	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
 	storeTimeout time.Duration
 	quota        PhotoQuota
+	// decodeBudget bounds the memory the thumbnailer's decodes hold at once.
+	decodeBudget *imagestore.DecodeBudget
 	// riverInserter is the insert-only River client of the requests that queue jobs.
 	riverInserter onceInsertClient
 	// testHook, set only by tests, is called at each step of the photo write path.
@@ -79,7 +81,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.StoreTimeout = time.Minute
 	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
-		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, quota: cfg.Quota.withDefaults()}, nil
+		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, quota: cfg.Quota.withDefaults(),
+		decodeBudget: imagestore.DefaultDecodeBudget()}, nil
 }
 
 // Protocols returns the registry the service schedules with.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"io"
 	"strings"
 	"time"
 
@@ -185,7 +184,7 @@ func (f photoFault) Error() string { return f.err.Error() }
 func (f photoFault) Unwrap() error { return f.err }
 
 func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, orientation int) error {
-	r, _, err := s.store.Open(ctx, key)
+	r, info, err := s.store.Open(ctx, key)
 	if errors.Is(err, imagestore.ErrNotExist) {
 		return photoFault{err}
 	}
@@ -193,13 +192,15 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 		return err
 	}
 	defer r.Close()
-	src := &readErrors{r: r}
-	thumbs, err := imagestore.Thumbnails(src, orientation, imagestore.ThumbSizes(), imagestore.Limits{})
+	// The decode waits for room in the process's decode budget and is refused beyond its
+	// ceiling, both judged from the header before any pixel is decoded.
+	thumbs, err := s.decodeBudget.Thumbnails(ctx, r, info.Size, orientation, imagestore.ThumbSizes(), imagestore.Limits{})
+	var reject *imagestore.RejectError
+	if errors.As(err, &reject) {
+		return photoFault{err} // the photo's own bytes: the same every time
+	}
 	if err != nil {
-		if src.err != nil {
-			return src.err // the store failed mid-read, not the photo
-		}
-		return photoFault{err}
+		return err // the store failed mid-read, or ctx ended while waiting for the budget
 	}
 	hexsum := hex.EncodeToString(sum)
 	for _, t := range thumbs {
@@ -211,20 +212,6 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 		}
 	}
 	return nil
-}
-
-// readErrors remembers the first error of r other than io.EOF.
-type readErrors struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErrors) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // PendingGrace is how long an object may stay noted in pending_objects before it is taken for

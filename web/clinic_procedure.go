@@ -123,7 +123,7 @@ type timelineData struct {
 	Photos  []option // the photos a retake can be asked for, or withdrawn
 	// Withdrawn lists the photos withdrawn from the record (kept, out of the grid).
 	Withdrawn []string
-	Levels  []option // the grading scale's levels
+	Levels    []option // the grading scale's levels
 	// The forms' <option> lists, written by optionsHTML.
 	StepOptions, ViewOptions, LevelOptions, PhotoOptions template.HTML
 	Chart                                                gradeChart
