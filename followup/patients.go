@@ -2,6 +2,7 @@ package followup
 
 import (
 	"context"
+	"errors"
 	"net/mail"
 	"strings"
 	"time"
@@ -137,10 +138,13 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in NewPatient) (Pa
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `insert into patients (clinic_id, display_name, birth_date, mrn, guardian_email, guardian_phone,
 				preferred_language, research_consent_at, created_by)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id, created_at`,
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			on conflict do nothing returning id, created_at`,
 			a.ClinicID, p.DisplayName, birth.Start(time.UTC), mrn, p.GuardianEmail, p.GuardianPhone, p.PreferredLanguage,
 			consentAt, a.ID).Scan(&p.ID, &p.CreatedAt)
-		if pgCode(err) == pgUniqueViolation {
+		// A duplicate MRN is found without an error in PostgreSQL's log, which would name the
+		// MRN ("Key (clinic_id, mrn)=(…)"): the only unique key a new patient can hit.
+		if errors.Is(err, pgx.ErrNoRows) {
 			return invalidField("mrn", "another patient of this clinic has this MRN").withCode(ECONFLICT)
 		}
 		if err != nil {

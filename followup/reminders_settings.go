@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,10 +26,14 @@ type ReminderSettings struct {
 	// QuietStart and QuietEnd are local times "HH:MM"; no messages from start to end.
 	QuietStart string `json:"quiet_start"`
 	QuietEnd   string `json:"quiet_end"`
+	// WebhookConfigured says, to everyone who may read the settings, whether a gateway is set.
+	WebhookConfigured bool `json:"webhook_configured"`
 }
 
 // ClinicReminderSettings returns the actor's clinic's reminder settings, without the
-// webhook secret (write-only).
+// webhook secret (write-only). The gateway's URL may carry a key (in its query, or as user
+// information): admins, who set it, see it with those parts masked; other users only whether
+// one is set.
 func (s *Service) ClinicReminderSettings(ctx context.Context, a Actor) (ReminderSettings, error) {
 	if err := a.requireClinical(); err != nil {
 		return ReminderSettings{}, err
@@ -39,7 +44,35 @@ func (s *Service) ClinicReminderSettings(ctx context.Context, a Actor) (Reminder
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return ReminderSettings{}, wrap(unavailable(err), "reminder settings")
 	}
+	out.WebhookConfigured = out.WebhookURL != ""
+	if a.IsUser(RoleAdmin) {
+		out.WebhookURL = maskURL(out.WebhookURL)
+	} else {
+		out.WebhookURL = ""
+	}
 	return out, nil
+}
+
+// maskURL shows where a URL goes without the secrets it may carry: user information and
+// query values become "***".
+func maskURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "***"
+	}
+	if u.User != nil {
+		u.User = url.User("***")
+	}
+	q := u.Query()
+	for k := range q {
+		q[k] = []string{"***"}
+	}
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String()
 }
 
 // SetReminderSettings changes a clinic's reminder settings (admins only). A gateway URL must

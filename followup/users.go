@@ -284,12 +284,15 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (User, er
 
 	u := User{ClinicID: in.ClinicID, Email: email, Name: name, Role: in.Role}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `insert into users (clinic_id, email, name, role, password_hash) values ($1, $2, $3, $4, $5) returning id`,
+		// A taken email is found without an error in PostgreSQL's log, which would name it.
+		err := tx.QueryRow(ctx, `insert into users (clinic_id, email, name, role, password_hash) values ($1, $2, $3, $4, $5)
+			on conflict do nothing returning id`,
 			u.ClinicID, u.Email, u.Name, u.Role, hash).Scan(&u.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &Error{Code: ECONFLICT, Message: "a user with email " + email + " already exists"}
+		}
 		switch pgCode(err) {
 		case "":
-		case pgUniqueViolation:
-			return &Error{Code: ECONFLICT, Message: "a user with email " + email + " already exists", Err: err}
 		case pgForeignKeyViolation:
 			return &Error{Code: ENOTFOUND, Message: "clinic not found", Err: err}
 		default:

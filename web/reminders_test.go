@@ -120,16 +120,22 @@ func TestReminderAPI(t *testing.T) {
 		t.Errorf("form body = %d, want 415", resp.StatusCode)
 	}
 	var settings map[string]any
-	if code := f.call(t, "PUT", "/api/v1/reminder-settings", f.admin, map[string]any{"webhook_url": "https://gateway.example/sms",
+	if code := f.call(t, "PUT", "/api/v1/reminder-settings", f.admin, map[string]any{"webhook_url": "https://gateway.example/sms?key=GATEWAYKEY123",
 		"webhook_secret": "a webhook secret of more than 32 characters", "quiet_start": "20:00", "quiet_end": "07:30"}, &settings); code != 200 ||
 		settings["webhook_secret"] != nil || settings["quiet_start"] != "20:00" {
 		t.Fatalf("settings = %d %v", code, settings)
 	}
+	// Clinicians learn only that a gateway is set; admins see where it goes, its key masked.
 	settings = nil
 	if code := f.call(t, "GET", "/api/v1/reminder-settings", f.clinician, nil, &settings); code != 200 ||
-		settings["webhook_url"] != "https://gateway.example/sms" || settings["webhook_secret"] != nil ||
+		settings["webhook_url"] != "" || settings["webhook_configured"] != true || settings["webhook_secret"] != nil ||
 		settings["quiet_start"] != "20:00" || settings["quiet_end"] != "07:30" {
-		t.Fatalf("read settings = %d %v", code, settings)
+		t.Fatalf("clinician reads settings = %d %v", code, settings)
+	}
+	settings = nil
+	if code := f.call(t, "GET", "/api/v1/reminder-settings", f.admin, nil, &settings); code != 200 ||
+		settings["webhook_url"] != "https://gateway.example/sms?key=%2A%2A%2A" {
+		t.Fatalf("admin reads settings = %d %v, want the URL with its key masked", code, settings)
 	}
 }
 

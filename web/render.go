@@ -112,6 +112,11 @@ func (s *Server) staticFiles() echo.HandlerFunc {
 	sub, _ := fs.Sub(assets, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	return func(c echo.Context) error {
+		// Files only: a folder (or the root) is not found rather than listed.
+		name := strings.TrimPrefix(c.Param("*"), "/")
+		if st, err := fs.Stat(sub, name); name == "" || err != nil || st.IsDir() {
+			return echo.ErrNotFound
+		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "public, max-age=3600")
 		h.Set("Content-Security-Policy", "default-src 'none'")

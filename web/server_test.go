@@ -195,3 +195,30 @@ func TestClientAddress(t *testing.T) {
 		t.Errorf("behind a trusted proxy: client address not taken from X-Forwarded-For:\n%s", proxied.logs)
 	}
 }
+
+// TestStaticServesFilesOnly: /static/ serves its files and lists no folder.
+func TestStaticServesFilesOnly(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	if rec := s.do(t, httptest.NewRequest("GET", "/static/parent.js", nil)); rec.Code != 200 {
+		t.Errorf("a static file = %d, want 200", rec.Code)
+	}
+	for _, p := range []string{"/static/", "/static", "/static/./", "/static/../", "/static/nope.js", "/static/%2e%2e/server.go"} {
+		if rec := s.do(t, httptest.NewRequest("GET", p, nil)); rec.Code != 404 && rec.Code != 301 || strings.Contains(rec.Body.String(), "parent.js") {
+			t.Errorf("GET %s = %d %.80q, want not found and no listing", p, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// TestHSTSBehindHTTPS: a server whose public URL is https tells browsers to stay on https.
+func TestHSTSBehindHTTPS(t *testing.T) {
+	t.Parallel()
+	plain := newTestServer(t)
+	if h := plain.do(t, httptest.NewRequest("GET", "/healthz", nil)).Header().Get("Strict-Transport-Security"); h != "" {
+		t.Errorf("HSTS over plain http = %q, want none", h)
+	}
+	secure := newTestServer(t, func(c *Config) { c.Secure = true })
+	if h := secure.do(t, httptest.NewRequest("GET", "/healthz", nil)).Header().Get("Strict-Transport-Security"); !strings.Contains(h, "max-age=31536000") {
+		t.Errorf("HSTS behind https = %q, want a year", h)
+	}
+}

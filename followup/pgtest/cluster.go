@@ -72,6 +72,16 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
 }
 
+// ServerLog returns what the server has written to its log so far.
+func (c *Cluster) ServerLog(tb testing.TB) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "server.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
 // Start starts the server and waits until it accepts connections.
 func (c *Cluster) Start(tb testing.TB) {
 	tb.Helper()
