@@ -158,7 +158,16 @@ func (s *Service) failExport(ctx context.Context, job exportJob, msg string) err
 
 // runExport runs the job with a heartbeat that keeps its lease while it works, however long
 // a photo or the upload of the archive takes, and stops the run if the lease is lost.
+//
+// The archive's key is noted in pending_objects before its upload begins, and the heartbeat
+// keeps the note fresh: a run that dies mid-upload leaves a note that goes stale, and the
+// sweeper then removes the archive's parts (SweepPending); the note goes in the transaction
+// that marks the export done.
 func (s *Service) runExport(ctx context.Context, job exportJob) error {
+	objectKey := newObjectKey("exports")
+	if err := s.notePending(ctx, objectKey); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	stopped := make(chan struct{})
 	defer func() {
@@ -181,9 +190,10 @@ func (s *Service) runExport(ctx context.Context, job exportJob) error {
 				cancel(errLostLease)
 				return
 			}
+			s.pool.Exec(ctx, `update pending_objects set created_at = now() where object_key = $1`, objectKey)
 		}
 	}()
-	err := s.buildExport(ctx, job)
+	err := s.buildExport(ctx, job, objectKey)
 	if errors.Is(context.Cause(ctx), errLostLease) {
 		return errLostLease
 	}
@@ -192,7 +202,7 @@ func (s *Service) runExport(ctx context.Context, job exportJob) error {
 
 // buildExport selects the photos (consent is checked here, when the job runs), streams the
 // archive into the store as it is built and marks the export done.
-func (s *Service) buildExport(ctx context.Context, job exportJob) error {
+func (s *Service) buildExport(ctx context.Context, job exportJob, objectKey string) error {
 	key, err := s.exportKey()
 	if err != nil {
 		return err
@@ -210,7 +220,6 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 	}
 	last := s.now()
 	began := time.Now() // durations for the log, on the real clock
-	objectKey := newObjectKey("exports")
 	res, err := s.storeArchive(ctx, job, objectKey, items, func(done int) error {
 		if done%exportProgressEvery != 0 && done != len(items) && s.now().Sub(last) < exportProgressInterval {
 			return nil
@@ -219,23 +228,33 @@ func (s *Service) buildExport(ctx context.Context, job exportJob) error {
 		return s.exportProgress(ctx, job, done, len(items))
 	})
 	if err != nil {
+		s.discardObject(context.WithoutCancel(ctx), objectKey) // Put stored nothing; the note goes
 		return err
 	}
-	finished := s.now()
-	tag, err := s.pool.Exec(ctx, `update exports set status = 'done', run_id = null, object_key = $3, size_bytes = $4, sha256 = $5,
-			subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = '',
-			expires_at = $10
-		where id = $1 and run_id = $2 and status = 'running'`,
-		job.id, job.run, objectKey, res.size, res.sum, res.subjects, res.photos, res.excluded, finished,
-		finished.Add(ExportLifetime)) // the archive can be downloaded for its whole lifetime, however long it took
-	if err == nil && tag.RowsAffected() == 0 {
-		err = errLostLease
-	}
-	if err != nil {
-		if derr := s.store.Delete(context.WithoutCancel(ctx), objectKey); derr != nil {
-			s.log.Warn("export archive left for the sweeper", "error", derr.Error())
+	err = s.inTxKnown(ctx, func(tx pgx.Tx) error {
+		finished := s.now()
+		tag, err := tx.Exec(ctx, `update exports set status = 'done', run_id = null, object_key = $3, size_bytes = $4, sha256 = $5,
+				subjects = $6, photos = $7, excluded = $8, progress_done = progress_total, finished_at = $9, error = '',
+				expires_at = $10
+			where id = $1 and run_id = $2 and status = 'running'`,
+			job.id, job.run, objectKey, res.size, res.sum, res.subjects, res.photos, res.excluded, finished,
+			finished.Add(ExportLifetime)) // the archive can be downloaded for its whole lifetime, however long it took
+		if err != nil {
+			return unavailable(err)
 		}
+		if tag.RowsAffected() == 0 {
+			return errLostLease
+		}
+		_, err = tx.Exec(ctx, `delete from pending_objects where object_key = $1`, objectKey)
 		return unavailable(err)
+	})
+	var unknown *commitUnknownError
+	switch {
+	case errors.As(err, &unknown):
+		return err // the note decides: gone with a commit that landed, else swept with the archive
+	case err != nil:
+		s.discardObject(context.WithoutCancel(ctx), objectKey)
+		return err
 	}
 	s.log.Info("export done", "export", job.id.String(), "photos", res.photos, "excluded", res.excluded, "bytes", res.size,
 		"seconds", time.Since(began).Seconds())
@@ -414,6 +433,27 @@ func (s *Service) SweepExports(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	n, err := s.sweepExportLeftovers(ctx)
+	return swept + n, err
+}
+
+// exportLeftoverEvery is how often SweepExports looks through the store for archives no
+// export names: it lists the bucket, so not at every tick of the exporter.
+const exportLeftoverEvery = 10 * time.Minute
+
+// sweepExportLeftovers removes finished archives that no export names (a process died between
+// storing one and marking its export done, before the archives had pending notes), at a
+// process's first sweep and then every exportLeftoverEvery. The parts of archives whose run
+// died half-way are the pending notes' (SweepPending).
+func (s *Service) sweepExportLeftovers(ctx context.Context) (int, error) {
+	last := s.exportLeftovers.Load()
+	if last != 0 && time.Since(time.Unix(0, last)) < exportLeftoverEvery {
+		return 0, nil
+	}
+	if !s.exportLeftovers.CompareAndSwap(last, time.Now().UnixNano()) {
+		return 0, nil
+	}
+	swept := 0
 	cutoff := s.now().Add(-exportOrphanGrace)
 	err := s.store.List(ctx, "exports/", func(o imagestore.ObjectInfo) error {
 		if o.Modified.After(cutoff) || !strings.HasPrefix(o.Key, "exports/") {

@@ -1063,3 +1063,54 @@ func sampleHeapPeak(interval time.Duration) (stop func() uint64) {
 		return peak
 	}
 }
+
+// TestSweepAbortsDeadExportUploads: a process killed while it streamed an archive leaves a
+// multipart upload that nobody will finish or abort, and the archive's pending note, which
+// its heartbeat no longer refreshes. The sweep of stale notes aborts the upload; a fresh note
+// (a live run) is left alone.
+func TestSweepAbortsDeadExportUploads(t *testing.T) {
+	t.Parallel()
+	st, cfg := s3test.NewStore(t)
+	s := newExportStudy(t, st)
+	core, err := minio.NewCore(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	key := newObjectKey("exports")
+	if err := s.svc.notePending(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	id, err := core.NewMultipartUpload(ctx, cfg.Bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := bytes.Repeat([]byte("z"), 5<<20)
+	if _, err := core.PutObjectPart(ctx, cfg.Bucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	incomplete := func() int {
+		n := 0
+		for u := range core.ListIncompleteUploads(ctx, cfg.Bucket, key, false) {
+			if u.Err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := incomplete(); n != 1 {
+		t.Fatalf("%d unfinished uploads listed for the key, want 1", n)
+	}
+	if _, err := s.svc.SweepPending(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := incomplete(); n != 1 {
+		t.Fatalf("a sweep within the grace aborted a live run's upload")
+	}
+	if _, err := s.svc.SweepPending(ctx, -time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := incomplete(); n != 0 {
+		t.Errorf("%d unfinished uploads after the sweep, want none", n)
+	}
+}

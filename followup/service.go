@@ -58,6 +58,9 @@ type Service struct {
 	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
 	storeTimeout time.Duration
 	quota        PhotoQuota
+	// exportLeftovers is when this process last looked for archives no export names
+	// (UnixNano; see sweepExportLeftovers).
+	exportLeftovers atomic.Int64
 	// decodeBudget bounds the memory the thumbnailer's decodes hold at once.
 	decodeBudget *imagestore.DecodeBudget
 	// riverInserter is the insert-only River client of the requests that queue jobs.

@@ -219,6 +219,12 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 // statements' around it), with a margin.
 func (s *Service) PendingGrace() time.Duration { return s.storeTimeout + 3*rowTimeout + time.Minute }
 
+// incompleteUploads is a store that keeps the parts of objects streamed but never finished
+// (S3's multipart uploads); the local directory cleans its own temp files.
+type incompleteUploads interface {
+	AbortIncompleteUpload(ctx context.Context, key string) error
+}
+
 // SweepPending removes the objects of uploads that failed after noting them in
 // pending_objects (the store or the database failed, the process died) and are older than
 // grace, and their notes. Its work follows the uploads that failed, not the objects stored.
@@ -247,9 +253,15 @@ func (s *Service) sweepPendingBatch(ctx context.Context, grace time.Duration, li
 		if err != nil {
 			return unavailable(err)
 		}
+		iu, _ := s.store.(incompleteUploads)
 		for _, k := range keys {
 			if err := s.store.Delete(ctx, k); err != nil {
 				return err
+			}
+			if iu != nil { // an archive's parts, if its run died while storing it
+				if err := iu.AbortIncompleteUpload(ctx, k); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.Exec(ctx, `delete from pending_objects where object_key = any($1)`, keys); err != nil {

@@ -187,6 +187,20 @@ func (s *S3Store) putUnknownSize(ctx context.Context, key string, r io.Reader, c
 	return fmt.Errorf("imagestore: put %s: %w", key, mapS3Error(err))
 }
 
+// AbortIncompleteUpload aborts the unfinished multipart upload of key, if any: a process
+// killed while it streamed an object (an export's archive) leaves its parts in the bucket,
+// invisible to List, with nobody left to abort them. The caller must know that no writer is
+// still at it.
+func (s *S3Store) AbortIncompleteUpload(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key); err != nil {
+		return fmt.Errorf("imagestore: abort upload %s: %w", key, mapS3Error(err))
+	}
+	return nil
+}
+
 func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, ObjectInfo{}, err
