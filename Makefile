@@ -6,7 +6,10 @@ SERVICES := scripts/services.sh
 # 2 cores: two test binaries at once, each running its parallel tests.
 TEST_FLAGS ?= -race -count=1 -p 2 -timeout 20m
 
-.PHONY: all build run test vet fmt-check bench fuzz services stop clean
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .tools/bin/staticcheck
+
+.PHONY: all build run test vet lint fmt-check bench fuzz services stop clean
 
 all: build
 
@@ -25,7 +28,7 @@ bench:
 	@scripts/bench.sh
 
 ## test: start the real services, then vet, check formatting and run every test with -race
-test: vet fmt-check
+test: vet lint fmt-check
 	@eval "$$($(SERVICES) up test)"; \
 	$(GO) test $(TEST_FLAGS) ./...
 
@@ -41,6 +44,13 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+
+## lint: staticcheck (built once into .tools/bin)
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/.tools/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \

@@ -82,7 +82,7 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 			return err
 		}
 		// A header that claims more pixels than its file can hold is a decompression bomb
-		// (the sanitizer refuses them too, since issue 27; photos stored before may be).
+		// (the sanitizer refuses them too; photos stored before it did may be such).
 		if size > 0 {
 			if err := lim.checkDensity(p.width, p.height, size); err != nil {
 				return err

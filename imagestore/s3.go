@@ -125,8 +125,8 @@ func (s *S3Store) ensureBucket(ctx context.Context, region string) error {
 // trailing CRC32C checksum that the server verifies before storing the object, not from
 // SigV4's payload signing: over plain HTTP minio-go would otherwise hash the whole payload
 // with SHA-256 in 64 KiB signed chunks, and the server hash it again to check them, which
-// was a quarter of the upload path's CPU (issue 5) and the largest cost of an export's
-// upload (issue 9). The request itself is still signed. Over TLS, minio-go never signs the
+// was a quarter of the upload path's CPU and the largest cost of an export's
+// upload. The request itself is still signed. Over TLS, minio-go never signs the
 // payload anyway; a deployment that reaches its store over an untrusted network must use
 // TLS (DERMFOLLOW_S3_TLS), which payload signing alone would not make private.
 func (s *S3Store) putOptions(contentType string) minio.PutObjectOptions {

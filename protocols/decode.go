@@ -392,20 +392,6 @@ func (d *decoder) list(e entry, field string) ([]entry, bool) {
 	return items, true
 }
 
-func (d *decoder) strList(e entry, field string) []string {
-	items, ok := d.list(e, field)
-	if !ok {
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		if s, ok := d.str(it, fmt.Sprintf("%s[%d]", field, i)); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // text decodes a mapping of language to text and insists on every language: a parent reading
 // Chinese must never be left with a gap.
 func (d *decoder) text(e entry, field string) Text {

@@ -5,6 +5,7 @@
 #
 #   scripts/services.sh deps run|test   install missing Debian packages (root only)
 #   scripts/services.sh up   run|test   start what is missing; print `export` lines on stdout
+#                                       (run: PostgreSQL and Mailpit; MinIO too with S3=1)
 #   scripts/services.sh down            stop what this script started
 #
 # Progress goes to stderr so that `eval "$(scripts/services.sh up test)"` works.
@@ -93,8 +94,16 @@ pg_up() {
 	pg=$(pgdir)
 	data="$pg/data" sock="$pg/sock"
 	bin=$(pg_bindir) || die "PostgreSQL is not installed (run: scripts/services.sh deps run)"
-	# A server already answering on the port (another checkout's, say) is used as it is.
+	# A server already answering on the port (another checkout's, say) is used as it is, as
+	# long as it still has its data: one whose folder was removed under it answers until it
+	# falls over.
 	if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+		local their
+		their=$("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "show data_directory" postgres 2>/dev/null) ||
+			die "port $PG_PORT answers but not as this project's PostgreSQL (user postgres, trust); stop it or set PG_PORT"
+		[[ -f $their/PG_VERSION ]] ||
+			die "the PostgreSQL on port $PG_PORT runs on a data folder that is gone ($their); stop it (pkill -f 'postgres -D $their') or set PG_PORT"
+		[[ $their == "$data" ]] || say "using the PostgreSQL already on port $PG_PORT (data in $their)"
 		ensure_db "$bin"
 		return
 	fi
@@ -170,8 +179,26 @@ start_bg() { # log pidfile cmd...
 	echo $! >"$pidfile"
 }
 
+# listener_cmd prints the command line of the process listening on port (to find a server's data
+# folder), or nothing when it cannot be told.
+listener_cmd() { # port
+	local pid
+	pid=$(ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+	[[ -n $pid && -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline"
+}
+
 minio_up() {
-	curl -fsS -o /dev/null "http://127.0.0.1:$MINIO_PORT/minio/health/live" 2>/dev/null && return 0
+	if curl -fsS -o /dev/null "http://127.0.0.1:$MINIO_PORT/minio/health/live" 2>/dev/null; then
+		# Reused as it is, unless its data folder is gone (a removed checkout's MinIO).
+		local cmd dir
+		cmd=$(listener_cmd "$MINIO_PORT")
+		dir=$(sed -n 's/.* server \([^ ]*\) .*/\1/p' <<<"$cmd")
+		if [[ -n $dir && ! -d $dir ]]; then
+			die "the MinIO on port $MINIO_PORT runs on a data folder that is gone ($dir); stop it or set MINIO_PORT"
+		fi
+		[[ -z $dir || $dir == "$dev/minio/data" ]] || say "using the MinIO already on port $MINIO_PORT (data in $dir)"
+		return 0
+	fi
 	go_tool minio github.com/minio/minio "$MINIO_VERSION"
 	mkdir -p "$dev/minio"
 	say "starting MinIO on 127.0.0.1:$MINIO_PORT"
@@ -201,7 +228,11 @@ up() {
 	mkdir -p "$dev"
 	deps "$mode"
 	pg_up
-	minio_up
+	# make run stores photos in a local folder: MinIO (four minutes to build the first time)
+	# only where it is used, the tests, or make run with S3=1.
+	if [[ $mode != run || ${S3:-} == 1 ]]; then
+		minio_up
+	fi
 	mailpit_up
 	local pgurl="postgres://postgres@127.0.0.1:$PG_PORT"
 	local bindir
@@ -213,6 +244,12 @@ up() {
 			export DERMFOLLOW_STORE_DIR=\${DERMFOLLOW_STORE_DIR:-$dev/photos}
 			export DERMFOLLOW_SMTP_URL=\${DERMFOLLOW_SMTP_URL:-smtp://127.0.0.1:$SMTP_PORT}
 		ENV
+		if [[ ${S3:-} == 1 ]]; then
+			cat <<-ENV
+				export DERMFOLLOW_S3_ENDPOINT=127.0.0.1:$MINIO_PORT DERMFOLLOW_S3_TLS=false
+				export DERMFOLLOW_S3_ACCESS_KEY=$MINIO_USER DERMFOLLOW_S3_SECRET_KEY=$MINIO_PASSWORD
+			ENV
+		fi
 	else
 		cat <<-ENV
 			export DERMFOLLOW_REQUIRE_SERVICES=1

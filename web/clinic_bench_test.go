@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkTimelinePage measures the clinician's timeline page of a procedure with every view
-// of every timepoint photographed (the page of issue 7's latency target; `make bench` measures
+// of every timepoint photographed (the page with a latency target; `make bench` measures
 // its latency under load through the real binary): "page" is the whole request through the
 // server's handler stack with a signed-in session (no network), "render" the template alone.
 func BenchmarkTimelinePage(b *testing.B) {

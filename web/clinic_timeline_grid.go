@@ -11,7 +11,7 @@ import (
 
 // The timeline page is written in Go rather than by its template (which keeps only the page's
 // frame): html/template spends a reflective call per escaper per action, which was about a
-// fifth of the server's CPU for this page, against issue 7's latency target. This file has
+// fifth of the server's CPU for this page, against its 50 ms p99 target. This file has
 // the grid and the forms' option lists; clinic_timeline_body.go the rest.
 //
 // The rule here: every value that is not a constant of these functions goes through

@@ -265,9 +265,8 @@ func TestUploadSlotsPerLink(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	req, _ := http.NewRequest("POST", path, nil)
 	body, ct := photoForm(map[string]string{"timepoint": "day-1", "view": "front", "upload_id": "third-0001"}, imagetest.JPEG(64, 48, 9))
-	req, _ = http.NewRequest("POST", path, body)
+	req, _ := http.NewRequest("POST", path, body)
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Accept-Language", "zh-CN")
 	resp, err := http.DefaultClient.Do(req)

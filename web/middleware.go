@@ -14,10 +14,6 @@ import (
 
 const requestIDHeader = "X-Request-Id"
 
-type ctxKey int
-
-const loggerKey ctxKey = iota
-
 // requestID takes a well-formed X-Request-Id from a trusted hop or makes one, and puts a logger
 // carrying it into the context so every log line of the request can be joined.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {

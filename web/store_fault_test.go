@@ -33,7 +33,7 @@ var photo4MB = sync.OnceValue(func() []byte {
 	return buf.Bytes()
 })
 
-// TestStoreRefusingEncryptedWrites is issue 15's reproduction: SSE on (the default), a MinIO
+// TestStoreRefusingEncryptedWrites: SSE on (the default), a MinIO
 // without a KMS, 16 concurrent 4 MB parent uploads. Every one is answered 503 with a retry
 // message, the process lives (a panic in a transport goroutine would end this test binary),
 // nothing is stored, and /readyz says why.

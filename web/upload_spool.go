@@ -11,8 +11,8 @@ import (
 // held whole until it is sanitized and stored (the sanitizer reads it twice: to plan, then to
 // copy), in chunks of this budget while it lasts; an upload that finds it spent goes on in a
 // temp file. Writing every upload to a temp file and reading it back cost as much CPU as
-// everything else the upload path does (issue 5's ingest benchmark); 64 MiB holds sixteen
-// typical phone photos, and keeps 16 concurrent 20 MB uploads far inside issue 5's memory
+// everything else the upload path does (make bench's ingest); 64 MiB holds sixteen
+// typical phone photos, and keeps 16 concurrent 20 MB uploads far inside the upload memory
 // target (the rest of them spill to disk).
 const uploadMemoryBudget = 64 << 20
 
