@@ -9,7 +9,7 @@ TEST_FLAGS ?= -race -count=1 -p 2 -timeout 20m
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := .tools/bin/staticcheck
 
-.PHONY: all build run test vet lint fmt-check bench fuzz services stop clean
+.PHONY: all build run two-servers test vet lint fmt-check bench fuzz services stop clean
 
 all: build
 
@@ -22,6 +22,10 @@ run: build
 	bin/dermfollow migrate >/dev/null; \
 	bin/dermfollow demo; \
 	exec bin/dermfollow serve
+
+## two-servers: two servers on one database and bucket behind a balancer on :8080 (S3 via MinIO)
+two-servers: build
+	@scripts/two-servers.sh
 
 ## bench: speed and memory targets against baselines measured in the same run; rewrites docs/PERFORMANCE.md
 bench:

@@ -250,7 +250,7 @@ func newPhoto(a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.
 // upload in the audit log, in one transaction. created is false when a concurrent try of the
 // same upload committed first. A lost answer to the COMMIT is a *commitUnknownError.
 func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *imagestore.Clean) (created bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	var linkID, uploader any
 	if a.Kind == ActorParent {
@@ -301,7 +301,7 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 
 // notePending records that an object is about to be stored under key (see pending_objects).
 func (s *Service) notePending(ctx context.Context, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, `insert into pending_objects (object_key) values ($1)`, key); err != nil {
 		return &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
@@ -312,7 +312,7 @@ func (s *Service) notePending(ctx context.Context, key string) error {
 // discardObject removes a stored object whose row certainly does not exist, then its pending
 // note. Whatever fails here is left to the sweeper, which the note still points at.
 func (s *Service) discardObject(ctx context.Context, key string) {
-	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	if !s.deleteObject(ctx, key) {
 		return
@@ -324,7 +324,7 @@ func (s *Service) discardObject(ctx context.Context, key string) {
 
 // deleteObject removes an object, leaving it to the sweeper (it has a note) when that fails.
 func (s *Service) deleteObject(ctx context.Context, key string) bool {
-	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	if err := s.store.Delete(ctx, key); err != nil {
 		s.log.Warn("object left for the sweeper", "error", err.Error())
@@ -336,7 +336,7 @@ func (s *Service) deleteObject(ctx context.Context, key string) bool {
 // photoByUploadID reads the photo an upload stored, if any, unscoped: for the write path,
 // which has checked the actor already.
 func (s *Service) photoByUploadID(ctx context.Context, procedureID uuid.UUID, uploadID string) (Photo, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, rowTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	p, err := scanPhoto(s.pool.QueryRow(ctx, photoColumns+` where procedure_id = $1 and upload_id = $2`, procedureID, uploadID))
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -30,7 +30,8 @@ type Config struct {
 	// SecretKey is DERMFOLLOW_SECRET_KEY; derive purpose-specific keys from it (HKDF).
 	SecretKey []byte
 	// StoreTimeout bounds one photo's Put to the store once it is received (0: a minute). A
-	// store that stalls longer makes the upload a 503 rather than hold it.
+	// store that stalls longer makes the upload a 503 rather than hold it. The statements of
+	// an upload's row, detached from its request too, get as long, up to 15 s.
 	StoreTimeout time.Duration
 	// Quota bounds the photos one parent link, and one step, may take (zero fields: defaults).
 	Quota PhotoQuota
@@ -55,9 +56,10 @@ type Service struct {
 	schedules scheduleCache
 	// records keeps the rows the procedures' clinic pages list, by their version.
 	records recordCache
-	// storeTimeout bounds one photo's Put (Config.StoreTimeout).
-	storeTimeout time.Duration
-	quota        PhotoQuota
+	// storeTimeout bounds one photo's Put (Config.StoreTimeout); rowTimeout the statements of
+	// a write that runs detached from its request.
+	storeTimeout, rowTimeout time.Duration
+	quota                    PhotoQuota
 	// exportLeftovers is when this process last looked for archives no export names
 	// (UnixNano; see sweepExportLeftovers).
 	exportLeftovers atomic.Int64
@@ -84,7 +86,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.StoreTimeout = time.Minute
 	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
-		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, quota: cfg.Quota.withDefaults(),
+		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, rowTimeout: min(cfg.StoreTimeout, 15*time.Second), quota: cfg.Quota.withDefaults(),
 		decodeBudget: imagestore.DefaultDecodeBudget()}, nil
 }
 
@@ -109,9 +111,6 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 	return nil
 }
-
-// rowTimeout bounds the statements of a write that runs detached from its request.
-const rowTimeout = 15 * time.Second
 
 // Steps of the photo write path, for tests that fail it at each one.
 const (

@@ -216,8 +216,9 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 
 // PendingGrace is how long an object may stay noted in pending_objects before it is taken for
 // an orphan: longer than any upload can still be on its way (the store's deadline and the
-// statements' around it), with a margin.
-func (s *Service) PendingGrace() time.Duration { return s.storeTimeout + 3*rowTimeout + time.Minute }
+// statements' around it), with as much again for a margin. An export's archive keeps its note
+// fresh while its run lives. With the default StoreTimeout, 3.5 minutes.
+func (s *Service) PendingGrace() time.Duration { return 2 * (s.storeTimeout + 3*s.rowTimeout) }
 
 // incompleteUploads is a store that keeps the parts of objects streamed but never finished
 // (S3's multipart uploads); the local directory cleans its own temp files.

@@ -30,6 +30,9 @@ type readiness struct {
 // load balancer takes it out of rotation on 503 and back when they return.
 func (s *Server) readyz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, readiness{Status: "draining", Checks: map[string]string{}})
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	res := readiness{Status: "ok", Checks: map[string]string{}}
@@ -74,6 +77,10 @@ func storeProblem(err error) string {
 	}
 	return "unreachable"
 }
+
+// Drain makes /readyz answer 503 from now on, while every route still serves: a stopping
+// server calls it, then waits for the load balancers to take it out of rotation.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // CheckStore writes a probe object to the store and tells whether the store takes the writes
 // uploads will make; `serve` calls it at start so that a misconfigured store is named once,

@@ -74,8 +74,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		status := res.Status
 		s.metrics.observe(c.Request().Method, route, status, elapsed)
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status == http.StatusOK && (route == "/healthz" || route == "/readyz"):
+			level = slog.LevelDebug // a load balancer asks every few seconds
 		}
 		attrs := []slog.Attr{
 			slog.String("method", c.Request().Method),

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,6 +69,7 @@ type Server struct {
 	clientLimits  clientLimits    // limits.go; tests shorten them
 	uploadSlots   *uploadSlots    // limits.go
 	forms         formTokens      // csrf.go
+	draining      atomic.Bool     // health.go: a stopping server says so on /readyz
 }
 
 // New builds the server and its routes.

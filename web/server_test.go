@@ -69,7 +69,7 @@ func (s *testServer) do(t *testing.T, req *http.Request) *httptest.ResponseRecor
 func TestSecurityHeadersAndRequestID(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
-	rec := s.do(t, httptest.NewRequest("GET", "/healthz", nil))
+	rec := s.do(t, httptest.NewRequest("GET", "/static/base.css", nil))
 	h := rec.Header()
 	for k, want := range map[string]string{
 		"X-Content-Type-Options": "nosniff",
@@ -92,7 +92,7 @@ func TestSecurityHeadersAndRequestID(t *testing.T) {
 	}
 
 	// A well-formed incoming id is kept (joins logs across a proxy); a malformed one is replaced.
-	req := httptest.NewRequest("GET", "/healthz", nil)
+	req := httptest.NewRequest("GET", "/static/base.css", nil)
 	req.Header.Set("X-Request-Id", "lb-1234")
 	if got := s.do(t, req).Header().Get("X-Request-Id"); got != "lb-1234" {
 		t.Errorf("incoming id replaced: %q", got)
@@ -177,7 +177,7 @@ func TestErrorShape(t *testing.T) {
 func TestClientAddress(t *testing.T) {
 	t.Parallel()
 	direct := newTestServer(t)
-	req := httptest.NewRequest("GET", "/healthz", nil)
+	req := httptest.NewRequest("GET", "/static/base.css", nil)
 	req.RemoteAddr = "203.0.113.9:5555"
 	req.Header.Set("X-Forwarded-For", "198.51.100.66")
 	direct.do(t, req)
@@ -187,7 +187,7 @@ func TestClientAddress(t *testing.T) {
 
 	_, lb, _ := net.ParseCIDR("10.0.0.0/8")
 	proxied := newTestServer(t, func(c *Config) { c.TrustedProxies = append(c.TrustedProxies, lb) })
-	req = httptest.NewRequest("GET", "/healthz", nil)
+	req = httptest.NewRequest("GET", "/static/base.css", nil)
 	req.RemoteAddr = "10.1.2.3:5555"
 	req.Header.Set("X-Forwarded-For", "198.51.100.66")
 	proxied.do(t, req)

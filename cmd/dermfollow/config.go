@@ -32,6 +32,8 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
+	StoreTimeout    time.Duration
 }
 
 // envVar documents one setting; the table below is the single source for parsing, `-h` and
@@ -191,7 +193,20 @@ func envVars() []envVar {
 				c.ShutdownTimeout = d
 				return nil
 			}},
+		{name: "DERMFOLLOW_DRAIN_DELAY", def: "5s", help: "how long a stopping server answers /readyz 503 while still serving, so load balancers stop sending it requests",
+			set: func(c *config, v string) (err error) { c.DrainDelay, err = parseDuration(v, true); return err }},
+		{name: "DERMFOLLOW_STORE_TIMEOUT", def: "60s", help: "how long storing one received photo may take before its upload answers 503",
+			set: func(c *config, v string) (err error) { c.StoreTimeout, err = parseDuration(v, false); return err }},
 	}
+}
+
+// parseDuration parses a setting's duration: positive, or zero too where zeroOK.
+func parseDuration(v string, zeroOK bool) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d == 0 && !zeroOK {
+		return 0, fmt.Errorf("must be a duration such as 30s")
+	}
+	return d, nil
 }
 
 // loadConfig reads every variable, reporting every wrong value at once, one per line.

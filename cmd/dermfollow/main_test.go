@@ -67,6 +67,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *testServer
 	full := map[string]string{
 		"DERMFOLLOW_ADDR":         "127.0.0.1:0",
 		"DERMFOLLOW_METRICS_ADDR": "127.0.0.1:0",
+		"DERMFOLLOW_DRAIN_DELAY":  "0s",
 		"DERMFOLLOW_SECRET_KEY":   testSecret,
 		"DERMFOLLOW_STORE_DIR":    t.TempDir(),
 		"DERMFOLLOW_LOG_FORMAT":   "json",
@@ -252,7 +253,9 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveUntilDone(ctx, discardLogger(), ln, h, 10*time.Second) }()
+	go func() {
+		done <- serveUntilDone(ctx, discardLogger(), ln, noDrain{h}, &config{ShutdownTimeout: 10 * time.Second})
+	}()
 
 	url := "http://" + ln.Addr().String() + "/"
 	type result struct {
@@ -285,6 +288,11 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
+// noDrain is a handler with nothing to drain.
+type noDrain struct{ http.Handler }
+
+func (noDrain) Drain() {}
+
 func TestShutdownDeadline(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -298,7 +306,9 @@ func TestShutdownDeadline(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveUntilDone(ctx, discardLogger(), ln, h, 200*time.Millisecond) }()
+	go func() {
+		done <- serveUntilDone(ctx, discardLogger(), ln, noDrain{h}, &config{ShutdownTimeout: 200 * time.Millisecond})
+	}()
 	go http.Get("http://" + ln.Addr().String() + "/")
 	<-started
 	cancel()

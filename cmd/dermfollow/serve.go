@@ -94,7 +94,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	// reconciliation, which lists the bucket, runs once a day.
 	wg.Go(func() {
 		sweepPending(bg, svc, log)
-		every(bg, 5*time.Minute, func(ctx context.Context) { sweepPending(ctx, svc, log) })
+		every(bg, svc.PendingGrace(), func(ctx context.Context) { sweepPending(ctx, svc, log) })
 	})
 	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
 	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, svc, log) }) })
@@ -110,7 +110,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		stopBG()
 		wg.Wait()
 	}()
-	return serveUntilDone(ctx, log, ln, srv, cfg.ShutdownTimeout)
+	return serveUntilDone(ctx, log, ln, srv, cfg)
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped
@@ -131,7 +131,7 @@ func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.P
 		return nil, nil, nil, err
 	}
 	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
-		SecretKey: cfg.SecretKey})
+		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout})
 	if err != nil {
 		pool.Close()
 		return nil, nil, nil, err
@@ -188,9 +188,18 @@ func expireSessions(ctx context.Context, svc *followup.Service, log *slog.Logger
 	}
 }
 
-// serveUntilDone serves until ctx ends (SIGINT or SIGTERM), then stops accepting and gives
-// in-flight requests, uploads above all, until the deadline to finish.
-func serveUntilDone(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, grace time.Duration) error {
+// drainer is a handler that can tell load balancers it is going away (web.Server).
+type drainer interface {
+	http.Handler
+	Drain()
+}
+
+// serveUntilDone serves until ctx ends (SIGINT or SIGTERM), then drains (/readyz answers 503
+// for the drain delay while requests are still served, so that load balancers move new ones
+// elsewhere), stops accepting and gives in-flight requests, uploads above all, until the
+// shutdown timeout to finish.
+func serveUntilDone(ctx context.Context, log *slog.Logger, ln net.Listener, h drainer, cfg *config) error {
+	grace := cfg.ShutdownTimeout
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,6 +215,11 @@ func serveUntilDone(ctx context.Context, log *slog.Logger, ln net.Listener, h ht
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	if cfg.DrainDelay > 0 {
+		log.Info("draining", "delay", cfg.DrainDelay.String())
+		h.Drain()
+		time.Sleep(cfg.DrainDelay)
 	}
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
