@@ -42,28 +42,42 @@ type AuditEvent struct {
 // audit appends an event in the caller's transaction, so the event exists if and only if the
 // change does.
 func audit(ctx context.Context, tx pgx.Tx, a Actor, e AuditEvent) error {
-	detail := []byte("{}")
+	v, err := auditValues(a, e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `insert into audit_events (clinic_id, actor_kind, actor_id, action, target_kind, target_id, client_addr, detail)
+		values ($1, $2, $3, $4, $5, $6, $7, $8)`, v.clinic, v.actorKind, v.actor, v.action, v.targetKind, v.target, v.addr, v.detail)
+	return wrap(err, "audit %s", e.Action)
+}
+
+// auditRow is an event's column values, for audit and for the statements that write an event
+// together with the change it records (a photo's row, say).
+type auditRow struct {
+	clinic, actor, target, addr   any
+	actorKind, action, targetKind string
+	detail                        []byte
+}
+
+func auditValues(a Actor, e AuditEvent) (auditRow, error) {
+	v := auditRow{actorKind: a.Kind, action: e.Action, targetKind: e.TargetKind, detail: []byte("{}")}
 	if len(e.Detail) > 0 {
 		var err error
-		if detail, err = json.Marshal(e.Detail); err != nil {
-			return err
+		if v.detail, err = json.Marshal(e.Detail); err != nil {
+			return auditRow{}, err
 		}
 	}
-	var clinic, actor, target any
 	if a.ClinicID != uuid.Nil {
-		clinic = a.ClinicID
+		v.clinic = a.ClinicID
 	}
 	if a.ID != uuid.Nil {
-		actor = a.ID
+		v.actor = a.ID
 	}
 	if e.TargetID != uuid.Nil {
-		target = e.TargetID
+		v.target = e.TargetID
 	}
-	var addr any
 	if a.Addr.IsValid() {
-		addr = a.Addr.String()
+		v.addr = a.Addr.String()
 	}
-	_, err := tx.Exec(ctx, `insert into audit_events (clinic_id, actor_kind, actor_id, action, target_kind, target_id, client_addr, detail)
-		values ($1, $2, $3, $4, $5, $6, $7, $8)`, clinic, a.Kind, actor, e.Action, e.TargetKind, target, addr, detail)
-	return wrap(err, "audit %s", e.Action)
+	return v, nil
 }

@@ -247,8 +247,14 @@ func newPhoto(a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.
 }
 
 // insertPhoto commits the photo's row, takes its object's pending note away and records the
-// upload in the audit log, in one transaction. created is false when a concurrent try of the
-// same upload committed first. A lost answer to the COMMIT is a *commitUnknownError.
+// upload in the audit log, in one statement (one round trip: on the upload's critical path,
+// each costs the family's phone its wait). created is false when a concurrent try of the same
+// upload committed first; the note is then left for discardObject. A lost answer is a
+// *commitUnknownError.
+//
+// The note is locked first (FOR UPDATE): a sweeper that holds it (the upload outlived its
+// deadline, and the sweeper is removing the object) makes this wait and then find it gone,
+// and the row is not written; one that comes later skips the locked note.
 func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *imagestore.Clean) (created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
@@ -261,42 +267,45 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 	sum, _ := hex.DecodeString(p.SHA256)
 	removed, _ := json.Marshal(removals(clean.Removed))
 	meta := clean.Meta
-	err = s.inTxKnown(ctx, func(tx pgx.Tx) error {
-		// First the note: a sweeper that took it (the upload outlived its deadline) may have
-		// removed the object, and then the row must not be written.
-		tag, err := tx.Exec(ctx, `delete from pending_objects where object_key = $1`, p.objectKey)
-		if err != nil {
-			return unavailable(err)
-		}
-		if tag.RowsAffected() != 1 {
-			return &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: errors.New("the object's pending note was swept")}
-		}
-		err = tx.QueryRow(ctx, `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
-				content_type, size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id,
-				uploaded_by, removed)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			on conflict (procedure_id, upload_id) do nothing
-			returning id, received_at`,
-			a.ClinicID, p.ProcedureID, p.Timepoint, p.View, p.UploadID, p.objectKey, p.ContentType, p.Size, sum, p.Width, p.Height,
-			p.Orientation, p.CapturedAt, s.now(), p.Source, linkID, uploader, removed).Scan(&p.ID, &p.ReceivedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			created = false
-			return errNothingToCommit // a concurrent try won; its object is the photo's
-		}
-		if err != nil {
-			return unavailable(err)
-		}
-		created = true
-		s.hook(hookInserted)
-		return audit(ctx, tx, a, AuditEvent{Action: AuditPhotoUploaded, TargetKind: "photo", TargetID: p.ID,
-			Detail: map[string]any{"procedure": p.ProcedureID, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
-				"removed": removals(clean.Removed), "had_gps": meta.HadGPS, "had_serial": meta.HadSerial,
-				"had_thumbnail": meta.HadThumbnail, "had_trailer": meta.HadTrailer}})
-	})
-	if errors.Is(err, errNothingToCommit) {
-		return false, nil
+	ev, err := auditValues(a, AuditEvent{Action: AuditPhotoUploaded, TargetKind: "photo",
+		Detail: map[string]any{"procedure": p.ProcedureID, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
+			"removed": removals(clean.Removed), "had_gps": meta.HadGPS, "had_serial": meta.HadSerial,
+			"had_thumbnail": meta.HadThumbnail, "had_trailer": meta.HadTrailer}})
+	if err != nil {
+		return false, err
 	}
-	return created, err
+	s.hook(hookInserting)
+	var noted bool
+	var id *uuid.UUID
+	var received *time.Time
+	err = s.pool.QueryRow(ctx, `with note as (select object_key from pending_objects where object_key = $6 for update),
+		p as (insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key, content_type,
+				size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id, uploaded_by, removed)
+			select $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::bytea, $10::int, $11::int,
+				$12::smallint, $13::timestamptz, $14::timestamptz, $15::text, $16::uuid, $17::uuid, $18::jsonb
+			where exists (select 1 from note)
+			on conflict (procedure_id, upload_id) do nothing
+			returning id, received_at),
+		gone as (delete from pending_objects where object_key = $6 and exists (select 1 from p)),
+		logged as (insert into audit_events (clinic_id, actor_kind, actor_id, action, target_kind, target_id, client_addr, detail)
+			select $19::uuid, $20::text, $21::uuid, $22::text, $23::text, p.id, $24::inet, $25::jsonb from p)
+		select exists (select 1 from note), (select id from p), (select received_at from p)`,
+		a.ClinicID, p.ProcedureID, p.Timepoint, p.View, p.UploadID, p.objectKey, p.ContentType, p.Size, sum, p.Width, p.Height,
+		p.Orientation, p.CapturedAt, s.now(), p.Source, linkID, uploader, removed,
+		ev.clinic, ev.actorKind, ev.actor, ev.action, ev.targetKind, ev.addr, ev.detail).Scan(&noted, &id, &received)
+	switch {
+	case err != nil && pgCode(err) == "":
+		// The statement, its own transaction, may have committed before its answer was lost.
+		return false, &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: &commitUnknownError{err}}
+	case err != nil:
+		return false, unavailable(err)
+	case !noted:
+		return false, &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: errors.New("the object's pending note was swept")}
+	case id == nil:
+		return false, nil // a concurrent try of the same upload committed first
+	}
+	p.ID, p.ReceivedAt = *id, *received
+	return true, nil
 }
 
 // notePending records that an object is about to be stored under key (see pending_objects).

@@ -65,7 +65,7 @@ func checkPhotoInvariants(t *testing.T, svc *Service) (rows, objects int) {
 // whole, and a retry of its upload_id finds it.
 func TestAddPhotoOutlivesItsRequest(t *testing.T) {
 	t.Parallel()
-	for _, step := range []string{hookSanitized, hookStored, hookInserted} {
+	for _, step := range []string{hookSanitized, hookStored, hookInserting} {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
 			f := newCoreFixture(t)
@@ -155,16 +155,16 @@ func TestAddPhotoRequestEndsAtRandom(t *testing.T) {
 }
 
 // TestAddPhotoCommitAnswerLost: the database commits a photo's row and the answer is lost on
-// the way back (a network cut, a failover). The object must not be removed (the row exists),
+// the way back (a network cut, a failover) after the statement ran. The object must not be removed (the row exists),
 // and the upload is answered with the photo.
 func TestAddPhotoCommitAnswerLost(t *testing.T) {
 	t.Parallel()
-	proxy := pgtest.NewCommitProxy(t, pgtest.NewDatabase(t))
+	proxy := pgtest.NewAnswerProxy(t, pgtest.NewDatabase(t))
 	f := newCoreFixture(t, func(c *Config) { c.Pool = pgtest.OpenPool(t, proxy.URL) })
-	proxy.LoseNextCommit()
+	proxy.LoseAnswerTo("insert into photos")
 	p, created, err := f.upload(t, f.clinician, "baseline", "front", "commit-lost-1", testJPEG(t, 3))
 	if proxy.Lost() != 1 {
-		t.Fatalf("the proxy lost %d commit answers, want 1", proxy.Lost())
+		t.Fatalf("the proxy lost %d answers, want 1", proxy.Lost())
 	}
 	if err != nil || !created {
 		t.Fatalf("AddPhoto whose commit answer was lost = %v, %v; want the committed photo", created, err)
@@ -289,5 +289,58 @@ func TestThumbnailFailuresDoNotStallTheQueue(t *testing.T) {
 	}
 	if n, err := f.svc.MakeThumbnails(ctx, 10); err != nil || n != 0 {
 		t.Errorf("MakeThumbnails after giving up = %d, %v; want nothing left", n, err)
+	}
+}
+
+// TestSweptNoteStopsTheRow: an upload that outlived its deadline can find the sweeper at its
+// object: the sweeper holds the note, removes the object and the note; the photo's row must
+// then not be written (it would have no object), and the upload answers "try again".
+func TestSweptNoteStopsTheRow(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	swept := make(chan error, 1)
+	f.svc.testHook = func(step string) {
+		if step != hookStored {
+			return
+		}
+		locked := make(chan struct{})
+		go func() {
+			tx, err := f.svc.pool.Begin(ctx)
+			if err != nil {
+				swept <- err
+				close(locked)
+				return
+			}
+			defer tx.Rollback(ctx)
+			var key string
+			if err := tx.QueryRow(ctx, `select object_key from pending_objects for update`).Scan(&key); err != nil {
+				swept <- err
+				close(locked)
+				return
+			}
+			close(locked) // the upload's statement now waits for this lock
+			time.Sleep(100 * time.Millisecond)
+			if err := f.svc.store.Delete(ctx, key); err != nil {
+				swept <- err
+				return
+			}
+			if _, err := tx.Exec(ctx, `delete from pending_objects where object_key = $1`, key); err != nil {
+				swept <- err
+				return
+			}
+			swept <- tx.Commit(ctx)
+		}()
+		<-locked
+	}
+	_, _, err := f.upload(t, f.clinician, "baseline", "front", "swept-under-1", testJPEG(t, 8))
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+	if ErrorCode(err) != EUNAVAILABLE {
+		t.Errorf("upload whose note was swept = %v, want unavailable", err)
+	}
+	if n := countRows(t, f.svc, `select count(*) from photos`); n != 0 {
+		t.Errorf("%d photo rows written for a swept object", n)
 	}
 }

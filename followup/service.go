@@ -116,7 +116,7 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 const (
 	hookSanitized = "sanitized"
 	hookStored    = "stored"
-	hookInserted  = "inserted"
+	hookInserting = "inserting"
 )
 
 func (s *Service) hook(step string) {
@@ -133,9 +133,6 @@ func (e *commitUnknownError) Error() string {
 	return "the outcome of the commit is unknown: " + e.err.Error()
 }
 func (e *commitUnknownError) Unwrap() error { return e.err }
-
-// errNothingToCommit ends a transaction of inTxKnown that found nothing to do, rolling it back.
-var errNothingToCommit = errors.New("followup: nothing to commit")
 
 // inTxKnown is inTx for writes whose caller must tell a failed COMMIT from one whose answer
 // was lost: the latter comes back as a *commitUnknownError (and unavailable). Only a COMMIT

@@ -283,6 +283,18 @@ func TestUploadSlotsPerLink(t *testing.T) {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
 	}
 	wg.Wait()
+	// The server ends the cut uploads' handlers, and gives their slots back.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		f.srv.uploadSlots.mu.Lock()
+		n := f.srv.uploadSlots.total
+		f.srv.uploadSlots.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upload slots still taken 10 s after their uploads were cut", n)
+		}
+	}
 	if code, _ := f.upload(t, linkPath(e.LinkURL)+"/photos", "", map[string]string{"timepoint": "day-1", "view": "front", "upload_id": "after-0001"}, imagetest.JPEG(64, 48, 3)); code != 201 {
 		t.Errorf("upload after the held ones ended = %d, want 201", code)
 	}
