@@ -21,6 +21,7 @@ import (
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
+	watchAuthz(f.srv)
 	// Hundreds of wrong tokens from one address: the throttle (TestWrongTokensThrottledAndAudited)
 	// would answer them 429.
 	f.srv.tokenFailures = newFailureLimiter(100000, time.Minute)

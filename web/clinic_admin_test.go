@@ -84,22 +84,27 @@ func TestClinicUserDisable(t *testing.T) {
 func TestClinicUserDisableRefused(t *testing.T) {
 	t.Parallel()
 	f, outsiderAdmin := userAdminFixture(t)
+	watchAuthz(f.srv)
 	id := f.userID(t, f.clinician)
 	path := "/admin/users/" + id + "/disable"
-	for email, want := range map[string]int{
-		f.clinician:   http.StatusForbidden,
-		f.researcher:  http.StatusForbidden,
-		outsiderAdmin: http.StatusNotFound,
-		f.outsider:    http.StatusForbidden,
-	} {
-		b := f.client(t)
-		b.mustLogin(email)
-		if p := b.post(path, nil); p.status != want {
-			t.Errorf("%s: disable = %d, want %d", strings.SplitN(email, "-", 2)[0], p.status, want)
+	for _, action := range []string{"/disable", "/enable"} {
+		for email, want := range map[string]int{
+			f.clinician:   http.StatusForbidden,
+			f.researcher:  http.StatusForbidden,
+			outsiderAdmin: http.StatusNotFound,
+			f.outsider:    http.StatusForbidden,
+		} {
+			b := f.client(t)
+			b.mustLogin(email)
+			if p := b.post("/admin/users/"+id+action, nil); p.status != want {
+				t.Errorf("%s: %s = %d, want %d", strings.SplitN(email, "-", 2)[0], action, p.status, want)
+			}
 		}
-	}
-	if p := f.client(t).post(path, nil); p.status != http.StatusUnauthorized {
-		t.Errorf("without a session: disable = %d, want 401", p.status)
+		anon := f.client(t)
+		anon.get("/login")
+		if p := anon.post("/admin/users/"+id+action, nil); p.status != http.StatusUnauthorized {
+			t.Errorf("without a session: %s = %d, want 401", action, p.status)
+		}
 	}
 
 	admin := f.client(t)

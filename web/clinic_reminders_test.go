@@ -172,6 +172,7 @@ func TestClinicReminderSendAndSwitch(t *testing.T) {
 func TestClinicReminderAuthorization(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
+	watchAuthz(f.srv)
 	id := f.enrolDueProcedure(t)
 	outbox := "/procedures/" + id + "/reminders"
 	posts := map[string]url.Values{outbox: {}, outbox + "/settings": {"enabled": {"false"}}}

@@ -621,6 +621,7 @@ func TestClinicLogoutEverywhere(t *testing.T) {
 func TestClinicAuthorization(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
+	watchAuthz(f.srv)
 	pr, pa, ph := f.procedureID, f.patientID, f.photoID
 	gets := []string{"/patients/" + pa, "/patients/" + pa + "/enrol", "/patients/" + pa + "/enrol?preview=1&protocol=pws-hemoporfin-pdt&body_site=face&performed_at=2026-11-01T10:00",
 		"/procedures/" + pr, "/procedures/" + pr + "/compare", "/procedures/" + pr + "/compare?b=" + ph}
@@ -630,6 +631,7 @@ func TestClinicAuthorization(t *testing.T) {
 		"/procedures/" + pr + "/assessments":                           {"timepoint": {"baseline"}, "level": {"none"}},
 		"/procedures/" + pr + "/retakes":                               {"photo_id": {ph}, "body": {"blurred"}},
 		"/procedures/" + pr + "/links/" + uuid.NewString() + "/revoke": {},
+		"/procedures/" + pr + "/photos/withdraw":                       {"photo_id": {ph}, "reason": {"sent by mistake"}},
 	}
 	apis := []string{"/api/v1/photos/" + ph + "/thumbnail", "/api/v1/photos/" + ph + "/original", "/api/v1/procedures/" + pr}
 
@@ -664,6 +666,18 @@ func TestClinicAuthorization(t *testing.T) {
 	if p := researcher.get("/"); p.status != 200 || strings.Contains(p.body, "Xiaoming") {
 		t.Errorf("researcher's start page = %d, shows a patient: %v", p.status, strings.Contains(p.body, "Xiaoming"))
 	}
+	if p := researcher.post("/patients", url.Values{"display_name": {"R"}, "birth_date": {"2024-01-01"}}); p.status != http.StatusForbidden {
+		t.Errorf("researcher creating a patient = %d, want 403", p.status)
+	}
+	// The clinic's own upload form: another clinic finds no procedure, a researcher may not.
+	for who, b := range map[string]*clinicBrowser{"outsider": outsider, "researcher": researcher} {
+		want := map[string]int{"outsider": http.StatusNotFound, "researcher": http.StatusForbidden}[who]
+		p := b.uploadForm("/procedures/"+pr+"/photos", b.csrf(), map[string]string{"timepoint": "baseline", "view": "front",
+			"upload_id": "authz-" + who + "-1"}, imagetest.JPEG(64, 48, 3))
+		if p.status != want {
+			t.Errorf("%s's clinic upload = %d, want %d", who, p.status, want)
+		}
+	}
 
 	for _, email := range []string{f.clinician, f.admin} {
 		b := f.client(t)
@@ -681,10 +695,15 @@ func TestClinicAuthorization(t *testing.T) {
 			t.Errorf("signed-out GET %s = %d %q, want a redirect to sign in", path, p.status, p.header.Get("Location"))
 		}
 	}
+	anon.get("/login") // a signed-out browser has the sign-in page's form token, and no user
 	for path, form := range posts {
-		// A signed-out browser has a session (from the sign-in page) but no user.
 		if p := anon.post(path, form); p.status != http.StatusUnauthorized {
 			t.Errorf("signed-out POST %s = %d, want 401: %s", path, p.status, p.body)
+		}
+	}
+	for _, path := range []string{"/logout", "/logout-everywhere", "/patients"} {
+		if p := anon.post(path, url.Values{"display_name": {"x"}}); p.status != http.StatusUnauthorized {
+			t.Errorf("signed-out POST %s = %d, want 401", path, p.status)
 		}
 	}
 }
@@ -857,6 +876,7 @@ func TestClinicWorklist(t *testing.T) {
 func TestClinicAdmin(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
+	watchAuthz(f.srv)
 	auditPath := "/patients/" + f.patientID + "/audit"
 
 	clinician := f.client(t)

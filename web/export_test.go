@@ -192,6 +192,7 @@ func TestExportAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newExportFixture(t, store)
+	watchAuthz(f.srv)
 	e := f.start(t, f.researcher)
 	for _, tc := range []struct {
 		name                       string
@@ -379,6 +380,7 @@ func TestExportPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newExportFixture(t, store)
+	watchAuthz(f.srv)
 	if code, h, _ := newPageClient(t, f.url).do("GET", "/exports", nil); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
 		t.Errorf("anonymous export page = %d %s, want a redirect to the sign-in", code, h.Get("Location"))
 	}
@@ -386,6 +388,9 @@ func TestExportPage(t *testing.T) {
 	clinician.login(f.emails[f.clinician])
 	if code, _, _ := clinician.do("GET", "/exports", nil); code != http.StatusForbidden {
 		t.Errorf("clinician's export page = %d, want 403", code)
+	}
+	if code, _, _ := clinician.do("POST", "/exports", url.Values{"protocol": {"pws-hemoporfin-pdt"}, "csrf_token": {clinician.csrf("/")}}); code != http.StatusForbidden {
+		t.Errorf("clinician starting an export from the page = %d, want 403", code)
 	}
 
 	p := newPageClient(t, f.url)

@@ -73,6 +73,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		elapsed := time.Since(start)
 		status := res.Status
 		s.metrics.observe(c.Request().Method, route, status, elapsed)
+		if s.observe != nil {
+			s.observe(c.Request().Method, route, status, res.Header().Get("Location"))
+		}
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:

@@ -236,6 +236,7 @@ func TestParentBadLinks(t *testing.T) {
 func TestParentCookies(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
+	watchAuthz(f.srv)
 	_, link := f.enrolFamily(t, "en", dueNow())
 	pc := f.parentClient(t)
 	pc.open(link)
@@ -300,6 +301,7 @@ func TestParentCookies(t *testing.T) {
 func TestParentUploadRefusesCrossSite(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
+	watchAuthz(f.srv)
 	_, link := f.enrolFamily(t, "en", dueNow())
 	pc := f.parentClient(t)
 	csrf := csrfOf(t, pc.open(link))
@@ -486,6 +488,7 @@ func TestParentLanguage(t *testing.T) {
 func TestParentThumbnails(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
+	watchAuthz(f.srv)
 	procedure, link := f.enrolFamily(t, "en", dueNow())
 	_, otherLink := f.enrolFamily(t, "en", dueNow())
 	pc := f.parentClient(t)

@@ -142,6 +142,7 @@ func TestReminderAPI(t *testing.T) {
 func TestReminderAPIAuthorization(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
+	watchAuthz(f.srv)
 	id := f.enrolDue(t)
 	base := "/api/v1/procedures/" + id + "/reminders"
 	type route struct {

@@ -70,6 +70,9 @@ type Server struct {
 	uploadSlots   *uploadSlots    // limits.go
 	forms         formTokens      // csrf.go
 	draining      atomic.Bool     // health.go: a stopping server says so on /readyz
+	// observe, set only by tests, sees every request's route template and status (the
+	// authorization tests record which routes they refused callers on).
+	observe func(method, route string, status int, location string)
 }
 
 // New builds the server and its routes.

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -34,6 +35,7 @@ type config struct {
 	ShutdownTimeout time.Duration
 	DrainDelay      time.Duration
 	StoreTimeout    time.Duration
+	PhotoQuota      followup.PhotoQuota
 }
 
 // envVar documents one setting; the table below is the single source for parsing, `-h` and
@@ -195,9 +197,33 @@ func envVars() []envVar {
 			}},
 		{name: "DERMFOLLOW_DRAIN_DELAY", def: "5s", help: "how long a stopping server answers /readyz 503 while still serving, so load balancers stop sending it requests",
 			set: func(c *config, v string) (err error) { c.DrainDelay, err = parseDuration(v, true); return err }},
+		{name: "DERMFOLLOW_PHOTO_QUOTA", def: "link-per-minute=30,link-photos=300,link-bytes=3221225472,step-photos=60",
+			help: "what one parent link may send (per minute, in all, bytes) and one step of a follow-up may hold",
+			set:  func(c *config, v string) (err error) { c.PhotoQuota, err = parseQuota(v); return err }},
 		{name: "DERMFOLLOW_STORE_TIMEOUT", def: "60s", help: "how long storing one received photo may take before its upload answers 503",
 			set: func(c *config, v string) (err error) { c.StoreTimeout, err = parseDuration(v, false); return err }},
 	}
+}
+
+// parseQuota parses "key=N,..." of the keys link-per-minute, link-photos, link-bytes and
+// step-photos; a key left out keeps its default.
+func parseQuota(v string) (followup.PhotoQuota, error) {
+	var q followup.PhotoQuota
+	fields := map[string]*int64{"link-per-minute": &q.LinkPerMinute, "link-photos": &q.LinkPhotos, "link-bytes": &q.LinkBytes,
+		"step-photos": &q.StepPhotos}
+	for _, kv := range strings.Split(v, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, n, ok := strings.Cut(kv, "=")
+		dst, known := fields[strings.TrimSpace(k)]
+		val, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+		if !ok || !known || err != nil || val <= 0 {
+			return q, fmt.Errorf("must be key=number pairs of link-per-minute, link-photos, link-bytes and step-photos, e.g. link-per-minute=30,step-photos=60")
+		}
+		*dst = val
+	}
+	return q, nil
 }
 
 // parseDuration parses a setting's duration: positive, or zero too where zeroOK.

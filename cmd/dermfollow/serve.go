@@ -131,7 +131,7 @@ func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.P
 		return nil, nil, nil, err
 	}
 	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
-		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout})
+		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota})
 	if err != nil {
 		pool.Close()
 		return nil, nil, nil, err
