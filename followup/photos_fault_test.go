@@ -2,13 +2,18 @@ package followup
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,4 +348,99 @@ func TestSweptNoteStopsTheRow(t *testing.T) {
 	if n := countRows(t, f.svc, `select count(*) from photos`); n != 0 {
 		t.Errorf("%d photo rows written for a swept object", n)
 	}
+}
+
+// png16 is a PNG whose header claims w×h pixels of 16-bit RGBA (8 bytes a pixel) over a few
+// bytes of image data: decoded, 20000×5000 would be 800 MB.
+func png16(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		out := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		out = append(out, typ...)
+		out = append(out, data...)
+		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := binary.BigEndian.AppendUint32(nil, w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 16, 6, 0, 0, 0)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(make([]byte, 4096))
+	zw.Close()
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, chunk("IHDR", ihdr)...)
+	out = append(out, chunk("IDAT", z.Bytes())...)
+	return append(out, chunk("IEND", nil)...)
+}
+
+// TestThumbnailsAfterABurstOfCraftedFiles: sixteen files built to exhaust a decoder (a JPEG
+// and a 16-bit PNG whose headers claim the pixel limit over a few KB of data), stored before
+// a normal photo, delay its thumbnails by little more than they take alone, and the decodes
+// stay within a stated memory ceiling.
+func TestThumbnailsAfterABurstOfCraftedFiles(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	// The usual time: one normal photo alone.
+	alone, _, err := f.upload(t, f.clinician, "baseline", "front", "alone-photo-1", testJPEG(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if n, err := f.svc.MakeThumbnails(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("thumbnails alone = %d, %v", n, err)
+	}
+	usual := time.Since(start)
+	_ = alone
+	for i := range 16 {
+		body := crafted10k(t)
+		if i%2 == 1 {
+			body = png16(20000, 5000)
+		}
+		f.insertRawPhoto(t, fmt.Sprintf("crafted-burst-%02d", i), body, true)
+	}
+	f.clock.Set(f.clock.Now().Add(time.Second))
+	normal, _, err := f.upload(t, f.clinician, "baseline", "close-up", "after-burst-1", testJPEG(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	start = time.Now()
+	n, err := f.svc.MakeThumbnails(ctx, 20)
+	took := time.Since(start)
+	close(stop)
+	<-sampled
+	if err != nil || n != 1 {
+		t.Fatalf("MakeThumbnails after the burst = %d, %v; want the normal photo's made", n, err)
+	}
+	if _, _, err := f.svc.OpenPhoto(ctx, f.clinician, normal.ID, VariantSmall); err != nil {
+		t.Errorf("the normal photo's thumbnail: %v", err)
+	}
+	if took > usual+3*time.Second {
+		t.Errorf("the normal photo's thumbnail took %v after the burst, %v alone: want at most 3 s more", took, usual)
+	}
+	const ceiling = 64 << 20
+	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > ceiling {
+		t.Errorf("the heap grew by %d MB during the burst, ceiling %d MB", grew>>20, ceiling>>20)
+	}
+	t.Logf("16 crafted files and a normal photo: %v (a normal photo alone %v), heap grew by at most %.1f MB",
+		took, usual, float64(int64(peak.Load())-int64(base.HeapInuse))/(1<<20))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -431,4 +433,116 @@ func slowUpload(base string, f family, uploadID string, photo []byte, started ch
 	defer resp.Body.Close()
 	res.status = resp.StatusCode
 	return res
+}
+
+// TestStalledClientsHoldBoundedResources: forty clients that send 4 MB of a photo quickly
+// and then nothing (a slow-body attack through three links from one address): the server
+// takes no more than its slots per client (the rest hear 429 before their bodies are read),
+// holds the taken ones in at most its upload memory budget plus temp files, and cuts them
+// once their minimum rate's slack is spent, giving memory, files and connections back.
+func TestStalledClientsHoldBoundedResources(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, nil)
+	srv := d.start(t)
+	d.open(t)
+	pid := srv.cmd.Process.Pid
+	idle := rssKB(t, pid)
+	families := []family{d.newFamily(t, "UTC", ""), d.newFamily(t, "UTC", ""), d.newFamily(t, "UTC", "")}
+	head := bytes.Repeat([]byte{0xff}, 4<<20)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	conns := make(chan net.Conn, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conns <- c
+			boundary := "stalled"
+			pre := fmt.Sprintf("--%s\r\nContent-Disposition: form-data; name=\"timepoint\"\r\n\r\nday-4\r\n--%s\r\nContent-Disposition: form-data; name=\"view\"\r\n\r\nfront\r\n"+
+				"--%s\r\nContent-Disposition: form-data; name=\"upload_id\"\r\n\r\nstalled-%03d\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n",
+				boundary, boundary, boundary, i, boundary)
+			fmt.Fprintf(c, "POST /p/%s/photos HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n%s",
+				families[i%3].linkToken, boundary, len(pre)+20<<20, pre)
+			c.Write(head)
+			c.SetReadDeadline(time.Now().Add(90 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			code := 0
+			fmt.Sscanf(line, "HTTP/1.1 %d", &code)
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	// While they stall: what the server holds.
+	time.Sleep(3 * time.Second)
+	peakRSS, held, files := rssKB(t, pid), 0, 0
+	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, e := range entries {
+		p := fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())
+		if target, _ := os.Readlink(p); strings.Contains(target, "dermfollow-upload") && strings.HasSuffix(target, "(deleted)") {
+			if st, err := os.Stat(p); err == nil {
+				held += int(st.Size())
+				files++
+			}
+		}
+	}
+	wg.Wait()
+	close(conns)
+	for c := range conns {
+		c.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if codes[429] < 40-32 {
+		t.Errorf("answers: %v; want at least 8 refused (429) before their bodies: 32 uploads per client address", codes)
+	}
+	grew := (peakRSS - idle) << 10
+	if grew > 120<<20 {
+		t.Errorf("RSS grew by %d MB with 40 stalled clients, ceiling 120 MB (the 64 MiB upload budget and buffers)", grew>>20)
+	}
+	if held > 32*(4<<20)+(1<<20) {
+		t.Errorf("%d MB of temp files held, ceiling 128 MB (32 slots of 4 MB)", held>>20)
+	}
+	// The slack spent, every stalled upload was cut: no temp file is left.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		left := 0
+		entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, e := range entries {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); strings.Contains(target, "dermfollow-upload") {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upload temp files still open 60 s after the clients stalled", left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("40 stalled clients: answers %v; RSS grew by %d MB (idle %d MB); %d temp files, %d MB held; all cut after the slack",
+		codes, grew>>20, idle>>10, files, held>>20)
+}
+
+// rssKB is a process's resident set, in KiB.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n := 0
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &n)
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
