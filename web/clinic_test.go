@@ -294,7 +294,17 @@ func TestClinicLoginAndLogout(t *testing.T) {
 		t.Errorf("login page when signed in = %d", p.status)
 	}
 
-	// Log out: refused without the CSRF token, then the session is gone.
+	// Signing in again over a session rotates its id (no fixation).
+	before := b.sessionCookie()
+	if p := b.login(f.clinician, clinicTestPassword); p.status != http.StatusSeeOther {
+		t.Fatalf("second sign-in = %d", p.status)
+	}
+	after := b.sessionCookie()
+	if before == nil || after == nil || before.Value == after.Value {
+		t.Error("the session id was not rotated at sign-in")
+	}
+	// Log out: refused without the CSRF token, then the session is gone, on the server too:
+	// its old cookie, replayed, opens nothing.
 	if p := b.post("/logout", url.Values{"csrf_token": {""}}); p.status != http.StatusForbidden {
 		t.Errorf("logout without CSRF token = %d, want 403", p.status)
 	}
@@ -304,6 +314,13 @@ func TestClinicLoginAndLogout(t *testing.T) {
 	if p := b.get("/"); p.status != http.StatusSeeOther {
 		t.Errorf("GET / after logout = %d, want a redirect", p.status)
 	}
+	replay, _ := http.NewRequest("GET", f.url+"/", nil)
+	replay.AddCookie(after)
+	if resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(replay); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the logged-out session's cookie replayed = %v %v, want a redirect to sign in", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	var logins, failed, logouts int
 	q := `select count(*) filter (where action = 'login'), count(*) filter (where action = 'login_failed'),
@@ -311,7 +328,7 @@ func TestClinicLoginAndLogout(t *testing.T) {
 	if err := f.srv.cfg.Pool.QueryRow(clinicCtx(t), q).Scan(&logins, &failed, &logouts); err != nil {
 		t.Fatal(err)
 	}
-	if logins != 1 || failed != 2 || logouts != 1 {
+	if logins != 2 || failed != 2 || logouts != 1 {
 		t.Errorf("audit: %d logins, %d failed, %d logouts; want 1, 2, 1", logins, failed, logouts)
 	}
 	if strings.Contains(f.logs.String(), clinicTestPassword) {

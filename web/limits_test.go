@@ -457,3 +457,103 @@ func TestValidLinkResolvesAfterWrongOnes(t *testing.T) {
 		t.Errorf("the valid link from the same address = %d, want it opened (303)", resp.StatusCode)
 	}
 }
+
+// TestHostHeadersNeverChangeALink: a link is made from the configured public URL, whatever
+// Host or X-Forwarded-Host a caller sends (a forged one would send the family elsewhere).
+func TestHostHeadersNeverChangeALink(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	e := f.enrol(t)
+	base := e.LinkURL[:strings.Index(e.LinkURL, "/p/")]
+	req, _ := http.NewRequest("POST", f.url+"/api/v1/procedures/"+e.ProcedureID+"/parent-links", nil)
+	req.Host = "evil.example"
+	req.Header.Set("X-Forwarded-Host", "evil.example")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("Forwarded", "host=evil.example;proto=https")
+	req.Header.Set("Authorization", "Bearer "+f.clinician)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&l)
+	if resp.StatusCode != 201 || !strings.HasPrefix(l.URL, base+"/p/") || strings.Contains(l.URL, "evil") {
+		t.Errorf("link made with forged host headers = %d %q, want one on %s", resp.StatusCode, l.URL, base)
+	}
+}
+
+// TestTraversalFindsNothing: paths that try to climb out of a route, or smuggle one id for
+// another, find nothing and serve no file of the server.
+func TestTraversalFindsNothing(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	for _, p := range []string{"/static/../go.mod", "/static/..%2fgo.mod", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/....//go.mod",
+		"/api/v1/photos/..%2f..%2fetc%2fpasswd/original", "/api/v1/photos/%2e%2e/original", "/p/..%2f..%2fapi%2fv1%2fpatients",
+		"/p/photos/../../api/v1/patients/x", "/static/parent.js%00.html", "/static/%5c..%5cgo.mod", "//static/parent.js/../../go.mod"} {
+		req, _ := http.NewRequest("GET", f.url+"/", nil)
+		req.URL.Opaque = p // sent as written, not cleaned by the client
+		req.Header.Set("Authorization", "Bearer "+f.clinician)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 300 || strings.Contains(string(body), "module github.com") || strings.Contains(string(body), "root:") {
+			t.Errorf("GET %s = %d %.60q, want nothing served", p, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestPolyglotsStoreNothingExecutable: files that are also HTML or scripts, or lie about what
+// they are, are stored (when they are images at all) as the image alone, served as the type
+// detected with nosniff and a sandboxing policy; what is no image is refused.
+func TestPolyglotsStoreNothingExecutable(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	e := f.enrol(t)
+	img := imagetest.JPEG(64, 48, 1)
+	script := []byte("<html><script>alert(document.cookie)</script></html>")
+	withCOM := append(append([]byte{0xff, 0xd8, 0xff, 0xfe, 0, byte(len(script) + 2)}, script...), img[2:]...)
+	cases := []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"HTML after the JPEG's end", append(append([]byte{}, img...), script...), true},
+		{"HTML in a JPEG comment", withCOM, true},
+		{"HTML named photo.jpg", script, false},
+		{"SVG with a script", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`), false},
+		{"GIF/JS polyglot", []byte("GIF89a/*\x01\x00\x01\x00\x00\x00\x00*/=alert(1)//;"), false},
+		{"PDF", []byte("%PDF-1.4\n1 0 obj<</JS(alert(1))>>endobj"), false},
+	}
+	for i, c := range cases {
+		code, out := f.upload(t, linkPath(e.LinkURL)+"/photos", "", map[string]string{"timepoint": "day-1", "view": "front",
+			"upload_id": fmt.Sprintf("polyglot-%04d", i)}, c.body)
+		if !c.ok {
+			if code != 415 && code != 422 {
+				t.Errorf("%s = %d, want 415 or 422", c.name, code)
+			}
+			continue
+		}
+		if code != 201 {
+			t.Errorf("%s = %d, want the image stored", c.name, code)
+			continue
+		}
+		req, _ := http.NewRequest("GET", f.url+"/api/v1/photos/"+out["id"].(string)+"/original", nil)
+		req.Header.Set("Authorization", "Bearer "+f.clinician)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h := resp.Header
+		if bytes.Contains(stored, []byte("<script")) || h.Get("Content-Type") != "image/jpeg" || h.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.Contains(h.Get("Content-Security-Policy"), "sandbox") {
+			t.Errorf("%s: stored with a script: %v; served as %q, nosniff %q, CSP %q", c.name, bytes.Contains(stored, []byte("<script")),
+				h.Get("Content-Type"), h.Get("X-Content-Type-Options"), h.Get("Content-Security-Policy"))
+		}
+	}
+}

@@ -546,3 +546,49 @@ func rssKB(t *testing.T, pid int) int {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+// TestHeaderSlowlorisIsCut: connections that send their headers a byte at a time, or stop
+// half-way, are cut at the header deadline (10 s), while honest requests keep being answered
+// at once.
+func TestHeaderSlowlorisIsCut(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, nil)
+	srv := d.start(t)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	start := time.Now()
+	var cut sync.WaitGroup
+	var mu sync.Mutex
+	var longest time.Duration
+	for range 50 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		cut.Go(func() {
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			io.Copy(io.Discard, c) // returns when the server closes the connection
+			mu.Lock()
+			longest = max(longest, time.Since(start))
+			mu.Unlock()
+		})
+	}
+	for range 5 {
+		t0 := time.Now()
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("an honest request beside 50 slow ones = %v %v", resp, err)
+		}
+		resp.Body.Close()
+		if took := time.Since(t0); took > 2*time.Second {
+			t.Errorf("an honest request took %v beside 50 slow ones", took)
+		}
+		time.Sleep(time.Second)
+	}
+	cut.Wait()
+	if longest > 20*time.Second {
+		t.Errorf("slow-header connections held for %v, want cut at about 10 s", longest)
+	}
+	t.Logf("50 slow-header connections cut after at most %v", longest.Round(100*time.Millisecond))
+}

@@ -151,6 +151,21 @@ func TestTwoServers(t *testing.T) {
 		t.Errorf("the guardian got %d reminder emails from two servers, want 1", n)
 	}
 	d.checkDeployment(t, lbURL, append(results, streamed...))
+
+	// Nothing secret or personal in any server's log: links, tokens, the secret key, the
+	// password, the patient's name, the guardian's address.
+	secrets := []string{f.linkToken, g.linkToken, f.token, d.researcherToken(t, f), testSecret, "a long test password", "Process Patient", guardian}
+	for i, p := range append([]*proc{a, b}, procs...) {
+		logs := p.logs.String()
+		for _, secret := range secrets {
+			if strings.Contains(logs, secret) {
+				t.Errorf("server %d's log holds %.12s…", i, secret)
+			}
+		}
+		if !strings.Contains(logs, `"msg":"request"`) {
+			t.Errorf("server %d logged no request: the scan saw nothing", i)
+		}
+	}
 }
 
 // daytimeZone picks a time zone where it is now between 10:00 and 19:00, outside the default
