@@ -38,6 +38,9 @@ type Photo struct {
 	ThumbsReady bool       `json:"thumbnails_ready"`
 	// ThumbnailState is ThumbnailPending, ThumbnailReady or ThumbnailUnreadable.
 	ThumbnailState string `json:"thumbnail_state"`
+	// Quality is what the pixels say of how the photo was taken, once its thumbnails are
+	// made (nil before, or for an unreadable photo).
+	Quality *imagestore.Quality `json:"quality,omitempty"`
 
 	objectKey string
 }
@@ -379,8 +382,8 @@ func newObjectKey(prefix string) string {
 }
 
 const photoColumns = `select id, procedure_id, timepoint_key, view, upload_id, object_key, content_type, size_bytes, sha256,
-	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null
-	from photos`
+	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null,
+	quality from photos`
 
 func scanPhotoRow(row pgx.CollectableRow) (Photo, error) { return scanPhoto(row) }
 
@@ -389,7 +392,8 @@ func scanPhoto(row pgx.Row) (Photo, error) {
 	var sum []byte
 	var unreadable bool
 	err := row.Scan(&p.ID, &p.ProcedureID, &p.Timepoint, &p.View, &p.UploadID, &p.objectKey, &p.ContentType, &p.Size, &sum,
-		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable)
+		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable,
+		&p.Quality)
 	p.SHA256 = hex.EncodeToString(sum)
 	p.ThumbnailState = thumbnailState(p.ThumbsReady, unreadable)
 	return p, err

@@ -135,7 +135,7 @@ func (s *Service) makeOneThumbnail(ctx context.Context) (claimed, made bool, err
 			return unavailable(err)
 		}
 		claimed = true
-		werr := s.writeThumbnails(ctx, key, sum, orientation)
+		quality, werr := s.writeThumbnails(ctx, key, sum, orientation)
 		var pf photoFault
 		switch {
 		case errors.As(werr, &pf):
@@ -143,8 +143,8 @@ func (s *Service) makeOneThumbnail(ctx context.Context) (claimed, made bool, err
 		case werr != nil:
 			return wrap(werr, "thumbnails of photo %s", id)
 		}
-		if _, err := tx.Exec(ctx, `update photos set thumbnails_at = now(), thumbnail_error = null, thumbnail_retry_at = null
-			where id = $1`, id); err != nil {
+		if _, err := tx.Exec(ctx, `update photos set thumbnails_at = now(), thumbnail_error = null, thumbnail_retry_at = null,
+			quality = $2 where id = $1`, id, quality); err != nil {
 			return unavailable(err)
 		}
 		made = true
@@ -183,24 +183,26 @@ type photoFault struct{ err error }
 func (f photoFault) Error() string { return f.err.Error() }
 func (f photoFault) Unwrap() error { return f.err }
 
-func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, orientation int) error {
+// writeThumbnails makes and stores a photo's thumbnails and returns its quality, measured from
+// the same decode.
+func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, orientation int) (imagestore.Quality, error) {
 	r, info, err := s.store.Open(ctx, key)
 	if errors.Is(err, imagestore.ErrNotExist) {
-		return photoFault{err}
+		return imagestore.Quality{}, photoFault{err}
 	}
 	if err != nil {
-		return err
+		return imagestore.Quality{}, err
 	}
 	defer r.Close()
 	// The decode waits for room in the process's decode budget and is refused beyond its
 	// ceiling, both judged from the header before any pixel is decoded.
-	thumbs, err := s.decodeBudget.Thumbnails(ctx, r, info.Size, orientation, imagestore.ThumbSizes(), imagestore.Limits{})
+	thumbs, quality, err := s.decodeBudget.ThumbnailsAndQuality(ctx, r, info.Size, orientation, imagestore.ThumbSizes(), imagestore.Limits{})
 	var reject *imagestore.RejectError
 	if errors.As(err, &reject) {
-		return photoFault{err} // the photo's own bytes: the same every time
+		return imagestore.Quality{}, photoFault{err} // the photo's own bytes: the same every time
 	}
 	if err != nil {
-		return err // the store failed mid-read, or ctx ended while waiting for the budget
+		return imagestore.Quality{}, err // the store failed mid-read, or ctx ended while waiting for the budget
 	}
 	hexsum := hex.EncodeToString(sum)
 	for _, t := range thumbs {
@@ -208,10 +210,10 @@ func (s *Service) writeThumbnails(ctx context.Context, key string, sum []byte, o
 		err := s.store.Put(pctx, imagestore.ThumbKey(hexsum, t.Size), bytes.NewReader(t.JPEG), int64(len(t.JPEG)), "image/jpeg")
 		cancel()
 		if err != nil {
-			return err
+			return imagestore.Quality{}, err
 		}
 	}
-	return nil
+	return quality, nil
 }
 
 // PendingGrace is how long an object may stay noted in pending_objects before it is taken for

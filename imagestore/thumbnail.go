@@ -70,18 +70,25 @@ func Thumbnails(r io.Reader, orientation int, sizes []ThumbSize, lim Limits) ([]
 // hold too much of b. A refusal or a damaged photo is a *RejectError (permanent: the same
 // bytes fail again); a read error of r, or ctx's end while waiting, is returned as it is.
 func (b *DecodeBudget) Thumbnails(ctx context.Context, r io.Reader, size int64, orientation int, sizes []ThumbSize, lim Limits) ([]Thumb, error) {
+	thumbs, _, err := b.ThumbnailsAndQuality(ctx, r, size, orientation, sizes, lim)
+	return thumbs, err
+}
+
+// ThumbnailsAndQuality is Thumbnails that also measures the photo's Quality, from the largest
+// thumbnail it makes anyway: no second decode.
+func (b *DecodeBudget) ThumbnailsAndQuality(ctx context.Context, r io.Reader, size int64, orientation int, sizes []ThumbSize, lim Limits) ([]Thumb, Quality, error) {
 	lim = lim.WithDefaults()
 	for _, s := range sizes {
 		if s.MaxSide <= 0 {
-			return nil, fmt.Errorf("imagestore: thumbnail size %d", s.MaxSide)
+			return nil, Quality{}, fmt.Errorf("imagestore: thumbnail size %d", s.MaxSide)
 		}
 	}
 	if len(sizes) == 0 {
-		return nil, nil
+		return nil, Quality{}, nil
 	}
 	dec, err := b.decodeForThumbnails(ctx, r, size, sizes, lim)
 	if err != nil {
-		return nil, err
+		return nil, Quality{}, err
 	}
 	defer dec.release()
 	order := make([]int, len(sizes))
@@ -95,6 +102,7 @@ func (b *DecodeBudget) Thumbnails(ctx context.Context, r io.Reader, size int64, 
 		}
 	}
 	out := make([]Thumb, len(sizes))
+	var q Quality
 	src := toResampleable(dec.img)
 	dec.img = nil // the decode is garbage once the largest thumbnail is made from it
 	for _, i := range order {
@@ -102,15 +110,18 @@ func (b *DecodeBudget) Thumbnails(ctx context.Context, r io.Reader, size int64, 
 		// rounded up), so that every path gives the same thumbnail size.
 		w, h := fitSize(dec.plan.width, dec.plan.height, sizes[i].MaxSide)
 		scaled := fitWithin(src, w, h)
+		if q.Flags == nil { // the largest thumbnail, the first made: the closest to the original
+			q = MeasureQuality(scaled)
+		}
 		src = scaled
 		var buf bytes.Buffer
 		final := flattenOnWhite(orient(scaled, orientation))
 		if err := imaging.Encode(&buf, final, imaging.JPEG, imaging.JPEGQuality(ThumbJPEGQuality)); err != nil {
-			return nil, fmt.Errorf("imagestore: encode thumbnail: %w", err)
+			return nil, Quality{}, fmt.Errorf("imagestore: encode thumbnail: %w", err)
 		}
 		out[i] = Thumb{Size: sizes[i], JPEG: buf.Bytes()}
 	}
-	return out, nil
+	return out, q, nil
 }
 
 // fitSize is the size of a w x h image scaled down to fit maxSide (not enlarged).

@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -65,6 +66,12 @@ func timelineGrid(procedure uuid.UUID, cols []timelineColumn, rows []timelineRow
 				b.WriteString(`<span class="tl-missing">missing</span>`)
 			default:
 				b.WriteString(`<span class="tl-none">–</span>`)
+			}
+			if p := c.Photo; p != nil && p.Quality != nil && len(p.Quality.Flags) > 0 {
+				// The measured quality, in words (the thresholds: imagestore/quality.go).
+				b.WriteString(`<small class="tl-quality">`)
+				esc(strings.Join(p.Quality.Flags, ", "))
+				b.WriteString(`</small>`)
 			}
 			if c.Count > 1 {
 				b.WriteString(`<small class="cl-muted">` + strconv.Itoa(c.Count) + ` photos</small>`)
