@@ -88,9 +88,9 @@ func exposed(img image.Image, k float64) *image.NRGBA {
 // real fixture photos.
 func qualityScenes(t *testing.T) map[string]image.Image {
 	scenes := map[string]image.Image{
-		"skin 1200x900":  skinScene(1200, 900, 1),
-		"skin 900x1200":  skinScene(900, 1200, 2),
-		"skin, dimmer":   exposed(skinScene(1200, 900, 4), 0.75),
+		"skin 1200x900": skinScene(1200, 900, 1),
+		"skin 900x1200": skinScene(900, 1200, 2),
+		"skin, dimmer":  exposed(skinScene(1200, 900, 4), 0.75),
 	}
 	for _, name := range []string{"video-001.progressive.jpeg", "video-001.cmyk.jpeg"} {
 		f, err := os.Open("testdata/" + name)
