@@ -59,6 +59,14 @@ const (
 	clippedShadowAtOrBelow = 5
 )
 
+// QualityThresholds names the thresholds, for the page's copy of them (web/static/quality.js)
+// to be checked against.
+func QualityThresholds() map[string]float64 {
+	return map[string]float64{"blurryBelow": blurryBelow, "darkMeanBelow": darkMeanBelow, "darkShadowsOver": darkShadowsOver,
+		"overexposedHighsOver": overexposedHighsOver, "overexposedMeanAbove": overexposedMeanAbove,
+		"clippedHighAtOrAbove": clippedHighAtOrAbove, "clippedShadowAtOrBelow": clippedShadowAtOrBelow}
+}
+
 // MeasureQuality takes the measures of img (any size; it is scaled to QualitySide first, as
 // the page's canvas does).
 func MeasureQuality(img image.Image) Quality {

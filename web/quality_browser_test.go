@@ -1,0 +1,174 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"math"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/disintegration/imaging"
+
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/web/browsertest"
+)
+
+// TestQualityThresholdsMatch: the page judges photos by the server's numbers.
+func TestQualityThresholdsMatch(t *testing.T) {
+	t.Parallel()
+	js, err := os.ReadFile("static/quality.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range imagestore.QualityThresholds() {
+		m := regexp.MustCompile(`\b` + name + `: ([0-9.]+)`).FindSubmatch(js)
+		if m == nil {
+			t.Errorf("quality.js lacks the threshold %s", name)
+			continue
+		}
+		if got, _ := strconv.ParseFloat(string(m[1]), 64); got != want {
+			t.Errorf("quality.js %s = %v, the server's = %v", name, got, want)
+		}
+	}
+	if !bytes.Contains(js, []byte("SIDE = "+strconv.Itoa(imagestore.QualitySide))) {
+		t.Errorf("quality.js measures at another size than the server's %d px", imagestore.QualitySide)
+	}
+}
+
+// textured is a photo-like w×h scene with detail at several scales (as skin has), for the
+// quality measures to find.
+func textured(w, h int, seed uint64) *image.NRGBA {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	grid := func(gw, gh int) []float64 {
+		g := make([]float64, gw*gh)
+		for i := range g {
+			g[i] = rng.Float64()*2 - 1
+		}
+		return g
+	}
+	fine, coarse := grid(320, 240), grid(80, 60)
+	at := func(g []float64, gw, gh int, u, v float64) float64 {
+		fx, fy := u*float64(gw-1), v*float64(gh-1)
+		x0, y0 := int(fx), int(fy)
+		x1, y1 := min(x0+1, gw-1), min(y0+1, gh-1)
+		tx, ty := fx-float64(x0), fy-float64(y0)
+		return (g[y0*gw+x0]*(1-tx)+g[y0*gw+x1]*tx)*(1-ty) + (g[y1*gw+x0]*(1-tx)+g[y1*gw+x1]*tx)*ty
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			u, v := float64(x)/float64(w), float64(y)/float64(h)
+			n := 22*at(fine, 320, 240, u, v) + 12*at(coarse, 80, 60, u, v)
+			c := func(base float64) uint8 { return uint8(max(0, min(255, math.Round(base+n)))) }
+			img.SetNRGBA(x, y, color.NRGBA{c(210), c(160), c(140), 255})
+		}
+	}
+	return img
+}
+
+func jpegDataURL(t *testing.T, img image.Image) (string, image.Image) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := jpeg.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), decoded
+}
+
+type jsQuality struct {
+	Sharpness         float64  `json:"sharpness"`
+	MeanLuminance     float64  `json:"mean_luminance"`
+	ClippedHighlights float64  `json:"clipped_highlights"`
+	ClippedShadows    float64  `json:"clipped_shadows"`
+	Flags             []string `json:"flags"`
+	Ms                float64  `json:"ms"`
+}
+
+// measureInBrowser loads the image in the tab and measures it with quality.js.
+func measureInBrowser(t *testing.T, tab context.Context, dataURL string) jsQuality {
+	t.Helper()
+	script := `(async () => {
+		const blob = await (await fetch(` + strconv.Quote(dataURL) + `)).blob();
+		return await DermfollowQuality.measureBlob(blob); })()`
+	q, err := chromedp.Run(tab, chromedp.Evaluate[jsQuality](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestQualityInBrowser: the page's measure (quality.js in Chromium) agrees with the server's
+// on the same photos (sharpness within 40 %: both scale to 512 px, each with its own filter;
+// the rest within 0.03; the same flags), and it takes under 300 ms for a 12 MP photo, from the
+// file to the verdict, with the CPU slowed four times, as on a mid-range phone.
+func TestQualityInBrowser(t *testing.T) {
+	t.Parallel()
+	js, err := os.ReadFile("static/quality.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := browsertest.New(t, browsertest.Phone)
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[*runtime.RemoteObject](string(js))); err != nil {
+		t.Fatal(err)
+	}
+	sharp := textured(1600, 1200, 1)
+	cases := map[string]image.Image{
+		"sharp":       sharp,
+		"blurred":     imaging.Blur(sharp, 12),
+		"dark":        imaging.AdjustBrightness(sharp, -55),
+		"portrait":    imaging.Rotate90(sharp),
+		"overexposed": imaging.AdjustBrightness(sharp, 40),
+	}
+	for name, img := range cases {
+		url, decoded := jpegDataURL(t, img)
+		server := imagestore.MeasureQuality(decoded)
+		page := measureInBrowser(t, tab, url)
+		if rel := math.Abs(page.Sharpness-server.Sharpness) / max(server.Sharpness, 1); rel > 0.4 && math.Abs(page.Sharpness-server.Sharpness) > 3 {
+			t.Errorf("%s: sharpness page %.1f, server %.1f", name, page.Sharpness, server.Sharpness)
+		}
+		for _, d := range []struct {
+			what       string
+			page, serv float64
+		}{{"mean luminance", page.MeanLuminance, server.MeanLuminance}, {"highlights", page.ClippedHighlights, server.ClippedHighlights},
+			{"shadows", page.ClippedShadows, server.ClippedShadows}} {
+			if math.Abs(d.page-d.serv) > 0.03 {
+				t.Errorf("%s: %s page %.3f, server %.3f", name, d.what, d.page, d.serv)
+			}
+		}
+		slices.Sort(page.Flags)
+		slices.Sort(server.Flags)
+		if !slices.Equal(page.Flags, server.Flags) {
+			t.Errorf("%s: flags page %v, server %v", name, page.Flags, server.Flags)
+		}
+		t.Logf("%-12s page sharpness %6.1f mean %.3f flags %v | server %6.1f %.3f %v", name, page.Sharpness, page.MeanLuminance,
+			page.Flags, server.Sharpness, server.MeanLuminance, server.Flags)
+	}
+	// A 12 MP photo, the CPU slowed four times.
+	big, _ := jpegDataURL(t, imaging.Resize(sharp, 4000, 3000, imaging.Linear))
+	if _, err := chromedp.Call(tab, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: 4}); err != nil {
+		t.Fatal(err)
+	}
+	q := measureInBrowser(t, tab, big)
+	if q.Ms > 300 {
+		t.Errorf("measuring a 12 MP photo at 4x CPU throttling took %.0f ms, want under 300", q.Ms)
+	}
+	t.Logf("12 MP photo, CPU x4 slower: measured in %.0f ms", q.Ms)
+}
