@@ -112,7 +112,7 @@ func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (P
 	})
 	s.queueSchedule(b, a.ClinicID, id, &r.Timepoints)
 	var rows recordRows
-	kept, ok := s.records.c.load(id)
+	kept, ok := s.records.c.load(id, maxCachedRecords)
 	if !ok { // read the rows in this batch, after the version
 		queueRecordRows(b, a.ClinicID, id, &rows)
 	}

@@ -24,7 +24,7 @@ func TestRecordCacheSeesEveryChange(t *testing.T) {
 	mark := Message{ID: uuid.New(), Kind: "note", Body: "kept, not in the database"}
 	markKept := func(step string) {
 		t.Helper()
-		r, ok := f.svc.records.c.load(f.proc.ID)
+		r, ok := f.svc.records.c.load(f.proc.ID, maxCachedRecords)
 		if !ok {
 			t.Fatalf("%s: nothing kept", step)
 		}
@@ -127,7 +127,7 @@ func TestRecordCacheKeepsScope(t *testing.T) {
 	if _, err := f.svc.ProcedureRecord(ctx, f.clinician, f.proc.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.svc.records.c.load(f.proc.ID); !ok {
+	if _, ok := f.svc.records.c.load(f.proc.ID, maxCachedRecords); !ok {
 		t.Fatal("nothing kept")
 	}
 	if _, err := f.svc.ProcedureRecord(ctx, stranger, f.proc.ID); ErrorCode(err) != ENOTFOUND {

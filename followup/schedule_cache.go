@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -23,7 +24,7 @@ const maxCachedSchedules = 4096
 // get returns a copy of procedure's schedule, which the caller may give states. The copies
 // share each timepoint's Views, which nobody changes.
 func (c *scheduleCache) get(procedure uuid.UUID) ([]Timepoint, bool) {
-	tps, ok := c.c.load(procedure)
+	tps, ok := c.c.load(procedure, maxCachedSchedules)
 	return slices.Clone(tps), ok
 }
 
@@ -38,28 +39,27 @@ func (c *scheduleCache) put(procedure uuid.UUID, tps []Timepoint) {
 	c.c.store(procedure, kept, maxCachedSchedules)
 }
 
-// procedureCache keeps a value per procedure for this process, at most a given number of them;
-// past that it starts over rather than track use. The values are never changed once stored:
-// what they share with callers, and what callers get, is up to the type that uses it.
+// procedureCache keeps a value per procedure for this process, at most limit of them, the
+// least recently used going first: a hospital has thousands of active procedures, and a cache
+// that started over when full would miss on all of them at once. The values are never changed
+// once stored: what they share with callers, and what callers get, is up to the type that
+// uses it.
 type procedureCache[T any] struct {
-	mu sync.Mutex
-	m  map[uuid.UUID]T
+	once sync.Once
+	lru  *lru.Cache[uuid.UUID, T]
 }
 
-func (c *procedureCache[T]) load(procedure uuid.UUID) (T, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[procedure]
-	return v, ok
+func (c *procedureCache[T]) cache(limit int) *lru.Cache[uuid.UUID, T] {
+	c.once.Do(func() { c.lru, _ = lru.New[uuid.UUID, T](limit) }) // fails only for limit <= 0
+	return c.lru
+}
+
+func (c *procedureCache[T]) load(procedure uuid.UUID, limit int) (T, bool) {
+	return c.cache(limit).Get(procedure)
 }
 
 func (c *procedureCache[T]) store(procedure uuid.UUID, v T, limit int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= limit {
-		c.m = make(map[uuid.UUID]T)
-	}
-	c.m[procedure] = v
+	c.cache(limit).Add(procedure, v)
 }
 
 // queueSchedule is queueTimepoints through the schedule cache: nothing is queued for a

@@ -47,17 +47,38 @@ func TestScheduleCacheKeepsScope(t *testing.T) {
 	}
 }
 
+// TestScheduleCacheBounded: the cache keeps at most its bound, and past it forgets the least
+// recently used schedules, not all of them: a schedule in use stays while a clinic's other
+// procedures come and go (a cache that started over when full missed on every read at once
+// past 4,096 active procedures).
 func TestScheduleCacheBounded(t *testing.T) {
 	t.Parallel()
 	var c scheduleCache
 	c.put(uuid.New(), nil)
-	if len(c.c.m) != 0 {
+	if n := c.c.cache(maxCachedSchedules).Len(); n != 0 {
 		t.Error("an empty schedule was kept")
 	}
-	for range maxCachedSchedules + 1 {
-		c.put(uuid.New(), []Timepoint{{Key: "k"}})
+	hot := uuid.New()
+	c.put(hot, []Timepoint{{Key: "hot"}})
+	var first uuid.UUID
+	misses := 0
+	for i := range 3 * maxCachedSchedules {
+		id := uuid.New()
+		if i == 0 {
+			first = id
+		}
+		c.put(id, []Timepoint{{Key: "k"}})
+		if _, ok := c.get(hot); !ok { // in use all along
+			misses++
+		}
 	}
-	if len(c.c.m) > maxCachedSchedules {
-		t.Errorf("%d schedules kept, at most %d allowed", len(c.c.m), maxCachedSchedules)
+	if n := c.c.cache(maxCachedSchedules).Len(); n > maxCachedSchedules {
+		t.Errorf("%d schedules kept, at most %d allowed", n, maxCachedSchedules)
+	}
+	if misses > 0 {
+		t.Errorf("the schedule in use was missed %d times while others came and went", misses)
+	}
+	if _, ok := c.get(first); ok {
+		t.Error("the least recently used schedule is still kept past the bound")
 	}
 }

@@ -20,7 +20,7 @@ func exiftool(t *testing.T) string {
 		return path
 	}
 	msg := "exiftool not found (Debian/Ubuntu: apt-get install libimage-exiftool-perl)"
-	if os.Getenv("CI") != "" || os.Getenv("DERMFOLLOW_REQUIRE_TOOLS") != "" {
+	if os.Getenv("CI") != "" || os.Getenv("DERMFOLLOW_REQUIRE_TOOLS") != "" || os.Getenv("DERMFOLLOW_REQUIRE_SERVICES") != "" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg + "; set DERMFOLLOW_REQUIRE_TOOLS=1 to make this a failure")

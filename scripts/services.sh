@@ -253,6 +253,7 @@ up() {
 	else
 		cat <<-ENV
 			export DERMFOLLOW_REQUIRE_SERVICES=1
+			export DERMFOLLOW_REQUIRE_TOOLS=1
 			export DERMFOLLOW_TEST_DATABASE_URL=$pgurl/postgres?sslmode=disable
 			export DERMFOLLOW_TEST_PG_BIN=$bindir
 			export DERMFOLLOW_TEST_S3_ENDPOINT=127.0.0.1:$MINIO_PORT

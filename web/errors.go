@@ -3,12 +3,13 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/text/language"
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // errorBody is the one shape of every JSON error: {"error": {"code": "...", "message": "..."}}.
@@ -100,17 +101,23 @@ func errorResponse(err error, lang string) (int, errorBody) {
 	return status, errorBody{errorDetail{Code: code, Message: followup.ErrorMessage(err)}}
 }
 
-// requestLang picks English or Simplified Chinese from Accept-Language (the pages refine this
-// with the patient's preference and a switch).
+// pageLanguages are the languages the pages speak, English first: the fallback.
+var (
+	pageLanguages = []string{protocols.EN, protocols.ZH}
+	langMatcher   = language.NewMatcher([]language.Tag{language.English, language.SimplifiedChinese})
+)
+
+// requestLang picks English or Simplified Chinese from Accept-Language, by its weights (the
+// pages refine this with the patient's preference and a switch): "en;q=0.1, zh-CN;q=0.9" is
+// Chinese.
 func requestLang(c echo.Context) string {
-	for _, part := range strings.Split(c.Request().Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch {
-		case strings.HasPrefix(tag, "zh"):
-			return "zh-CN"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
+	tags, _, err := language.ParseAcceptLanguage(c.Request().Header.Get("Accept-Language"))
+	if err != nil || len(tags) == 0 {
+		return protocols.EN
 	}
-	return "en"
+	_, i, conf := langMatcher.Match(tags...)
+	if conf == language.No {
+		return protocols.EN
+	}
+	return pageLanguages[i]
 }

@@ -222,3 +222,21 @@ func TestHSTSBehindHTTPS(t *testing.T) {
 		t.Errorf("HSTS behind https = %q, want a year", h)
 	}
 }
+
+// TestRequestLangWeighs: the browser's Accept-Language is read by its weights, and anything
+// the pages do not speak falls back to English.
+func TestRequestLangWeighs(t *testing.T) {
+	t.Parallel()
+	e := echo.New()
+	for header, want := range map[string]string{
+		"en;q=0.1, zh-CN;q=0.9": "zh-CN", "zh-CN,zh;q=0.9,en;q=0.8": "zh-CN", "en-GB,en;q=0.9": "en",
+		"zh-Hans": "zh-CN", "zh-TW": "zh-CN", "de-DE,fr;q=0.5": "en", "": "en", "garbage;;q=x": "en",
+		"fr;q=0.9, zh;q=0.8, en;q=0.1": "zh-CN",
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Language", header)
+		if got := requestLang(e.NewContext(req, httptest.NewRecorder())); got != want {
+			t.Errorf("Accept-Language %q = %s, want %s", header, got, want)
+		}
+	}
+}
