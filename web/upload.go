@@ -61,15 +61,8 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 	// has in one read, not a read per 4 KiB.
 	mr := multipart.NewReader(bufio.NewReaderSize(body, 256<<10), params["boundary"])
 
-	var up followup.PhotoUpload
-	var sp *spool
-	var size int64
-	var stored *followup.Photo // an earlier try of this upload_id stored it
-	defer func() {
-		if sp != nil {
-			sp.close()
-		}
-	}()
+	u := &uploadParts{}
+	defer u.close()
 	for parts := 0; ; parts++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -81,73 +74,100 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 		if parts >= maxUploadParts {
 			return followup.Photo{}, false, badRequest("too many form parts: send only timepoint, view, upload_id and file")
 		}
-		switch name := part.FormName(); name {
-		case "timepoint", "view", "upload_id":
-			v, err := io.ReadAll(io.LimitReader(part, 129))
-			if err != nil {
-				return followup.Photo{}, false, uploadReadError(err)
-			}
-			if len(v) > 128 {
-				return followup.Photo{}, false, badRequest("the field " + name + " is too long")
-			}
-			val := strings.TrimSpace(string(v))
-			switch name {
-			case "timepoint":
-				up.Timepoint = val
-			case "view":
-				up.View = val
-			case "upload_id":
-				up.UploadID = val
-			}
-		case "file":
-			if sp != nil || stored != nil {
-				return followup.Photo{}, false, badRequest("send one file per upload")
-			}
-			// A retry of an upload that was stored is answered with the stored photo. Its
-			// bytes are read and dropped first: a server that answers before the body is in
-			// closes the connection under a client still sending (or waiting for 100
-			// Continue), which then sees a reset instead of the answer.
-			if followup.ValidUploadID(up.UploadID) {
-				p, ok, err := s.svc.PhotoByUploadID(req.Context(), a, procedureID, up.UploadID)
-				if err != nil {
-					return followup.Photo{}, false, err
-				}
-				if ok {
-					if _, err := io.Copy(io.Discard, io.LimitReader(part, lim.MaxBytes+1)); err != nil {
-						return followup.Photo{}, false, uploadReadError(err)
-					}
-					stored = &p
-					part.Close()
-					continue
-				}
-			}
-			sp = newSpool(s.uploadMemory)
-			n, err := sp.fill(io.LimitReader(part, lim.MaxBytes+1))
-			var re readError
-			if errors.As(err, &re) {
-				return followup.Photo{}, false, uploadReadError(re.err)
-			}
-			if err != nil {
-				return followup.Photo{}, false, err
-			}
-			if n > lim.MaxBytes {
-				return followup.Photo{}, false, tooLarge(c, lim.MaxBytes)
-			}
-			size = n
-		default:
-			return followup.Photo{}, false, badRequest("unexpected form field " + quoteField(name))
+		if err := s.readUploadPart(c, a, procedureID, part, u); err != nil {
+			return followup.Photo{}, false, err
 		}
 		part.Close()
 	}
 	switch {
-	case stored != nil:
-		return *stored, false, nil
-	case sp == nil || size == 0:
+	case u.stored != nil:
+		return *u.stored, false, nil
+	case u.sp == nil || u.size == 0:
 		return followup.Photo{}, false, badRequest("the file is missing or empty")
-	case up.Timepoint == "" || up.View == "" || up.UploadID == "":
+	case u.up.Timepoint == "" || u.up.View == "" || u.up.UploadID == "":
 		return followup.Photo{}, false, badRequest("timepoint, view and upload_id are required")
 	}
-	return s.svc.AddPhoto(req.Context(), a, procedureID, up, sp, size, lim)
+	return s.svc.AddPhoto(req.Context(), a, procedureID, u.up, u.sp, u.size, s.limits)
+}
+
+// uploadParts is what an upload's parts have given so far.
+type uploadParts struct {
+	up     followup.PhotoUpload
+	sp     *spool // the file's bytes
+	size   int64
+	stored *followup.Photo // an earlier try of this upload_id stored it
+}
+
+func (u *uploadParts) close() {
+	if u.sp != nil {
+		u.sp.close()
+	}
+}
+
+// readUploadPart reads one part of an upload into u: a field, or the file.
+func (s *Server) readUploadPart(c echo.Context, a followup.Actor, procedureID uuid.UUID, part *multipart.Part, u *uploadParts) error {
+	switch name := part.FormName(); name {
+	case "timepoint", "view", "upload_id":
+		v, err := io.ReadAll(io.LimitReader(part, 129))
+		if err != nil {
+			return uploadReadError(err)
+		}
+		if len(v) > 128 {
+			return badRequest("the field " + name + " is too long")
+		}
+		val := strings.TrimSpace(string(v))
+		switch name {
+		case "timepoint":
+			u.up.Timepoint = val
+		case "view":
+			u.up.View = val
+		case "upload_id":
+			u.up.UploadID = val
+		}
+		return nil
+	case "file":
+		if u.sp != nil || u.stored != nil {
+			return badRequest("send one file per upload")
+		}
+		return s.readUploadFile(c, a, procedureID, part, u)
+	default:
+		return badRequest("unexpected form field " + quoteField(name))
+	}
+}
+
+// readUploadFile spools the file part, or, for a retry of an upload that was stored, reads it
+// through and keeps the stored photo to answer with. The retry's bytes are read and dropped
+// before the answer: a server that answers before the body is in closes the connection under a
+// client still sending (or waiting for 100 Continue), which then sees a reset instead.
+func (s *Server) readUploadFile(c echo.Context, a followup.Actor, procedureID uuid.UUID, part *multipart.Part, u *uploadParts) error {
+	lim := s.limits
+	if followup.ValidUploadID(u.up.UploadID) {
+		p, ok, err := s.svc.PhotoByUploadID(c.Request().Context(), a, procedureID, u.up.UploadID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if _, err := io.Copy(io.Discard, io.LimitReader(part, lim.MaxBytes+1)); err != nil {
+				return uploadReadError(err)
+			}
+			u.stored = &p
+			return nil
+		}
+	}
+	u.sp = newSpool(s.uploadMemory)
+	n, err := u.sp.fill(io.LimitReader(part, lim.MaxBytes+1))
+	var re readError
+	if errors.As(err, &re) {
+		return uploadReadError(re.err)
+	}
+	if err != nil {
+		return err
+	}
+	if n > lim.MaxBytes {
+		return tooLarge(c, lim.MaxBytes)
+	}
+	u.size = n
+	return nil
 }
 
 func uploadReadError(err error) error {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -47,6 +48,11 @@ type envVar struct {
 }
 
 func envVars() []envVar {
+	return slices.Concat(serverVars(), storeVars(), mailVars(), securityVars(), operationVars())
+}
+
+// serverVars are the settings of the database and the addresses.
+func serverVars() []envVar {
 	return []envVar{
 		{name: "DATABASE_URL", help: "PostgreSQL URL, e.g. postgres://user:pass@host:5432/dermfollow (required)", secret: true,
 			set: func(c *config, v string) error {
@@ -89,6 +95,12 @@ func envVars() []envVar {
 				c.BaseURL = u
 				return nil
 			}},
+	}
+}
+
+// storeVars are the settings of where photos are stored.
+func storeVars() []envVar {
+	return []envVar{
 		{name: "DERMFOLLOW_S3_ENDPOINT", help: "S3/MinIO host:port; empty stores photos in DERMFOLLOW_STORE_DIR",
 			set: func(c *config, v string) error {
 				if v != "" && strings.Contains(v, "://") {
@@ -121,6 +133,12 @@ func envVars() []envVar {
 				c.StoreDir = v
 				return nil
 			}},
+	}
+}
+
+// mailVars are the settings of reminder email.
+func mailVars() []envVar {
+	return []envVar{
 		{name: "DERMFOLLOW_SMTP_URL", help: "SMTP server for reminders, e.g. smtp://user:pass@mail:587 or smtps://...; empty: no email", secret: true,
 			set: func(c *config, v string) error {
 				if v == "" {
@@ -141,6 +159,12 @@ func envVars() []envVar {
 				c.SMTPFrom = v
 				return nil
 			}},
+	}
+}
+
+// securityVars are the settings of keys, the clinic's protocols and trusted proxies.
+func securityVars() []envVar {
+	return []envVar{
 		{name: "DERMFOLLOW_SECRET_KEY", help: "at least 32 random bytes, base64 (openssl rand -base64 32); keys sessions, links and export pseudonyms (required)", secret: true,
 			set: func(c *config, v string) error {
 				b, err := base64.StdEncoding.DecodeString(v)
@@ -170,6 +194,12 @@ func envVars() []envVar {
 				}
 				return nil
 			}},
+	}
+}
+
+// operationVars are the settings of logs, shutdown, deadlines and quotas.
+func operationVars() []envVar {
+	return []envVar{
 		{name: "DERMFOLLOW_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 			set: func(c *config, v string) error {
 				if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -86,7 +86,18 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		defer stopMetrics()
 	}
 
-	// Background work stops with the server; each piece is safe to run on several servers.
+	stop, err := startBackground(ctx, cfg, svc, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return serveUntilDone(ctx, log, ln, srv, cfg)
+}
+
+// startBackground runs the server's background work (thumbnails, sweeps, exports,
+// reminders) until stop, which lets reminder sends in flight finish first. Each piece is safe
+// to run on several servers at once.
+func startBackground(ctx context.Context, cfg *config, svc *followup.Service, log *slog.Logger) (stop func(), err error) {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
@@ -103,14 +114,13 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 	if err != nil {
 		stopBG()
 		wg.Wait()
-		return err
+		return nil, err
 	}
-	defer func() {
+	return func() {
 		stopReminders(reminders, cfg.ShutdownTimeout, log) // first: sends in flight finish
 		stopBG()
 		wg.Wait()
-	}()
-	return serveUntilDone(ctx, log, ln, srv, cfg)
+	}, nil
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped

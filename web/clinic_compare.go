@@ -1,0 +1,116 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+type comparePhoto struct {
+	followup.Photo
+	Label string
+}
+
+type photoOption struct {
+	ID    uuid.UUID
+	Label string
+}
+
+type compareData struct {
+	procedurePage
+	Options []photoOption // every active photo, to choose either side
+	A, B    comparePhoto
+	Steps   []compareStep
+	Prev    string
+	Next    string
+	SameSet bool
+}
+
+type compareStep struct {
+	URL, Label string
+	Current    bool
+}
+
+// compare shows two photos side by side: by default the first photo of a view (the baseline)
+// against its latest; ?a= and ?b= choose any two photos of the procedure.
+func (s *Server) compare(c echo.Context) error {
+	pp, err := s.loadProcedure(c)
+	if err != nil {
+		return err
+	}
+	photos := pp.activePhotos()
+	find := func(param string) (*followup.Photo, error) {
+		v := c.QueryParam(param)
+		if v == "" {
+			return nil, nil
+		}
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
+		}
+		i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == id })
+		if i < 0 {
+			return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
+		}
+		return &pp.View.Photos[i], nil
+	}
+	a, err := find("a")
+	if err != nil {
+		return err
+	}
+	b, err := find("b")
+	if err != nil {
+		return err
+	}
+	if len(photos) == 0 && (a == nil || b == nil) {
+		return followup.Errorf(followup.ENOTFOUND, "This procedure has no photos to compare yet.")
+	}
+	if b == nil {
+		view := photos[len(photos)-1].View
+		if a != nil {
+			view = a.View
+		}
+		for i := range photos {
+			if photos[i].View == view {
+				b = &photos[i]
+			}
+		}
+	}
+	if a == nil {
+		for i := range photos {
+			if photos[i].View == b.View {
+				a = &photos[i]
+				break
+			}
+		}
+	}
+	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.label(a.Timepoint)}, B: comparePhoto{*b, pp.label(b.Timepoint)}}
+	for _, p := range photos {
+		d.Options = append(d.Options, photoOption{ID: p.ID, Label: pp.label(p.Timepoint) + " · " + p.View})
+	}
+	base := "/procedures/" + pp.View.ID.String() + "/compare?a=" + a.ID.String() + "&b="
+	var same []followup.Photo
+	for _, p := range photos {
+		if p.View == b.View {
+			same = append(same, p)
+		}
+	}
+	for i, p := range same {
+		cur := p.ID == b.ID
+		d.Steps = append(d.Steps, compareStep{URL: base + url.QueryEscape(p.ID.String()), Label: pp.label(p.Timepoint), Current: cur})
+		if cur {
+			if i > 0 {
+				d.Prev = base + same[i-1].ID.String()
+			}
+			if i+1 < len(same) {
+				d.Next = base + same[i+1].ID.String()
+			}
+		}
+	}
+	return s.page(c, http.StatusOK, "compare", "Compare", d)
+}

@@ -1,0 +1,213 @@
+package web
+
+import (
+	"cmp"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/protocols"
+)
+
+type timelineColumn struct {
+	Key, Label, State string
+	DueOn             protocols.Date
+	Day               int
+}
+
+// timelineCell is one cell of the grid.
+type timelineCell struct {
+	Required bool            // the protocol asks for this view at this timepoint
+	Upcoming bool            // the timepoint's window has not opened yet
+	Photo    *followup.Photo // the newest active photo, if any
+	Count    int             // active photos in the cell
+}
+
+type timelineRow struct {
+	View, Label string
+	Cells       []timelineCell
+}
+
+type timelineData struct {
+	procedurePage
+	Columns []timelineColumn
+	Rows    []timelineRow
+	Grid    template.HTML // the grid's head and body, see timelineGrid
+	Links   []followup.ParentLink
+	Now     time.Time
+	Photos  []option // the photos a retake can be asked for, or withdrawn
+	// Withdrawn lists the photos withdrawn from the record (kept, out of the grid).
+	Withdrawn []string
+	Levels    []option // the grading scale's levels
+	// The forms' <option> lists, written by optionsHTML.
+	StepOptions, ViewOptions, LevelOptions, PhotoOptions template.HTML
+	Chart                                                gradeChart
+	Grades                                               []gradeRow
+	UploadID                                             string
+	Active                                               bool
+	Outbox                                               []outboxRow // the procedure's reminders, newest first
+	Zone                                                 string      // the clinic's time zone, which the outbox's times are in
+}
+
+type gradeRow struct {
+	Timepoint, Level, Note string
+	At                     time.Time
+}
+
+// timeline is the procedure's page: the protocol's timepoints across, views down, the newest
+// thumbnail in each cell. It decodes no image: thumbnails are made once, after upload.
+func (s *Server) timeline(c echo.Context) error {
+	pp, err := s.loadProcedure(c)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, newTimelineData(pp))
+}
+
+func newTimelineData(pp procedurePage) *timelineData {
+	d := &timelineData{procedurePage: pp, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
+		Active: pp.View.Status == followup.StatusActive}
+	var views []string
+	for _, t := range pp.View.Timepoints {
+		d.Columns = append(d.Columns, timelineColumn{Key: t.Key, Label: pp.label(t.Key), State: string(t.State), DueOn: t.DueOn,
+			Day: int(t.DueAt.Sub(pp.View.PerformedAt).Round(24*time.Hour) / (24 * time.Hour))})
+		for _, v := range t.Views {
+			if !slices.Contains(views, v) {
+				views = append(views, v)
+			}
+		}
+	}
+	photos := pp.activePhotos()
+	for _, p := range photos {
+		if !slices.Contains(views, p.View) {
+			views = append(views, p.View)
+		}
+	}
+	slices.SortStableFunc(views, func(a, b string) int { return cmp.Compare(protocols.ViewOrder(a), protocols.ViewOrder(b)) })
+	for _, v := range views {
+		row := timelineRow{View: v, Label: v, Cells: make([]timelineCell, len(d.Columns))}
+		if pv, ok := protocols.LookupView(v); ok {
+			row.Label = pv.Label.In(protocols.EN)
+		}
+		for i, t := range pp.View.Timepoints {
+			row.Cells[i].Required = slices.Contains(t.Views, v)
+			row.Cells[i].Upcoming = t.State == protocols.StateUpcoming
+		}
+		for i := range photos {
+			p := &photos[i]
+			if col, ok := pp.position[p.Timepoint]; ok && p.View == v {
+				row.Cells[col].Photo = p // timeline order: the newest wins
+				row.Cells[col].Count++
+			}
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	for _, p := range photos {
+		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: pp.label(p.Timepoint) + " · " + p.View + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")})
+	}
+	for _, p := range pp.View.Photos {
+		if p.Status == "withdrawn" {
+			d.Withdrawn = append(d.Withdrawn, pp.label(p.Timepoint)+" · "+p.View+" · received "+p.ReceivedAt.Format("2006-01-02 15:04"))
+		}
+	}
+	if pp.Scale != nil {
+		for _, l := range pp.Scale.Levels {
+			d.Levels = append(d.Levels, option{Value: l.Key, Label: l.Label.In(protocols.EN)})
+		}
+	}
+	for _, a := range pp.View.Assessments {
+		d.Grades = append(d.Grades, gradeRow{Timepoint: pp.label(a.Timepoint), Level: d.levelLabel(a.Level), Note: a.Note, At: a.CreatedAt})
+	}
+	d.Chart = newGradeChart(pp, d.Columns)
+	d.Outbox, d.Zone = outboxRows(pp)
+	d.Grid = timelineGrid(pp.View.ID, d.Columns, d.Rows)
+	steps := make([]option, len(d.Columns))
+	for i, c := range d.Columns {
+		steps[i] = option{c.Key, c.Label}
+	}
+	rows := make([]option, len(d.Rows))
+	for i, r := range d.Rows {
+		rows[i] = option{r.View, r.Label}
+	}
+	d.StepOptions, d.ViewOptions = optionsHTML(steps), optionsHTML(rows)
+	d.LevelOptions, d.PhotoOptions = optionsHTML(d.Levels), optionsHTML(d.Photos)
+	return d
+}
+
+func (d *timelineData) levelLabel(key string) string {
+	for _, l := range d.Levels {
+		if l.Value == key {
+			return l.Label
+		}
+	}
+	return key
+}
+
+// gradeChart is the grade history drawn as SVG on the server: grade (worst at the bottom)
+// against days since the procedure, the latest grade of each timepoint.
+type gradeChart struct {
+	Width, Height int
+	Points        []chartPoint
+	Line          string // polyline points
+	YLabels       []chartLabel
+	XLabels       []chartLabel
+	Left, Bottom  int
+}
+
+type chartPoint struct {
+	X, Y  int
+	Title string
+}
+
+type chartLabel struct {
+	X, Y int
+	Text string
+}
+
+func newGradeChart(pp procedurePage, cols []timelineColumn) gradeChart {
+	g := gradeChart{Width: 480, Height: 180, Left: 110, Bottom: 150}
+	if pp.Scale == nil || len(pp.Scale.Levels) == 0 || len(cols) == 0 {
+		return g
+	}
+	levels := pp.Scale.Levels
+	maxDay := max(1, cols[len(cols)-1].Day)
+	minDay := min(0, cols[0].Day)
+	x := func(day int) int { return g.Left + (day-minDay)*(g.Width-g.Left-20)/max(1, maxDay-minDay) }
+	y := func(level int) int {
+		if len(levels) == 1 {
+			return g.Bottom / 2
+		}
+		return g.Bottom - 10 - level*(g.Bottom-30)/(len(levels)-1)
+	}
+	for i, l := range levels {
+		g.YLabels = append(g.YLabels, chartLabel{X: g.Left - 8, Y: y(i) + 4, Text: l.Label.In(protocols.EN)})
+	}
+	latest := map[string]followup.Assessment{}
+	for _, a := range pp.View.Assessments { // oldest first: the last one wins
+		latest[a.Timepoint] = a
+	}
+	var pts []string
+	for _, col := range cols {
+		a, ok := latest[col.Key]
+		if !ok {
+			continue
+		}
+		li := slices.IndexFunc(levels, func(l protocols.Level) bool { return l.Key == a.Level })
+		if li < 0 {
+			continue
+		}
+		p := chartPoint{X: x(col.Day), Y: y(li), Title: fmt.Sprintf("Day %d: %s", col.Day, levels[li].Label.In(protocols.EN))}
+		g.Points = append(g.Points, p)
+		g.XLabels = append(g.XLabels, chartLabel{X: p.X, Y: g.Bottom + 18, Text: "d" + strconv.Itoa(col.Day)})
+		pts = append(pts, strconv.Itoa(p.X)+","+strconv.Itoa(p.Y))
+	}
+	g.Line = strings.Join(pts, " ")
+	return g
+}
