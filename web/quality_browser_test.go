@@ -178,9 +178,14 @@ func TestQualityInBrowser(t *testing.T) {
 	if _, err := chromedp.Call(tab, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: 4}); err != nil {
 		t.Fatal(err)
 	}
-	q := measureInBrowser(t, tab, big)
-	if q.Ms > 300 {
-		t.Errorf("measuring a 12 MP photo at 4x CPU throttling took %.0f ms, want under 300", q.Ms)
+	// The best of five: the machine running the tests is shared (the other tests, other
+	// processes), and the question is what the measure costs, not what else ran meanwhile.
+	best := math.Inf(1)
+	for range 5 {
+		best = min(best, measureInBrowser(t, tab, big).Ms)
 	}
-	t.Logf("12 MP photo, CPU x4 slower: measured in %.0f ms", q.Ms)
+	if best > 300 {
+		t.Errorf("measuring a 12 MP photo at 4x CPU throttling took %.0f ms (best of 5), want under 300", best)
+	}
+	t.Logf("12 MP photo, CPU x4 slower: measured in %.0f ms (best of 5)", best)
 }
