@@ -11,11 +11,6 @@ import (
 // Audit actions. One event per login, photo upload, photo view, assessment, link change,
 // export and every other change; never a token, a password or photo bytes.
 const (
-	AuditLogin             = "login"
-	AuditLoginFailed       = "login_failed"
-	AuditUserCreated       = "user_created"
-	AuditTokenCreated      = "token_created"
-	AuditTokenFailed       = "token_failed"
 	AuditPatientCreated    = "patient_created"
 	AuditProcedureEnrolled = "procedure_enrolled"
 	AuditProcedureStatus   = "procedure_status"

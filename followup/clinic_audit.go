@@ -61,24 +61,3 @@ func (s *Service) PatientAudit(ctx context.Context, a Actor, patientID uuid.UUID
 	})
 	return list, wrap(err, "patient audit")
 }
-
-// ClinicUsers lists the users of the admin's clinic, by email.
-func (s *Service) ClinicUsers(ctx context.Context, a Actor) ([]User, error) {
-	if a.Kind != ActorUser {
-		return nil, Errorf(EUNAUTHORIZED, "sign in first")
-	}
-	if err := a.canManageUsersOf(a.ClinicID); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `select id, clinic_id, email, name, role, disabled_at is not null
-		from users where clinic_id = $1 order by email`, a.ClinicID)
-	if err != nil {
-		return nil, wrap(unavailable(err), "clinic users")
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
-		var u User
-		err := r.Scan(&u.ID, &u.ClinicID, &u.Email, &u.Name, &u.Role, &u.Disabled)
-		return u, err
-	})
-	return list, wrap(err, "clinic users")
-}

@@ -85,15 +85,9 @@ func newExportStudy(t testing.TB, store imagestore.Store) *exportStudy {
 	pool := pgtest.NewPool(t)
 	s := &exportStudy{svc: newExportService(t, pool, store, clock, testExportSecret), pool: pool, store: store, clock: clock,
 		want: map[uuid.UUID]int{}}
-	ctx := testCtx(t)
 	s.clinic = mustClinic(t, s.svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
-	doctor, err := s.svc.CreateUser(ctx, SystemActor(s.clinic.ID), NewUser{ClinicID: s.clinic.ID, Email: "meilin.qiao@hospital.example",
-		Name: "Dr Meilin Qiao", Role: RoleClinician, Password: testPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.clinician = Actor{Kind: ActorUser, ID: doctor.ID, ClinicID: s.clinic.ID, Role: RoleClinician}
-	var researcher User
+	var doctor, researcher testUser
+	doctor, s.clinician = mustNamedUser(t, s.svc, s.clinic.ID, RoleClinician, "meilin.qiao@hospital.example", "Dr Meilin Qiao")
 	researcher, s.researcher = mustUser(t, s.svc, s.clinic.ID, RoleResearcher)
 	s.secrets = append(s.secrets, doctor.Name, doctor.Email, researcher.Email, researcher.Name, s.clinic.Name, s.clinic.ID.String(),
 		imagetest.SerialMarker, imagetest.OwnerMarker, imagetest.XMPMarker, "ftypmp42", "2026:05:04", "2026-05-04")

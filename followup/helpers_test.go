@@ -7,22 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
-
-// productionPasswordParams is what the service hashes with outside tests.
-var productionPasswordParams = *passwordParams
-
-func init() {
-	// argon2id at production cost takes about a second under the race detector; tests need
-	// many users, not expensive hashes. TestPasswordParams checks the production values.
-	passwordParams = &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-}
 
 // newTestService returns a Service over a fresh migrated database, a local store in a temp
 // dir and the shipped protocols; opts adjust the Config (a test clock, say).
@@ -68,16 +58,27 @@ func mustClinic(t testing.TB, s *Service, name, zone string) Clinic {
 	return c
 }
 
-// testPassword is a valid password every mustUser user has.
-const testPassword = "test password 1234"
+// testUser is a clinic user as the core's tests need one; package accounts owns the real type.
+type testUser struct {
+	ID          uuid.UUID
+	Email, Name string
+}
 
 // mustUser creates a user with the role in the clinic (a unique email made from the role)
-// and returns it with its Actor, as if it had signed in.
-func mustUser(t testing.TB, s *Service, clinic uuid.UUID, role string) (User, Actor) {
+// and returns it with its Actor, as if it had signed in. Users are package accounts'; the
+// core only needs the row, so it is written directly.
+func mustUser(t testing.TB, s *Service, clinic uuid.UUID, role string) (testUser, Actor) {
 	t.Helper()
 	email := fmt.Sprintf("%s-%s@example.org", role, strings.ToLower(uuid.NewString()[:8]))
-	u, err := s.CreateUser(testCtx(t), SystemActor(clinic), NewUser{ClinicID: clinic, Email: email, Name: "Test " + role, Role: role, Password: testPassword})
-	if err != nil {
+	return mustNamedUser(t, s, clinic, role, email, "Test "+role)
+}
+
+// mustNamedUser is mustUser with the email and name given.
+func mustNamedUser(t testing.TB, s *Service, clinic uuid.UUID, role, email, name string) (testUser, Actor) {
+	t.Helper()
+	u := testUser{Email: email, Name: name}
+	if err := s.pool.QueryRow(testCtx(t), `insert into users (clinic_id, email, name, role, password_hash)
+		values ($1, $2, $3, $4, 'not a hash') returning id`, clinic, email, name, role).Scan(&u.ID); err != nil {
 		t.Fatalf("create %s: %v", role, err)
 	}
 	return u, Actor{Kind: ActorUser, ID: u.ID, ClinicID: clinic, Role: role}

@@ -3,6 +3,7 @@ package followup
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"time"
 
@@ -31,6 +32,13 @@ func newToken() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenHash is how every secret token (parent links, and API tokens in accounts) is stored:
+// its SHA-256 only.
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
 }
 
 // CreateLink makes a new parent link for a procedure; with rotate, every other active link of

@@ -98,18 +98,7 @@ func (s *Service) Store() imagestore.Store { return s.store }
 
 // inTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return unavailable(err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return unavailable(err)
-	}
-	return nil
+	return WithTx(ctx, s.pool, fn)
 }
 
 // Steps of the photo write path, for tests that fail it at each one.

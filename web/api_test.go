@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -36,6 +37,7 @@ type apiFixture struct {
 	url   string
 	srv   *Server
 	svc   *followup.Service
+	acc   *accounts.Service
 	pool  *pgxpool.Pool
 	store imagestore.Store
 	logs  *syncBuffer
@@ -94,7 +96,8 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc,
+	acc := newAccounts(t, pool, log)
+	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
 		Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +107,7 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
+	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
 	ctx := context.Background()
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -116,10 +119,10 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	mk := func(clinic followup.Clinic, role string) string {
 		email := role + "-" + uuid.NewString()[:8] + "@example.org"
-		if _, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{ClinicID: clinic.ID, Email: email, Role: role, Password: "a long test password"}); err != nil {
+		if _, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{ClinicID: clinic.ID, Email: email, Role: role, Password: "a long test password"}); err != nil {
 			t.Fatal(err)
 		}
-		tok, err := svc.CreateToken(ctx, followup.SystemActor(clinic.ID), email)
+		tok, err := acc.CreateToken(ctx, followup.SystemActor(clinic.ID), email)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +131,7 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
 	f.outsider, f.otherResearcher = mk(b, followup.RoleClinician), mk(b, followup.RoleResearcher)
-	f.clinicianActor, err = svc.AuthenticateToken(ctx, f.clinician, netip.Addr{})
+	f.clinicianActor, err = acc.AuthenticateToken(ctx, f.clinician, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,4 +458,14 @@ func TestUploadBadInput(t *testing.T) {
 	if code != 404 {
 		t.Errorf("unknown link = %d, want 404", code)
 	}
+}
+
+// newAccounts returns the accounts service over pool, as cmd builds it.
+func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.Service {
+	t.Helper()
+	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
 }

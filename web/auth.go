@@ -22,7 +22,7 @@ type userAuthenticator interface {
 const actorKey = "actor"
 
 // authenticator is the seam between the middleware and the service.
-func (s *Server) authenticator() userAuthenticator { return s.svc }
+func (s *Server) authenticator() userAuthenticator { return s.accounts }
 
 // requireUser admits requests from a signed-in clinic user and puts the user's Actor in the
 // context (see actorOf). The credential is "Authorization: Bearer TOKEN" (a token from
@@ -90,7 +90,7 @@ func (s *Server) tokenRefused(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "too many invalid API tokens from this address; wait and try again"}
 	}
-	if err := s.svc.RecordTokenFailure(c.Request().Context(), realIPAddr(c)); err != nil {
+	if err := s.accounts.RecordTokenFailure(c.Request().Context(), realIPAddr(c)); err != nil {
 		return err
 	}
 	return unauthorized(c, "invalid_token", "the API token is not valid")

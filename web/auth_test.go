@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -29,6 +30,7 @@ type authTestServer struct {
 	pool *pgxpool.Pool
 	echo *echo.Echo
 	svc  *followup.Service
+	acc  *accounts.Service
 	logs *bytes.Buffer
 }
 
@@ -52,7 +54,8 @@ func newAuthTestServer(t *testing.T) *authTestServer {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	s := &Server{log: slog.New(slog.NewJSONHandler(logs, nil)), metrics: m, svc: svc, tokenFailures: newFailureLimiter(20, 15*time.Minute)}
+	acc := newAccounts(t, pool, nil)
+	s := &Server{log: slog.New(slog.NewJSONHandler(logs, nil)), metrics: m, svc: svc, accounts: acc, tokenFailures: newFailureLimiter(20, 15*time.Minute)}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(nil)
@@ -61,7 +64,7 @@ func newAuthTestServer(t *testing.T) *authTestServer {
 		a := actorOf(c)
 		return c.JSON(http.StatusOK, map[string]string{"kind": a.Kind, "id": a.ID.String(), "clinic": a.ClinicID.String(), "role": a.Role, "addr": a.Addr.String()})
 	}, s.requireUser)
-	return &authTestServer{pool: pool, echo: e, svc: svc, logs: logs}
+	return &authTestServer{pool: pool, echo: e, svc: svc, acc: acc, logs: logs}
 }
 
 func (s *authTestServer) get(t *testing.T, authorization string) (*httptest.ResponseRecorder, errorBody) {
@@ -83,7 +86,7 @@ func (s *authTestServer) get(t *testing.T, authorization string) (*httptest.Resp
 }
 
 // userWithToken creates a clinic, a clinician and an API token for the clinician.
-func userWithToken(t *testing.T, svc *followup.Service) (followup.User, string) {
+func userWithToken(t *testing.T, svc *followup.Service, acc *accounts.Service) (accounts.User, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -91,12 +94,12 @@ func userWithToken(t *testing.T, svc *followup.Service) (followup.User, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{
+	u, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{
 		ClinicID: clinic.ID, Email: "doc-" + uuid.NewString()[:8] + "@example.org", Name: "Doc", Role: followup.RoleClinician, Password: "long enough password"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := svc.CreateToken(ctx, followup.SystemActor(uuid.Nil), u.Email)
+	token, err := acc.CreateToken(ctx, followup.SystemActor(uuid.Nil), u.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +109,7 @@ func userWithToken(t *testing.T, svc *followup.Service) (followup.User, string) 
 func TestRequireUser(t *testing.T) {
 	t.Parallel()
 	s := newAuthTestServer(t)
-	u, token := userWithToken(t, s.svc)
+	u, token := userWithToken(t, s.svc, s.acc)
 
 	for _, h := range []string{"Bearer " + token, "bearer " + token, "Bearer   " + token} {
 		rec, _ := s.get(t, h)
@@ -151,7 +154,7 @@ func TestRequireUser(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	if err := s.svc.RevokeToken(ctx, followup.SystemActor(uuid.Nil), token); err != nil {
+	if err := s.acc.RevokeToken(ctx, followup.SystemActor(uuid.Nil), token); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ := s.get(t, "Bearer "+token); rec.Code != http.StatusUnauthorized {
@@ -184,8 +187,9 @@ func TestRequireUserDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, token := userWithToken(t, svc)
-	s := &Server{log: slog.New(slog.DiscardHandler), svc: svc}
+	acc := newAccounts(t, pool, nil)
+	_, token := userWithToken(t, svc, acc)
+	s := &Server{log: slog.New(slog.DiscardHandler), svc: svc, accounts: acc}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
 	e.GET("/whoami", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, s.requireUser)
@@ -215,7 +219,7 @@ func TestActorOfWithoutRequireUser(t *testing.T) {
 func TestWrongTokensThrottledAndAudited(t *testing.T) {
 	t.Parallel()
 	s := newAuthTestServer(t)
-	_, token := userWithToken(t, s.svc)
+	_, token := userWithToken(t, s.svc, s.acc)
 	codes := map[int]int{}
 	for i := range 40 {
 		rec, _ := s.get(t, fmt.Sprintf("Bearer dft_%043d", i))

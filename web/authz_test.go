@@ -40,7 +40,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// A parent link token, a revoked API token and a malformed one are not API credentials.
 	parentToken := e.LinkURL[strings.LastIndex(e.LinkURL, "/")+1:]
 	revoked := f.newToken(t)
-	if err := f.svc.RevokeToken(context.Background(), f.clinicianActor, revoked); err != nil {
+	if err := f.acc.RevokeToken(context.Background(), f.clinicianActor, revoked); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,7 +129,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 func (f *apiFixture) newToken(t *testing.T) string {
 	t.Helper()
-	tok, err := f.svc.CreateToken(context.Background(), f.clinicianActor, f.clinicianEmail(t))
+	tok, err := f.acc.CreateToken(context.Background(), f.clinicianActor, f.clinicianEmail(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func (s *Server) login(c echo.Context) error {
 		return fail(http.StatusTooManyRequests, msg)
 	}
 	ctx := c.Request().Context()
-	a, _, err := s.svc.Authenticate(ctx, email, password, realIPAddr(c))
+	a, _, err := s.accounts.Authenticate(ctx, email, password, realIPAddr(c))
 	if followup.ErrorCode(err) == followup.EUNAUTHORIZED {
 		return fail(http.StatusUnauthorized, followup.ErrorMessage(err)) // the failure stays taken
 	}
@@ -170,7 +170,7 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, epoch, err := s.svc.SessionUser(ctx, a.ID, a.Addr)
+	_, epoch, err := s.accounts.SessionUser(ctx, a.ID, a.Addr)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (s *Server) login(c echo.Context) error {
 
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	if err := s.svc.RecordLogout(ctx, actorOf(c)); err != nil {
+	if err := s.accounts.RecordLogout(ctx, actorOf(c)); err != nil {
 		return err
 	}
 	if err := s.clinic.sessions.Destroy(ctx); err != nil {
@@ -193,7 +193,7 @@ func (s *Server) logout(c echo.Context) error {
 
 func (s *Server) logoutEverywhere(c echo.Context) error {
 	ctx := c.Request().Context()
-	if _, err := s.svc.EndAllSessions(ctx, actorOf(c)); err != nil {
+	if _, err := s.accounts.EndAllSessions(ctx, actorOf(c)); err != nil {
 		return err
 	}
 	if err := s.clinic.sessions.Destroy(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 )
 
 // The admin's pages: a patient's audit log and the clinic's users.
@@ -33,18 +34,18 @@ func (s *Server) patientAudit(c echo.Context) error {
 }
 
 type usersData struct {
-	Users []followup.User
-	In    followup.NewUser
+	Users []accounts.User
+	In    accounts.NewUser
 	Error string
 	Roles []string
 }
 
 func (s *Server) usersList(c echo.Context) error {
-	return s.renderUsers(c, http.StatusOK, usersData{In: followup.NewUser{Role: followup.RoleClinician}})
+	return s.renderUsers(c, http.StatusOK, usersData{In: accounts.NewUser{Role: followup.RoleClinician}})
 }
 
 func (s *Server) renderUsers(c echo.Context, status int, d usersData) error {
-	users, err := s.svc.ClinicUsers(c.Request().Context(), actorOf(c))
+	users, err := s.accounts.ClinicUsers(c.Request().Context(), actorOf(c))
 	if err != nil {
 		return err
 	}
@@ -55,8 +56,8 @@ func (s *Server) renderUsers(c echo.Context, status int, d usersData) error {
 
 func (s *Server) userCreate(c echo.Context) error {
 	a := actorOf(c)
-	in := followup.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Role: c.FormValue("role"), Password: c.FormValue("password")}
-	_, err := s.svc.CreateUser(c.Request().Context(), a, in)
+	in := accounts.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Role: c.FormValue("role"), Password: c.FormValue("password")}
+	_, err := s.accounts.CreateUser(c.Request().Context(), a, in)
 	if code := followup.ErrorCode(err); code == followup.EINVALID || code == followup.ECONFLICT {
 		in.Password = "" // never sent back
 		return s.renderUsers(c, http.StatusUnprocessableEntity, usersData{In: in, Error: followup.ErrorMessage(err)})
@@ -76,9 +77,9 @@ func (s *Server) userSetDisabled(disabled bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		err = s.svc.SetUserDisabled(c.Request().Context(), actorOf(c), id, disabled)
+		err = s.accounts.SetUserDisabled(c.Request().Context(), actorOf(c), id, disabled)
 		if followup.ErrorCode(err) == followup.EINVALID {
-			return s.renderUsers(c, http.StatusUnprocessableEntity, usersData{In: followup.NewUser{Role: followup.RoleClinician},
+			return s.renderUsers(c, http.StatusUnprocessableEntity, usersData{In: accounts.NewUser{Role: followup.RoleClinician},
 				Error: followup.ErrorMessage(err)})
 		}
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 )
 
 // userAdminFixture is the clinic fixture with an admin of clinic B.
@@ -25,7 +26,7 @@ func userAdminFixture(t *testing.T) (f *clinicFixture, outsiderAdmin string) {
 
 func (f *clinicFixture) userID(t *testing.T, email string) string {
 	t.Helper()
-	u, err := f.svc.UserByEmail(clinicCtx(t), followup.SystemActor(f.clinicianActor.ClinicID), email)
+	u, err := f.acc.UserByEmail(clinicCtx(t), followup.SystemActor(f.clinicianActor.ClinicID), email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestClinicUserDisable(t *testing.T) {
 	}
 	var n int
 	if err := f.srv.cfg.Pool.QueryRow(clinicCtx(t), `select count(*) from audit_events where target_id = $1 and action in ($2, $3)`,
-		id, followup.AuditUserDisabled, followup.AuditUserEnabled).Scan(&n); err != nil || n != 2 {
+		id, accounts.AuditUserDisabled, accounts.AuditUserEnabled).Scan(&n); err != nil || n != 2 {
 		t.Errorf("audit events = %d, %v; want 2", n, err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -37,6 +38,7 @@ type clinicFixture struct {
 	url  string
 	srv  *Server
 	svc  *followup.Service
+	acc  *accounts.Service
 	logs *syncBuffer
 
 	clinician, admin, researcher, outsider string // emails
@@ -60,14 +62,15 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc,
+	acc := newAccounts(t, pool, log)
+	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, logs: logs}
+	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, logs: logs}
 	ctx := clinicCtx(t)
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -79,7 +82,7 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	}
 	// Users are inserted with a cheap argon2id hash: production parameters cost about a second
 	// a hash under the race detector, and the parameters travel inside the hash, so signing in
-	// with these is cheap too. CreateUser itself is tested in followup.
+	// with these is cheap too. CreateUser itself is tested in package accounts.
 	hash, err := argon2id.CreateHash(clinicTestPassword, &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +97,7 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	}
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
 	f.outsider = mk(b, followup.RoleClinician)
-	u, err := svc.UserByEmail(ctx, followup.SystemActor(a.ID), f.clinician)
+	u, err := acc.UserByEmail(ctx, followup.SystemActor(a.ID), f.clinician)
 	if err != nil {
 		t.Fatal(err)
 	}

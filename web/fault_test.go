@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -68,7 +69,8 @@ func newFaultRig(t *testing.T) *faultRig {
 		Quota: followup.PhotoQuota{LinkPerMinute: 1000, StepPhotos: 1000}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc})
+	acc := newAccounts(t, r.pool, log)
+	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc, Accounts: acc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func newFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	admin := followup.SystemActor(clinic.ID)
-	u, err := r.svc.CreateUser(ctx, admin, followup.NewUser{ClinicID: clinic.ID, Email: "c@example.org", Role: followup.RoleClinician, Password: "a long test password"})
+	u, err := acc.CreateUser(ctx, admin, accounts.NewUser{ClinicID: clinic.ID, Email: "c@example.org", Role: followup.RoleClinician, Password: "a long test password"})
 	if err != nil {
 		t.Fatal(err)
 	}

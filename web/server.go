@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Service is the follow-up core behind the API and the pages.
 	Service *followup.Service
+	// Accounts are the clinic's users, passwords, tokens and sessions.
+	Accounts *accounts.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
 	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
@@ -58,6 +61,7 @@ type Server struct {
 	echo          *echo.Echo
 	metrics       *httpMetrics
 	svc           *followup.Service
+	accounts      *accounts.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -77,14 +81,14 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Service == nil {
-		return nil, errors.New("web: Logger, DB, Store, Registry and Service are required")
+	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Service == nil || cfg.Accounts == nil {
+		return nil, errors.New("web: Logger, DB, Store, Registry, Service and Accounts are required")
 	}
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, limits: cfg.Limits.WithDefaults(),
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, accounts: cfg.Accounts, limits: cfg.Limits.WithDefaults(),
 		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
 		tokenFailures: newFailureLimiter(20, 15*time.Minute),
 		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},

@@ -48,6 +48,7 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		Store:    store,
 		Registry: prometheus.NewRegistry(),
 		Service:  svc,
+		Accounts: newAccounts(t, pool, log),
 	}
 	for _, m := range mutate {
 		m(&cfg)

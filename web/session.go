@@ -53,7 +53,7 @@ func (s *Server) initSessions() {
 		http.Error(w, "The service is temporarily unavailable; please try again.", http.StatusServiceUnavailable)
 	}
 	// Expired rows are removed by the server's background work (followup.DeleteExpiredSessions).
-	m.Store = sessionStore{svc: s.svc}
+	m.Store = sessionStore{accounts: s.accounts}
 	s.clinic = &clinicState{sessions: m, loginFailures: newLoginLimiter(), idle: sessionIdle}
 }
 
@@ -109,7 +109,7 @@ func (s *Server) sessionActor(c echo.Context) (followup.Actor, bool, error) {
 func (s *Server) sessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr) (followup.Actor, int64, error) {
 	u, ok := lookedUpUser(ctx, id)
 	if !ok {
-		return s.svc.SessionUser(ctx, id, addr)
+		return s.accounts.SessionUser(ctx, id, addr)
 	}
 	if u == nil {
 		return followup.Actor{}, 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")

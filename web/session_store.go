@@ -7,7 +7,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/google/uuid"
 
-	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 )
 
 // sessionStore keeps the session manager's sessions in PostgreSQL through the follow-up core
@@ -15,7 +15,7 @@ import (
 // session reads that user's standing in the same query; the request's sessionLookup carries
 // it to sessionActor, which would otherwise ask the database a second time.
 type sessionStore struct {
-	svc *followup.Service
+	accounts *accounts.Service
 }
 
 var _ scs.CtxStore = sessionStore{}
@@ -23,7 +23,7 @@ var _ scs.CtxStore = sessionStore{}
 // sessionLookup is what loading the request's session found out about its user.
 type sessionLookup struct {
 	loaded bool
-	stored followup.StoredSession // Data is not kept
+	stored accounts.StoredSession // Data is not kept
 }
 
 type sessionLookupKey struct{}
@@ -36,7 +36,7 @@ func withSessionLookup(ctx context.Context) context.Context {
 // lookedUpUser returns the standing of user id as loaded with the session, if it was.
 // ok is false when the session was not loaded through the store in this request, or the
 // stored row names another user (or none): the caller then reads the user itself.
-func lookedUpUser(ctx context.Context, id uuid.UUID) (u *followup.SessionUserState, ok bool) {
+func lookedUpUser(ctx context.Context, id uuid.UUID) (u *accounts.SessionUserState, ok bool) {
 	l, _ := ctx.Value(sessionLookupKey{}).(*sessionLookup)
 	if l == nil || !l.loaded || l.stored.UserID != id {
 		return nil, false
@@ -45,12 +45,12 @@ func lookedUpUser(ctx context.Context, id uuid.UUID) (u *followup.SessionUserSta
 }
 
 func (st sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	ss, found, err := st.svc.FindSession(ctx, token)
+	ss, found, err := st.accounts.FindSession(ctx, token)
 	if err != nil || !found {
 		return nil, found, err
 	}
 	if l, _ := ctx.Value(sessionLookupKey{}).(*sessionLookup); l != nil {
-		*l = sessionLookup{loaded: true, stored: followup.StoredSession{UserID: ss.UserID, User: ss.User}}
+		*l = sessionLookup{loaded: true, stored: accounts.StoredSession{UserID: ss.UserID, User: ss.User}}
 	}
 	return ss.Data, true, nil
 }
@@ -64,11 +64,11 @@ func (st sessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 			user, _ = uuid.Parse(s)
 		}
 	}
-	return st.svc.CommitSession(ctx, token, b, expiry, user)
+	return st.accounts.CommitSession(ctx, token, b, expiry, user)
 }
 
 func (st sessionStore) DeleteCtx(ctx context.Context, token string) error {
-	return st.svc.DeleteSession(ctx, token)
+	return st.accounts.DeleteSession(ctx, token)
 }
 
 // The session manager calls these only without a request context.

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -46,7 +47,7 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool, _, svc, err := openService(ctx, cfg, log)
+	pool, _, svc, acc, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -59,18 +60,18 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		if clinic, err = svc.CreateClinic(ctx, demoClinic, "Asia/Shanghai"); err != nil {
 			return err
 		}
-		if _, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{ClinicID: clinic.ID,
+		if _, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{ClinicID: clinic.ID,
 			Email: demoEmail, Name: "Dr. Demo", Role: followup.RoleAdmin, Password: password}); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
 	default:
-		if err := svc.SetPassword(ctx, followup.SystemActor(clinic.ID), demoEmail, password); err != nil {
+		if err := acc.SetPassword(ctx, followup.SystemActor(clinic.ID), demoEmail, password); err != nil {
 			return err
 		}
 	}
-	user, err := svc.UserByEmail(ctx, followup.SystemActor(clinic.ID), demoEmail)
+	user, err := acc.UserByEmail(ctx, followup.SystemActor(clinic.ID), demoEmail)
 	if err != nil {
 		return err
 	}

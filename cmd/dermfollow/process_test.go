@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -58,6 +59,7 @@ type deployment struct {
 	pool  *pgxpool.Pool
 	store *imagestore.S3Store
 	svc   *followup.Service // the test's own view, for fixtures and checks
+	acc   *accounts.Service
 }
 
 func newDeployment(t *testing.T, extra map[string]string) *deployment {
@@ -93,6 +95,9 @@ func (d *deployment) open(t *testing.T) {
 	d.svc, err = followup.New(followup.Config{Pool: d.pool, Store: d.store, Protocols: reg, BaseURL: "http://dermfollow.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if d.acc, err = accounts.New(accounts.Config{Pool: d.pool}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -176,11 +181,11 @@ func (d *deployment) newFamily(t *testing.T, zone, guardianEmail string) family 
 		t.Fatal(err)
 	}
 	email := "clinician-" + uuid.NewString()[:8] + "@example.org"
-	u, err := d.svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{ClinicID: clinic.ID, Email: email, Role: followup.RoleClinician, Password: "a long test password"})
+	u, err := d.acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{ClinicID: clinic.ID, Email: email, Role: followup.RoleClinician, Password: "a long test password"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := d.svc.CreateToken(ctx, followup.SystemActor(clinic.ID), email)
+	token, err := d.acc.CreateToken(ctx, followup.SystemActor(clinic.ID), email)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
@@ -49,7 +50,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 			return err
 		}
 	}
-	pool, store, svc, err := openService(ctx, cfg, log)
+	pool, store, svc, acc, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -61,6 +62,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
 		Service:        svc,
+		Accounts:       acc,
 		Pool:           pool,
 		SecretKey:      cfg.SecretKey,
 		Secure:         cfg.BaseURL.Scheme == "https",
@@ -86,7 +88,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		defer stopMetrics()
 	}
 
-	stop, err := startBackground(ctx, cfg, svc, log)
+	stop, err := startBackground(ctx, cfg, svc, acc, log)
 	if err != nil {
 		return err
 	}
@@ -97,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 // startBackground runs the server's background work (thumbnails, sweeps, exports,
 // reminders) until stop, which lets reminder sends in flight finish first. Each piece is safe
 // to run on several servers at once.
-func startBackground(ctx context.Context, cfg *config, svc *followup.Service, log *slog.Logger) (stop func(), err error) {
+func startBackground(ctx context.Context, cfg *config, svc *followup.Service, acc *accounts.Service, log *slog.Logger) (stop func(), err error) {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
@@ -108,7 +110,7 @@ func startBackground(ctx context.Context, cfg *config, svc *followup.Service, lo
 		every(bg, svc.PendingGrace(), func(ctx context.Context) { sweepPending(ctx, svc, log) })
 	})
 	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
-	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, svc, log) }) })
+	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, acc, log) }) })
 	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
 	reminders, err := startReminders(bg, cfg, svc, log)
 	if err != nil {
@@ -124,29 +126,34 @@ func startBackground(ctx context.Context, cfg *config, svc *followup.Service, lo
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped
-// ones and the clinic's, all validated) and builds the follow-up core. The caller closes the
-// pool.
-func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.Pool, imagestore.Store, *followup.Service, error) {
+// ones and the clinic's, all validated) and builds the follow-up core and the accounts. The
+// caller closes the pool.
+func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.Pool, imagestore.Store, *followup.Service, *accounts.Service, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("protocols: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("protocols: %w", err)
 	}
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		pool.Close()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
 		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota})
 	if err != nil {
 		pool.Close()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return pool, store, svc, nil
+	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log})
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, nil, err
+	}
+	return pool, store, svc, acc, nil
 }
 
 // every runs f every period until ctx ends.
@@ -188,8 +195,8 @@ func sweep(ctx context.Context, svc *followup.Service, log *slog.Logger, grace t
 
 // expireSessions removes clinician sessions past their expiry (they are refused when loaded
 // anyway; this keeps the table small).
-func expireSessions(ctx context.Context, svc *followup.Service, log *slog.Logger) {
-	n, err := svc.DeleteExpiredSessions(ctx)
+func expireSessions(ctx context.Context, acc *accounts.Service, log *slog.Logger) {
+	n, err := acc.DeleteExpiredSessions(ctx)
 	if err != nil && ctx.Err() == nil {
 		log.Warn("expired sessions", "error", err.Error())
 	}

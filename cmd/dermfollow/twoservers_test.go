@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/scripts/balancer"
 )
 
@@ -240,11 +241,11 @@ func (d *deployment) researcherToken(t *testing.T, f family) string {
 	ctx := context.Background()
 	email := "researcher-" + f.clinic.ID.String()[:8] + "@example.org"
 	sys := followup.SystemActor(f.clinic.ID)
-	if _, err := d.svc.CreateUser(ctx, sys, followup.NewUser{ClinicID: f.clinic.ID, Email: email, Role: followup.RoleResearcher,
+	if _, err := d.acc.CreateUser(ctx, sys, accounts.NewUser{ClinicID: f.clinic.ID, Email: email, Role: followup.RoleResearcher,
 		Password: "a long test password"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := d.svc.CreateToken(ctx, sys, email)
+	tok, err := d.acc.CreateToken(ctx, sys, email)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
@@ -81,7 +82,7 @@ func runUserAdd(ctx context.Context, args []string, getenv env, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	svc, closeDB, err := openAccountService(ctx, getenv)
+	svc, acc, closeDB, err := openAccountService(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func runUserAdd(ctx context.Context, args []string, getenv env, stdin io.Reader,
 		return accountError("user add", err)
 	}
 
-	u, err := svc.CreateUser(ctx, followup.SystemActor(clinic.ID), followup.NewUser{
+	u, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{
 		ClinicID: clinic.ID, Email: *email, Name: *name, Role: *role, Password: password,
 	})
 	if err != nil {
@@ -199,13 +200,13 @@ func runTokenCreate(ctx context.Context, args []string, getenv env, stdout, stde
 	if strings.TrimSpace(*email) == "" {
 		return usageError{"token create: -email is required"}
 	}
-	svc, closeDB, err := openAccountService(ctx, getenv)
+	_, acc, closeDB, err := openAccountService(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	// The CLI runs with database access, so it acts as the system for every clinic.
-	token, err := svc.CreateToken(ctx, followup.SystemActor(uuid.Nil), *email)
+	token, err := acc.CreateToken(ctx, followup.SystemActor(uuid.Nil), *email)
 	if err != nil {
 		return accountError("token create", err)
 	}
@@ -214,32 +215,38 @@ func runTokenCreate(ctx context.Context, args []string, getenv env, stdout, stde
 	return nil
 }
 
-// openAccountService connects to DATABASE_URL and checks that it is migrated. These commands never
-// touch photos, so the store is a placeholder that panics if used.
-func openAccountService(ctx context.Context, getenv env) (*followup.Service, func(), error) {
+// openAccountService connects to DATABASE_URL, checks that it is migrated, and returns the
+// core (for clinics) and the accounts. These commands never touch photos, so the core's store
+// is a placeholder that panics if used.
+func openAccountService(ctx context.Context, getenv env) (*followup.Service, *accounts.Service, func(), error) {
 	url, err := databaseURL(getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pool, err := openPool(ctx, url)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := requireAccountTables(ctx, pool); err != nil {
 		pool.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	reg, err := protocols.LoadRegistry("")
 	if err != nil {
 		pool.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	svc, err := followup.New(followup.Config{Pool: pool, Store: accountNoStore{}, Protocols: reg})
 	if err != nil {
 		pool.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return svc, pool.Close, nil
+	acc, err := accounts.New(accounts.Config{Pool: pool})
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return svc, acc, pool.Close, nil
 }
 
 // accountNoStore stands in for the object store where none is needed; any call panics (nil

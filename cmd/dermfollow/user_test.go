@@ -32,7 +32,7 @@ func TestUserAddAndTokenCreate(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	svc, closeDB, err := openAccountService(ctx, mapEnv(env))
+	svc, acc, closeDB, err := openAccountService(ctx, mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestUserAddAndTokenCreate(t *testing.T) {
 	if strings.Count(out, m[1]) != 1 {
 		t.Errorf("the password appears more than once:\n%s", out)
 	}
-	actor, u, err := svc.Authenticate(ctx, "dr.wang@example.org", m[1], netip.Addr{})
+	actor, u, err := acc.Authenticate(ctx, "dr.wang@example.org", m[1], netip.Addr{})
 	if err != nil || u.Role != followup.RoleAdmin || actor.Kind != followup.ActorUser {
 		t.Fatalf("sign in with the printed password: %v %+v", err, u)
 	}
@@ -74,11 +74,11 @@ func TestUserAddAndTokenCreate(t *testing.T) {
 	if !strings.Contains(errOut, "time zone Asia/Shanghai; -time-zone Europe/Berlin was not applied") {
 		t.Errorf("no note that -time-zone was ignored:\n%s", errOut)
 	}
-	li, err := svc.UserByEmail(ctx, followup.SystemActor(clinic.ID), "li@example.org")
+	li, err := acc.UserByEmail(ctx, followup.SystemActor(clinic.ID), "li@example.org")
 	if err != nil || li.ClinicID != clinic.ID || li.Name != "li" {
 		t.Fatalf("second user %+v (%v)", li, err)
 	}
-	if _, _, err := svc.Authenticate(ctx, "li@example.org", piped, netip.Addr{}); err != nil {
+	if _, _, err := acc.Authenticate(ctx, "li@example.org", piped, netip.Addr{}); err != nil {
 		t.Errorf("sign in with the piped password: %v", err)
 	}
 
@@ -109,7 +109,7 @@ func TestUserAddAndTokenCreate(t *testing.T) {
 	if !regexp.MustCompile(`^dft_[A-Za-z0-9_-]{43}$`).MatchString(token) || strings.Contains(errOut, token) {
 		t.Fatalf("token create printed %q, stderr %q", out, errOut)
 	}
-	a, err := svc.AuthenticateToken(ctx, token, netip.Addr{})
+	a, err := acc.AuthenticateToken(ctx, token, netip.Addr{})
 	if err != nil || a.ID != li.ID || a.ClinicID != clinic.ID || a.Role != followup.RoleClinician {
 		t.Errorf("the printed token: %+v (%v)", a, err)
 	}

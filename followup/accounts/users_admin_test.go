@@ -1,10 +1,12 @@
-package followup
+package accounts
 
 import (
 	"net/netip"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
 
 func TestSetUserDisabled(t *testing.T) {
@@ -14,25 +16,25 @@ func TestSetUserDisabled(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.7")
 	c := mustClinic(t, s, "Clinic "+uuid.NewString()[:8], "")
 	other := mustClinic(t, s, "Other "+uuid.NewString()[:8], "")
-	_, admin := mustUser(t, s, c.ID, RoleAdmin)
-	u, clinician := mustUser(t, s, c.ID, RoleClinician)
-	_, otherAdmin := mustUser(t, s, other.ID, RoleAdmin)
+	_, admin := mustUser(t, s, c.ID, followup.RoleAdmin)
+	u, clinician := mustUser(t, s, c.ID, followup.RoleClinician)
+	_, otherAdmin := mustUser(t, s, other.ID, followup.RoleAdmin)
 
 	// Authorization: another clinic's admin does not find the user, a clinician may not, nobody
 	// disables themselves, an unknown user is not found.
 	for name, tc := range map[string]struct {
-		a    Actor
+		a    followup.Actor
 		id   uuid.UUID
 		want string
 	}{
-		"other clinic": {otherAdmin, u.ID, ENOTFOUND},
-		"clinician":    {clinician, u.ID, EFORBIDDEN},
-		"no actor":     {Actor{}, u.ID, EUNAUTHORIZED},
-		"system":       {SystemActor(c.ID), u.ID, EUNAUTHORIZED},
-		"self":         {admin, admin.ID, EINVALID},
-		"unknown":      {admin, uuid.New(), ENOTFOUND},
+		"other clinic": {otherAdmin, u.ID, followup.ENOTFOUND},
+		"clinician":    {clinician, u.ID, followup.EFORBIDDEN},
+		"no actor":     {followup.Actor{}, u.ID, followup.EUNAUTHORIZED},
+		"system":       {followup.SystemActor(c.ID), u.ID, followup.EUNAUTHORIZED},
+		"self":         {admin, admin.ID, followup.EINVALID},
+		"unknown":      {admin, uuid.New(), followup.ENOTFOUND},
 	} {
-		if err := s.SetUserDisabled(ctx, tc.a, tc.id, true); ErrorCode(err) != tc.want {
+		if err := s.SetUserDisabled(ctx, tc.a, tc.id, true); followup.ErrorCode(err) != tc.want {
 			t.Errorf("%s: SetUserDisabled = %v, want %s", name, err, tc.want)
 		}
 	}
@@ -43,10 +45,10 @@ func TestSetUserDisabled(t *testing.T) {
 	if err := s.SetUserDisabled(ctx, admin, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.SessionUser(ctx, u.ID, addr); ErrorCode(err) != EUNAUTHORIZED {
+	if _, _, err := s.SessionUser(ctx, u.ID, addr); followup.ErrorCode(err) != followup.EUNAUTHORIZED {
 		t.Errorf("session of a disabled user = %v, want EUNAUTHORIZED", err)
 	}
-	if _, _, err := s.Authenticate(ctx, u.Email, testPassword, addr); ErrorCode(err) != EUNAUTHORIZED {
+	if _, _, err := s.Authenticate(ctx, u.Email, testPassword, addr); followup.ErrorCode(err) != followup.EUNAUTHORIZED {
 		t.Errorf("login of a disabled user = %v, want EUNAUTHORIZED", err)
 	}
 	// Disabling again changes nothing and audits nothing.
@@ -54,8 +56,11 @@ func TestSetUserDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	users, err := s.ClinicUsers(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("clinic users = %v, %v; want the admin and the clinician, not the other clinic's", users, err)
+	}
+	if _, err := s.ClinicUsers(ctx, clinician); followup.ErrorCode(err) != followup.EFORBIDDEN {
+		t.Errorf("clinician listing users = %v, want EFORBIDDEN", err)
 	}
 	for _, x := range users {
 		if x.ID == u.ID && !x.Disabled {

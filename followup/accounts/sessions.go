@@ -1,13 +1,64 @@
-package followup
+package accounts
 
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
+
+// SessionUser returns the actor a signed-in session of user id stands for, as the user is now
+// (role and clinic re-read on every request, so a disabled user or a changed role takes effect
+// at once), and the user's session epoch: a session signed in under an older epoch has been
+// ended by EndAllSessions. Unknown and disabled users answer followup.EUNAUTHORIZED.
+func (s *Service) SessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr) (followup.Actor, int64, error) {
+	a := followup.Actor{Kind: followup.ActorUser, ID: id, Addr: addr.Unmap()}
+	var epoch int64
+	err := s.pool.QueryRow(ctx, `select u.clinic_id, u.role, coalesce(e.epoch, 0)
+		from users u left join user_session_epochs e on e.user_id = u.id
+		where u.id = $1 and u.disabled_at is null`, id).Scan(&a.ClinicID, &a.Role, &epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return followup.Actor{}, 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")
+	}
+	if err != nil {
+		return followup.Actor{}, 0, wrap(followup.Unavailable(err), "session user")
+	}
+	return a, epoch, nil
+}
+
+// EndAllSessions ends every session of the signed-in user, on every device, by moving the
+// user's session epoch on. It returns the new epoch.
+func (s *Service) EndAllSessions(ctx context.Context, a followup.Actor) (int64, error) {
+	if a.Kind != followup.ActorUser {
+		return 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
+	}
+	var epoch int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `insert into user_session_epochs (user_id, epoch) values ($1, 1)
+			on conflict (user_id) do update set epoch = user_session_epochs.epoch + 1 returning epoch`, a.ID).Scan(&epoch)
+		if err != nil {
+			return followup.Unavailable(err)
+		}
+		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditSessionsEnded, TargetKind: "user", TargetID: a.ID})
+	})
+	return epoch, wrap(err, "end sessions")
+}
+
+// RecordLogout audits a sign-out.
+func (s *Service) RecordLogout(ctx context.Context, a followup.Actor) error {
+	if a.Kind != followup.ActorUser {
+		return followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditLogout, TargetKind: "user", TargetID: a.ID})
+	})
+	return wrap(err, "logout")
+}
 
 // StoredSession is a clinician session as the store holds it: the session manager's encoded
 // data and, when the session names a signed-in user, that user as of now.
@@ -47,7 +98,7 @@ func (s *Service) FindSession(ctx context.Context, token string) (StoredSession,
 		return StoredSession{}, false, nil
 	}
 	if err != nil {
-		return StoredSession{}, false, wrap(unavailable(err), "find session")
+		return StoredSession{}, false, wrap(followup.Unavailable(err), "find session")
 	}
 	if userID != nil {
 		ss.UserID = *userID
@@ -65,20 +116,20 @@ func (s *Service) CommitSession(ctx context.Context, token string, data []byte, 
 	_, err := s.pool.Exec(ctx, `insert into sessions (token, data, expiry, user_id) values ($1, $2, $3, $4)
 		on conflict (token) do update set data = excluded.data, expiry = excluded.expiry, user_id = excluded.user_id`,
 		token, data, expiry, user)
-	return wrap(unavailable(err), "commit session")
+	return wrap(followup.Unavailable(err), "commit session")
 }
 
 // DeleteSession removes the session stored under token.
 func (s *Service) DeleteSession(ctx context.Context, token string) error {
 	_, err := s.pool.Exec(ctx, `delete from sessions where token = $1`, token)
-	return wrap(unavailable(err), "delete session")
+	return wrap(followup.Unavailable(err), "delete session")
 }
 
 // DeleteExpiredSessions removes sessions past their expiry and returns how many.
 func (s *Service) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `delete from sessions where expiry < current_timestamp`)
 	if err != nil {
-		return 0, wrap(unavailable(err), "delete expired sessions")
+		return 0, wrap(followup.Unavailable(err), "delete expired sessions")
 	}
 	return tag.RowsAffected(), nil
 }

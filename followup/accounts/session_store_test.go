@@ -1,4 +1,4 @@
-package followup
+package accounts
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
 
 // The session store reads a session and its user's standing (clinic, role, disabled, epoch)
@@ -15,7 +17,7 @@ func TestSessionStore(t *testing.T) {
 	s := newTestService(t)
 	ctx := testCtx(t)
 	c := mustClinic(t, s, "Session store "+uuid.NewString()[:8], "")
-	u, a := mustUser(t, s, c.ID, RoleClinician)
+	u, a := mustUser(t, s, c.ID, followup.RoleClinician)
 	token := "hash-" + uuid.NewString()
 	later := time.Now().Add(time.Hour)
 
@@ -40,7 +42,7 @@ func TestSessionStore(t *testing.T) {
 	if err != nil || !found || !bytes.Equal(ss.Data, []byte("user")) || ss.UserID != u.ID || ss.User == nil {
 		t.Fatalf("signed-in session = %+v, %v, %v", ss, found, err)
 	}
-	if want := (SessionUserState{ClinicID: c.ID, Role: RoleClinician, Epoch: 1}); *ss.User != want {
+	if want := (SessionUserState{ClinicID: c.ID, Role: followup.RoleClinician, Epoch: 1}); *ss.User != want {
 		t.Errorf("user standing = %+v, want %+v", *ss.User, want)
 	}
 	// A disabled user's session still loads, without a standing: the caller signs it out.

@@ -1,4 +1,4 @@
-package followup
+package accounts
 
 import (
 	"crypto/sha256"
@@ -8,68 +8,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
-
-func wantCode(t *testing.T, what string, err error, code string) {
-	t.Helper()
-	if got := ErrorCode(err); got != code {
-		t.Errorf("%s: error %v (code %q), want code %q", what, err, got, code)
-	}
-}
-
-func TestCreateClinic(t *testing.T) {
-	t.Parallel()
-	s := newTestService(t)
-	ctx := testCtx(t)
-
-	c, err := s.CreateClinic(ctx, "  Shanghai Skin  ", "Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Name != "Shanghai Skin" || c.TimeZone != "Asia/Shanghai" || c.Location.String() != "Asia/Shanghai" || c.ID == uuid.Nil {
-		t.Errorf("created %+v", c)
-	}
-	for _, get := range []func() (Clinic, error){
-		func() (Clinic, error) { return s.Clinic(ctx, c.ID) },
-		func() (Clinic, error) { return s.ClinicByName(ctx, "Shanghai Skin") },
-	} {
-		got, err := get()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.ID != c.ID || got.Name != c.Name || got.Location.String() != "Asia/Shanghai" {
-			t.Errorf("read back %+v, want %+v", got, c)
-		}
-	}
-
-	_, err = s.CreateClinic(ctx, "Shanghai Skin", "UTC")
-	wantCode(t, "duplicate name", err, ECONFLICT)
-	for _, tc := range []struct{ name, zone string }{
-		{"", "UTC"},
-		{"   ", "UTC"},
-		{strings.Repeat("诊", 201), "UTC"},
-		{"A", ""},
-		{"A", "Local"},
-		{"A", "Mars/Olympus_Mons"},
-		{"A", "../../etc/passwd"},
-	} {
-		_, err := s.CreateClinic(ctx, tc.name, tc.zone)
-		wantCode(t, "clinic "+tc.name+" in "+tc.zone, err, EINVALID)
-	}
-	if _, err := s.CreateClinic(ctx, strings.Repeat("诊", 200), "Europe/Berlin"); err != nil {
-		t.Errorf("200-character name: %v", err)
-	}
-
-	_, err = s.Clinic(ctx, uuid.New())
-	wantCode(t, "unknown id", err, ENOTFOUND)
-	_, err = s.ClinicByName(ctx, "Nowhere")
-	wantCode(t, "unknown name", err, ENOTFOUND)
-
-	var n int
-	if err := s.pool.QueryRow(ctx, `select count(*) from audit_events where action = $1 and target_id = $2 and clinic_id = $2`, AuditClinicCreated, c.ID).Scan(&n); err != nil || n != 1 {
-		t.Errorf("clinic_created audit rows = %d (%v), want 1", n, err)
-	}
-}
 
 func TestCreateUser(t *testing.T) {
 	t.Parallel()
@@ -78,11 +19,11 @@ func TestCreateUser(t *testing.T) {
 	clinic := mustClinic(t, s, "North", "")
 	const password = "a long enough secret"
 
-	u, err := s.CreateUser(ctx, SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "  Ana.Li@Example.ORG ", Role: RoleClinician, Password: password})
+	u, err := s.CreateUser(ctx, followup.SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "  Ana.Li@Example.ORG ", Role: followup.RoleClinician, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Email != "ana.li@example.org" || u.Name != "ana.li" || u.Role != RoleClinician || u.ClinicID != clinic.ID || u.Disabled {
+	if u.Email != "ana.li@example.org" || u.Name != "ana.li" || u.Role != followup.RoleClinician || u.ClinicID != clinic.ID || u.Disabled {
 		t.Errorf("created %+v", u)
 	}
 	var hash string
@@ -93,29 +34,29 @@ func TestCreateUser(t *testing.T) {
 		t.Errorf("password_hash = %q, want an argon2id hash", hash)
 	}
 
-	_, err = s.CreateUser(ctx, SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "ANA.LI@example.org", Role: RoleAdmin, Password: password})
-	wantCode(t, "duplicate email", err, ECONFLICT)
-	if msg := ErrorMessage(err); !strings.Contains(msg, "ana.li@example.org") || !strings.Contains(msg, "already exists") {
+	_, err = s.CreateUser(ctx, followup.SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "ANA.LI@example.org", Role: followup.RoleAdmin, Password: password})
+	wantCode(t, "duplicate email", err, followup.ECONFLICT)
+	if msg := followup.ErrorMessage(err); !strings.Contains(msg, "ana.li@example.org") || !strings.Contains(msg, "already exists") {
 		t.Errorf("duplicate message = %q", msg)
 	}
 
 	for name, in := range map[string]NewUser{
-		"no email":           {Email: "", Role: RoleClinician, Password: password},
-		"bad email":          {Email: "not-an-email", Role: RoleClinician, Password: password},
-		"display name email": {Email: "Bob <bob@example.org>", Role: RoleClinician, Password: password},
-		"two emails":         {Email: "a@example.org, b@example.org", Role: RoleClinician, Password: password},
-		"short password":     {Email: "b@example.org", Role: RoleClinician, Password: "elevenchars"},
-		"long password":      {Email: "b@example.org", Role: RoleClinician, Password: strings.Repeat("x", 257)},
+		"no email":           {Email: "", Role: followup.RoleClinician, Password: password},
+		"bad email":          {Email: "not-an-email", Role: followup.RoleClinician, Password: password},
+		"display name email": {Email: "Bob <bob@example.org>", Role: followup.RoleClinician, Password: password},
+		"two emails":         {Email: "a@example.org, b@example.org", Role: followup.RoleClinician, Password: password},
+		"short password":     {Email: "b@example.org", Role: followup.RoleClinician, Password: "elevenchars"},
+		"long password":      {Email: "b@example.org", Role: followup.RoleClinician, Password: strings.Repeat("x", 257)},
 		"bad role":           {Email: "b@example.org", Role: "superuser", Password: password},
 		"no role":            {Email: "b@example.org", Password: password},
-		"long name":          {Email: "b@example.org", Name: strings.Repeat("n", 201), Role: RoleClinician, Password: password},
+		"long name":          {Email: "b@example.org", Name: strings.Repeat("n", 201), Role: followup.RoleClinician, Password: password},
 	} {
 		in.ClinicID = clinic.ID
-		_, err := s.CreateUser(ctx, SystemActor(clinic.ID), in)
-		wantCode(t, name, err, EINVALID)
+		_, err := s.CreateUser(ctx, followup.SystemActor(clinic.ID), in)
+		wantCode(t, name, err, followup.EINVALID)
 	}
-	_, err = s.CreateUser(ctx, SystemActor(uuid.Nil), NewUser{ClinicID: uuid.New(), Email: "c@example.org", Role: RoleClinician, Password: password})
-	wantCode(t, "unknown clinic", err, ENOTFOUND)
+	_, err = s.CreateUser(ctx, followup.SystemActor(uuid.Nil), NewUser{ClinicID: uuid.New(), Email: "c@example.org", Role: followup.RoleClinician, Password: password})
+	wantCode(t, "unknown clinic", err, followup.ENOTFOUND)
 
 	var n int
 	if err := s.pool.QueryRow(ctx, `select count(*) from users`).Scan(&n); err != nil || n != 1 {
@@ -127,7 +68,7 @@ func TestCreateUser(t *testing.T) {
 		AuditUserCreated, u.ID, clinic.ID).Scan(&actorKind, &detail); err != nil {
 		t.Fatalf("user_created audit row: %v", err)
 	}
-	if actorKind != ActorSystem || !strings.Contains(detail, `"role": "clinician"`) {
+	if actorKind != followup.ActorSystem || !strings.Contains(detail, `"role": "clinician"`) {
 		t.Errorf("audit row %s %s", actorKind, detail)
 	}
 	assertAuditClean(t, s, password)
@@ -139,31 +80,31 @@ func TestCreateUserAuthorization(t *testing.T) {
 	ctx := testCtx(t)
 	north := mustClinic(t, s, "North", "")
 	south := mustClinic(t, s, "South", "")
-	_, northAdmin := mustUser(t, s, north.ID, RoleAdmin)
-	_, southAdmin := mustUser(t, s, south.ID, RoleAdmin)
-	_, northClinician := mustUser(t, s, north.ID, RoleClinician)
-	_, northResearcher := mustUser(t, s, north.ID, RoleResearcher)
+	_, northAdmin := mustUser(t, s, north.ID, followup.RoleAdmin)
+	_, southAdmin := mustUser(t, s, south.ID, followup.RoleAdmin)
+	_, northClinician := mustUser(t, s, north.ID, followup.RoleClinician)
+	_, northResearcher := mustUser(t, s, north.ID, followup.RoleResearcher)
 	in := func(email string) NewUser {
-		return NewUser{ClinicID: north.ID, Email: email, Name: "New", Role: RoleClinician, Password: testPassword}
+		return NewUser{ClinicID: north.ID, Email: email, Name: "New", Role: followup.RoleClinician, Password: testPassword}
 	}
 
 	_, err := s.CreateUser(ctx, northClinician, in("x1@example.org"))
-	wantCode(t, "clinician", err, EFORBIDDEN)
+	wantCode(t, "clinician", err, followup.EFORBIDDEN)
 	_, err = s.CreateUser(ctx, northResearcher, in("x2@example.org"))
-	wantCode(t, "researcher", err, EFORBIDDEN)
+	wantCode(t, "researcher", err, followup.EFORBIDDEN)
 	_, err = s.CreateUser(ctx, southAdmin, in("x3@example.org"))
-	wantCode(t, "admin of another clinic", err, ENOTFOUND)
-	_, err = s.CreateUser(ctx, SystemActor(south.ID), in("x4@example.org"))
-	wantCode(t, "system of another clinic", err, ENOTFOUND)
-	_, err = s.CreateUser(ctx, Actor{Kind: ActorParent, ClinicID: north.ID}, in("x5@example.org"))
-	wantCode(t, "parent", err, EFORBIDDEN)
+	wantCode(t, "admin of another clinic", err, followup.ENOTFOUND)
+	_, err = s.CreateUser(ctx, followup.SystemActor(south.ID), in("x4@example.org"))
+	wantCode(t, "system of another clinic", err, followup.ENOTFOUND)
+	_, err = s.CreateUser(ctx, followup.Actor{Kind: followup.ActorParent, ClinicID: north.ID}, in("x5@example.org"))
+	wantCode(t, "parent", err, followup.EFORBIDDEN)
 
 	u, err := s.CreateUser(ctx, northAdmin, in("x6@example.org"))
 	if err != nil {
 		t.Fatalf("admin of the clinic: %v", err)
 	}
 	// A zero ClinicID means the admin's own clinic.
-	if _, err := s.CreateUser(ctx, northAdmin, NewUser{Email: "x7@example.org", Role: RoleResearcher, Password: testPassword}); err != nil {
+	if _, err := s.CreateUser(ctx, northAdmin, NewUser{Email: "x7@example.org", Role: followup.RoleResearcher, Password: testPassword}); err != nil {
 		t.Errorf("admin without ClinicID: %v", err)
 	}
 	var actorID uuid.UUID
@@ -182,7 +123,7 @@ func TestAuthenticate(t *testing.T) {
 	ctx := testCtx(t)
 	clinic := mustClinic(t, s, "North", "")
 	const password = "correct horse battery"
-	u, err := s.CreateUser(ctx, SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "doc@example.org", Name: "Doc", Role: RoleAdmin, Password: password})
+	u, err := s.CreateUser(ctx, followup.SystemActor(clinic.ID), NewUser{ClinicID: clinic.ID, Email: "doc@example.org", Name: "Doc", Role: followup.RoleAdmin, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +133,7 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("right password: %v", err)
 	}
-	if a != (Actor{Kind: ActorUser, ID: u.ID, ClinicID: clinic.ID, Role: RoleAdmin, Addr: addr}) || got != u {
+	if a != (followup.Actor{Kind: followup.ActorUser, ID: u.ID, ClinicID: clinic.ID, Role: followup.RoleAdmin, Addr: addr}) || got != u {
 		t.Errorf("got %+v %+v", a, got)
 	}
 
@@ -206,8 +147,8 @@ func TestAuthenticate(t *testing.T) {
 		"password as case": {"doc@example.org", strings.ToUpper(password)},
 	} {
 		_, _, err := s.Authenticate(ctx, tc.email, tc.password, addr)
-		wantCode(t, name, err, EUNAUTHORIZED)
-		if msg := ErrorMessage(err); msg != "email or password is wrong" {
+		wantCode(t, name, err, followup.EUNAUTHORIZED)
+		if msg := followup.ErrorMessage(err); msg != "email or password is wrong" {
 			t.Errorf("%s: message %q", name, msg)
 		}
 	}
@@ -216,9 +157,9 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = s.Authenticate(ctx, "doc@example.org", password, addr)
-	wantCode(t, "disabled", err, EUNAUTHORIZED)
+	wantCode(t, "disabled", err, followup.EUNAUTHORIZED)
 	_, _, err = s.Authenticate(ctx, "doc@example.org", "wrong wrong wrong", addr)
-	if ErrorMessage(err) != "email or password is wrong" {
+	if followup.ErrorMessage(err) != "email or password is wrong" {
 		t.Errorf("disabled with a wrong password: %v, want the usual message", err)
 	}
 
@@ -271,25 +212,25 @@ func TestSetPassword(t *testing.T) {
 	ctx := testCtx(t)
 	north := mustClinic(t, s, "North", "")
 	south := mustClinic(t, s, "South", "")
-	doc, docActor := mustUser(t, s, north.ID, RoleClinician)
-	_, northAdmin := mustUser(t, s, north.ID, RoleAdmin)
-	_, southAdmin := mustUser(t, s, south.ID, RoleAdmin)
+	doc, docActor := mustUser(t, s, north.ID, followup.RoleClinician)
+	_, northAdmin := mustUser(t, s, north.ID, followup.RoleAdmin)
+	_, southAdmin := mustUser(t, s, south.ID, followup.RoleAdmin)
 	const newPassword = "a brand new password"
 
-	wantCode(t, "clinician", s.SetPassword(ctx, docActor, doc.Email, newPassword), EFORBIDDEN)
-	wantCode(t, "admin of another clinic", s.SetPassword(ctx, southAdmin, doc.Email, newPassword), ENOTFOUND)
-	wantCode(t, "unknown user", s.SetPassword(ctx, northAdmin, "nobody@example.org", newPassword), ENOTFOUND)
-	wantCode(t, "short", s.SetPassword(ctx, northAdmin, doc.Email, "short"), EINVALID)
+	wantCode(t, "clinician", s.SetPassword(ctx, docActor, doc.Email, newPassword), followup.EFORBIDDEN)
+	wantCode(t, "admin of another clinic", s.SetPassword(ctx, southAdmin, doc.Email, newPassword), followup.ENOTFOUND)
+	wantCode(t, "unknown user", s.SetPassword(ctx, northAdmin, "nobody@example.org", newPassword), followup.ENOTFOUND)
+	wantCode(t, "short", s.SetPassword(ctx, northAdmin, doc.Email, "short"), followup.EINVALID)
 	if err := s.SetPassword(ctx, northAdmin, doc.Email, newPassword); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Authenticate(ctx, doc.Email, testPassword, netip.Addr{}); ErrorCode(err) != EUNAUTHORIZED {
+	if _, _, err := s.Authenticate(ctx, doc.Email, testPassword, netip.Addr{}); followup.ErrorCode(err) != followup.EUNAUTHORIZED {
 		t.Errorf("old password still works: %v", err)
 	}
 	if _, _, err := s.Authenticate(ctx, doc.Email, newPassword, netip.Addr{}); err != nil {
 		t.Errorf("new password: %v", err)
 	}
-	if err := s.SetPassword(ctx, SystemActor(uuid.Nil), doc.Email, newPassword+"!"); err != nil {
+	if err := s.SetPassword(ctx, followup.SystemActor(uuid.Nil), doc.Email, newPassword+"!"); err != nil {
 		t.Errorf("system: %v", err)
 	}
 	var n int
@@ -306,15 +247,15 @@ func TestTokens(t *testing.T) {
 	ctx := testCtx(t)
 	north := mustClinic(t, s, "North", "")
 	south := mustClinic(t, s, "South", "")
-	doc, docActor := mustUser(t, s, north.ID, RoleClinician)
-	other, _ := mustUser(t, s, north.ID, RoleClinician)
-	_, southAdmin := mustUser(t, s, south.ID, RoleAdmin)
-	_, northAdmin := mustUser(t, s, north.ID, RoleAdmin)
+	doc, docActor := mustUser(t, s, north.ID, followup.RoleClinician)
+	other, _ := mustUser(t, s, north.ID, followup.RoleClinician)
+	_, southAdmin := mustUser(t, s, south.ID, followup.RoleAdmin)
+	_, northAdmin := mustUser(t, s, north.ID, followup.RoleAdmin)
 
 	clock := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return clock }
 
-	token, err := s.CreateToken(ctx, SystemActor(uuid.Nil), strings.ToUpper(doc.Email))
+	token, err := s.CreateToken(ctx, followup.SystemActor(uuid.Nil), strings.ToUpper(doc.Email))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +279,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a != (Actor{Kind: ActorUser, ID: doc.ID, ClinicID: north.ID, Role: RoleClinician, Addr: netip.MustParseAddr("198.51.100.9")}) {
+	if a != (followup.Actor{Kind: followup.ActorUser, ID: doc.ID, ClinicID: north.ID, Role: followup.RoleClinician, Addr: netip.MustParseAddr("198.51.100.9")}) {
 		t.Errorf("actor %+v", a)
 	}
 	lastUsed := func() time.Time {
@@ -380,18 +321,18 @@ func TestTokens(t *testing.T) {
 		"random":        "dft_" + strings.Repeat("A", 43),
 	} {
 		_, err := s.AuthenticateToken(ctx, bad, addr)
-		wantCode(t, name, err, EUNAUTHORIZED)
+		wantCode(t, name, err, followup.EUNAUTHORIZED)
 	}
 
 	// Who may create tokens: the user, an admin of the clinic, the system.
 	_, err = s.CreateToken(ctx, docActor, other.Email)
-	wantCode(t, "clinician for a colleague", err, EFORBIDDEN)
+	wantCode(t, "clinician for a colleague", err, followup.EFORBIDDEN)
 	_, err = s.CreateToken(ctx, southAdmin, doc.Email)
-	wantCode(t, "admin of another clinic", err, ENOTFOUND)
-	_, err = s.CreateToken(ctx, SystemActor(south.ID), doc.Email)
-	wantCode(t, "system of another clinic", err, ENOTFOUND)
-	_, err = s.CreateToken(ctx, SystemActor(uuid.Nil), "nobody@example.org")
-	wantCode(t, "unknown email", err, ENOTFOUND)
+	wantCode(t, "admin of another clinic", err, followup.ENOTFOUND)
+	_, err = s.CreateToken(ctx, followup.SystemActor(south.ID), doc.Email)
+	wantCode(t, "system of another clinic", err, followup.ENOTFOUND)
+	_, err = s.CreateToken(ctx, followup.SystemActor(uuid.Nil), "nobody@example.org")
+	wantCode(t, "unknown email", err, followup.ENOTFOUND)
 	own, err := s.CreateToken(ctx, docActor, doc.Email)
 	if err != nil {
 		t.Fatalf("own token: %v", err)
@@ -402,13 +343,13 @@ func TestTokens(t *testing.T) {
 	}
 
 	// Revoking.
-	wantCode(t, "revoke by another clinic's admin", s.RevokeToken(ctx, southAdmin, own), ENOTFOUND)
+	wantCode(t, "revoke by another clinic's admin", s.RevokeToken(ctx, southAdmin, own), followup.ENOTFOUND)
 	if err := s.RevokeToken(ctx, docActor, own); err != nil {
 		t.Fatalf("revoke own: %v", err)
 	}
 	_, err = s.AuthenticateToken(ctx, own, addr)
-	wantCode(t, "revoked", err, EUNAUTHORIZED)
-	wantCode(t, "revoke twice", s.RevokeToken(ctx, docActor, own), ENOTFOUND)
+	wantCode(t, "revoked", err, followup.EUNAUTHORIZED)
+	wantCode(t, "revoke twice", s.RevokeToken(ctx, docActor, own), followup.ENOTFOUND)
 	if _, err := s.AuthenticateToken(ctx, token, addr); err != nil {
 		t.Errorf("revoking one token broke another: %v", err)
 	}
@@ -418,14 +359,14 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.AuthenticateToken(ctx, byAdmin, addr)
-	wantCode(t, "expired", err, EUNAUTHORIZED)
+	wantCode(t, "expired", err, followup.EUNAUTHORIZED)
 	if _, err := s.pool.Exec(ctx, `update users set disabled_at = now() where id = $1`, doc.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.AuthenticateToken(ctx, token, addr)
-	wantCode(t, "disabled user", err, EUNAUTHORIZED)
-	_, err = s.CreateToken(ctx, SystemActor(uuid.Nil), doc.Email)
-	wantCode(t, "token for a disabled user", err, EINVALID)
+	wantCode(t, "disabled user", err, followup.EUNAUTHORIZED)
+	_, err = s.CreateToken(ctx, followup.SystemActor(uuid.Nil), doc.Email)
+	wantCode(t, "token for a disabled user", err, followup.EINVALID)
 
 	var created, revoked int
 	if err := s.pool.QueryRow(ctx, `select count(*) filter (where action = $1), count(*) filter (where action = $2)

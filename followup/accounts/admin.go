@@ -1,0 +1,79 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// SetUserDisabled disables (disabled true) or re-enables a user of the admin's clinic. A
+// disabled user can no longer sign in or use an API token, and every session the user has is
+// refused from the next request on: SessionUser reads disabled_at on every request, and the
+// user's session epoch moves on too, so that re-enabling the user does not bring old sessions
+// back. Only an admin of the user's clinic may do this, never to themselves; another clinic's
+// user is not found. Setting the state the user already has changes nothing and audits nothing.
+func (s *Service) SetUserDisabled(ctx context.Context, a followup.Actor, userID uuid.UUID, disabled bool) error {
+	if a.Kind != followup.ActorUser {
+		return followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
+	}
+	if err := a.CanManageUsersOf(a.ClinicID); err != nil {
+		return err
+	}
+	if userID == a.ID {
+		return followup.Errorf(followup.EINVALID, "you cannot disable or re-enable your own account")
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var was bool
+		err := tx.QueryRow(ctx, `select disabled_at is not null from users where id = $1 and clinic_id = $2 for update`,
+			userID, a.ClinicID).Scan(&was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return followup.Errorf(followup.ENOTFOUND, "user not found")
+		}
+		if err != nil {
+			return followup.Unavailable(err)
+		}
+		if was == disabled {
+			return nil
+		}
+		action := AuditUserEnabled
+		if disabled {
+			action = AuditUserDisabled
+			if _, err := tx.Exec(ctx, `update users set disabled_at = now() where id = $1`, userID); err != nil {
+				return followup.Unavailable(err)
+			}
+			if _, err := tx.Exec(ctx, `insert into user_session_epochs (user_id, epoch) values ($1, 1)
+				on conflict (user_id) do update set epoch = user_session_epochs.epoch + 1`, userID); err != nil {
+				return followup.Unavailable(err)
+			}
+		} else if _, err := tx.Exec(ctx, `update users set disabled_at = null where id = $1`, userID); err != nil {
+			return followup.Unavailable(err)
+		}
+		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: action, TargetKind: "user", TargetID: userID})
+	})
+	return wrap(err, "set user disabled")
+}
+
+// ClinicUsers lists the users of the admin's clinic, by email.
+func (s *Service) ClinicUsers(ctx context.Context, a followup.Actor) ([]User, error) {
+	if a.Kind != followup.ActorUser {
+		return nil, followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
+	}
+	if err := a.CanManageUsersOf(a.ClinicID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `select id, clinic_id, email, name, role, disabled_at is not null
+		from users where clinic_id = $1 order by email`, a.ClinicID)
+	if err != nil {
+		return nil, wrap(followup.Unavailable(err), "clinic users")
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
+		var u User
+		err := r.Scan(&u.ID, &u.ClinicID, &u.Email, &u.Name, &u.Role, &u.Disabled)
+		return u, err
+	})
+	return list, wrap(err, "clinic users")
+}
