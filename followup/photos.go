@@ -2,12 +2,10 @@ package followup
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -311,40 +309,6 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 	return true, nil
 }
 
-// notePending records that an object is about to be stored under key (see pending_objects).
-func (s *Service) notePending(ctx context.Context, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
-	defer cancel()
-	if _, err := s.pool.Exec(ctx, `insert into pending_objects (object_key) values ($1)`, key); err != nil {
-		return &Error{Code: EUNAVAILABLE, Message: errTryAgain.Message, Err: err}
-	}
-	return nil
-}
-
-// discardObject removes a stored object whose row certainly does not exist, then its pending
-// note. Whatever fails here is left to the sweeper, which the note still points at.
-func (s *Service) discardObject(ctx context.Context, key string) {
-	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
-	defer cancel()
-	if !s.deleteObject(ctx, key) {
-		return
-	}
-	if _, err := s.pool.Exec(ctx, `delete from pending_objects where object_key = $1`, key); err != nil {
-		s.log.Warn("pending note left for the sweeper", "error", err.Error())
-	}
-}
-
-// deleteObject removes an object, leaving it to the sweeper (it has a note) when that fails.
-func (s *Service) deleteObject(ctx context.Context, key string) bool {
-	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
-	defer cancel()
-	if err := s.store.Delete(ctx, key); err != nil {
-		s.log.Warn("object left for the sweeper", "error", err.Error())
-		return false
-	}
-	return true
-}
-
 // photoByUploadID reads the photo an upload stored, if any, unscoped: for the write path,
 // which has checked the actor already.
 func (s *Service) photoByUploadID(ctx context.Context, procedureID uuid.UUID, uploadID string) (Photo, bool, error) {
@@ -373,14 +337,6 @@ func removals(rs []imagestore.Removal) []removal {
 	return out
 }
 
-// newObjectKey is random and carries nothing about the photo; the first byte shards it.
-func newObjectKey(prefix string) string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	h := hex.EncodeToString(b)
-	return fmt.Sprintf("%s/%s/%s", prefix, h[:2], h)
-}
-
 const photoColumns = `select id, procedure_id, timepoint_key, view, upload_id, object_key, content_type, size_bytes, sha256,
 	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null,
 	quality from photos`
@@ -407,69 +363,4 @@ func thumbnailState(ready, unreadable bool) string {
 		return ThumbnailUnreadable
 	}
 	return ThumbnailPending
-}
-
-// Photo variants that can be fetched.
-const (
-	VariantOriginal = "original"
-	VariantSmall    = "small"
-	VariantLarge    = "large"
-)
-
-// OpenPhoto returns the bytes of a photo (the sanitized original or a thumbnail) that the
-// actor may see, and records the view in the audit log. Clinic users see their clinic's
-// photos; a parent sees the thumbnails of its own procedure; researchers see none.
-func (s *Service) OpenPhoto(ctx context.Context, a Actor, id uuid.UUID, variant string) (io.ReadCloser, Photo, error) {
-	if a.Kind == ActorParent {
-		if variant == VariantOriginal {
-			return nil, Photo{}, Errorf(ENOTFOUND, "photo not found")
-		}
-	} else if err := a.requireClinical(); err != nil {
-		return nil, Photo{}, err
-	}
-	clinic, only := procedureScope(a)
-	p, err := scanPhoto(s.pool.QueryRow(ctx, photoColumns+` where id = $1 and clinic_id = $2`, id, clinic))
-	if err != nil {
-		return nil, Photo{}, notFound(err, "photo")
-	}
-	if only != uuid.Nil && p.ProcedureID != only {
-		return nil, Photo{}, Errorf(ENOTFOUND, "photo not found")
-	}
-	key := p.objectKey
-	if variant != VariantOriginal {
-		i := slices.IndexFunc(imagestore.ThumbSizes(), func(t imagestore.ThumbSize) bool { return t.Name == variant })
-		if i < 0 {
-			return nil, Photo{}, invalidField("variant", "must be original, small or large")
-		}
-		switch p.ThumbnailState {
-		case ThumbnailUnreadable:
-			return nil, Photo{}, Errorf(ENOTFOUND, "No thumbnail can be made of this photo: its image data cannot be read. The original can still be downloaded.")
-		case ThumbnailPending:
-			return nil, Photo{}, Errorf(EUNAVAILABLE, "The thumbnail is being prepared; try again in a moment.")
-		}
-		key = imagestore.ThumbKey(p.SHA256, imagestore.ThumbSizes()[i])
-	}
-	if a.Kind == ActorUser {
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			return audit(ctx, tx, a, AuditEvent{Action: AuditPhotoViewed, TargetKind: "photo", TargetID: p.ID,
-				Detail: map[string]any{"variant": variant}})
-		})
-		if err != nil {
-			return nil, Photo{}, err
-		}
-	}
-	r, _, err := s.store.Open(ctx, key)
-	if err != nil {
-		if errors.Is(err, imagestore.ErrNotExist) && variant != VariantOriginal {
-			// The thumbnail vanished (a store restored from an older backup): make it again.
-			s.pool.Exec(ctx, `update photos set thumbnails_at = null where id = $1`, p.ID)
-			s.nudgeThumbnailer()
-			return nil, Photo{}, Errorf(EUNAVAILABLE, "The thumbnail is being prepared; try again in a moment.")
-		}
-		return nil, Photo{}, &Error{Code: EUNAVAILABLE, Message: "The photo store is unavailable; please try again.", Err: err}
-	}
-	if variant != VariantOriginal {
-		p.ContentType = "image/jpeg"
-	}
-	return r, p, nil
 }
