@@ -129,7 +129,22 @@ func (e *commitUnknownError) Unwrap() error { return e.err }
 // broke after the COMMIT left as "conn closed", safe to retry (seen with a cut after the
 // server had committed), so no other error is taken for proof that nothing was committed.
 func (s *Service) inTxKnown(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	return runTx(ctx, s.pool, fn, commitOutcome)
+}
+
+// commitOutcome is the error of a failed COMMIT, telling a certain failure from an unknown one.
+func commitOutcome(err error) error {
+	if pgCode(err) == "" {
+		return &Error{Code: EUNAVAILABLE, Message: "The service is temporarily unavailable; please try again.",
+			Err: &commitUnknownError{err}}
+	}
+	return unavailable(err)
+}
+
+// runTx runs fn in a transaction of pool, committing if it returns nil and rolling back
+// otherwise; a failed BEGIN is unavailable, a failed COMMIT goes through commitErr.
+func runTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error, commitErr func(error) error) error {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -138,11 +153,7 @@ func (s *Service) inTxKnown(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		if pgCode(err) == "" {
-			return &Error{Code: EUNAVAILABLE, Message: "The service is temporarily unavailable; please try again.",
-				Err: &commitUnknownError{err}}
-		}
-		return unavailable(err)
+		return commitErr(err)
 	}
 	return nil
 }

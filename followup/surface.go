@@ -31,18 +31,7 @@ func InvalidField(field, format string, args ...any) *Error {
 // WithTx runs fn in a transaction of pool, committing if it returns nil and rolling back
 // otherwise; database failures come back through Unavailable.
 func WithTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return unavailable(err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return unavailable(err)
-	}
-	return nil
+	return runTx(ctx, pool, fn, unavailable)
 }
 
 // CanManageUsersOf checks that a may add users to (or create tokens for users of) clinic: the
