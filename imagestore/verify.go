@@ -95,15 +95,10 @@ func (v *verifier) jpeg() error {
 	if err := v.read(b[:2]); err != nil {
 		return err
 	}
-	var (
-		index                                int
-		sawFrame, sawScan, sawJFIF, sawAdobe bool
-		iccCount, iccSeq                     int
-		prevWasICC                           bool
-	)
-	for ; ; index++ {
-		wasICC := prevWasICC
-		prevWasICC = false
+	var seen jpegSeen
+	for ; ; seen.index++ {
+		wasICC := seen.prevWasICC
+		seen.prevWasICC = false
 		if err := v.read(b[:2]); err != nil {
 			return err
 		}
@@ -112,7 +107,7 @@ func (v *verifier) jpeg() error {
 		}
 		m := b[1]
 		if m == 0xD9 {
-			if !sawScan {
+			if !seen.sawScan {
 				return errors.New("jpeg: no image data")
 			}
 			return nil
@@ -124,90 +119,11 @@ func (v *verifier) jpeg() error {
 		if length < 0 {
 			return errors.New("jpeg: bad segment length")
 		}
-		switch {
-		case m == 0xE0:
-			p := make([]byte, 14)
-			if index != 0 || length != 14 {
-				return errors.New("jpeg: APP0 other than a leading thumbnail-free JFIF")
-			}
-			if err := v.read(p); err != nil {
-				return err
-			}
-			if string(p[:5]) != "JFIF\x00" || p[12] != 0 || p[13] != 0 {
-				return errors.New("jpeg: APP0 is not a thumbnail-free JFIF")
-			}
-			sawJFIF = true
-			continue
-		case m == 0xE1:
-			// Right after SOI, or after a leading JFIF: where the sanitizer puts it.
-			if !(index == 0 || index == 1 && sawJFIF) || length != int64(len(verifyOrientationEXIF)) {
-				return errors.New("jpeg: APP1 other than the minimal orientation EXIF")
-			}
-			p := make([]byte, length)
-			if err := v.read(p); err != nil {
-				return err
-			}
-			o := p[verifyOrientationAt]
-			p[verifyOrientationAt] = 0
-			if string(p) != verifyOrientationEXIF || o < 2 || o > 8 {
-				return errors.New("jpeg: APP1 is not the minimal orientation EXIF")
-			}
-			continue
-		case m == 0xE2:
-			p := make([]byte, 14)
-			if sawScan || length < 14 {
-				return errors.New("jpeg: APP2 other than an ICC profile chunk")
-			}
-			if err := v.read(p); err != nil {
-				return err
-			}
-			if string(p[:12]) != "ICC_PROFILE\x00" {
-				return errors.New("jpeg: APP2 other than an ICC profile chunk")
-			}
-			seq, count := int(p[12]), int(p[13])
-			switch {
-			case iccCount == 0 && seq == 1 && count >= 1:
-				iccCount = count
-			case iccCount != 0 && wasICC && seq == iccSeq+1 && count == iccCount:
-			default:
-				return errors.New("jpeg: ICC profile chunks out of sequence")
-			}
-			if seq > iccCount {
-				return errors.New("jpeg: ICC profile chunk beyond its count")
-			}
-			iccSeq, prevWasICC = seq, true
-			length -= 14
-		case m == 0xEE:
-			p := make([]byte, 12)
-			if sawAdobe || sawScan || length != 12 {
-				return errors.New("jpeg: APP14 other than one Adobe segment")
-			}
-			if err := v.read(p); err != nil {
-				return err
-			}
-			if string(p[:5]) != "Adobe" {
-				return errors.New("jpeg: APP14 other than one Adobe segment")
-			}
-			sawAdobe = true
-			continue
-		case m == 0xDB || m == 0xC4 || m == 0xDD: // DQT, DHT, DRI
-		case m >= 0xC0 && m <= 0xC2: // SOF0-2: Huffman-coded baseline, extended, progressive
-			if sawFrame {
-				return errors.New("jpeg: second frame header")
-			}
-			sawFrame = true
-		case m == 0xDA: // SOS
-			if !sawFrame {
-				return errors.New("jpeg: scan without frame header")
-			}
-			if iccCount != 0 && iccSeq != iccCount {
-				return errors.New("jpeg: incomplete ICC profile")
-			}
-			sawScan = true
-		default:
-			return fmt.Errorf("jpeg: marker %#x not allowed", m)
+		left, err := v.jpegSegment(&seen, m, length, wasICC)
+		if err != nil {
+			return err
 		}
-		if err := v.skip(length); err != nil {
+		if err := v.skip(left); err != nil {
 			return err
 		}
 		if m == 0xDA {
@@ -216,6 +132,125 @@ func (v *verifier) jpeg() error {
 			}
 		}
 	}
+}
+
+// jpegSeen is what the JPEG verifier has met so far, which decides what may come next.
+type jpegSeen struct {
+	index                                int // of the segment after SOI
+	sawFrame, sawScan, sawJFIF, sawAdobe bool
+	iccCount, iccSeq                     int
+	prevWasICC                           bool
+}
+
+// jpegSegment checks a segment of marker m whose payload, length bytes, comes next: it reads
+// the payloads it must look at and returns how many bytes of the payload are left to skip.
+// wasICC tells whether the segment before was an ICC profile chunk.
+func (v *verifier) jpegSegment(seen *jpegSeen, m byte, length int64, wasICC bool) (left int64, err error) {
+	switch {
+	case m == 0xE0:
+		return 0, v.jpegJFIF(seen, length)
+	case m == 0xE1:
+		return 0, v.jpegOrientationEXIF(seen, length)
+	case m == 0xE2:
+		return v.jpegICCChunk(seen, length, wasICC)
+	case m == 0xEE:
+		return 0, v.jpegAdobe(seen, length)
+	case m == 0xDB || m == 0xC4 || m == 0xDD: // DQT, DHT, DRI
+	case m >= 0xC0 && m <= 0xC2: // SOF0-2: Huffman-coded baseline, extended, progressive
+		if seen.sawFrame {
+			return 0, errors.New("jpeg: second frame header")
+		}
+		seen.sawFrame = true
+	case m == 0xDA: // SOS
+		if !seen.sawFrame {
+			return 0, errors.New("jpeg: scan without frame header")
+		}
+		if seen.iccCount != 0 && seen.iccSeq != seen.iccCount {
+			return 0, errors.New("jpeg: incomplete ICC profile")
+		}
+		seen.sawScan = true
+	default:
+		return 0, fmt.Errorf("jpeg: marker %#x not allowed", m)
+	}
+	return length, nil
+}
+
+// jpegJFIF reads an APP0 payload, which must be a thumbnail-free JFIF, first after SOI.
+func (v *verifier) jpegJFIF(seen *jpegSeen, length int64) error {
+	p := make([]byte, 14)
+	if seen.index != 0 || length != 14 {
+		return errors.New("jpeg: APP0 other than a leading thumbnail-free JFIF")
+	}
+	if err := v.read(p); err != nil {
+		return err
+	}
+	if string(p[:5]) != "JFIF\x00" || p[12] != 0 || p[13] != 0 {
+		return errors.New("jpeg: APP0 is not a thumbnail-free JFIF")
+	}
+	seen.sawJFIF = true
+	return nil
+}
+
+// jpegOrientationEXIF reads an APP1 payload, which must be the minimal orientation EXIF.
+func (v *verifier) jpegOrientationEXIF(seen *jpegSeen, length int64) error {
+	// Right after SOI, or after a leading JFIF: where the sanitizer puts it.
+	if !(seen.index == 0 || seen.index == 1 && seen.sawJFIF) || length != int64(len(verifyOrientationEXIF)) {
+		return errors.New("jpeg: APP1 other than the minimal orientation EXIF")
+	}
+	p := make([]byte, length)
+	if err := v.read(p); err != nil {
+		return err
+	}
+	o := p[verifyOrientationAt]
+	p[verifyOrientationAt] = 0
+	if string(p) != verifyOrientationEXIF || o < 2 || o > 8 {
+		return errors.New("jpeg: APP1 is not the minimal orientation EXIF")
+	}
+	return nil
+}
+
+// jpegICCChunk reads the header of an APP2 payload, which must be the next ICC profile chunk
+// before the image data, and returns the bytes of profile data left to skip.
+func (v *verifier) jpegICCChunk(seen *jpegSeen, length int64, wasICC bool) (left int64, err error) {
+	p := make([]byte, 14)
+	if seen.sawScan || length < 14 {
+		return 0, errors.New("jpeg: APP2 other than an ICC profile chunk")
+	}
+	if err := v.read(p); err != nil {
+		return 0, err
+	}
+	if string(p[:12]) != "ICC_PROFILE\x00" {
+		return 0, errors.New("jpeg: APP2 other than an ICC profile chunk")
+	}
+	seq, count := int(p[12]), int(p[13])
+	switch {
+	case seen.iccCount == 0 && seq == 1 && count >= 1:
+		seen.iccCount = count
+	case seen.iccCount != 0 && wasICC && seq == seen.iccSeq+1 && count == seen.iccCount:
+	default:
+		return 0, errors.New("jpeg: ICC profile chunks out of sequence")
+	}
+	if seq > seen.iccCount {
+		return 0, errors.New("jpeg: ICC profile chunk beyond its count")
+	}
+	seen.iccSeq, seen.prevWasICC = seq, true
+	return length - 14, nil
+}
+
+// jpegAdobe reads an APP14 payload, which must be the one Adobe segment, before the image data.
+func (v *verifier) jpegAdobe(seen *jpegSeen, length int64) error {
+	p := make([]byte, 12)
+	if seen.sawAdobe || seen.sawScan || length != 12 {
+		return errors.New("jpeg: APP14 other than one Adobe segment")
+	}
+	if err := v.read(p); err != nil {
+		return err
+	}
+	if string(p[:5]) != "Adobe" {
+		return errors.New("jpeg: APP14 other than one Adobe segment")
+	}
+	seen.sawAdobe = true
+	return nil
 }
 
 // entropy consumes entropy-coded data up to (not including) the next marker.
@@ -363,32 +398,14 @@ func (v *verifier) webp(size int64) error {
 		length := int64(binary.LittleEndian.Uint32(ch[4:8]))
 		switch {
 		case first && fourCC == "VP8X":
-			var x [10]byte
-			if length != 10 {
-				return errors.New("webp: bad VP8X")
-			}
-			if err := v.read(x[:]); err != nil {
+			f, err := v.webpVP8X(length)
+			if err != nil {
 				return err
 			}
-			flags, extended = x[0], true
-			// Only the ICC, alpha and EXIF (orientation) flags may be set; XMP and animation
-			// must be clear.
-			if flags&^0x38 != 0 || x[1] != 0 || x[2] != 0 || x[3] != 0 {
-				return errors.New("webp: VP8X flags announce metadata or animation")
-			}
+			flags, extended = f, true
 			continue
 		case sawImage && fourCC == "EXIF" && flags&0x08 != 0:
-			if length != int64(len(verifyOrientationEXIF)-6) {
-				return errors.New("webp: EXIF other than one Orientation")
-			}
-			p := make([]byte, length)
-			if err := v.read(p); err != nil {
-				return err
-			}
-			if !isOrientationTIFF(p) {
-				return errors.New("webp: EXIF other than one Orientation")
-			}
-			return nil
+			return v.webpOrientationEXIF(length)
 		case sawImage:
 			return fmt.Errorf("webp: chunk %q not allowed after the image", fourCC)
 		case extended && fourCC == "ICCP" && !sawICC && !sawALPH:
@@ -408,14 +425,8 @@ func (v *verifier) webp(size int64) error {
 		if err := v.skip(length); err != nil {
 			return err
 		}
-		if length&1 == 1 {
-			var pad [1]byte
-			if err := v.read(pad[:]); err != nil {
-				return err
-			}
-			if pad[0] != 0 {
-				return errors.New("webp: non-zero padding")
-			}
+		if err := v.webpPadding(length); err != nil {
+			return err
 		}
 		if fourCC == "VP8 " || fourCC == "VP8L" {
 			if flags&0x08 == 0 {
@@ -424,4 +435,52 @@ func (v *verifier) webp(size int64) error {
 			sawImage = true
 		}
 	}
+}
+
+// webpVP8X reads a VP8X payload of length bytes and returns its flags, of which only ICC,
+// alpha and EXIF (orientation) may be set.
+func (v *verifier) webpVP8X(length int64) (flags byte, err error) {
+	var x [10]byte
+	if length != 10 {
+		return 0, errors.New("webp: bad VP8X")
+	}
+	if err := v.read(x[:]); err != nil {
+		return 0, err
+	}
+	// XMP and animation must be clear.
+	if x[0]&^0x38 != 0 || x[1] != 0 || x[2] != 0 || x[3] != 0 {
+		return 0, errors.New("webp: VP8X flags announce metadata or animation")
+	}
+	return x[0], nil
+}
+
+// webpOrientationEXIF reads the EXIF payload after the image, which must be the minimal
+// orientation TIFF (of even length: no padding follows).
+func (v *verifier) webpOrientationEXIF(length int64) error {
+	if length != int64(len(verifyOrientationEXIF)-6) {
+		return errors.New("webp: EXIF other than one Orientation")
+	}
+	p := make([]byte, length)
+	if err := v.read(p); err != nil {
+		return err
+	}
+	if !isOrientationTIFF(p) {
+		return errors.New("webp: EXIF other than one Orientation")
+	}
+	return nil
+}
+
+// webpPadding reads the padding byte that follows a chunk of odd length, which must be zero.
+func (v *verifier) webpPadding(length int64) error {
+	if length&1 == 0 {
+		return nil
+	}
+	var pad [1]byte
+	if err := v.read(pad[:]); err != nil {
+		return err
+	}
+	if pad[0] != 0 {
+		return errors.New("webp: non-zero padding")
+	}
+	return nil
 }
