@@ -143,9 +143,8 @@ var errEXIFStructure = errors.New("imagestore: exif structure")
 // IFD is reached twice and the counts are bounded. It also notes which identifying tags are
 // present.
 func checkTIFF(b []byte) (tiffFacts, error) {
-	var facts tiffFacts
 	if len(b) < 8 || len(b) > maxEXIFBytes {
-		return facts, fmt.Errorf("%w: block of %d bytes", errEXIFStructure, len(b))
+		return tiffFacts{}, fmt.Errorf("%w: block of %d bytes", errEXIFStructure, len(b))
 	}
 	var order binary.ByteOrder
 	switch string(b[:4]) {
@@ -154,103 +153,148 @@ func checkTIFF(b []byte) (tiffFacts, error) {
 	case "MM\x00*":
 		order = binary.BigEndian
 	default:
-		return facts, fmt.Errorf("%w: no TIFF header", errEXIFStructure)
-	}
-	type job struct {
-		off   uint32
-		kind  ifdKind
-		depth int // position in the IFD0 chain
+		return tiffFacts{}, fmt.Errorf("%w: no TIFF header", errEXIFStructure)
 	}
 	size := uint64(len(b))
 	// A block whose values do not overlap references at most its own size.
-	valueBudget := int64(2 * size)
+	w := &tiffWalk{b: b, order: order, size: size, valueBudget: int64(2 * size)}
+	// The walk's queue and the IFDs it has reached stay here, not in w, and only this function
+	// appends to the queue: that keeps both on the stack.
 	visited := make(map[uint32]bool)
-	queue := []job{{off: order.Uint32(b[4:8])}}
+	queue := []tiffIFD{{off: order.Uint32(b[4:8])}}
 	for len(queue) > 0 {
-		j := queue[0]
+		d := queue[0]
 		queue = queue[1:]
-		if visited[j.off] {
-			return facts, fmt.Errorf("%w: IFD at %d reached twice", errEXIFStructure, j.off)
+		if visited[d.off] {
+			return w.facts, fmt.Errorf("%w: IFD at %d reached twice", errEXIFStructure, d.off)
 		}
-		visited[j.off] = true
+		visited[d.off] = true
 		if len(visited) > maxIFDs {
-			return facts, fmt.Errorf("%w: too many IFDs", errEXIFStructure)
+			return w.facts, fmt.Errorf("%w: too many IFDs", errEXIFStructure)
 		}
-		off := uint64(j.off)
+		off := uint64(d.off)
 		if off < 8 || off+2 > size {
-			return facts, fmt.Errorf("%w: IFD offset %d outside the block", errEXIFStructure, off)
+			return w.facts, fmt.Errorf("%w: IFD offset %d outside the block", errEXIFStructure, off)
 		}
 		n := uint64(order.Uint16(b[off:]))
 		end := off + 2 + 12*n + 4
 		if n > maxIFDEntries || end > size {
-			return facts, fmt.Errorf("%w: IFD at %d too long", errEXIFStructure, off)
+			return w.facts, fmt.Errorf("%w: IFD at %d too long", errEXIFStructure, off)
 		}
-		if j.kind == ifdChain && j.depth == 1 {
-			facts.hasThumbnail = true
+		if d.kind == ifdChain && d.depth == 1 {
+			w.facts.hasThumbnail = true
 		}
 		ifdBytes := int64(end - off)
 		for e := off + 2; e < end-4; e += 12 {
-			tag, typ := order.Uint16(b[e:]), order.Uint16(b[e+2:])
-			count := uint64(order.Uint32(b[e+4:]))
-			valLen := tiffTypeSize(typ) * count
-			// Tags may share one value and IFDs may overlap, so the block could make goexif
-			// copy and convert the same bytes thousands of times; bound the total.
-			if valueBudget -= int64(min(valLen, size+1)); valueBudget < 0 {
-				return facts, fmt.Errorf("%w: values exceed the budget", errEXIFStructure)
+			outOfLine, err := w.entry(d.kind, e)
+			if err != nil {
+				return w.facts, err
 			}
-			if valLen > 4 {
-				valOff := uint64(order.Uint32(b[e+8:]))
-				if valLen > size || valOff+valLen > size {
-					return facts, fmt.Errorf("%w: tag %#x value outside the block", errEXIFStructure, tag)
-				}
-				ifdBytes += int64(valLen)
-			}
-			switch tag {
-			case tagExifIFD, tagGPSIFD, tagInteropIFD:
-				if typ != tiffLong || count != 1 {
-					return facts, fmt.Errorf("%w: tag %#x is not an IFD pointer", errEXIFStructure, tag)
-				}
-				kind := ifdExif
-				if tag == tagGPSIFD {
-					kind = ifdGPS
-				} else if tag == tagInteropIFD {
-					kind = ifdInterop
-				}
-				queue = append(queue, job{off: order.Uint32(b[e+8:]), kind: kind})
-			case tagBodySerialNumber, tagLensSerialNumber, tagCameraSerialNumber:
-				facts.hasSerial = true
-			case tagArtist, tagCameraOwnerName:
-				facts.hasOwner = true
-			case tagMakerNote:
-				facts.hasMakerNote = true
-			case tagOffsetTimeOriginal, tagOffsetTimeDigitzed:
-				if j.kind != ifdExif || typ != tiffASCII || count > maxOffsetTimeLen {
-					break
-				}
-				// Inline up to 4 bytes, else at an offset checked against the block above.
-				var val []byte
-				if valLen <= 4 {
-					val = b[e+8 : e+8+valLen]
-				} else {
-					valOff := uint64(order.Uint32(b[e+8:]))
-					val = b[valOff : valOff+valLen]
-				}
-				if tag == tagOffsetTimeOriginal {
-					facts.offsetOriginal = string(val)
-				} else {
-					facts.offsetDigitized = string(val)
-				}
+			ifdBytes += outOfLine
+			if sub, ok := w.subIFD(e); ok {
+				queue = append(queue, sub)
 			}
 		}
-		if j.kind == ifdGPS {
-			facts.hasGPS = true
-			facts.gpsBytes += ifdBytes
+		if d.kind == ifdGPS {
+			w.facts.hasGPS = true
+			w.facts.gpsBytes += ifdBytes
 		}
-		if next := order.Uint32(b[end-4:]); j.kind == ifdChain && next != 0 {
-			queue = append(queue, job{off: next, kind: ifdChain, depth: j.depth + 1})
+		if next := order.Uint32(b[end-4:]); d.kind == ifdChain && next != 0 {
+			queue = append(queue, tiffIFD{off: next, kind: ifdChain, depth: d.depth + 1})
 		}
 	}
-	return facts, nil
+	return w.facts, nil
+}
+
+// tiffIFD is an IFD waiting to be walked.
+type tiffIFD struct {
+	off   uint32
+	kind  ifdKind
+	depth int // position in the IFD0 chain
+}
+
+// tiffWalk is the block checkTIFF walks and what the walk has found so far.
+type tiffWalk struct {
+	b           []byte
+	order       binary.ByteOrder
+	size        uint64
+	valueBudget int64 // bytes of values goexif may still be made to read
+	facts       tiffFacts
+}
+
+// entry checks the 12-byte IFD entry at e, in an IFD of the given kind, and notes what its
+// tag tells. It returns the length of its value when that lies outside the IFD (over 4
+// bytes), which counts towards the GPS bytes.
+func (w *tiffWalk) entry(kind ifdKind, e uint64) (outOfLine int64, err error) {
+	b, order := w.b, w.order
+	tag, typ := order.Uint16(b[e:]), order.Uint16(b[e+2:])
+	count := uint64(order.Uint32(b[e+4:]))
+	valLen := tiffTypeSize(typ) * count
+	// Tags may share one value and IFDs may overlap, so the block could make goexif copy and
+	// convert the same bytes thousands of times; bound the total.
+	if w.valueBudget -= int64(min(valLen, w.size+1)); w.valueBudget < 0 {
+		return 0, fmt.Errorf("%w: values exceed the budget", errEXIFStructure)
+	}
+	if valLen > 4 {
+		valOff := uint64(order.Uint32(b[e+8:]))
+		if valLen > w.size || valOff+valLen > w.size {
+			return 0, fmt.Errorf("%w: tag %#x value outside the block", errEXIFStructure, tag)
+		}
+		outOfLine = int64(valLen)
+	}
+	switch tag {
+	case tagExifIFD, tagGPSIFD, tagInteropIFD:
+		if typ != tiffLong || count != 1 {
+			return 0, fmt.Errorf("%w: tag %#x is not an IFD pointer", errEXIFStructure, tag)
+		}
+	case tagBodySerialNumber, tagLensSerialNumber, tagCameraSerialNumber:
+		w.facts.hasSerial = true
+	case tagArtist, tagCameraOwnerName:
+		w.facts.hasOwner = true
+	case tagMakerNote:
+		w.facts.hasMakerNote = true
+	case tagOffsetTimeOriginal, tagOffsetTimeDigitzed:
+		if kind != ifdExif || typ != tiffASCII || count > maxOffsetTimeLen {
+			break
+		}
+		if tag == tagOffsetTimeOriginal {
+			w.facts.offsetOriginal = string(w.value(e, valLen))
+		} else {
+			w.facts.offsetDigitized = string(w.value(e, valLen))
+		}
+	}
+	return outOfLine, nil
+}
+
+// subIFD is the IFD the entry at e points to, if its tag is one of the pointers (Exif, GPS,
+// Interop) and entry has accepted it.
+func (w *tiffWalk) subIFD(e uint64) (tiffIFD, bool) {
+	switch tag := w.order.Uint16(w.b[e:]); tag {
+	case tagExifIFD, tagGPSIFD, tagInteropIFD:
+		return tiffIFD{off: w.order.Uint32(w.b[e+8:]), kind: subIFDKind(tag)}, true
+	}
+	return tiffIFD{}, false
+}
+
+// subIFDKind is the kind of IFD a pointer tag (Exif, GPS or Interop) points to.
+func subIFDKind(tag uint16) ifdKind {
+	switch tag {
+	case tagGPSIFD:
+		return ifdGPS
+	case tagInteropIFD:
+		return ifdInterop
+	}
+	return ifdExif
+}
+
+// value is the valLen bytes of the entry at e: inline up to 4 bytes, else at the offset the
+// entry holds, which entry has checked against the block.
+func (w *tiffWalk) value(e, valLen uint64) []byte {
+	if valLen <= 4 {
+		return w.b[e+8 : e+8+valLen]
+	}
+	valOff := uint64(w.order.Uint32(w.b[e+8:]))
+	return w.b[valOff : valOff+valLen]
 }
 
 type exifValues struct {

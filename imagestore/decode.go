@@ -57,10 +57,6 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 		}
 		return nil, err
 	}
-	largest := 0
-	for _, s := range sizes {
-		largest = max(largest, s.MaxSide)
-	}
 	out := &decoded{release: func() {}}
 	defer func() {
 		if p := recover(); p != nil {
@@ -73,22 +69,9 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 			}
 		}
 	}()
-	need := func(p decodePlan) int64 {
-		w, h := scaledSize(p.width, p.height, p.scale)
-		return p.decodeBytes + thumbnailWorkBytes(w, h, p, sizes)
-	}
+	// Called with the plan read from the header, before the decoder allocates any pixel.
 	reserve := func(p decodePlan) error {
-		if err := lim.checkDims(p.width, p.height); err != nil {
-			return err
-		}
-		// A header that claims more pixels than its file can hold is a decompression bomb
-		// (the sanitizer refuses them too; photos stored before it did may be such).
-		if size > 0 {
-			if err := lim.checkDensity(p.width, p.height, size); err != nil {
-				return err
-			}
-		}
-		release, err := b.acquire(ctx, need(p))
+		release, err := b.reserve(ctx, p, size, sizes, lim)
 		if err != nil {
 			return err
 		}
@@ -97,16 +80,7 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 	}
 	if f == FormatJPEG {
 		out.img, err = jpegscale.DecodeWith(br, jpegscale.Options{Plan: func(h jpegscale.Header) (int, error) {
-			p := decodePlan{width: h.Width, height: h.Height, scale: jpegScale(h.Width, h.Height, largest), opaque: true,
-				ycbcr: h.ColorModel == color.YCbCrModel, convert: h.ColorModel == color.CMYKModel}
-			p.decodeBytes = h.Bytes(p.scale)
-			// A photo whose decode at that scale would not fit one decode's share (a
-			// progressive one near the pixel limit) is decoded smaller: its largest
-			// thumbnail comes out a little under the size, rather than not at all.
-			for p.scale < 8 && need(p) > b.perDecode {
-				p.scale *= 2
-				p.decodeBytes = h.Bytes(p.scale)
-			}
+			p := b.jpegPlan(h, sizes)
 			return p.scale, reserve(p)
 		}})
 		return out, decodeError(err)
@@ -130,6 +104,49 @@ func (b *DecodeBudget) decodeForThumbnails(ctx context.Context, r io.Reader, siz
 	}
 	out.img, err = decode(io.MultiReader(&header, br))
 	return out, decodeError(err)
+}
+
+// reserve checks a decode's plan against lim, and against the file's size when known (-1 when
+// not), and takes what the decode and the thumbnails will hold from the budget.
+func (b *DecodeBudget) reserve(ctx context.Context, p decodePlan, size int64, sizes []ThumbSize, lim Limits) (release func(), err error) {
+	if err := lim.checkDims(p.width, p.height); err != nil {
+		return nil, err
+	}
+	// A header that claims more pixels than its file can hold is a decompression bomb (the
+	// sanitizer refuses them too; photos stored before it did may be such).
+	if size > 0 {
+		if err := lim.checkDensity(p.width, p.height, size); err != nil {
+			return nil, err
+		}
+	}
+	return b.acquire(ctx, decodeNeed(p, sizes))
+}
+
+// decodeNeed is what a decode holds in all: the decoded image at its scale and the working
+// images of the thumbnails made from it.
+func decodeNeed(p decodePlan, sizes []ThumbSize) int64 {
+	w, h := scaledSize(p.width, p.height, p.scale)
+	return p.decodeBytes + thumbnailWorkBytes(w, h, p, sizes)
+}
+
+// jpegPlan plans a JPEG's decode at the largest reduction that keeps its longer side at or
+// above the largest thumbnail.
+func (b *DecodeBudget) jpegPlan(h jpegscale.Header, sizes []ThumbSize) decodePlan {
+	largest := 0
+	for _, s := range sizes {
+		largest = max(largest, s.MaxSide)
+	}
+	p := decodePlan{width: h.Width, height: h.Height, scale: jpegScale(h.Width, h.Height, largest), opaque: true,
+		ycbcr: h.ColorModel == color.YCbCrModel, convert: h.ColorModel == color.CMYKModel}
+	p.decodeBytes = h.Bytes(p.scale)
+	// A photo whose decode at that scale would not fit one decode's share (a progressive one
+	// near the pixel limit) is decoded smaller: its largest thumbnail comes out a little under
+	// the size, rather than not at all.
+	for p.scale < 8 && decodeNeed(p, sizes) > b.perDecode {
+		p.scale *= 2
+		p.decodeBytes = h.Bytes(p.scale)
+	}
+	return p
 }
 
 // decodeError makes a decoder's error a malformed photo, and lets refusals and the budget's

@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -211,6 +212,15 @@ func (b *planBuilder) add(lit []byte) {
 	b.pieces = append(b.pieces, piece{lit: lit})
 }
 
+// addPiece appends a piece as it is: literal bytes, or a source range merged as keep does.
+func (b *planBuilder) addPiece(it piece) {
+	if it.lit != nil {
+		b.add(it.lit)
+	} else {
+		b.keep(it.off, it.n)
+	}
+}
+
 func (b *planBuilder) drop(kind RemovalKind, n int64) {
 	if n <= 0 {
 		return
@@ -222,6 +232,23 @@ func (b *planBuilder) drop(kind RemovalKind, n int64) {
 		}
 	}
 	b.removed = append(b.removed, Removal{Kind: kind, Bytes: n})
+}
+
+// orientationTIFF is the only EXIF data an output may carry (in a JPEG APP1, a PNG eXIf or a
+// WebP EXIF chunk): a big-endian TIFF header and one IFD holding one entry, Orientation, and no next
+// IFD.
+func orientationTIFF(orientation int) []byte {
+	be := binary.BigEndian
+	t := []byte("MM\x00\x2a")
+	t = be.AppendUint32(t, 8) // IFD0 right after the header
+	t = be.AppendUint16(t, 1) // one entry
+	t = be.AppendUint16(t, tagOrientation)
+	t = be.AppendUint16(t, tiffShort)
+	t = be.AppendUint32(t, 1) // count
+	t = be.AppendUint16(t, uint16(orientation))
+	t = be.AppendUint16(t, 0) // value padding
+	t = be.AppendUint32(t, 0) // no next IFD
+	return t
 }
 
 // readFull reads exactly len(p) bytes at off; a short file is malformed, not an I/O error.

@@ -6,6 +6,10 @@ import (
 	"sync"
 )
 
+// scanBlock is the read size for image data: large enough that per-read costs vanish, small
+// enough that 16 concurrent uploads need about 1 MiB for it.
+const scanBlock = 64 << 10
+
 // The planners and the verifier each need one scanBlock-sized buffer for as long as a call
 // runs. Pooling them keeps a sanitized copy of a photo the only per-photo allocation that
 // grows with the photo's size, and spares the garbage collector 128 KiB per upload.
