@@ -256,7 +256,8 @@ func webpPlan(r io.Reader, size int64) (decodePlan, error) {
 // the decoded image's size (w x h): for each size, largest first, each made from the one
 // before, imaging's two resampling passes (NRGBA, the horizontal pass at the source's
 // height), the oriented copy, a flattened copy for images with alpha, the JPEG being written,
-// the box-shrunk planes for YCbCr sources and the resampling weights.
+// the box-shrunk planes for YCbCr sources, the resampling weights, and the quality measure
+// of the largest.
 func thumbnailWorkBytes(w, h int, p decodePlan, sizes []ThumbSize) int64 {
 	order := append([]ThumbSize(nil), sizes...)
 	for i := 1; i < len(order); i++ {
@@ -288,6 +289,9 @@ func thumbnailWorkBytes(w, h int, p decodePlan, sizes []ThumbSize) int64 {
 			total += 2 * 4 * nw * nh
 		}
 		total += 2*nw*nh + 64<<10 // the JPEG and the encoder's state
+		if i == 0 {
+			total += qualityWorkBytes(nw, nh) // measured from the largest thumbnail
+		}
 		cw, ch = nw, nh
 	}
 	return total

@@ -3,6 +3,7 @@ package imagestore
 import (
 	"image"
 	"math"
+	"runtime"
 
 	"github.com/disintegration/imaging"
 )
@@ -86,9 +87,36 @@ func MeasureQuality(img image.Image) Quality {
 	return measureLuminance(luminance(img), w, h)
 }
 
+// qualityWorkBytes bounds what MeasureQuality holds for a w x h image: the scaled copy (with
+// imaging's horizontal pass and weights), an NRGBA copy when the source is not one, and the
+// luma.
+func qualityWorkBytes(w, h int64) int64 {
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	qw, qh := w, h
+	var total int64
+	if long := max(w, h); long != QualitySide {
+		if w >= h {
+			qw, qh = QualitySide, max(1, h*QualitySide/w+1)
+		} else {
+			qw, qh = max(1, w*QualitySide/h+1), QualitySide
+		}
+		total += 4*qw*h + 4*qw*qh
+		total += 16 * (qw*(2*w/qw+4) + qh*(2*h/qh+4)) // Linear: support of 1 either side, scaled
+		total += int64(runtime.GOMAXPROCS(0)) * 4 * (w + h)
+	} else {
+		total += 4 * qw * qh // imaging.Clone of a source that is not NRGBA
+	}
+	return total + 8*qw*qh + 4<<10
+}
+
 // luminance returns the BT.601 luma (0-255) of every pixel of img, row by row.
 func luminance(img image.Image) []float64 {
-	nrgba := imaging.Clone(img)
+	nrgba, ok := img.(*image.NRGBA)
+	if !ok || nrgba.Rect.Min != (image.Point{}) {
+		nrgba = imaging.Clone(img)
+	}
 	w, h := nrgba.Rect.Dx(), nrgba.Rect.Dy()
 	y := make([]float64, w*h)
 	for row := range h {

@@ -103,6 +103,7 @@ func (b *DecodeBudget) ThumbnailsAndQuality(ctx context.Context, r io.Reader, si
 	}
 	out := make([]Thumb, len(sizes))
 	var q Quality
+	measured := false
 	src := toResampleable(dec.img)
 	dec.img = nil // the decode is garbage once the largest thumbnail is made from it
 	for _, i := range order {
@@ -110,8 +111,8 @@ func (b *DecodeBudget) ThumbnailsAndQuality(ctx context.Context, r io.Reader, si
 		// rounded up), so that every path gives the same thumbnail size.
 		w, h := fitSize(dec.plan.width, dec.plan.height, sizes[i].MaxSide)
 		scaled := fitWithin(src, w, h)
-		if q.Flags == nil { // the largest thumbnail, the first made: the closest to the original
-			q = MeasureQuality(scaled)
+		if !measured { // the largest thumbnail, the first made: the closest to the original
+			q, measured = MeasureQuality(scaled), true
 		}
 		src = scaled
 		var buf bytes.Buffer
