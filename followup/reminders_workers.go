@@ -158,6 +158,10 @@ func (d dueTimepoint) closingSoonAt(loc *time.Location) time.Time {
 // to close the reminder is closing-soon (a window-open not sent by then is not sent at all).
 // Each reminder gets one outbox row per channel (the unique index makes a second scan, or a
 // second server, a no-op) and its job in the same transaction. It returns how many it queued.
+//
+// The windows are found as ranges that contain now, through the GiST index of
+// migrations/00012_reminder_windows.sql: the scan reads the windows open, not every procedure
+// and link of every clinic.
 func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 	now := r.svc.now()
 	rows, err := r.svc.pool.Query(ctx, `select t.procedure_id, p.clinic_id, t.key, t.opens_at, t.closes_at, t.window_end,
@@ -168,7 +172,7 @@ func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 		from timepoints t join procedures p on p.id = t.procedure_id
 			join patients pa on pa.id = p.patient_id join clinics c on c.id = p.clinic_id
 			left join reminder_settings rs on rs.clinic_id = p.clinic_id
-		where t.remind and t.who = 'family' and t.opens_at <= $1 and $1 < t.closes_at
+		where t.remind and t.who = 'family' and tstzrange(t.opens_at, t.closes_at) @> $1::timestamptz
 			and p.status = 'active' and p.reminders_enabled and `+activeLinkSQL+` and `+missingPhotosSQL+`
 		order by t.opens_at`, now)
 	if err != nil {
