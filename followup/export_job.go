@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,6 +310,22 @@ type exportItem struct {
 	received    time.Time
 }
 
+// exportItemsSQL reads the photos of an export of clinic $1, protocol $2 and views $3;
+// exportItems adds the date range's bounds.
+const exportItemsSQL = `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
+		ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
+		pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date, tp.position,
+		coalesce(g.scale_id, ''), coalesce(g.level, '')
+	from procedures pr
+	join photos ph on ph.procedure_id = pr.id
+	join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
+	join timepoints tp on tp.procedure_id = ph.procedure_id and tp.key = ph.timepoint_key
+	left join lateral (select a.scale_id, a.level from assessments a
+		where a.procedure_id = pr.id and a.timepoint_key = ph.timepoint_key
+		order by a.created_at desc, a.id desc limit 1) g on true
+	where pr.clinic_id = $1 and pr.protocol_id = $2 and ph.clinic_id = $1 and ph.view = any($3)
+		and ph.status = 'active' and pr.status <> 'withdrawn' and pa.research_consent_at is not null`
+
 // exportItems selects the photos of consenting patients' procedures of the protocol performed
 // in the date range (clinic time), in the chosen views. Withdrawn photos and withdrawn
 // procedures are left out.
@@ -322,22 +339,18 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 		t := job.to.AddDays(1).Start(loc)
 		upper = &t
 	}
-	rows, err := s.pool.Query(ctx, `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
-			ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
-			pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date, tp.position,
-			coalesce(g.scale_id, ''), coalesce(g.level, '')
-		from photos ph
-		join procedures pr on pr.id = ph.procedure_id and pr.clinic_id = ph.clinic_id
-		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		join timepoints tp on tp.procedure_id = ph.procedure_id and tp.key = ph.timepoint_key
-		left join lateral (select a.scale_id, a.level from assessments a
-			where a.procedure_id = pr.id and a.timepoint_key = ph.timepoint_key
-			order by a.created_at desc, a.id desc limit 1) g on true
-		where ph.clinic_id = $1 and pr.protocol_id = $2
-			and ($3::timestamptz is null or pr.performed_at >= $3) and ($4::timestamptz is null or pr.performed_at < $4)
-			and ph.view = any($5) and ph.status = 'active' and pr.status <> 'withdrawn'
-			and pa.research_consent_at is not null`,
-		job.clinic, job.protocol, lower, upper, job.views)
+	// The bounds are conditions only when they are set: a statement of optional filters
+	// ("$3 is null or ...") gets a generic plan that cannot use them.
+	sql, args := exportItemsSQL, []any{job.clinic, job.protocol, job.views}
+	if lower != nil {
+		args = append(args, *lower)
+		sql += ` and pr.performed_at >= $` + strconv.Itoa(len(args))
+	}
+	if upper != nil {
+		args = append(args, *upper)
+		sql += ` and pr.performed_at < $` + strconv.Itoa(len(args))
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
