@@ -233,16 +233,18 @@ func (q worklistQuery) pageSQL() string {
 		}
 		page += `)`
 	}
-	return page + `
+	// The page's rows are cut to the page before anything is joined to them.
+	return page + `, top as materialized (
+			select procedure_id, rank, performed_at from page order by ` + order("rank") + ` limit $7)
 		select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-			coalesce(g.overdue, 0), coalesce(g.due_today, 0), e.unreviewed, e.last_received, e.reminder_failed, page.rank
-		from page
-		join worklist_entries e on e.procedure_id = page.procedure_id
-		join procedures pr on pr.id = page.procedure_id and pr.clinic_id = $1
+			coalesce(g.overdue, 0), coalesce(g.due_today, 0), e.unreviewed, e.last_received, e.reminder_failed, top.rank
+		from top
+		join worklist_entries e on e.procedure_id = top.procedure_id
+		join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
 		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		left join gaps g on g.procedure_id = page.procedure_id
-		order by page.rank ` + dir + `, page.performed_at ` + dir + `, page.procedure_id ` + dir + `
-		limit $7`
+		left join gaps g on g.procedure_id = top.procedure_id
+		order by top.rank ` + dir + `, top.performed_at ` + dir + `, top.procedure_id ` + dir
+
 }
 
 // countsSQL counts the active procedures and those in each state: $1 clinic, $2 now, $3

@@ -112,33 +112,39 @@ func (s *Service) ProcedureList(ctx context.Context, a Actor, f ProcedureListFil
 		return ProcedureListPage{}, err
 	}
 	var w where
-	w.add("e.clinic_id = %", a.ClinicID)
+	w.add("clinic_id = %", a.ClinicID)
 	switch f.State {
 	case "":
 	case StatusActive, StatusClosed, StatusWithdrawn:
-		w.add("e.status = %", f.State)
+		w.add("status = %", f.State)
 	default:
 		return ProcedureListPage{}, invalidField("state", "must be active, closed or withdrawn")
 	}
 	if f.Protocol != "" {
-		w.add("pr.protocol_id = %", f.Protocol)
+		w.add("protocol_id = %", f.Protocol)
 	}
 	if !f.UpdatedSince.IsZero() {
-		w.add("e.updated_at >= %", f.UpdatedSince)
+		w.add("updated_at >= %", f.UpdatedSince)
 	}
 	if f.Cursor != "" {
 		c, err := ParseCursor(f.Cursor)
 		if err != nil {
 			return ProcedureListPage{}, err
 		}
-		w.add2("(e.updated_at, e.procedure_id) > (%::timestamptz, %::uuid)", c.At, c.ID)
+		w.add2("(updated_at, procedure_id) > (%::timestamptz, %::uuid)", c.At, c.ID)
 	}
-	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-			pr.kind, pr.protocol_version, e.updated_at
-		from worklist_entries e
-		join procedures pr on pr.id = e.procedure_id and pr.clinic_id = e.clinic_id
+	// The page first, from the entries' index in the order of change, then its procedures
+	// and patients by their keys: joined first, the planner would rather read and sort every
+	// procedure of the clinic.
+	rows, err := s.pool.Query(ctx, `with page as materialized (
+			select procedure_id, updated_at from worklist_entries
+			where `+w.sql()+` order by updated_at, procedure_id limit `+w.arg(limit+1)+`)
+		select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
+			pr.kind, pr.protocol_version, page.updated_at
+		from page
+		join procedures pr on pr.id = page.procedure_id and pr.clinic_id = $1
 		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		where `+w.sql()+` order by e.updated_at, e.procedure_id limit `+w.arg(limit+1), w.args...)
+		order by page.updated_at, page.procedure_id`, w.args...)
 	if err != nil {
 		return ProcedureListPage{}, wrap(unavailable(err), "list procedures")
 	}

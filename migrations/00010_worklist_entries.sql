@@ -27,6 +27,7 @@ create table worklist_entries (
 	procedure_id    uuid primary key,
 	clinic_id       uuid not null,
 	patient_id      uuid not null,
+	protocol_id     text not null,
 	performed_at    timestamptz not null,
 	status          text not null,
 	unreviewed      integer not null default 0,
@@ -42,7 +43,8 @@ create index worklist_entries_active on worklist_entries (clinic_id, review_rank
 	where status = 'active';
 create index worklist_entries_failed on worklist_entries (clinic_id, review_rank, performed_at, procedure_id)
 	where status = 'active' and reminder_failed;
--- The API's lists, in the order of change.
+-- The API's lists, in the order of change (a protocol filter reads this order and skips the
+-- other protocols' entries: a few times the page at most).
 create index worklist_entries_updated on worklist_entries (clinic_id, updated_at, procedure_id);
 create index worklist_entries_status_updated on worklist_entries (clinic_id, status, updated_at, procedure_id);
 
@@ -106,10 +108,10 @@ $$;
 create function worklist_procedures_changed() returns trigger language plpgsql as $$
 begin
 	if tg_op = 'INSERT' then
-		insert into worklist_entries (procedure_id, clinic_id, patient_id, performed_at, status)
-			values (new.id, new.clinic_id, new.patient_id, new.performed_at, new.status);
+		insert into worklist_entries (procedure_id, clinic_id, patient_id, protocol_id, performed_at, status)
+			values (new.id, new.clinic_id, new.patient_id, new.protocol_id, new.performed_at, new.status);
 	else
-		update worklist_entries set clinic_id = new.clinic_id, patient_id = new.patient_id,
+		update worklist_entries set clinic_id = new.clinic_id, patient_id = new.patient_id, protocol_id = new.protocol_id,
 			performed_at = new.performed_at, status = new.status, updated_at = clock_timestamp()
 		where procedure_id = new.id;
 	end if;
@@ -183,9 +185,9 @@ create function worklist_refill() returns void language plpgsql as $$
 begin
 	delete from worklist_gaps;
 	delete from worklist_entries;
-	insert into worklist_entries (procedure_id, clinic_id, patient_id, performed_at, status, unreviewed, last_received,
-			reminder_failed, updated_at)
-		select pr.id, pr.clinic_id, pr.patient_id, pr.performed_at, pr.status, u.n, u.last, f.failed,
+	insert into worklist_entries (procedure_id, clinic_id, patient_id, protocol_id, performed_at, status, unreviewed,
+			last_received, reminder_failed, updated_at)
+		select pr.id, pr.clinic_id, pr.patient_id, pr.protocol_id, pr.performed_at, pr.status, u.n, u.last, f.failed,
 			greatest(pr.created_at, pr.status_changed_at, ch.at)
 		from procedures pr
 		cross join lateral (select count(*)::integer as n, max(ph.received_at) as last from photos ph
