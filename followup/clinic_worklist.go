@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/protocols"
@@ -122,17 +123,22 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		args = append(args, likeContains(f.Search), strings.TrimSpace(f.Search))
 	}
 	wl := Worklist{Today: today, Counts: map[string]int{}}
-	b := &pgx.Batch{}
-	queueRows(b, &wl.Items, scanWorklistItem, q.pageSQL(), args...)
-	b.Queue(q.countsSQL(), countArgs(args, q.search)...).QueryRow(func(row pgx.Row) error {
-		var overdue, due, unreviewed, failed int
-		err := row.Scan(&wl.Total, &overdue, &due, &unreviewed, &failed)
-		wl.Counts[WorklistOverdue], wl.Counts[WorklistDueToday] = overdue, due
-		wl.Counts[WorklistUnreviewed], wl.Counts[WorklistReminderFailed] = unreviewed, failed
-		return unavailable(err)
+	rows, err := s.pool.Query(ctx, q.sql(), args...)
+	if err != nil {
+		return Worklist{}, wrap(unavailable(err), "worklist")
+	}
+	var r worklistRow
+	_, err = pgx.ForEachRow(rows, r.dest(), func() error {
+		wl.Total = r.total
+		wl.Counts[WorklistOverdue], wl.Counts[WorklistDueToday] = r.overdue, r.due
+		wl.Counts[WorklistUnreviewed], wl.Counts[WorklistReminderFailed] = r.unreviewed, r.failed
+		if r.id != nil {
+			wl.Items = append(wl.Items, r.item())
+		}
+		return nil
 	})
-	if err := s.sendBatch(ctx, b); err != nil {
-		return Worklist{}, wrap(err, "worklist")
+	if err != nil {
+		return Worklist{}, wrap(unavailable(err), "worklist")
 	}
 	more := len(wl.Items) > f.Limit
 	if more {
@@ -163,21 +169,30 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 // worklistStart is before the first item: every rank is below it.
 var worklistStart = Cursor{Rank: 255, At: time.Unix(0, 0).UTC()}
 
-func scanWorklistItem(r pgx.CollectableRow) (WorklistItem, error) {
-	var w WorklistItem
-	err := r.Scan(&w.ID, &w.PatientID, &w.PatientName, &w.Protocol, &w.BodySite, &w.PerformedAt, &w.Status,
-		&w.Overdue, &w.DueToday, &w.Unreviewed, &w.LastReceived, &w.ReminderFailed, &w.rank)
-	return w, err
+// worklistRow is a row of the worklist's statement being scanned: the counts, and a page item
+// unless the page is empty (then one row has the counts and nulls).
+type worklistRow struct {
+	total, overdue, due, unreviewed, failed int
+	id, patientID                           *uuid.UUID
+	name, protocol, site, status            *string
+	performed, last                         *time.Time
+	itemOverdue, itemDue, itemUnreviewed    *int
+	itemFailed                              *bool
+	rank                                    *int
 }
 
-// countArgs are the arguments the counts statement takes: the clinic, the clock, and the
-// search, without the page's.
-func countArgs(args []any, search bool) []any {
-	out := []any{args[0], args[1], args[2]}
-	if search {
-		out = append(out, args[7], args[8])
+func (r *worklistRow) dest() []any {
+	return []any{&r.total, &r.overdue, &r.due, &r.unreviewed, &r.failed, &r.id, &r.patientID, &r.name, &r.protocol, &r.site,
+		&r.performed, &r.status, &r.itemOverdue, &r.itemDue, &r.itemUnreviewed, &r.last, &r.itemFailed, &r.rank}
+}
+
+func (r *worklistRow) item() WorklistItem {
+	return WorklistItem{
+		ProcedureSummary: ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
+			BodySite: *r.site, PerformedAt: *r.performed, Status: *r.status},
+		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, LastReceived: r.last,
+		ReminderFailed: *r.itemFailed, rank: *r.rank,
 	}
-	return out
 }
 
 // likeContains is a LIKE pattern matching any lower-cased text that contains s literally.
@@ -185,24 +200,28 @@ func likeContains(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
 }
 
-// worklistQuery builds the worklist's statements. Each state, direction and search gets a
-// statement of its own, planned for it, rather than one statement of optional filters whose
-// generic plan would fit none.
+// worklistQuery builds the worklist's statement: the page and the counts in one. Each state,
+// direction and search gets a statement of its own, planned for it, rather than one statement
+// of optional filters whose generic plan would fit none.
 //
 // The order is by (rank, performed_at, procedure_id), descending, rank = 4 overdue + 2 due
 // today + 1 unreviewed. The procedures with a rank of 2 or more are the few with a gap overdue
-// or due today: they are found through worklist_gaps' indexes and sorted whole. Every other
+// or due today now: they are found, ranked, from worklist_gaps alone (whose rows carry a copy
+// of their procedure's entry) through its two partial indexes, and sorted whole. Every other
 // active procedure's rank is its review_rank, kept in worklist_entries and indexed in this very
-// order, so that part of a page is an index range read up to the page size.
+// order, so that part of a page is an index range read up to the page size. The totals are the
+// clinic's rows of worklist_counts, and the urgent ones' own.
 type worklistQuery struct {
 	state    string
 	search   bool
 	backward bool
 }
 
-// Arguments: $1 clinic, $2 now, $3 today (clinic date), $4-$6 the cursor (rank, performed_at,
-// id), $7 the page size + 1; with a search, $8 the name pattern and $9 the MRN.
-func (q worklistQuery) pageSQL() string {
+// sql is the statement. Arguments: $1 clinic, $2 now, $3 today (clinic date), $4-$6 the cursor
+// (rank, performed_at, id), $7 the page size + 1; with a search, $8 the name pattern and $9
+// the MRN. Each row has the counts and an item of the page; an empty page is one row of
+// counts and nulls.
+func (q worklistQuery) sql() string {
 	cmp, dir := "<", "desc"
 	if q.backward {
 		cmp, dir = ">", "asc"
@@ -211,61 +230,57 @@ func (q worklistQuery) pageSQL() string {
 		return rank + " " + dir + ", performed_at " + dir + ", procedure_id " + dir
 	}
 	key := "(rank, performed_at, procedure_id) " + cmp + " ($4::integer, $5::timestamptz, $6::uuid)"
-	var page string
+	var sql, counts string
 	if q.search {
-		page = q.searchRanked() + `, page as (
+		sql = q.searchRanked() + `, page as (
 			select procedure_id, rank, performed_at from ranked
 			where ` + q.rankedFilter() + ` and ` + key + `
 			order by ` + order("rank") + ` limit $7)`
+		counts = `select count(*)::integer as total, count(*) filter (where overdue > 0)::integer as overdue,
+			count(*) filter (where due_today > 0)::integer as due_today, count(*) filter (where review_rank = 1)::integer as unreviewed,
+			count(*) filter (where reminder_failed)::integer as failed
+			from ranked`
 	} else {
-		page = q.urgent() + `, page as (
+		sql = q.urgent() + `, page as (
 			(select procedure_id, rank, performed_at from urgent
 			where ` + q.rankedFilter() + ` and ` + key + `
 			order by ` + order("rank") + ` limit $7)`
 		if q.state != WorklistOverdue && q.state != WorklistDueToday {
 			// The rest, in index order, leaving out the urgent ones read above.
-			page += ` union all
+			sql += ` union all
 			(select procedure_id, review_rank, performed_at from worklist_entries
 			where clinic_id = $1 and status = 'active' and ` + q.entryFilter() + `
 				and (review_rank, performed_at, procedure_id) ` + cmp + ` ($4::integer, $5::timestamptz, $6::uuid)
 				and not (procedure_id = any (array(select procedure_id from urgent)))
 			order by ` + order("review_rank") + ` limit $7)`
 		}
-		page += `)`
+		sql += `)`
+		counts = `select coalesce(sum(active), 0)::integer as total,
+			(select count(*) from urgent where overdue > 0)::integer as overdue,
+			(select count(*) from urgent where due_today > 0)::integer as due_today,
+			coalesce(sum(unreviewed), 0)::integer as unreviewed, coalesce(sum(failed), 0)::integer as failed
+			from worklist_counts where clinic_id = $1`
 	}
 	// The page's rows are cut to the page before anything is joined to them.
-	return page + `, top as materialized (
-			select procedure_id, rank, performed_at from page order by ` + order("rank") + ` limit $7)
-		select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-			coalesce(g.overdue, 0), coalesce(g.due_today, 0), e.unreviewed, e.last_received, e.reminder_failed, top.rank
-		from top
-		join worklist_entries e on e.procedure_id = top.procedure_id
-		join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
-		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		left join gaps g on g.procedure_id = top.procedure_id
-		order by top.rank ` + dir + `, top.performed_at ` + dir + `, top.procedure_id ` + dir
-
+	return sql + `, top as materialized (
+			select procedure_id, rank, performed_at from page order by ` + order("rank") + ` limit $7),
+		counts as materialized (` + counts + `)
+		select c.total, c.overdue, c.due_today, c.unreviewed, c.failed, i.id, i.patient_id, i.display_name, i.protocol_id,
+			i.body_site, i.performed_at, i.status, i.overdue, i.due_today, i.unreviewed, i.last_received, i.reminder_failed, i.rank
+		from counts c left join (
+			select pr.id, pa.id as patient_id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
+				coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today, e.unreviewed, e.last_received,
+				e.reminder_failed, top.rank, top.performed_at as sort_at, top.procedure_id as sort_id
+			from top
+			join worklist_entries e on e.procedure_id = top.procedure_id
+			join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
+			join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
+			left join gaps g on g.procedure_id = top.procedure_id) i on true
+		order by i.rank ` + dir + `, i.sort_at ` + dir + `, i.sort_id ` + dir
 }
 
-// countsSQL counts the active procedures and those in each state: $1 clinic, $2 now, $3
-// today; with a search, $4 the name pattern and $5 the MRN.
-func (q worklistQuery) countsSQL() string {
-	if q.search {
-		return strings.NewReplacer("$8", "$4", "$9", "$5").Replace(q.searchRanked()) + `
-		select count(*)::integer, count(*) filter (where overdue > 0)::integer, count(*) filter (where due_today > 0)::integer,
-			count(*) filter (where review_rank = 1)::integer, count(*) filter (where reminder_failed)::integer
-		from ranked`
-	}
-	return q.urgent() + `
-		select (select count(*) from worklist_entries where clinic_id = $1 and status = 'active')::integer,
-			(select count(*) from urgent where overdue > 0)::integer,
-			(select count(*) from urgent where due_today > 0)::integer,
-			(select count(*) from worklist_entries where clinic_id = $1 and status = 'active' and review_rank = 1)::integer,
-			(select count(*) from worklist_entries where clinic_id = $1 and status = 'active' and reminder_failed)::integer`
-}
-
-// gapsOf counts, per procedure, the gaps overdue at $2 and due on $3 among those of the clinic
-// $1 (from its two indexes) or, with procedures, of those procedures only.
+// gapsOf ranks, per procedure, the active gaps overdue at $2 or due on $3 among those of the
+// clinic $1 (from its two partial indexes) or, with procedures, of those procedures only.
 func gapsOf(procedures string) string {
 	where := `g.clinic_id = $1`
 	if procedures != "" {
@@ -273,19 +288,19 @@ func gapsOf(procedures string) string {
 	}
 	return `gaps as materialized (
 		select g.procedure_id, count(*) filter (where g.overdue @> $2::timestamptz)::integer as overdue,
-			count(*) filter (where g.due_on = $3::date)::integer as due_today
+			count(*) filter (where g.due_on = $3::date)::integer as due_today, max(g.performed_at) as performed_at,
+			max(g.review_rank) as review_rank, bool_or(g.reminder_failed) as reminder_failed
 		from worklist_gaps g
-		where ` + where + ` and (g.overdue @> $2::timestamptz or g.due_on = $3::date)
+		where ` + where + ` and g.active and (g.overdue @> $2::timestamptz or g.due_on = $3::date)
 		group by g.procedure_id)`
 }
 
 // urgent is the clinic's active procedures with a gap overdue or due today, ranked.
 func (q worklistQuery) urgent() string {
 	return `with ` + gapsOf("") + `, urgent as materialized (
-		select e.procedure_id, e.performed_at, e.review_rank, e.reminder_failed, g.overdue, g.due_today,
-			(case when g.overdue > 0 then 4 else 0 end) + (case when g.due_today > 0 then 2 else 0 end) + e.review_rank as rank
-		from gaps g join worklist_entries e on e.procedure_id = g.procedure_id
-		where e.clinic_id = $1 and e.status = 'active')`
+		select procedure_id, performed_at, review_rank, reminder_failed, overdue, due_today,
+			(case when overdue > 0 then 4 else 0 end) + (case when due_today > 0 then 2 else 0 end) + review_rank as rank
+		from gaps)`
 }
 
 // searchRanked is every active procedure of the patients matching the search ($8 name

@@ -369,7 +369,9 @@ func triggersMatchRefill(t *testing.T, s *Service) error {
 		err := s.pool.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
 			select format('%s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
 				last_received, reminder_failed) as x from worklist_entries
-			union all select format('gap %s %s %s %s %s', procedure_id, timepoint_key, clinic_id, due_on, overdue) from worklist_gaps) r`).Scan(&out)
+			union all select format('gap %s', g.*) from worklist_gaps g
+			union all select format('count %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed))
+				from worklist_counts group by clinic_id having sum(active) <> 0) r`).Scan(&out)
 		return out, err
 	}
 	kept, err := snapshot()
@@ -388,7 +390,9 @@ func triggersMatchRefill(t *testing.T, s *Service) error {
 	if err := tx.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
 			select format('%s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
 				last_received, reminder_failed) as x from worklist_entries
-			union all select format('gap %s %s %s %s %s', procedure_id, timepoint_key, clinic_id, due_on, overdue) from worklist_gaps) r`).Scan(&fresh); err != nil {
+			union all select format('gap %s', g.*) from worklist_gaps g
+			union all select format('count %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed))
+				from worklist_counts group by clinic_id having sum(active) <> 0) r`).Scan(&fresh); err != nil {
 		return err
 	}
 	if kept != fresh {

@@ -3,15 +3,15 @@
 -- page size instead of computing every active procedure's state first (issue "100 times the
 -- data").
 --
--- worklist_entries has one row per procedure: its status and date, the photos received since
--- its latest assessment (unreviewed), whether a reminder failed with nothing sent on its
--- channel since, and when the procedure or any row its rows version covers last changed
--- (updated_at, for the API's updated_since: the time of the write, clock_timestamp(), which is
--- as close to its commit as a trigger can know). worklist_gaps has one row per timepoint with a
--- required view that has no active photo: when it is due and when it is overdue. Overdue and
--- due today depend on the clock, so they are not stored as flags: a gap is overdue while now
--- lies in its range [closes_at, grace_ends_at) and due today on its due_on, which a GiST index
--- and a B-tree index answer exactly at any instant.
+-- worklist_entries has one row per procedure: its status, protocol and date, the photos
+-- received since its latest assessment (unreviewed), whether a reminder failed with nothing
+-- sent on its channel since, and when the procedure or any row its rows version covers last
+-- changed (updated_at, for the API's updated_since: the time of the write, clock_timestamp(),
+-- as close to its commit as a trigger can know). worklist_gaps has one row per timepoint with
+-- a required view that has no active photo: when it is due and when it is overdue, with a copy
+-- of its procedure's entry. Overdue and due today depend on the clock, so they are not stored
+-- as flags: a gap is overdue while now lies in its range [closes_at, grace_ends_at) and due
+-- today on its due_on, which a GiST and a B-tree index answer exactly at any instant.
 --
 -- Locks: every trigger first locks the procedure's entry row, then reads what it recounts, each
 -- statement with a snapshot taken after the lock, so two transactions that change one
@@ -48,16 +48,36 @@ create index worklist_entries_failed on worklist_entries (clinic_id, review_rank
 create index worklist_entries_updated on worklist_entries (clinic_id, updated_at, procedure_id);
 create index worklist_entries_status_updated on worklist_entries (clinic_id, status, updated_at, procedure_id);
 
+-- The worklist's totals per clinic (its active procedures, those with photos waiting for
+-- review, those with a failed reminder), kept by a trigger on worklist_entries that writes
+-- only when an entry moves in or out of one of them. A clinic's totals are spread over 16 rows
+-- (by the last byte of the procedure's id) that the worklist sums, so that two changes in one
+-- clinic seldom wait for the same row until their commits.
+create table worklist_counts (
+	clinic_id  uuid not null,
+	shard      smallint not null,
+	active     integer not null default 0,
+	unreviewed integer not null default 0,
+	failed     integer not null default 0,
+	primary key (clinic_id, shard)
+);
+
+-- A gap carries a copy of its procedure's entry (active, date, review rank, failed reminder),
+-- so that the worklist ranks the procedures overdue or due today from their gaps alone.
 create table worklist_gaps (
-	procedure_id  uuid not null,
-	timepoint_key text not null,
-	clinic_id     uuid not null,
-	due_on        date not null,
-	overdue       tstzrange not null,
+	procedure_id    uuid not null,
+	timepoint_key   text not null,
+	clinic_id       uuid not null,
+	due_on          date not null,
+	overdue         tstzrange not null,
+	active          boolean not null,
+	performed_at    timestamptz not null,
+	review_rank     smallint not null,
+	reminder_failed boolean not null,
 	primary key (procedure_id, timepoint_key)
 );
-create index worklist_gaps_due on worklist_gaps (clinic_id, due_on);
-create index worklist_gaps_overdue on worklist_gaps using gist (clinic_id, overdue);
+create index worklist_gaps_due on worklist_gaps (clinic_id, due_on) where active;
+create index worklist_gaps_overdue on worklist_gaps using gist (clinic_id, overdue) where active;
 
 -- +goose StatementBegin
 -- worklist_lock locks a procedure's entry row; what the caller reads next sees every change
@@ -68,6 +88,18 @@ begin
 end
 $$;
 
+-- worklist_sync_gaps copies a procedure's entry into its gaps.
+create function worklist_sync_gaps(p uuid) returns void language plpgsql as $$
+begin
+	update worklist_gaps g set clinic_id = e.clinic_id, active = e.status = 'active', performed_at = e.performed_at,
+		review_rank = e.review_rank, reminder_failed = e.reminder_failed
+	from worklist_entries e
+	where e.procedure_id = p and g.procedure_id = p
+		and (g.clinic_id, g.active, g.performed_at, g.review_rank, g.reminder_failed)
+			is distinct from (e.clinic_id, e.status = 'active', e.performed_at, e.review_rank, e.reminder_failed);
+end
+$$;
+
 create function worklist_recount_review(p uuid) returns void language plpgsql as $$
 begin
 	update worklist_entries e set unreviewed = r.n, last_received = r.last
@@ -75,6 +107,7 @@ begin
 		where ph.procedure_id = p and ph.status = 'active' and ph.received_at >
 			coalesce((select max(a.created_at) from assessments a where a.procedure_id = p), '-infinity')) r
 	where e.procedure_id = p and (e.unreviewed, e.last_received) is distinct from (r.n, r.last);
+	perform worklist_sync_gaps(p);
 end
 $$;
 
@@ -84,9 +117,11 @@ begin
 			and exists (select 1 from unnest(t.views) v(name) where not exists (
 				select 1 from photos ph where ph.procedure_id = p and ph.timepoint_key = tp
 					and ph.view = v.name and ph.status = 'active'))) then
-		insert into worklist_gaps (procedure_id, timepoint_key, clinic_id, due_on, overdue)
-			select t.procedure_id, t.key, pr.clinic_id, t.due_on, tstzrange(t.closes_at, t.grace_ends_at)
-			from timepoints t join procedures pr on pr.id = t.procedure_id
+		insert into worklist_gaps (procedure_id, timepoint_key, clinic_id, due_on, overdue, active, performed_at, review_rank,
+				reminder_failed)
+			select t.procedure_id, t.key, e.clinic_id, t.due_on, tstzrange(t.closes_at, t.grace_ends_at), e.status = 'active',
+				e.performed_at, e.review_rank, e.reminder_failed
+			from timepoints t join worklist_entries e on e.procedure_id = t.procedure_id
 			where t.procedure_id = p and t.key = tp
 			on conflict (procedure_id, timepoint_key) do nothing;
 	else
@@ -102,6 +137,7 @@ begin
 		and not exists (select 1 from reminders later where later.procedure_id = p and later.channel = r.channel
 			and later.status = 'sent' and later.created_at > r.created_at)) as failed) f
 	where e.procedure_id = p and e.reminder_failed is distinct from f.failed;
+	perform worklist_sync_gaps(p);
 end
 $$;
 
@@ -114,6 +150,7 @@ begin
 		update worklist_entries set clinic_id = new.clinic_id, patient_id = new.patient_id, protocol_id = new.protocol_id,
 			performed_at = new.performed_at, status = new.status, updated_at = clock_timestamp()
 		where procedure_id = new.id;
+		perform worklist_sync_gaps(new.id);
 	end if;
 	return null;
 end
@@ -171,6 +208,33 @@ begin
 end
 $$;
 
+-- worklist_count moves an entry's share of its clinic's totals: -1 for the old row, +1 for the
+-- new one.
+create function worklist_count(clinic uuid, procedure uuid, sign integer, active boolean, unreviewed boolean,
+		failed boolean) returns void language plpgsql as $$
+begin
+	if not active then
+		return;
+	end if;
+	insert into worklist_counts as c (clinic_id, shard, active, unreviewed, failed)
+		values (clinic, get_byte(uuid_send(procedure), 15) % 16, sign, sign * unreviewed::integer, sign * failed::integer)
+		on conflict (clinic_id, shard) do update set active = c.active + excluded.active,
+			unreviewed = c.unreviewed + excluded.unreviewed, failed = c.failed + excluded.failed;
+end
+$$;
+
+create function worklist_entries_changed() returns trigger language plpgsql as $$
+begin
+	if tg_op in ('UPDATE', 'DELETE') then
+		perform worklist_count(old.clinic_id, old.procedure_id, -1, old.status = 'active', old.review_rank = 1, old.reminder_failed);
+	end if;
+	if tg_op in ('INSERT', 'UPDATE') then
+		perform worklist_count(new.clinic_id, new.procedure_id, 1, new.status = 'active', new.review_rank = 1, new.reminder_failed);
+	end if;
+	return null;
+end
+$$;
+
 -- A new rows version is a change to a row the procedure's pages list.
 create function worklist_rows_version_changed() returns trigger language plpgsql as $$
 begin
@@ -203,12 +267,20 @@ begin
 			(select max(m.created_at) from messages m where m.procedure_id = pr.id),
 			(select max(greatest(l.created_at, l.revoked_at)) from parent_links l where l.procedure_id = pr.id),
 			(select max(r.updated_at) from reminders r where r.procedure_id = pr.id)) as at) ch;
-	insert into worklist_gaps (procedure_id, timepoint_key, clinic_id, due_on, overdue)
-		select t.procedure_id, t.key, pr.clinic_id, t.due_on, tstzrange(t.closes_at, t.grace_ends_at)
-		from timepoints t join procedures pr on pr.id = t.procedure_id
+	insert into worklist_gaps (procedure_id, timepoint_key, clinic_id, due_on, overdue, active, performed_at, review_rank,
+			reminder_failed)
+		select t.procedure_id, t.key, e.clinic_id, t.due_on, tstzrange(t.closes_at, t.grace_ends_at), e.status = 'active',
+			e.performed_at, e.review_rank, e.reminder_failed
+		from timepoints t join worklist_entries e on e.procedure_id = t.procedure_id
 		where exists (select 1 from unnest(t.views) v(name) where not exists (
 			select 1 from photos ph where ph.procedure_id = t.procedure_id and ph.timepoint_key = t.key
 				and ph.view = v.name and ph.status = 'active'));
+	-- Last, whatever the entries' trigger counted meanwhile.
+	delete from worklist_counts;
+	insert into worklist_counts (clinic_id, shard, active, unreviewed, failed)
+		select clinic_id, get_byte(uuid_send(procedure_id), 15) % 16, count(*), count(*) filter (where review_rank = 1),
+			count(*) filter (where reminder_failed)
+		from worklist_entries where status = 'active' group by 1, 2;
 end
 $$;
 -- +goose StatementEnd
@@ -226,10 +298,18 @@ create trigger reminders_worklist after insert or delete or update of procedure_
 	on reminders for each row execute function worklist_reminders_changed();
 create trigger procedure_row_versions_worklist after insert or update on procedure_row_versions
 	for each row execute function worklist_rows_version_changed();
+create trigger worklist_entries_count after insert or delete on worklist_entries
+	for each row execute function worklist_entries_changed();
+create trigger worklist_entries_recount after update on worklist_entries
+	for each row when ((old.clinic_id, old.status, old.review_rank, old.reminder_failed)
+		is distinct from (new.clinic_id, new.status, new.review_rank, new.reminder_failed))
+	execute function worklist_entries_changed();
 
 select worklist_refill();
 
 -- +goose Down
+drop trigger worklist_entries_recount on worklist_entries;
+drop trigger worklist_entries_count on worklist_entries;
 drop trigger procedure_row_versions_worklist on procedure_row_versions;
 drop trigger reminders_worklist on reminders;
 drop trigger assessments_worklist on assessments;
@@ -238,6 +318,8 @@ drop trigger timepoints_worklist on timepoints;
 drop trigger procedures_worklist on procedures;
 drop function worklist_refill();
 drop function worklist_rows_version_changed();
+drop function worklist_entries_changed();
+drop function worklist_count(uuid, uuid, integer, boolean, boolean, boolean);
 drop function worklist_reminders_changed();
 drop function worklist_assessments_changed();
 drop function worklist_photos_changed();
@@ -246,6 +328,8 @@ drop function worklist_procedures_changed();
 drop function worklist_recount_failed(uuid);
 drop function worklist_recount_gap(uuid, text);
 drop function worklist_recount_review(uuid);
+drop function worklist_sync_gaps(uuid);
 drop function worklist_lock(uuid);
 drop table worklist_gaps;
+drop table worklist_counts;
 drop table worklist_entries;

@@ -45,16 +45,25 @@ func digests(t *testing.T, conn *pgx.Conn) map[string]string {
 		"photos": "*", "messages": "*", "assessments": "*", "reminders": "*", "exports": "*", "reminder_settings": "*",
 		"audit_events": "*", "pending_objects": "*", "worklist_gaps": "*",
 		"worklist_entries": "procedure_id, clinic_id, patient_id, performed_at, status, unreviewed, last_received, reminder_failed",
+		// A load through the triggers may leave rows of zeros the refill does not write.
+		"worklist_counts": "clinic_id, sum(active), sum(unreviewed), sum(failed)",
 	} {
 		var d string
 		err := conn.QueryRow(context.Background(), `select coalesce(md5(string_agg(r::text, ',' order by r::text)), '') || ' ' || count(*)
-			from (select `+cols+` from `+table+`) r`).Scan(&d)
+			from (select `+cols+` from `+table+groupBy(table)+`) r`).Scan(&d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[table] = d
 	}
 	return out
+}
+
+func groupBy(table string) string {
+	if table == "worklist_counts" {
+		return " group by clinic_id having sum(active) <> 0"
+	}
+	return ""
 }
 
 // A bulk load (no triggers, the worklist rebuilt after) writes exactly what a load through
