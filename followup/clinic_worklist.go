@@ -82,10 +82,11 @@ const WorklistPageSize = 50
 // ClinicWorklist returns a page of the active procedures of the actor's clinic, most urgent
 // first: overdue, then due today, then with photos waiting for review (each combination in
 // that order of weight), then the rest; newest procedure first within each. The page and the
-// counts are two statements of one round trip whose cost follows the page and the states'
-// sizes, not the clinic's history: the clock-free state of every procedure is kept by triggers
-// (migrations/00010_worklist_entries.sql), and the clock-dependent one (overdue, due today) is
-// read for the few procedures that have it now from the index of their gaps.
+// counts are one statement (after the clinic's time zone) whose cost follows the page and the
+// procedures overdue or due today, not the clinic's history: the clock-free state of every
+// procedure and the clinic's totals are kept by triggers (migrations/00010_worklist_entries.sql),
+// and the clock-dependent one (overdue, due today) is read for the few procedures that have it
+// now from the indexes of their gaps.
 func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter) (Worklist, error) {
 	if err := a.requireClinical(); err != nil {
 		return Worklist{}, err
@@ -186,13 +187,18 @@ func (r *worklistRow) dest() []any {
 		&r.performed, &r.status, &r.itemOverdue, &r.itemDue, &r.itemUnreviewed, &r.last, &r.itemFailed, &r.rank}
 }
 
+// item is the row's page item, sharing nothing with the row, which the next row overwrites.
 func (r *worklistRow) item() WorklistItem {
-	return WorklistItem{
+	w := WorklistItem{
 		ProcedureSummary: ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
 			BodySite: *r.site, PerformedAt: *r.performed, Status: *r.status},
-		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, LastReceived: r.last,
-		ReminderFailed: *r.itemFailed, rank: *r.rank,
+		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, ReminderFailed: *r.itemFailed, rank: *r.rank,
 	}
+	if r.last != nil {
+		last := *r.last
+		w.LastReceived = &last
+	}
+	return w
 }
 
 // likeContains is a LIKE pattern matching any lower-cased text that contains s literally.
@@ -279,40 +285,36 @@ func (q worklistQuery) sql() string {
 		order by i.rank ` + dir + `, i.sort_at ` + dir + `, i.sort_id ` + dir
 }
 
-// gapsOf ranks, per procedure, the active gaps overdue at $2 or due on $3 among those of the
-// clinic $1 (from its two partial indexes) or, with procedures, of those procedures only.
-func gapsOf(procedures string) string {
-	where := `g.clinic_id = $1`
-	if procedures != "" {
-		where = `g.procedure_id in (` + procedures + `)`
-	}
+// gapsOf ranks, per procedure, the active gaps of the clinic $1 overdue at $2 or due on $3,
+// from their two partial indexes.
+func gapsOf() string {
 	return `gaps as materialized (
 		select g.procedure_id, count(*) filter (where g.overdue @> $2::timestamptz)::integer as overdue,
 			count(*) filter (where g.due_on = $3::date)::integer as due_today, max(g.performed_at) as performed_at,
 			max(g.review_rank) as review_rank, bool_or(g.reminder_failed) as reminder_failed
 		from worklist_gaps g
-		where ` + where + ` and g.active and (g.overdue @> $2::timestamptz or g.due_on = $3::date)
+		where g.clinic_id = $1 and g.active and (g.overdue @> $2::timestamptz or g.due_on = $3::date)
 		group by g.procedure_id)`
 }
 
 // urgent is the clinic's active procedures with a gap overdue or due today, ranked.
 func (q worklistQuery) urgent() string {
-	return `with ` + gapsOf("") + `, urgent as materialized (
+	return `with ` + gapsOf() + `, urgent as materialized (
 		select procedure_id, performed_at, review_rank, reminder_failed, overdue, due_today,
 			(case when overdue > 0 then 4 else 0 end) + (case when due_today > 0 then 2 else 0 end) + review_rank as rank
 		from gaps)`
 }
 
 // searchRanked is every active procedure of the patients matching the search ($8 name
-// pattern, $9 MRN), ranked: found through the trigram index, so its cost follows the matches.
+// pattern, $9 MRN), ranked: found through the trigram index and the entries' index by
+// patient, so its cost follows the matches, and ranked with the clinic's urgent gaps.
 func (q worklistQuery) searchRanked() string {
 	return `with matched as materialized (
 		select e.procedure_id, e.performed_at, e.review_rank, e.reminder_failed
 		from patients pa
-		join procedures pr on pr.patient_id = pa.id and pr.clinic_id = $1
-		join worklist_entries e on e.procedure_id = pr.id
-		where pa.clinic_id = $1 and (lower(pa.display_name) like $8 or pa.mrn = $9) and e.status = 'active'
-	), ` + gapsOf("select procedure_id from matched") + `, ranked as materialized (
+		join worklist_entries e on e.patient_id = pa.id and e.status = 'active' and e.clinic_id = $1
+		where pa.clinic_id = $1 and (lower(pa.display_name) like $8 or pa.mrn = $9)
+	), ` + gapsOf() + `, ranked as materialized (
 		select m.procedure_id, m.performed_at, m.review_rank, m.reminder_failed,
 			coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today,
 			(case when g.overdue > 0 then 4 else 0 end) + (case when g.due_today > 0 then 2 else 0 end) + m.review_rank as rank

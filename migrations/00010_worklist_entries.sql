@@ -43,6 +43,8 @@ create index worklist_entries_active on worklist_entries (clinic_id, review_rank
 	where status = 'active';
 create index worklist_entries_failed on worklist_entries (clinic_id, review_rank, performed_at, procedure_id)
 	where status = 'active' and reminder_failed;
+-- The worklist search: the active procedures of the patients that match.
+create index worklist_entries_patient on worklist_entries (patient_id) where status = 'active';
 -- The API's lists, in the order of change (a protocol filter reads this order and skips the
 -- other protocols' entries: a few times the page at most).
 create index worklist_entries_updated on worklist_entries (clinic_id, updated_at, procedure_id);
@@ -267,6 +269,8 @@ begin
 			(select max(m.created_at) from messages m where m.procedure_id = pr.id),
 			(select max(greatest(l.created_at, l.revoked_at)) from parent_links l where l.procedure_id = pr.id),
 			(select max(r.updated_at) from reminders r where r.procedure_id = pr.id)) as at) ch;
+	-- The entries just written are what the next statements join: plan them with their size.
+	analyze worklist_entries;
 	insert into worklist_gaps (procedure_id, timepoint_key, clinic_id, due_on, overdue, active, performed_at, review_rank,
 			reminder_failed)
 		select t.procedure_id, t.key, e.clinic_id, t.due_on, tstzrange(t.closes_at, t.grace_ends_at), e.status = 'active',
