@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,79 +24,210 @@ import (
 )
 
 // BenchmarkScaleQueries explains the statements the seeded-scale benchmark follows, each
-// with EXPLAIN (ANALYZE, BUFFERS), on a database that scripts/scalegen filled: the background
-// work (reminder due-scan, thumbnail claim, pending-object sweep, export items) and, for the
-// plans behind the page loads, the worklist's, the patient page's and the API lists'. The
-// statements are the service's own: each operation runs through the service with a tracer
-// on the pool that records its statements (and, for those that would write, cancels the
-// first before it is sent), so a change to a query changes what is measured.
+// with EXPLAIN (ANALYZE, BUFFERS), on the databases that scripts/scalegen filled at each size:
+// the background work (reminder due-scan, thumbnail claim, pending-object sweep, export items)
+// and, for the plans behind the page loads, the worklist's, the patient page's and the API
+// lists'. The statements are the service's own: each operation runs through the service with
+// a tracer on the pool that records its statements (and, for those that would write, cancels
+// the first before it is sent), so a change to a query changes what is measured.
 //
-// Each statement is prepared as the service's statement cache prepares it and explained
-// five times (after one untimed run) with PostgreSQL's custom plan and with its generic plan
-// (the one a cached statement may switch to after five runs), with JIT off (the service's
-// setting) and, for the JIT decision, on. Statements that lock rows run in a transaction that
-// is rolled back. It also measures the audit table (bytes per row, per photo view and per
-// day).
+// Each statement is prepared as the service's statement cache prepares it and explained seven
+// times (after one untimed run) with PostgreSQL's custom plan and with its generic plan (the
+// one a cached statement may switch to after five runs), with JIT off (the service's setting)
+// and, for the JIT decision, on. The runs go in turn, size after size and plan after plan, so
+// that what else the machine does falls on all of them alike. Statements that lock rows run in
+// a transaction that is rolled back. It also measures the audit table (bytes per row, per
+// photo view and per day).
 //
-// make bench-scale (scripts/bench_scale.sh) runs it with DERMFOLLOW_SCALE_DATABASE_URL,
-// DERMFOLLOW_SCALE_SUMMARY (scalegen's summary) and DERMFOLLOW_SCALE_OUT (the result JSON):
+// make bench-scale (scripts/bench_scale.sh) runs it with DERMFOLLOW_SCALE_DATABASES ("small=URL
+// large=URL") and DERMFOLLOW_SCALE_RESULTS, the folder of scalegen's summary-SIZE.json, where it
+// writes queries-SIZE.json:
 //
 //	go test -run '^$' -bench BenchmarkScaleQueries -benchtime 1x ./followup/
 func BenchmarkScaleQueries(b *testing.B) {
-	dbURL, sumPath, outPath := os.Getenv("DERMFOLLOW_SCALE_DATABASE_URL"), os.Getenv("DERMFOLLOW_SCALE_SUMMARY"), os.Getenv("DERMFOLLOW_SCALE_OUT")
-	if dbURL == "" || sumPath == "" || outPath == "" {
-		b.Fatal("BenchmarkScaleQueries runs under make bench-scale, which sets DERMFOLLOW_SCALE_DATABASE_URL, DERMFOLLOW_SCALE_SUMMARY and DERMFOLLOW_SCALE_OUT")
+	dbs, dir := strings.Fields(os.Getenv("DERMFOLLOW_SCALE_DATABASES")), os.Getenv("DERMFOLLOW_SCALE_RESULTS")
+	if len(dbs) == 0 || dir == "" {
+		b.Fatal("BenchmarkScaleQueries runs under make bench-scale, which sets DERMFOLLOW_SCALE_DATABASES and DERMFOLLOW_SCALE_RESULTS")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	var sides []*scaleSide
+	for _, spec := range dbs {
+		size, url, ok := strings.Cut(spec, "=")
+		if !ok {
+			b.Fatalf("DERMFOLLOW_SCALE_DATABASES: %q is not SIZE=URL", spec)
+		}
+		side, err := newScaleSide(ctx, b, size, url, filepath.Join(dir, "summary-"+size+".json"))
+		if err != nil {
+			b.Fatalf("%s: %v", size, err)
+		}
+		defer side.close()
+		sides = append(sides, side)
+	}
+	for b.Loop() {
+		for _, side := range sides {
+			side.res = scaleQueries{}
+		}
+		for i, o := range sides[0].ops {
+			stmts := make([][]capturedStmt, len(sides))
+			for k, side := range sides {
+				var err error
+				if stmts[k], err = side.tracer.statements(ctx, side.ops[i].abort, side.ops[i].run); err != nil {
+					b.Fatalf("%s, %s: %v", side.size, o.name, err)
+				}
+				if len(stmts[k]) != len(stmts[0]) {
+					b.Fatalf("%s: %d statements at one size, %d at another", o.name, len(stmts[0]), len(stmts[k]))
+				}
+			}
+			for j := range stmts[0] {
+				name := o.name
+				if len(stmts[0]) > 1 {
+					name = fmt.Sprintf("%s (%d of %d)", o.name, j+1, len(stmts[0]))
+				}
+				qs := make([]scaleQuery, len(sides))
+				for k := range sides {
+					qs[k] = scaleQuery{Name: name, What: o.what, SQL: stmts[k][j].sql}
+				}
+				for _, m := range []struct {
+					generic, jit bool
+					dst          func(q *scaleQuery) *explained
+				}{
+					{false, false, func(q *scaleQuery) *explained { return &q.Custom }},
+					{true, false, func(q *scaleQuery) *explained { return &q.Generic }},
+					{false, true, func(q *scaleQuery) *explained { return &q.JITOn }},
+				} {
+					runs := make([][]explained, len(sides))
+					executes := make([]string, len(sides))
+					for k, side := range sides {
+						var err error
+						if executes[k], err = prepareExplain(ctx, side.explainer, stmts[k][j]); err != nil {
+							b.Fatalf("%s, %s: prepare: %v\n%s", side.size, name, err, stmts[k][j].sql)
+						}
+					}
+					for r := range scaleRuns + 1 {
+						for k, side := range sides {
+							e, err := explainOnce(ctx, side.explainer, executes[k], side.ops[i].setup, m.generic, m.jit)
+							if err != nil {
+								b.Fatalf("%s, %s: explain: %v\n%s", side.size, name, err, stmts[k][j].sql)
+							}
+							if r > 0 { // the first run is untimed
+								runs[k] = append(runs[k], e)
+							}
+						}
+					}
+					for k, side := range sides {
+						e, err := medianExplained(ctx, side.explainer, runs[k])
+						if err != nil {
+							b.Fatal(err)
+						}
+						*m.dst(&qs[k]) = e
+					}
+				}
+				for k, side := range sides {
+					side.res.Queries = append(side.res.Queries, qs[k])
+					b.Logf("%s, %s: %.2f ms custom, %.2f ms generic, %.2f ms with JIT (JIT %.1f ms); %d rows; seq scans %v", side.size,
+						name, qs[k].Custom.MS, qs[k].Generic.MS, qs[k].JITOn.MS, qs[k].JITOn.JITMS, qs[k].Custom.Rows, qs[k].Custom.SeqScans)
+				}
+			}
+		}
+		for _, side := range sides {
+			var err error
+			if side.res.Audit, err = measureAudit(ctx, side.explainer, side.clinic); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, side := range sides {
+		out, err := json.MarshalIndent(side.res, "", "  ")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "queries-"+side.size+".json"), append(out, '\n'), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// scaleRuns is how many timed runs each statement gets per plan and size.
+const scaleRuns = 7
+
+// scaleOp is an operation of the service whose statements the benchmark explains.
+type scaleOp struct {
+	name, what string
+	abort      bool   // the operation would write: capture its first statement only
+	setup      string // run in the explaining transaction first
+	run        func(ctx context.Context) error
+}
+
+// scaleSide is one size's database: a service over it whose pool records the statements it
+// sends, the operations, and a connection of its own that explains them.
+type scaleSide struct {
+	size      string
+	pool      *pgxpool.Pool
+	tracer    *stmtCapture
+	explainer *pgx.Conn
+	clinic    uuid.UUID
+	ops       []scaleOp
+	res       scaleQueries
+}
+
+func (s *scaleSide) close() {
+	s.explainer.Close(context.Background())
+	s.pool.Close()
+}
+
+func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath string) (*scaleSide, error) {
 	var sum struct {
 		ClinicID   uuid.UUID `json:"clinic_id"`
 		Patient    uuid.UUID `json:"patient"`
 		SearchTerm string    `json:"search_term"`
 	}
-	raw, err := os.ReadFile(sumPath)
+	raw, err := os.ReadFile(summaryPath)
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	if err := json.Unmarshal(raw, &sum); err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	tracer := &stmtCapture{}
+	side := &scaleSide{size: size, tracer: &stmtCapture{}, clinic: sum.ClinicID}
 	pc, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	ConfigurePool(pc)
-	pc.ConnConfig.Tracer = tracer
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		b.Fatal(err)
+	pc.ConnConfig.Tracer = side.tracer
+	if side.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		return nil, err
 	}
-	defer pool.Close()
+	if side.explainer, err = pgx.Connect(ctx, dbURL); err != nil {
+		side.pool.Close()
+		return nil, err
+	}
+	pgxuuid.Register(side.explainer.TypeMap())
 	store, err := imagestore.NewLocalStore(b.TempDir())
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	reg, err := protocols.LoadRegistry("")
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
-	svc, err := New(Config{Pool: pool, Store: store, Protocols: reg})
+	svc, err := New(Config{Pool: side.pool, Store: store, Protocols: reg})
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	reminders, err := NewReminders(svc, ReminderConfig{ScanInterval: -1})
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	clinic, err := svc.Clinic(ctx, sum.ClinicID)
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	var clinicianID, adminID uuid.UUID
-	if err := pool.QueryRow(ctx, `select (select id from users where clinic_id = $1 and role = 'clinician' order by email limit 1),
+	if err := side.pool.QueryRow(ctx, `select (select id from users where clinic_id = $1 and role = 'clinician' order by email limit 1),
 		(select id from users where clinic_id = $1 and role = 'admin' order by email limit 1)`, clinic.ID).Scan(&clinicianID, &adminID); err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	clinician := Actor{Kind: ActorUser, ID: clinicianID, ClinicID: clinic.ID, Role: RoleClinician}
 	admin := Actor{Kind: ActorUser, ID: adminID, ClinicID: clinic.ID, Role: RoleAdmin}
@@ -106,16 +238,12 @@ func BenchmarkScaleQueries(b *testing.B) {
 	key := make([]byte, 32)
 	first, err := svc.ClinicWorklist(ctx, clinician, WorklistFilter{})
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
-
-	type op struct {
-		name, what string
-		abort      bool   // the operation would write: capture its first statement only
-		setup      string // run in the explaining transaction first
-		run        func(ctx context.Context) error
+	worklist := func(f WorklistFilter) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := svc.ClinicWorklist(ctx, clinician, f); return err }
 	}
-	ops := []op{
+	side.ops = []scaleOp{
 		{name: "reminder due-scan", what: "ReminderWorkers.Scan: the open reminding windows of every clinic", abort: true,
 			run: func(ctx context.Context) error { _, err := reminders.Scan(ctx); return err }},
 		{name: "thumbnail claim", what: "makeOneThumbnail's claim (thumbnailQueue), with the 20 newest photos waiting", abort: true,
@@ -130,21 +258,10 @@ func BenchmarkScaleQueries(b *testing.B) {
 				_, err := svc.exportItems(ctx, lastYear, clinic.Location, key)
 				return err
 			}},
-		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts",
-			run: func(ctx context.Context) error {
-				_, err := svc.ClinicWorklist(ctx, clinician, WorklistFilter{})
-				return err
-			}},
-		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor",
-			run: func(ctx context.Context) error {
-				_, err := svc.ClinicWorklist(ctx, clinician, WorklistFilter{After: first.Next})
-				return err
-			}},
-		{name: "worklist search", what: "ClinicWorklist with the search term",
-			run: func(ctx context.Context) error {
-				_, err := svc.ClinicWorklist(ctx, clinician, WorklistFilter{Search: sum.SearchTerm})
-				return err
-			}},
+		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: worklist(WorklistFilter{})},
+		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: worklist(WorklistFilter{After: first.Next})},
+		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: worklist(WorklistFilter{State: WorklistOverdue})},
+		{name: "worklist search", what: "ClinicWorklist with the search term", run: worklist(WorklistFilter{Search: sum.SearchTerm})},
 		{name: "patient page", what: "ListProcedures of one patient",
 			run: func(ctx context.Context) error {
 				_, err := svc.ListProcedures(ctx, clinician, ProcedureFilter{PatientID: sum.Patient})
@@ -171,54 +288,7 @@ func BenchmarkScaleQueries(b *testing.B) {
 				return err
 			}},
 	}
-	explainer, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer explainer.Close(ctx)
-	pgxuuid.Register(explainer.TypeMap())
-	var res scaleQueries
-	for b.Loop() {
-		res = scaleQueries{}
-		for _, o := range ops {
-			stmts, err := tracer.statements(ctx, o.abort, o.run)
-			if err != nil {
-				b.Fatalf("%s: %v", o.name, err)
-			}
-			for i, st := range stmts {
-				name := o.name
-				if len(stmts) > 1 {
-					name = fmt.Sprintf("%s (%d of %d)", o.name, i+1, len(stmts))
-				}
-				q := scaleQuery{Name: name, What: o.what, SQL: st.sql}
-				for _, m := range []struct {
-					dst     *explained
-					generic bool
-					jit     bool
-					runs    int
-				}{{&q.Custom, false, false, 5}, {&q.Generic, true, false, 5}, {&q.JITOn, false, true, 3}} {
-					e, err := explainRuns(ctx, explainer, st, o.setup, m.generic, m.jit, m.runs)
-					if err != nil {
-						b.Fatalf("%s: explain: %v\n%s", name, err, st.sql)
-					}
-					*m.dst = e
-				}
-				res.Queries = append(res.Queries, q)
-				b.Logf("%s: %.2f ms custom, %.2f ms generic, %.2f ms with JIT (JIT %.1f ms); %d rows; seq scans %v",
-					name, q.Custom.MS, q.Generic.MS, q.JITOn.MS, q.JITOn.JITMS, q.Custom.Rows, q.Custom.SeqScans)
-			}
-		}
-		if res.Audit, err = measureAudit(ctx, explainer, clinic.ID); err != nil {
-			b.Fatal(err)
-		}
-	}
-	out, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(outPath, append(out, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	return side, nil
 }
 
 // scaleQueries is what BenchmarkScaleQueries writes (scripts/loadtest reads it).
@@ -252,9 +322,45 @@ type explained struct {
 	SeqScanPages map[string]int64 `json:"seq_scan_pages"`
 }
 
-// explainRuns prepares the statement as the service's statement cache does, then explains
-// its execution runs times after an untimed one, each in a transaction rolled back.
-func explainRuns(ctx context.Context, conn *pgx.Conn, st capturedStmt, setup string, generic, jit bool, runs int) (explained, error) {
+// prepareExplain prepares the statement as the service's statement cache does (the
+// parameters' types inferred), with its arguments bound as literals of those types for
+// explainOnce: EXECUTE takes its arguments as expressions, not as bound parameters.
+func prepareExplain(ctx context.Context, conn *pgx.Conn, st capturedStmt) (string, error) {
+	var prepared bool
+	if err := conn.QueryRow(ctx, `select exists (select 1 from pg_prepared_statements where name = 'scale_q')`).Scan(&prepared); err != nil {
+		return "", err
+	}
+	if prepared {
+		if _, err := conn.Exec(ctx, `deallocate scale_q`); err != nil {
+			return "", err
+		}
+	}
+	if _, err := conn.Exec(ctx, `prepare scale_q as `+st.sql); err != nil {
+		return "", err
+	}
+	var types []string
+	if err := conn.QueryRow(ctx, `select parameter_types::text[] from pg_prepared_statements where name = 'scale_q'`).Scan(&types); err != nil {
+		return "", err
+	}
+	if len(types) != len(st.args) {
+		return "", fmt.Errorf("%d parameters, %d arguments", len(types), len(st.args))
+	}
+	literals := make([]string, len(st.args))
+	for i, t := range types {
+		if err := conn.QueryRow(ctx, `select quote_literal(($1::`+t+`)::text) || '::`+t+`'`, st.args[i]).Scan(&literals[i]); err != nil {
+			return "", fmt.Errorf("argument %d (%s): %w", i+1, t, err)
+		}
+	}
+	execute := `explain (analyze, buffers, format json) execute scale_q`
+	if len(literals) > 0 {
+		execute += `(` + strings.Join(literals, ", ") + `)`
+	}
+	return execute, nil
+}
+
+// explainOnce explains one execution of the prepared statement in a transaction that is
+// rolled back, with the plan cache mode and JIT setting asked for.
+func explainOnce(ctx context.Context, conn *pgx.Conn, execute, setup string, generic, jit bool) (explained, error) {
 	mode, jitSetting := "force_custom_plan", "off"
 	if generic {
 		mode = "force_generic_plan"
@@ -262,78 +368,40 @@ func explainRuns(ctx context.Context, conn *pgx.Conn, st capturedStmt, setup str
 	if jit {
 		jitSetting = "on"
 	}
-	var prepared bool
-	if err := conn.QueryRow(ctx, `select exists (select 1 from pg_prepared_statements where name = 'scale_q')`).Scan(&prepared); err != nil {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
 		return explained{}, err
 	}
-	if prepared {
-		if _, err := conn.Exec(ctx, `deallocate scale_q`); err != nil {
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `set local plan_cache_mode = `+mode+`; set local jit = `+jitSetting); err != nil {
+		return explained{}, err
+	}
+	if setup != "" {
+		if _, err := tx.Exec(ctx, setup); err != nil {
 			return explained{}, err
 		}
 	}
-	if _, err := conn.Exec(ctx, `prepare scale_q as `+st.sql); err != nil {
+	var raw []byte
+	if err := tx.QueryRow(ctx, execute).Scan(&raw); err != nil {
 		return explained{}, err
 	}
-	// EXECUTE takes its arguments as expressions, not as bound parameters: each argument is
-	// written as a literal of the type the statement's parameter has.
-	var types []string
-	if err := conn.QueryRow(ctx, `select parameter_types::text[] from pg_prepared_statements where name = 'scale_q'`).Scan(&types); err != nil {
-		return explained{}, err
-	}
-	if len(types) != len(st.args) {
-		return explained{}, fmt.Errorf("%d parameters, %d arguments", len(types), len(st.args))
-	}
-	literals := make([]string, len(st.args))
-	for i, t := range types {
-		if err := conn.QueryRow(ctx, `select quote_literal(($1::`+t+`)::text) || '::`+t+`'`, st.args[i]).Scan(&literals[i]); err != nil {
-			return explained{}, fmt.Errorf("argument %d (%s): %w", i+1, t, err)
-		}
-	}
-	execute := `explain (analyze, buffers, format json) execute scale_q`
-	if len(literals) > 0 {
-		execute += `(` + strings.Join(literals, ", ") + `)`
-	}
-	var all []explained
-	for i := range runs + 1 {
-		e, err := func() (explained, error) {
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				return explained{}, err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, `set local plan_cache_mode = `+mode+`; set local jit = `+jitSetting); err != nil {
-				return explained{}, err
-			}
-			if setup != "" {
-				if _, err := tx.Exec(ctx, setup); err != nil {
-					return explained{}, err
-				}
-			}
-			var raw []byte
-			if err := tx.QueryRow(ctx, execute).Scan(&raw); err != nil {
-				return explained{}, err
-			}
-			return parseExplain(raw)
-		}()
-		if err != nil {
+	return parseExplain(raw)
+}
+
+// medianExplained is the run of median time, with the size of each table it read
+// sequentially.
+func medianExplained(ctx context.Context, conn *pgx.Conn, runs []explained) (explained, error) {
+	slices.SortFunc(runs, func(a, b explained) int { return cmp.Compare(a.MS, b.MS) })
+	e := runs[len(runs)/2]
+	e.SeqScanPages = map[string]int64{}
+	for _, rel := range e.SeqScans {
+		var pages int64
+		if err := conn.QueryRow(ctx, `select relpages from pg_class where oid = $1::regclass`, rel).Scan(&pages); err != nil {
 			return explained{}, err
 		}
-		if i > 0 {
-			all = append(all, e)
-		}
+		e.SeqScanPages[rel] = pages
 	}
-	for i := range all {
-		all[i].SeqScanPages = map[string]int64{}
-		for _, rel := range all[i].SeqScans {
-			var pages int64
-			if err := conn.QueryRow(ctx, `select relpages from pg_class where oid = $1::regclass`, rel).Scan(&pages); err != nil {
-				return explained{}, err
-			}
-			all[i].SeqScanPages[rel] = pages
-		}
-	}
-	slices.SortFunc(all, func(a, b explained) int { return cmp.Compare(a.MS, b.MS) })
-	return all[len(all)/2], nil
+	return e, nil
 }
 
 // parseExplain reads EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON).

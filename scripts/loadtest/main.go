@@ -15,13 +15,13 @@
 //	loadtest fill     -base http://127.0.0.1:P -procedure ID -file F
 //	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 20000 -duration 30s -out R.json
 //	loadtest report   -results DIR -doc docs/PERFORMANCE.md [-commit C]
-//	loadtest scale    -base http://127.0.0.1:P -email E -summary S.json -c 8 -duration 20s [-pid PID] -out R.json
+//	loadtest scale    -target small=http://127.0.0.1:P1,PID1,S1.json -target large=... -email E -c 8 -duration 20s -out DIR
 //	loadtest scalereport -results DIR -doc docs/PERFORMANCE.md [-commit C]
 //
 // put and cleanup reach MinIO at DERMFOLLOW_TEST_S3_ENDPOINT with the keys in
 // DERMFOLLOW_TEST_S3_ACCESS_KEY and DERMFOLLOW_TEST_S3_SECRET_KEY (never on the command line).
 // fill reads an API token from LOADTEST_TOKEN and timeline the clinician's password from
-// LOADTEST_PASSWORD, for the same reason; scale reads both.
+// LOADTEST_PASSWORD, for the same reason; scale reads the password and LOADTEST_TOKEN_SIZE.
 //
 // The files follow the benchmarks: photo.go, thumbs.go (section 2), ingest.go, ingest_report.go
 // and store.go (section 3), memory.go (section 4), timeline.go (section 5), export.go (section 6),

@@ -11,8 +11,11 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,66 +82,154 @@ var (
 	nextCursorKey = regexp.MustCompile(`"next":"([^"]*)"`)
 )
 
+// scaleTarget is one size's server, signed in, with the paths of its pages.
+type scaleTarget struct {
+	size  string
+	pid   int
+	b     browser
+	api   apiClient
+	res   scaleResult
+	pages []scaleTargetPage
+}
+
+type scaleTargetPage struct {
+	name, path string
+	bearer     bool
+}
+
+// cmdScale loads the pages of each size's server, page by page, the sizes in turn (which size
+// goes first alternates from one page to the next), so that the two loads of a page run a
+// minute apart at most on a machine whose other work changes: the small size is the large
+// one's baseline.
+//
+//	-target small=http://127.0.0.1:P1,PID1,summary-small.json -target large=...
 func cmdScale(args []string) error {
 	fs := flag.NewFlagSet("scale", flag.ExitOnError)
-	baseFlag := fs.String("base", "", "server URL, http://127.0.0.1:PORT")
-	email := fs.String("email", "", "a clinician of the measured clinic (password in LOADTEST_PASSWORD)")
-	summaryPath := fs.String("summary", "", "scalegen's summary of the database")
+	var targets multiFlag
+	fs.Var(&targets, "target", "SIZE=BASE_URL,SERVER_PID,SUMMARY_JSON (repeat for each size; the token in LOADTEST_TOKEN_SIZE)")
+	email := fs.String("email", "", "a clinician of each size's measured clinic (password in LOADTEST_PASSWORD)")
 	c := fs.Int("c", 8, "concurrent clients")
 	n := fs.Int("n", 100000, "timed requests at most, per page")
 	warmup := fs.Int("warmup", 16, "untimed requests first, per page")
 	duration := fs.Duration("duration", 20*time.Second, "stop starting requests after this long, per page")
-	pid := fs.Int("pid", 0, "the server's pid, for its memory")
-	cpu := fs.String("cpu", "", "processes whose CPU time to account, name=pid,...")
-	out := fs.String("out", "", "result JSON")
+	outDir := fs.String("out", "", "directory for pages-SIZE.json")
 	fs.Parse(args)
-	password, token := os.Getenv("LOADTEST_PASSWORD"), os.Getenv("LOADTEST_TOKEN")
-	if *email == "" || *summaryPath == "" || *out == "" || password == "" || token == "" || *c < 1 || *n < 1 {
-		return errors.New("-email, -summary, -out, -c >= 1, -n >= 1, LOADTEST_PASSWORD and LOADTEST_TOKEN are required")
+	password := os.Getenv("LOADTEST_PASSWORD")
+	if *email == "" || *outDir == "" || password == "" || len(targets) == 0 || *c < 1 || *n < 1 {
+		return errors.New("-target, -email, -out, -c >= 1, -n >= 1 and LOADTEST_PASSWORD are required")
 	}
-	base, err := benchBase(*baseFlag)
+	var all []*scaleTarget
+	for _, spec := range targets {
+		t, err := newScaleTarget(spec, *email, password, *c)
+		if err != nil {
+			return err
+		}
+		all = append(all, t)
+	}
+	none := ""
+	for i := range all[0].pages {
+		order := slices.Clone(all)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			p := t.pages[i]
+			cpu := fmt.Sprintf("server=%d", t.pid)
+			lf := loadFlags{files: &none, c: c, n: n, warmup: warmup, duration: duration, cpu: &cpu, out: outDir}
+			get := t.b.get(p.path)
+			if p.bearer {
+				get = t.api.get(p.path)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			body, err := fetchOnce(ctx, t.b, t.api, p.path, p.bearer)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", t.size, p.name, err)
+			}
+			r, err := drive(t.size+": "+p.name, lf, [][]byte{{}}, get, "200", t.pid)
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", t.size, p.name, err)
+			}
+			if t.res.IdleRSSKB == 0 || r.IdleRSSKB < t.res.IdleRSSKB {
+				t.res.IdleRSSKB = r.IdleRSSKB
+			}
+			t.res.PeakRSSKB = max(t.res.PeakRSSKB, r.PeakRSSKB, r.HWMKB)
+			t.res.Pages = append(t.res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(body), Load: r})
+			fmt.Fprintf(os.Stderr, "scale: %s, %s: p50 %.1f ms, p99 %.1f ms, %.0f requests/s\n", t.size, p.name, r.P50MS, r.P99MS,
+				float64(r.OK)/r.Seconds)
+		}
+	}
+	for _, t := range all {
+		if err := writeJSON(filepath.Join(*outDir, "pages-"+t.size+".json"), t.res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// multiFlag is a flag that may be given more than once.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// newScaleTarget signs in to one size's server and finds its pages' paths: the worklist's
+// next page from the first page's link, the API's next page from its first page's cursor.
+func newScaleTarget(spec, email, password string, clients int) (*scaleTarget, error) {
+	size, rest, ok := strings.Cut(spec, "=")
+	parts := strings.Split(rest, ",")
+	if !ok || len(parts) != 3 {
+		return nil, fmt.Errorf("-target %q: want SIZE=BASE_URL,SERVER_PID,SUMMARY_JSON", spec)
+	}
+	base, err := benchBase(parts[0])
 	if err != nil {
-		return err
+		return nil, err
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return nil, fmt.Errorf("-target %q: the server's pid", spec)
 	}
 	var sum scaleSummary
-	if err := readJSON(*summaryPath, &sum); err != nil {
-		return err
+	if err := readJSON(parts[2], &sum); err != nil {
+		return nil, err
+	}
+	token := os.Getenv("LOADTEST_TOKEN_" + strings.ToUpper(size))
+	if token == "" {
+		return nil, fmt.Errorf("LOADTEST_TOKEN_%s is not set", strings.ToUpper(size))
 	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	transport := &http.Transport{MaxIdleConnsPerHost: *c, Proxy: nil}
-	b := browser{base: base, client: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	api := apiClient{base: base, token: token, client: &http.Client{Timeout: 30 * time.Second, Transport: transport}}
+	transport := &http.Transport{MaxIdleConnsPerHost: clients, Proxy: nil}
+	t := &scaleTarget{size: size, pid: pid,
+		b: browser{base: base, client: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}},
+		api: apiClient{base: base, token: token, client: &http.Client{Timeout: 30 * time.Second, Transport: transport}}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	first, err := b.signIn(ctx, *email, password, "/")
+	first, err := t.b.signIn(ctx, email, password, "/")
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%s: %w", size, err)
 	}
-	res := scaleResult{WorklistRows: len(worklistRow.FindAll(first, -1))}
+	t.res.WorklistRows = len(worklistRow.FindAll(first, -1))
 	if m := worklistAll.FindSubmatch(first); m != nil {
-		res.WorklistTotal, _ = strconv.Atoi(string(m[1]))
+		t.res.WorklistTotal, _ = strconv.Atoi(string(m[1]))
 	}
 	next := worklistNext.FindSubmatch(first)
 	if next == nil {
-		return errors.New("the worklist's first page has no next page: is the database the generator's?")
+		return nil, fmt.Errorf("%s: the worklist's first page has no next page: is the database the generator's?", size)
 	}
-	apiFirst, err := api.body(ctx, "/api/v1/procedures?limit=50")
+	apiFirst, err := t.api.body(ctx, "/api/v1/procedures?limit=50")
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%s: %w", size, err)
 	}
 	cursor := nextCursorKey.FindSubmatch(apiFirst)
 	if cursor == nil || len(cursor[1]) == 0 {
-		return errors.New("the API's first page of procedures has no next cursor")
+		return nil, fmt.Errorf("%s: the API's first page of procedures has no next cursor", size)
 	}
 	week := url.QueryEscape(time.Now().AddDate(0, 0, -7).UTC().Format(time.RFC3339))
-	pages := []struct {
-		name, path string
-		bearer     bool
-	}{
+	t.pages = []scaleTargetPage{
 		{pageWorklist, "/", false},
 		{pageWorklistNext, html.UnescapeString(string(next[1])), false},
 		{pageWorklistSearch, "/?q=" + url.QueryEscape(sum.SearchTerm), false},
@@ -150,31 +241,7 @@ func cmdScale(args []string) error {
 		{pageAPIChanged, "/api/v1/procedures?state=active&updated_since=" + week, true},
 		{pageAPIPatients, "/api/v1/patients?search=" + url.QueryEscape(sum.SearchTerm), true},
 	}
-	none := ""
-	lf := loadFlags{files: &none, c: c, n: n, warmup: warmup, duration: duration, cpu: cpu, out: out}
-	for _, p := range pages {
-		get := b.get(p.path)
-		if p.bearer {
-			get = api.get(p.path)
-		}
-		fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		body, err := fetchOnce(fctx, b, api, p.path, p.bearer)
-		fcancel()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		r, err := drive(p.name, lf, [][]byte{{}}, get, "200", *pid)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		if *pid > 0 && (res.IdleRSSKB == 0 || r.IdleRSSKB < res.IdleRSSKB) {
-			res.IdleRSSKB = r.IdleRSSKB
-		}
-		res.PeakRSSKB = max(res.PeakRSSKB, r.PeakRSSKB, r.HWMKB)
-		res.Pages = append(res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(body), Load: r})
-		fmt.Fprintf(os.Stderr, "scale: %s: p50 %.1f ms, p99 %.1f ms, %.0f requests/s\n", p.name, r.P50MS, r.P99MS, float64(r.OK)/r.Seconds)
-	}
-	return writeJSON(*out, res)
+	return t, nil
 }
 
 // fetchOnce reads a page once, before its load, for its size (and to fail early).

@@ -111,7 +111,7 @@ func TestSmallSizeShapes(t *testing.T) {
 		}
 	}
 	share := float64(sum.SearchMatches) / float64(sum.ClinicPatients)
-	if share < SearchShare/2 || share > SearchShare*2 {
+	if share < SearchShare*0.9 || share > SearchShare*1.1 {
 		t.Errorf("the search term matches %d of %d patients (%.3f), want about %.2f", sum.SearchMatches, sum.ClinicPatients, share, SearchShare)
 	}
 	if sum.TimelinePhotos < 20 {
