@@ -84,7 +84,7 @@ const WorklistPageSize = 50
 // that order of weight), then the rest; newest procedure first within each. The page and the
 // counts are one statement (after the clinic's time zone) whose cost follows the page and the
 // procedures overdue or due today, not the clinic's history: the clock-free state of every
-// procedure and the clinic's totals are kept by triggers (migrations/00010_worklist_entries.sql),
+// procedure and the clinic's totals are kept by triggers (migrations/00012_worklist_entries.sql),
 // and the clock-dependent one (overdue, due today) is read for the few procedures that have it
 // now from the indexes of their gaps.
 func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter) (Worklist, error) {

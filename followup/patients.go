@@ -226,7 +226,7 @@ type PatientListPage struct {
 
 // PatientList pages through the patients of the actor's clinic, oldest first, by keyset on
 // (created_at, id). A search reads the clinic's trigram index of names and its MRN index
-// (migrations/00011_patient_search.sql).
+// (migrations/00013_patient_search.sql).
 func (s *Service) PatientList(ctx context.Context, a Actor, f PatientListFilter) (PatientListPage, error) {
 	if err := a.requireClinical(); err != nil {
 		return PatientListPage{}, err

@@ -160,7 +160,7 @@ func (d dueTimepoint) closingSoonAt(loc *time.Location) time.Time {
 // second server, a no-op) and its job in the same transaction. It returns how many it queued.
 //
 // The windows are found as ranges that contain now, through the GiST index of
-// migrations/00012_reminder_windows.sql: the scan reads the windows open, not every procedure
+// migrations/00014_reminder_windows.sql: the scan reads the windows open, not every procedure
 // and link of every clinic.
 func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 	now := r.svc.now()

@@ -120,7 +120,7 @@ func TestAPIListsPage(t *testing.T) {
 		}
 	}
 	// Another clinic's patient and procedure are in none of these lists.
-	outsider, err := f.svc.AuthenticateToken(ctx, f.outsider, netip.Addr{})
+	outsider, err := f.acc.AuthenticateToken(ctx, f.outsider, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
