@@ -9,7 +9,7 @@ TEST_FLAGS ?= -race -count=1 -p 2 -timeout 20m
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := .tools/bin/staticcheck
 
-.PHONY: all build run two-servers test vet lint fmt-check bench fuzz services stop clean
+.PHONY: all build run two-servers test vet lint fmt-check bench bench-scale fuzz services stop clean
 
 all: build
 
@@ -30,6 +30,10 @@ two-servers: build
 ## bench: speed and memory targets against baselines measured in the same run; rewrites docs/PERFORMANCE.md
 bench:
 	@scripts/bench.sh
+
+## bench-scale: the pages and background queries at two generated sizes (about 15 minutes); rewrites its section of docs/PERFORMANCE.md
+bench-scale:
+	@scripts/bench_scale.sh
 
 ## test: start the real services, then vet, check formatting and run every test with -race
 test: vet lint fmt-check

@@ -2,9 +2,11 @@ package followup
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/protocols"
@@ -31,6 +33,8 @@ type WorklistItem struct {
 	Unreviewed     int        // photos received since the latest assessment
 	LastReceived   *time.Time // newest of those photos
 	ReminderFailed bool       // a reminder failed and nothing was sent on its channel since
+
+	rank int // the urgency: 4 overdue + 2 due today + 1 unreviewed
 }
 
 // Has reports whether the item is in the worklist state.
@@ -48,25 +52,41 @@ func (w WorklistItem) Has(state string) bool {
 	return state == ""
 }
 
-// WorklistFilter narrows ClinicWorklist. Counts are always over the search alone.
+// cursor is the item's position in the worklist's order.
+func (w WorklistItem) cursor() Cursor { return Cursor{Rank: w.rank, At: w.PerformedAt, ID: w.ID} }
+
+// WorklistFilter narrows ClinicWorklist and says which page. Counts are always over the search
+// alone.
 type WorklistFilter struct {
 	State  string // "" for all, or one of WorklistStates
-	Search string // part of the patient's name, case-insensitive
+	Search string // part of the patient's name (case-insensitive), or the whole MRN
+	After  string // a Worklist.Next: the page after it
+	Before string // a Worklist.Prev: the page before it
+	Limit  int    // items per page; 0 (or more than WorklistPageSize): WorklistPageSize
 }
 
-// Worklist is the clinic's active procedures with their states and the count per state.
+// Worklist is one page of the clinic's active procedures with their states, the count per
+// state and the cursors of the pages around it.
 type Worklist struct {
 	Today  protocols.Date
 	Items  []WorklistItem
 	Total  int            // procedures matching the search, before the state filter
 	Counts map[string]int // per worklist state, before the state filter
+	Next   string         // the cursor of the next page; "" on the last
+	Prev   string         // the cursor of the previous page; "" on the first
 }
 
-// worklistLimit bounds the page: a clinic's active follow-ups, not its archive.
-const worklistLimit = 1000
+// WorklistPageSize is how many procedures a worklist page shows.
+const WorklistPageSize = 50
 
-// ClinicWorklist returns the active procedures of the actor's clinic, most urgent first, in one
-// query: per-procedure states come from lateral subqueries, never a query per row.
+// ClinicWorklist returns a page of the active procedures of the actor's clinic, most urgent
+// first: overdue, then due today, then with photos waiting for review (each combination in
+// that order of weight), then the rest; newest procedure first within each. The page and the
+// counts are one statement (after the clinic's time zone) whose cost follows the page and the
+// procedures overdue or due today, not the clinic's history: the clock-free state of every
+// procedure and the clinic's totals are kept by triggers (migrations/00012_worklist_entries.sql),
+// and the clock-dependent one (overdue, due today) is read for the few procedures that have it
+// now from the indexes of their gaps.
 func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter) (Worklist, error) {
 	if err := a.requireClinical(); err != nil {
 		return Worklist{}, err
@@ -76,64 +96,254 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 	default:
 		return Worklist{}, invalidField("state", "must be one of %s", strings.Join(WorklistStates(), ", "))
 	}
+	if f.Limit <= 0 || f.Limit > WorklistPageSize {
+		f.Limit = WorklistPageSize
+	}
+	backward := f.Before != ""
+	at := worklistStart
+	if f.After != "" || f.Before != "" {
+		raw := f.After
+		if backward {
+			raw = f.Before
+		}
+		c, err := ParseCursor(raw)
+		if err != nil {
+			return Worklist{}, err
+		}
+		at = c
+	}
 	clinic, err := s.Clinic(ctx, a.ClinicID)
 	if err != nil {
 		return Worklist{}, wrap(err, "worklist")
 	}
 	now := s.now()
 	today := protocols.DateOf(now, clinic.Location)
-	search := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(f.Search))) + "%"
-	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-			coalesce(tp.overdue, 0), coalesce(tp.due_today, 0), coalesce(ph.unreviewed, 0), ph.last_received,
-			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed'
-				and not exists (select 1 from reminders later where later.procedure_id = r.procedure_id
-					and later.clinic_id = r.clinic_id and later.channel = r.channel and later.status = 'sent'
-					and later.created_at > r.created_at))
-		from procedures pr
-		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		left join lateral (
-			select count(*) filter (where t.closes_at <= $2 and $2 < t.grace_ends_at) as overdue,
-				count(*) filter (where t.due_on = $3::date) as due_today
-			from timepoints t
-			where t.procedure_id = pr.id and exists (
-				select 1 from unnest(t.views) v(name) where not exists (
-					select 1 from photos p where p.procedure_id = t.procedure_id and p.timepoint_key = t.key
-						and p.view = v.name and p.status = 'active'))
-		) tp on true
-		left join lateral (
-			select count(*) as unreviewed, max(p.received_at) as last_received
-			from photos p
-			where p.procedure_id = pr.id and p.status = 'active' and p.received_at >
-				coalesce((select max(x.created_at) from assessments x where x.procedure_id = pr.id), '-infinity')
-		) ph on true
-		where pr.clinic_id = $1 and pr.status = 'active' and lower(pa.display_name) like $4
-		order by coalesce(tp.overdue, 0) > 0 desc, coalesce(tp.due_today, 0) > 0 desc, coalesce(ph.unreviewed, 0) > 0 desc,
-			pr.performed_at desc, pr.id
-		limit $5`, a.ClinicID, now, today.String(), search, worklistLimit)
+	q := worklistQuery{state: f.State, search: strings.TrimSpace(f.Search) != "", backward: backward}
+	args := []any{a.ClinicID, now, today.String(), at.Rank, at.At, at.ID, f.Limit + 1}
+	if q.search {
+		args = append(args, likeContains(f.Search), strings.TrimSpace(f.Search))
+	}
+	wl := Worklist{Today: today, Counts: map[string]int{}}
+	rows, err := s.pool.Query(ctx, q.sql(), args...)
 	if err != nil {
 		return Worklist{}, wrap(unavailable(err), "worklist")
 	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorklistItem, error) {
-		var w WorklistItem
-		var overdue, dueToday, unreviewed int64
-		err := r.Scan(&w.ID, &w.PatientID, &w.PatientName, &w.Protocol, &w.BodySite, &w.PerformedAt, &w.Status,
-			&overdue, &dueToday, &unreviewed, &w.LastReceived, &w.ReminderFailed)
-		w.Overdue, w.DueToday, w.Unreviewed = int(overdue), int(dueToday), int(unreviewed)
-		return w, err
+	var r worklistRow
+	_, err = pgx.ForEachRow(rows, r.dest(), func() error {
+		wl.Total = r.total
+		wl.Counts[WorklistOverdue], wl.Counts[WorklistDueToday] = r.overdue, r.due
+		wl.Counts[WorklistUnreviewed], wl.Counts[WorklistReminderFailed] = r.unreviewed, r.failed
+		if r.id != nil {
+			wl.Items = append(wl.Items, r.item())
+		}
+		return nil
 	})
 	if err != nil {
 		return Worklist{}, wrap(unavailable(err), "worklist")
 	}
-	wl := Worklist{Today: today, Total: len(all), Counts: map[string]int{}}
-	for _, w := range all {
-		for _, st := range WorklistStates() {
-			if w.Has(st) {
-				wl.Counts[st]++
-			}
+	more := len(wl.Items) > f.Limit
+	if more {
+		wl.Items = wl.Items[:f.Limit]
+	}
+	if backward {
+		slices.Reverse(wl.Items)
+		if !more {
+			// Nothing before this page: show the first page, full, rather than its tail.
+			f.Before, f.After = "", ""
+			return s.ClinicWorklist(ctx, a, f)
 		}
-		if w.Has(f.State) {
-			wl.Items = append(wl.Items, w)
+	}
+	switch {
+	case len(wl.Items) == 0 && f.After != "":
+		wl.Prev = f.After // past the end: the way back starts at the cursor
+	case len(wl.Items) > 0:
+		if backward || more {
+			wl.Next = wl.Items[len(wl.Items)-1].cursor().String()
+		}
+		if backward || f.After != "" {
+			wl.Prev = wl.Items[0].cursor().String()
 		}
 	}
 	return wl, nil
+}
+
+// worklistStart is before the first item: every rank is below it.
+var worklistStart = Cursor{Rank: 255, At: time.Unix(0, 0).UTC()}
+
+// worklistRow is a row of the worklist's statement being scanned: the counts, and a page item
+// unless the page is empty (then one row has the counts and nulls).
+type worklistRow struct {
+	total, overdue, due, unreviewed, failed int
+	id, patientID                           *uuid.UUID
+	name, protocol, site, status            *string
+	performed, last                         *time.Time
+	itemOverdue, itemDue, itemUnreviewed    *int
+	itemFailed                              *bool
+	rank                                    *int
+}
+
+func (r *worklistRow) dest() []any {
+	return []any{&r.total, &r.overdue, &r.due, &r.unreviewed, &r.failed, &r.id, &r.patientID, &r.name, &r.protocol, &r.site,
+		&r.performed, &r.status, &r.itemOverdue, &r.itemDue, &r.itemUnreviewed, &r.last, &r.itemFailed, &r.rank}
+}
+
+// item is the row's page item, sharing nothing with the row, which the next row overwrites.
+func (r *worklistRow) item() WorklistItem {
+	w := WorklistItem{
+		ProcedureSummary: ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
+			BodySite: *r.site, PerformedAt: *r.performed, Status: *r.status},
+		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, ReminderFailed: *r.itemFailed, rank: *r.rank,
+	}
+	if r.last != nil {
+		last := *r.last
+		w.LastReceived = &last
+	}
+	return w
+}
+
+// likeContains is a LIKE pattern matching any lower-cased text that contains s literally.
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
+}
+
+// worklistQuery builds the worklist's statement: the page and the counts in one. Each state,
+// direction and search gets a statement of its own, planned for it, rather than one statement
+// of optional filters whose generic plan would fit none.
+//
+// The order is by (rank, performed_at, procedure_id), descending, rank = 4 overdue + 2 due
+// today + 1 unreviewed. The procedures with a rank of 2 or more are the few with a gap overdue
+// or due today now: they are found, ranked, from worklist_gaps alone (whose rows carry a copy
+// of their procedure's entry) through its two partial indexes, and sorted whole. Every other
+// active procedure's rank is its review_rank, kept in worklist_entries and indexed in this very
+// order, so that part of a page is an index range read up to the page size. The totals are the
+// clinic's rows of worklist_counts, and the urgent ones' own.
+type worklistQuery struct {
+	state    string
+	search   bool
+	backward bool
+}
+
+// sql is the statement. Arguments: $1 clinic, $2 now, $3 today (clinic date), $4-$6 the cursor
+// (rank, performed_at, id), $7 the page size + 1; with a search, $8 the name pattern and $9
+// the MRN. Each row has the counts and an item of the page; an empty page is one row of
+// counts and nulls.
+func (q worklistQuery) sql() string {
+	cmp, dir := "<", "desc"
+	if q.backward {
+		cmp, dir = ">", "asc"
+	}
+	order := func(rank string) string {
+		return rank + " " + dir + ", performed_at " + dir + ", procedure_id " + dir
+	}
+	key := "(rank, performed_at, procedure_id) " + cmp + " ($4::integer, $5::timestamptz, $6::uuid)"
+	var sql, counts string
+	if q.search {
+		sql = q.searchRanked() + `, page as (
+			select procedure_id, rank, performed_at from ranked
+			where ` + q.rankedFilter() + ` and ` + key + `
+			order by ` + order("rank") + ` limit $7)`
+		counts = `select count(*)::integer as total, count(*) filter (where overdue > 0)::integer as overdue,
+			count(*) filter (where due_today > 0)::integer as due_today, count(*) filter (where review_rank = 1)::integer as unreviewed,
+			count(*) filter (where reminder_failed)::integer as failed
+			from ranked`
+	} else {
+		sql = q.urgent() + `, page as (
+			(select procedure_id, rank, performed_at from urgent
+			where ` + q.rankedFilter() + ` and ` + key + `
+			order by ` + order("rank") + ` limit $7)`
+		if q.state != WorklistOverdue && q.state != WorklistDueToday {
+			// The rest, in index order, leaving out the urgent ones read above.
+			sql += ` union all
+			(select procedure_id, review_rank, performed_at from worklist_entries
+			where clinic_id = $1 and status = 'active' and ` + q.entryFilter() + `
+				and (review_rank, performed_at, procedure_id) ` + cmp + ` ($4::integer, $5::timestamptz, $6::uuid)
+				and not (procedure_id = any (array(select procedure_id from urgent)))
+			order by ` + order("review_rank") + ` limit $7)`
+		}
+		sql += `)`
+		counts = `select coalesce(sum(active), 0)::integer as total,
+			(select count(*) from urgent where overdue > 0)::integer as overdue,
+			(select count(*) from urgent where due_today > 0)::integer as due_today,
+			coalesce(sum(unreviewed), 0)::integer as unreviewed, coalesce(sum(failed), 0)::integer as failed
+			from worklist_counts where clinic_id = $1`
+	}
+	// The page's rows are cut to the page before anything is joined to them.
+	return sql + `, top as materialized (
+			select procedure_id, rank, performed_at from page order by ` + order("rank") + ` limit $7),
+		counts as materialized (` + counts + `)
+		select c.total, c.overdue, c.due_today, c.unreviewed, c.failed, i.id, i.patient_id, i.display_name, i.protocol_id,
+			i.body_site, i.performed_at, i.status, i.overdue, i.due_today, i.unreviewed, i.last_received, i.reminder_failed, i.rank
+		from counts c left join (
+			select pr.id, pa.id as patient_id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
+				coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today, e.unreviewed, e.last_received,
+				e.reminder_failed, top.rank, top.performed_at as sort_at, top.procedure_id as sort_id
+			from top
+			join worklist_entries e on e.procedure_id = top.procedure_id
+			join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
+			join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
+			left join gaps g on g.procedure_id = top.procedure_id) i on true
+		order by i.rank ` + dir + `, i.sort_at ` + dir + `, i.sort_id ` + dir
+}
+
+// gapsOf ranks, per procedure, the active gaps of the clinic $1 overdue at $2 or due on $3,
+// from their two partial indexes.
+func gapsOf() string {
+	return `gaps as materialized (
+		select g.procedure_id, count(*) filter (where g.overdue @> $2::timestamptz)::integer as overdue,
+			count(*) filter (where g.due_on = $3::date)::integer as due_today, max(g.performed_at) as performed_at,
+			max(g.review_rank) as review_rank, bool_or(g.reminder_failed) as reminder_failed
+		from worklist_gaps g
+		where g.clinic_id = $1 and g.active and (g.overdue @> $2::timestamptz or g.due_on = $3::date)
+		group by g.procedure_id)`
+}
+
+// urgent is the clinic's active procedures with a gap overdue or due today, ranked.
+func (q worklistQuery) urgent() string {
+	return `with ` + gapsOf() + `, urgent as materialized (
+		select procedure_id, performed_at, review_rank, reminder_failed, overdue, due_today,
+			(case when overdue > 0 then 4 else 0 end) + (case when due_today > 0 then 2 else 0 end) + review_rank as rank
+		from gaps)`
+}
+
+// searchRanked is every active procedure of the patients matching the search ($8 name
+// pattern, $9 MRN), ranked: found through the trigram index and the entries' index by
+// patient, so its cost follows the matches, and ranked with the clinic's urgent gaps.
+func (q worklistQuery) searchRanked() string {
+	return `with matched as materialized (
+		select e.procedure_id, e.performed_at, e.review_rank, e.reminder_failed
+		from patients pa
+		join worklist_entries e on e.patient_id = pa.id and e.status = 'active' and e.clinic_id = $1
+		where pa.clinic_id = $1 and (lower(pa.display_name) like $8 or pa.mrn = $9)
+	), ` + gapsOf() + `, ranked as materialized (
+		select m.procedure_id, m.performed_at, m.review_rank, m.reminder_failed,
+			coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today,
+			(case when g.overdue > 0 then 4 else 0 end) + (case when g.due_today > 0 then 2 else 0 end) + m.review_rank as rank
+		from matched m left join gaps g on g.procedure_id = m.procedure_id)`
+}
+
+// rankedFilter is the state filter over urgent or ranked rows.
+func (q worklistQuery) rankedFilter() string {
+	switch q.state {
+	case WorklistOverdue:
+		return "overdue > 0"
+	case WorklistDueToday:
+		return "due_today > 0"
+	case WorklistUnreviewed:
+		return "review_rank = 1"
+	case WorklistReminderFailed:
+		return "reminder_failed"
+	}
+	return "true"
+}
+
+// entryFilter is the state filter over worklist_entries outside the urgent ones (never
+// overdue nor due today).
+func (q worklistQuery) entryFilter() string {
+	switch q.state {
+	case WorklistUnreviewed:
+		return "review_rank = 1"
+	case WorklistReminderFailed:
+		return "reminder_failed"
+	}
+	return "true"
 }

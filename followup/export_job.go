@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,6 +310,24 @@ type exportItem struct {
 	received    time.Time
 }
 
+// exportItemsSQL reads the photos of an export of clinic $1, protocol $2 and views $3, with the
+// latest grade of each one's timepoint; exportItems adds the date range's bounds. The grades
+// are read once per procedure (a lateral subquery with DISTINCT ON, which the planner cannot
+// fold into a join of every clinic's assessments), and the timepoints' order comes from the
+// protocol (exportItems), so that the statement reads the clinic's procedures of the protocol
+// and their photos by index, not a table of every clinic.
+const exportItemsSQL = `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
+		ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
+		pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date,
+		coalesce(g.scale_id, ''), coalesce(g.level, '')
+	from procedures pr
+	join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
+	join photos ph on ph.procedure_id = pr.id
+	left join lateral (select distinct on (a.timepoint_key) a.timepoint_key, a.scale_id, a.level from assessments a
+		where a.procedure_id = pr.id order by a.timepoint_key, a.created_at desc, a.id desc) g on g.timepoint_key = ph.timepoint_key
+	where pr.clinic_id = $1 and pr.protocol_id = $2 and ph.clinic_id = $1 and ph.view = any($3)
+		and ph.status = 'active' and pr.status <> 'withdrawn' and pa.research_consent_at is not null`
+
 // exportItems selects the photos of consenting patients' procedures of the protocol performed
 // in the date range (clinic time), in the chosen views. Withdrawn photos and withdrawn
 // procedures are left out.
@@ -322,27 +341,25 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 		t := job.to.AddDays(1).Start(loc)
 		upper = &t
 	}
-	rows, err := s.pool.Query(ctx, `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
-			ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
-			pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date, tp.position,
-			coalesce(g.scale_id, ''), coalesce(g.level, '')
-		from photos ph
-		join procedures pr on pr.id = ph.procedure_id and pr.clinic_id = ph.clinic_id
-		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-		join timepoints tp on tp.procedure_id = ph.procedure_id and tp.key = ph.timepoint_key
-		left join lateral (select a.scale_id, a.level from assessments a
-			where a.procedure_id = pr.id and a.timepoint_key = ph.timepoint_key
-			order by a.created_at desc, a.id desc limit 1) g on true
-		where ph.clinic_id = $1 and pr.protocol_id = $2
-			and ($3::timestamptz is null or pr.performed_at >= $3) and ($4::timestamptz is null or pr.performed_at < $4)
-			and ph.view = any($5) and ph.status = 'active' and pr.status <> 'withdrawn'
-			and pa.research_consent_at is not null`,
-		job.clinic, job.protocol, lower, upper, job.views)
+	// The bounds are conditions only when they are set: a statement of optional filters
+	// ("$3 is null or ...") gets a generic plan that cannot use them.
+	sql, args := exportItemsSQL, []any{job.clinic, job.protocol, job.views}
+	if lower != nil {
+		args = append(args, *lower)
+		sql += ` and pr.performed_at >= $` + strconv.Itoa(len(args))
+	}
+	if upper != nil {
+		args = append(args, *upper)
+		sql += ` and pr.performed_at < $` + strconv.Itoa(len(args))
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
 	var items []exportItem
+	positions := map[int]map[string]int{} // protocol version -> timepoint key -> position in the schedule
+	unplaced := map[uuid.UUID][]int{}     // items of versions no longer installed, by procedure
 	for rows.Next() {
 		var it exportItem
 		var procID, patientID uuid.UUID
@@ -351,7 +368,7 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 		r := &it.row
 		if err := rows.Scan(&it.photoID, &it.objectKey, &it.sha256, &it.size, &r.Timepoint, &r.View, &r.Width, &r.Height,
 			&r.Orientation, &captured, &it.received, &procID, &patientID, &r.ProcedureKind, &r.BodySite, &it.performedAt,
-			&r.ProtocolVersion, &birth, &it.position, &r.GradeScale, &r.GradeLevel); err != nil {
+			&r.ProtocolVersion, &birth, &r.GradeScale, &r.GradeLevel); err != nil {
 			return nil, unavailable(err)
 		}
 		r.Subject = pseudonym(key, "S", job.clinic, patientID)
@@ -372,12 +389,70 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 				}
 			}
 		}
+		// A procedure's timepoints are its protocol version's, in its order (Enrol writes them
+		// so, and they never change).
+		order, known := positions[r.ProtocolVersion]
+		if !known {
+			if p, err := s.protocols.Get(job.protocol, r.ProtocolVersion); err == nil {
+				order = map[string]int{}
+				for i, tp := range p.Timepoints {
+					order[tp.Key] = i
+				}
+			}
+			positions[r.ProtocolVersion] = order
+		}
+		if pos, ok := order[r.Timepoint]; ok {
+			it.position = pos
+		} else {
+			unplaced[procID] = append(unplaced[procID], len(items))
+		}
 		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, unavailable(err)
 	}
+	if err := s.placeExportItems(ctx, items, unplaced); err != nil {
+		return nil, err
+	}
 	return items, nil
+}
+
+// placeExportItems reads the positions of the timepoints of procedures whose protocol version
+// the registry no longer has, from their schedules.
+func (s *Service) placeExportItems(ctx context.Context, items []exportItem, unplaced map[uuid.UUID][]int) error {
+	if len(unplaced) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, 0, len(unplaced))
+	for id := range unplaced {
+		ids = append(ids, id)
+	}
+	rows, err := s.pool.Query(ctx, `select procedure_id, key, position from timepoints where procedure_id = any($1)`, ids)
+	if err != nil {
+		return unavailable(err)
+	}
+	type place struct {
+		procedure uuid.UUID
+		key       string
+	}
+	at := map[place]int{}
+	for rows.Next() {
+		var p place
+		var pos int
+		if err := rows.Scan(&p.procedure, &p.key, &pos); err != nil {
+			return unavailable(err)
+		}
+		at[p] = pos
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable(err)
+	}
+	for proc, idx := range unplaced {
+		for _, i := range idx {
+			items[i].position = at[place{proc, items[i].row.Timepoint}]
+		}
+	}
+	return nil
 }
 
 // photoTime is when the photo was taken: the capture time the phone recorded when it is

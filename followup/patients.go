@@ -210,3 +210,59 @@ func scanPatient(row pgx.Row) (Patient, error) {
 	err := row.Scan(r.dest()...)
 	return r.patient(), err
 }
+
+// PatientListFilter narrows PatientList and says which page.
+type PatientListFilter struct {
+	Search string // part of the name (case-insensitive), or the whole MRN; "": every patient
+	Limit  int    // 0: ListPageSize; at most ProcedureListMax
+	Cursor string // a PatientListPage.Next: the page after it
+}
+
+// PatientListPage is one page of the patient list; Next is "" on the last.
+type PatientListPage struct {
+	Patients []Patient `json:"patients"`
+	Next     string    `json:"next"`
+}
+
+// PatientList pages through the patients of the actor's clinic, oldest first, by keyset on
+// (created_at, id). A search reads the clinic's trigram index of names and its MRN index
+// (migrations/00013_patient_search.sql).
+func (s *Service) PatientList(ctx context.Context, a Actor, f PatientListFilter) (PatientListPage, error) {
+	if err := a.requireClinical(); err != nil {
+		return PatientListPage{}, err
+	}
+	limit, err := listLimit(f.Limit)
+	if err != nil {
+		return PatientListPage{}, err
+	}
+	var w where
+	w.add("clinic_id = %", a.ClinicID)
+	if search := strings.TrimSpace(f.Search); search != "" {
+		w.add2("(lower(display_name) like % or mrn = %)", likeContains(search), search)
+	}
+	if f.Cursor != "" {
+		c, err := ParseCursor(f.Cursor)
+		if err != nil {
+			return PatientListPage{}, err
+		}
+		w.add2("(created_at, id) > (%::timestamptz, %::uuid)", c.At, c.ID)
+	}
+	rows, err := s.pool.Query(ctx, patientSQL+` where `+w.sql()+` order by created_at, id limit `+w.arg(limit+1), w.args...)
+	if err != nil {
+		return PatientListPage{}, wrap(unavailable(err), "list patients")
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Patient, error) { return scanPatient(r) })
+	if err != nil {
+		return PatientListPage{}, wrap(unavailable(err), "list patients")
+	}
+	page := PatientListPage{Patients: list}
+	if len(list) > limit {
+		page.Patients = list[:limit]
+		last := page.Patients[limit-1]
+		page.Next = Cursor{At: last.CreatedAt, ID: last.ID}.String()
+	}
+	if page.Patients == nil {
+		page.Patients = []Patient{}
+	}
+	return page, nil
+}

@@ -158,18 +158,29 @@ func (d dueTimepoint) closingSoonAt(loc *time.Location) time.Time {
 // to close the reminder is closing-soon (a window-open not sent by then is not sent at all).
 // Each reminder gets one outbox row per channel (the unique index makes a second scan, or a
 // second server, a no-op) and its job in the same transaction. It returns how many it queued.
+//
+// The windows are found as ranges that contain now, through the GiST index of
+// migrations/00014_reminder_windows.sql: the scan reads the windows open, not every procedure
+// and link of every clinic.
 func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 	now := r.svc.now()
 	rows, err := r.svc.pool.Query(ctx, `select t.procedure_id, p.clinic_id, t.key, t.opens_at, t.closes_at, t.window_end,
-			c.time_zone, extract(epoch from coalesce(rs.quiet_start, '21:00'))::bigint, extract(epoch from coalesce(rs.quiet_end, '08:00'))::bigint,
-			pa.guardian_email, pa.guardian_phone, coalesce(rs.webhook_url, ''),
+			p.time_zone, p.quiet_start, p.quiet_end, p.guardian_email, p.guardian_phone, p.webhook_url,
 			array(select r.kind || '/' || r.channel from reminders r where r.procedure_id = t.procedure_id
 				and r.timepoint_key = t.key and r.kind <> 'manual')
-		from timepoints t join procedures p on p.id = t.procedure_id
-			join patients pa on pa.id = p.patient_id join clinics c on c.id = p.clinic_id
-			left join reminder_settings rs on rs.clinic_id = p.clinic_id
-		where t.remind and t.who = 'family' and t.opens_at <= $1 and $1 < t.closes_at
-			and p.status = 'active' and p.reminders_enabled and `+activeLinkSQL+` and `+missingPhotosSQL+`
+		from timepoints t
+		cross join lateral (
+			-- Per open window, its procedure, patient, clinic and settings by their keys. Offset
+			-- 0 keeps it so: flattened into the join, the planner would rather hash every active
+			-- procedure of every clinic.
+			select p.id, p.clinic_id, c.time_zone, pa.guardian_email, pa.guardian_phone, coalesce(rs.webhook_url, '') as webhook_url,
+				extract(epoch from coalesce(rs.quiet_start, '21:00'))::bigint as quiet_start,
+				extract(epoch from coalesce(rs.quiet_end, '08:00'))::bigint as quiet_end
+			from procedures p join patients pa on pa.id = p.patient_id join clinics c on c.id = p.clinic_id
+				left join reminder_settings rs on rs.clinic_id = p.clinic_id
+			where p.id = t.procedure_id and p.status = 'active' and p.reminders_enabled and `+activeLinkSQL+`
+			offset 0) p
+		where t.remind and t.who = 'family' and tstzrange(t.opens_at, t.closes_at) @> $1::timestamptz and `+missingPhotosSQL+`
 		order by t.opens_at`, now)
 	if err != nil {
 		return 0, wrap(unavailable(err), "scan reminders")

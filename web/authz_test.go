@@ -65,6 +65,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return request{"POST", "/api/v1/patients", map[string]any{"display_name": "P " + uniq(), "birth_date": "2024-01-01", "guardian_phone": "+1 555 0100"}, false}
 		}, 201, 201},
 		{"read patient", func() request { return request{"GET", "/api/v1/patients/" + e.PatientID, nil, false} }, 200, 404},
+		// Lists answer every clinic with its own rows (TestAPIListsPage checks which).
+		{"list patients", func() request { return request{"GET", "/api/v1/patients?search=wang&limit=5", nil, false} }, 200, 200},
+		{"list procedures", func() request {
+			return request{"GET", "/api/v1/procedures?state=active&updated_since=2026-01-01T00:00:00Z", nil, false}
+		}, 200, 200},
 		{"enrol", func() request {
 			return request{"POST", "/api/v1/procedures", map[string]any{"patient_id": e.PatientID, "protocol": "surgical-wound", "body_site": "back", "performed_at": "2026-11-01T10:00:00Z"}, false}
 		}, 201, 404},

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,11 +11,13 @@ import (
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
-// worklistData is the worklist page: the filter links with their counts, and the rows.
+// worklistData is the worklist page: the filter links with their counts, the rows and the
+// links to the pages around this one.
 type worklistData struct {
 	followup.Worklist
-	State, Search string
-	Filters       []worklistFilter
+	State, Search    string
+	Filters          []worklistFilter
+	PrevURL, NextURL string
 }
 
 type worklistFilter struct {
@@ -30,14 +33,16 @@ var worklistLabels = map[string]string{
 	followup.WorklistReminderFailed: "Reminder failed",
 }
 
-// worklist is GET /: the clinic's active follow-ups, most urgent first. Researchers, who see
-// no identified data, get their own start page.
+// worklist is GET /: the clinic's active follow-ups, most urgent first, a page at a time
+// (after= and before= hold the cursors of the pages around). Researchers, who see no
+// identified data, get their own start page.
 func (s *Server) worklist(c echo.Context) error {
 	a := actorOf(c)
 	if a.IsUser(followup.RoleResearcher) {
 		return s.page(c, http.StatusOK, "researcher", "Dermfollow", nil)
 	}
-	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q")}
+	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q"),
+		After: c.QueryParam("after"), Before: c.QueryParam("before")}
 	if len(f.Search) > 200 {
 		return followup.Errorf(followup.EINVALID, "the search is too long")
 	}
@@ -50,7 +55,26 @@ func (s *Server) worklist(c echo.Context) error {
 	for _, st := range followup.WorklistStates() {
 		d.Filters = append(d.Filters, worklistFilter{State: st, Label: worklistLabels[st], Count: wl.Counts[st], Current: f.State == st})
 	}
+	if wl.Prev != "" {
+		d.PrevURL = worklistURL(f.State, f.Search, "before", wl.Prev)
+	}
+	if wl.Next != "" {
+		d.NextURL = worklistURL(f.State, f.Search, "after", wl.Next)
+	}
 	return s.page(c, http.StatusOK, "worklist", "Worklist", d)
+}
+
+// worklistURL is the worklist page with the filter and search, at a cursor.
+func worklistURL(state, search, dir, cursor string) string {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	if search != "" {
+		q.Set("q", search)
+	}
+	q.Set(dir, cursor)
+	return "/?" + q.Encode()
 }
 
 type patientFormData struct {

@@ -79,8 +79,10 @@ func (s *Server) routes() {
 	// api
 	api := e.Group("/api/v1", s.requireUser)
 	api.POST("/patients", s.apiCreatePatient)
+	api.GET("/patients", s.apiListPatients)
 	api.GET("/patients/:id", s.apiGetPatient)
 	api.POST("/procedures", s.apiEnrol)
+	api.GET("/procedures", s.apiListProcedures)
 	api.GET("/procedures/:id", s.apiGetProcedure)
 	api.POST("/procedures/:id/status", s.apiSetStatus)
 	api.POST("/procedures/:id/parent-links", s.apiCreateLink)

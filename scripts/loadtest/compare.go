@@ -27,6 +27,19 @@ const (
 	targetTimelineP99MS     = 50  // the timeline page's p99 at 32 concurrent requests
 )
 
+// Targets of the seeded-scale benchmark (issue "100 times the data", scale_report.go).
+const (
+	targetWorklistP50MS = 20  // the worklist page at the small size, 8 clients
+	targetWorklistP99MS = 50  // idem
+	targetScaleGrowth   = 1.5 // large / small, for every page and statement whose work does not grow
+	// scaleFloorMS is the time under which a statement's growth is not judged: on a shared
+	// machine its run-to-run spread is larger than the statement.
+	scaleFloorMS = 1.0
+	// smallTablePages is the size (8 KB pages) up to which a table read sequentially does not
+	// count against a plan: the clinics, the reminder settings.
+	smallTablePages = 10
+)
+
 func verdict(ok bool) string {
 	if ok {
 		return "PASS"

@@ -15,17 +15,20 @@
 //	loadtest fill     -base http://127.0.0.1:P -procedure ID -file F
 //	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 20000 -duration 30s -out R.json
 //	loadtest report   -results DIR -doc docs/PERFORMANCE.md [-commit C]
+//	loadtest scale    -target small=http://127.0.0.1:P1,PID1,S1.json -target large=... -email E -c 8 -duration 20s -out DIR
+//	loadtest scalereport -results DIR -doc docs/PERFORMANCE.md [-commit C]
 //
 // put and cleanup reach MinIO at DERMFOLLOW_TEST_S3_ENDPOINT with the keys in
 // DERMFOLLOW_TEST_S3_ACCESS_KEY and DERMFOLLOW_TEST_S3_SECRET_KEY (never on the command line).
 // fill reads an API token from LOADTEST_TOKEN and timeline the clinician's password from
-// LOADTEST_PASSWORD, for the same reason.
+// LOADTEST_PASSWORD, for the same reason; scale reads the password and LOADTEST_TOKEN_SIZE.
 //
 // The files follow the benchmarks: photo.go, thumbs.go (section 2), ingest.go, ingest_report.go
 // and store.go (section 3), memory.go (section 4), timeline.go (section 5), export.go (section 6),
-// sanitizer.go (section 1); load.go drives concurrent requests, procfs.go reads CPU time and
-// memory from /proc, compare.go holds the statistics and the targets, gobench.go reads `go test
-// -bench` output, and report.go writes the document and the summary table.
+// sanitizer.go (section 1), scale.go and scale_report.go (make bench-scale's own section); load.go
+// drives concurrent requests, procfs.go reads CPU time and memory from /proc, compare.go holds
+// the statistics and the targets, gobench.go reads `go test -bench` output, and report.go writes
+// the document and the summary table.
 package main
 
 import (
@@ -40,13 +43,13 @@ const mb = 1e6
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|report|scale|scalereport [flags]")
 		os.Exit(2)
 	}
 	modes := map[string]func([]string) error{
 		"photo": cmdPhoto, "thumbs": cmdThumbs, "ingest": cmdIngest, "put": cmdPut,
 		"cleanup": cmdCleanup, "freeport": cmdFreePort, "report": cmdReport,
-		"fill": cmdFill, "timeline": cmdTimeline,
+		"fill": cmdFill, "timeline": cmdTimeline, "scale": cmdScale, "scalereport": cmdScaleReport,
 	}
 	run, ok := modes[os.Args[1]]
 	if !ok {
