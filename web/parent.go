@@ -1,11 +1,13 @@
 package web
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -34,7 +36,13 @@ func (h *parentPages) openLink(c echo.Context) error {
 		}
 		return err
 	}
-	h.setParentCookie(c, parentSession{LinkID: a.ID, Expires: time.Now().Add(parentSessionTTL).Truncate(time.Second)})
+	var current *parentSession
+	if ck, err := c.Cookie(parentCookie); err == nil {
+		if ps, err := h.decodeParentSession(ck.Value, time.Now()); err == nil {
+			current = &ps
+		}
+	}
+	h.setParentCookie(c, newParentSession(a.ID, current))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, parentHome)
 }
@@ -70,7 +78,13 @@ func (h *parentPages) home(c echo.Context) error {
 	csrf := h.csrfToken(ps)
 	page := buildParentPage(home, lang, c.QueryParam("m"), "/p/photos?csrf_token="+csrf)
 	page.CSRF = csrf
+	page.Owner = h.uploadOwner(ps.LinkID)
 	return h.s.render(c, http.StatusOK, "parent/home", page)
+}
+
+// uploadOwner is the page's opaque name for the link (parentPage.Owner).
+func (h *parentPages) uploadOwner(link uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(h.sessionMAC(append([]byte("upload owner:"), link[:]...))[:16])
 }
 
 // thumbnail is GET /p/photos/{id}/thumbnail[?size=large]: the family's own photos only.

@@ -38,6 +38,10 @@ type parentPage struct {
 	Steps    []stepView
 	Messages []messageView
 	CSRF     string
+	// Owner names the link to the page's script, which keeps photos not yet sent in the
+	// browser (IndexedDB) and must send each through the link it was picked for: opaque, and
+	// the same for every session of the link.
+	Owner string
 }
 
 // stepView is one timepoint of the schedule.

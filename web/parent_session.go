@@ -18,10 +18,12 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 )
 
-// The family's session: opening /p/{token} swaps the link for a cookie that names the link
-// and when the session ends, signed with HMAC-SHA256. The token itself is never stored in the
-// browser beyond that first request. Every request checks the link again (ParentActor), so
-// revoking a link ends its sessions at once.
+// The family's session: opening /p/{token} swaps the link for a cookie that names the link,
+// when the session ends and the session's own random id, signed with HMAC-SHA256. The token
+// itself is never stored in the browser beyond that first request. Every request checks the
+// link again (ParentActor), so revoking a link ends its sessions at once. The session id binds
+// what the session started (a resumable upload) to the one browser that started it; opening the
+// link again in that browser keeps it, another browser or phone gets its own.
 
 const (
 	parentCookie     = "df_parent"
@@ -34,6 +36,21 @@ const (
 type parentSession struct {
 	LinkID  uuid.UUID
 	Expires time.Time
+	// ID is random per session (see above). Cookies made before there was one (24 bytes)
+	// take theirs from a hash of the cookie.
+	ID [followup.SessionIDLen]byte
+}
+
+// newParentSession starts a session of link, keeping the id of the browser's current session
+// of the same link, if it has one.
+func newParentSession(link uuid.UUID, current *parentSession) parentSession {
+	ps := parentSession{LinkID: link, Expires: time.Now().Add(parentSessionTTL).Truncate(time.Second)}
+	if current != nil && current.LinkID == link {
+		ps.ID = current.ID
+	} else {
+		rand.Read(ps.ID[:])
+	}
+	return ps
 }
 
 // parentKey derives the session signing key from the server secret. Without a configured
@@ -57,12 +74,13 @@ func (h *parentPages) sessionMAC(msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// encodeParentSession is base64url(link id (16 bytes) | expiry unix seconds (8 bytes)) "."
-// base64url(HMAC of those 24 bytes).
+// encodeParentSession is base64url(link id (16 bytes) | expiry unix seconds (8 bytes) |
+// session id (16 bytes)) "." base64url(HMAC of those 40 bytes).
 func (h *parentPages) encodeParentSession(ps parentSession) string {
-	msg := make([]byte, 24)
+	msg := make([]byte, 40)
 	copy(msg, ps.LinkID[:])
 	binary.BigEndian.PutUint64(msg[16:], uint64(ps.Expires.Unix()))
+	copy(msg[24:], ps.ID[:])
 	return base64.RawURLEncoding.EncodeToString(msg) + "." + base64.RawURLEncoding.EncodeToString(h.sessionMAC(msg))
 }
 
@@ -75,11 +93,17 @@ func (h *parentPages) decodeParentSession(v string, now time.Time) (parentSessio
 	}
 	msg, err1 := base64.RawURLEncoding.DecodeString(body)
 	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
-	if err1 != nil || err2 != nil || len(msg) != 24 || !hmac.Equal(mac, h.sessionMAC(msg)) {
+	if err1 != nil || err2 != nil || len(msg) != 24 && len(msg) != 40 || !hmac.Equal(mac, h.sessionMAC(msg)) {
 		return parentSession{}, errBadSession
 	}
-	ps := parentSession{Expires: time.Unix(int64(binary.BigEndian.Uint64(msg[16:])), 0)}
+	ps := parentSession{Expires: time.Unix(int64(binary.BigEndian.Uint64(msg[16:24])), 0)}
 	copy(ps.LinkID[:], msg[:16])
+	if len(msg) == 40 {
+		copy(ps.ID[:], msg[24:])
+	} else {
+		sum := sha256.Sum256([]byte("dermfollow parent session id:" + v))
+		copy(ps.ID[:], sum[:])
+	}
 	if !now.Before(ps.Expires) {
 		return parentSession{}, errBadSession
 	}

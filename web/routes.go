@@ -43,6 +43,12 @@ func (s *Server) routes() {
 	e.GET("/p/", family.home)
 	s.uploadRoute("POST", "/p/photos", family.upload)
 	e.GET("/p/photos/:id/thumbnail", family.thumbnail)
+	resumable := newResumableUploads(s, family) // resumable.go: the tus protocol
+	s.uploadRoute("POST", "/p/uploads", resumable.create)
+	e.OPTIONS("/p/uploads", resumable.options)
+	e.HEAD("/p/uploads/:id", resumable.head)
+	s.uploadRoute("PATCH", "/p/uploads/:id", resumable.patch)
+	e.DELETE("/p/uploads/:id", resumable.terminate)
 
 	// page
 	e.GET("/login", s.loginForm, page...)
