@@ -25,7 +25,8 @@ import (
 // and goes straight to AddPhoto from memory, as a one-request upload does. The first
 // headCheckLen bytes of an upload are one part, checked with imagestore.CheckHead before
 // anything more is read or staged, so that a photo that cannot be taken is refused after its
-// first bytes, not its last; a connection cut before they are all in stages nothing.
+// first bytes, not its last; when a connection is cut before they are all in, what came is
+// checked and staged, and the next request reads it back to check them together.
 const (
 	headCheckLen = 256 << 10
 	stageMin     = 256 << 10
@@ -162,13 +163,29 @@ func (up *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader
 	rc := &receipt{up: up, start: offset, stagedTo: offset}
 	call.recv = rc
 	size := up.u.Size
+	headLen := min(headCheckLen, size)
+	// An upload cut before its first bytes were all in: they are read back, so that the check
+	// sees them together.
+	var prefix []byte
+	if offset > 0 && offset < headLen {
+		sp, err := up.r.readStaged(ctx, up.u.ID, offset)
+		if err != nil {
+			return 0, tusError(call, err)
+		}
+		prefix = make([]byte, offset)
+		_, err = sp.ReadAt(prefix, 0)
+		sp.close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, tusError(call, err)
+		}
+	}
 	at := offset
 	lastStaged := time.Now()
 	for at < size {
 		cr := &cutReader{r: src, min: stageMin, max: min(stageMax, size-at), since: lastStaged, every: stageEvery}
-		head := at == 0
+		head := at < headLen
 		if head {
-			cr.max = min(headCheckLen, size)
+			cr.max = headLen - at
 			cr.min = cr.max
 		}
 		sp := newSpool(up.r.s.uploadMemory)
@@ -182,14 +199,10 @@ func (up *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader
 			sp.close()
 			break
 		}
-		if head && n < cr.max {
-			sp.close() // cut before the first bytes were all in: nothing is staged
-			break
-		}
 		rc.parts, rc.sizes = append(rc.parts, sp), append(rc.sizes, n)
 		at += n
 		if head {
-			if err := up.checkHead(sp, n); err != nil {
+			if err := up.checkHead(prefix, sp, n); err != nil {
 				return 0, err
 			}
 		}
@@ -216,10 +229,12 @@ func (up *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader
 	return staged - offset, nil
 }
 
-// checkHead refuses the upload from its first bytes when the sanitizer would refuse it whole.
-func (up *tusUpload) checkHead(sp *spool, n int64) error {
-	head := make([]byte, n)
-	if _, err := sp.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+// checkHead refuses the upload from its first bytes (those staged before, prefix, and the n
+// of sp) when the sanitizer would refuse it whole.
+func (up *tusUpload) checkHead(prefix []byte, sp *spool, n int64) error {
+	head := make([]byte, int64(len(prefix))+n)
+	copy(head, prefix)
+	if _, err := sp.ReadAt(head[len(prefix):], 0); err != nil && !errors.Is(err, io.EOF) {
 		return tusError(up.call, err)
 	}
 	err := imagestore.CheckHead(head, up.u.Size, up.r.s.limits)

@@ -280,6 +280,14 @@ func TestResumableUploadRefusals(t *testing.T) {
 	if resp, body := tc.patch(path, 0, big); resp.StatusCode != 413 {
 		t.Errorf("a decompression bomb = %d %s, want 413", resp.StatusCode, body)
 	}
+	// The same, cut before its header was all in: the next piece is checked with the first.
+	path = tc.create(t, len(big), tusMetadata("timepoint", "day-4", "view", "front", "upload_id", "refused-bomb-2"))
+	if resp, body := tc.patch(path, 0, big[:20]); resp.StatusCode != 204 {
+		t.Fatalf("the bomb's first 20 bytes = %d %s, want 204 (nothing decided yet)", resp.StatusCode, body)
+	}
+	if resp, body := tc.patch(path, 20, big[20:]); resp.StatusCode != 413 {
+		t.Errorf("the rest of a decompression bomb = %d %s, want 413", resp.StatusCode, body)
+	}
 
 	// A JPEG broken after its header is refused once whole.
 	photo := phonePhoto(t, 500<<10, 3)

@@ -1,18 +1,31 @@
-// The family's page: uploads with a progress bar per photo, automatic retries with the same
-// upload_id (the server stores a retried photo once), a clear message for each refusal, and
-// the thumbnail as confirmation. Without this script the forms still post (and redirect back).
+// The family's page. Each picked photo is sent with the tus protocol (resumable uploads, see
+// web/resumable.go; tus-js-client in /static/tus.min.js): an upload that is cut resumes from the
+// last byte the server has. Until the server has it, the photo itself is kept in IndexedDB with
+// its upload's address, so that a reload, a closed tab or a tap on the link again shows it and
+// sends the rest without picking it again. Offline, a photo waits for the connection; after a
+// failure it is tried again with a growing pause, for as long as the page is open, with a button
+// to try at once. A send that stops moving for STALL_MS is resumed; a slow one that moves is
+// never cut. Each photo is an li[data-state]: queued, waiting, sending, retrying, sent or failed.
+// Without this script the forms still post (and redirect back).
 (function () {
   'use strict';
   document.documentElement.classList.add('js');
   var msgs = document.getElementById('i18n');
-  if (!msgs || !window.FormData || !window.XMLHttpRequest) {
+  if (!msgs || !window.FormData || !window.XMLHttpRequest || !window.Promise) {
     return;
   }
   var t = msgs.dataset;
-  var MAX_TRIES = 6; // the first try and five retries, over about half a minute
+  var tusOK = !!(window.tus && window.tus.isSupported);
+  var FAILED_AFTER = 6; // tries before the "try again" button shows; tries go on after it
+  var MAX_PAUSE_MS = 30000; // the longest pause between tries
+  var STALL_MS = 30000; // a send with no progress for this long is resumed
+  var FIRST_CHUNK = 256 * 1024; // the server checks a photo's first bytes before the rest
+  var CHUNK_SECONDS = 10; // later pieces take about this long, so progress is acknowledged often
   var THUMB_TRIES = 40;
   var queue = [];
   var busy = false;
+  var current = null;
+  var items = {}; // by upload id
 
   Array.prototype.forEach.call(document.querySelectorAll('.js-only'), function (el) { el.hidden = false; });
   Array.prototype.forEach.call(document.querySelectorAll('.nojs-only'), function (el) { el.hidden = true; });
@@ -30,6 +43,93 @@
 
   setUpLiveCamera();
 
+  // The photos kept until the server has them: IndexedDB, one record per photo, for this link
+  // only (t.owner). Where IndexedDB cannot be opened (private browsing), saved stays false and
+  // the page says the photo needs it to stay open.
+  var store = openStore();
+  store.then(function (db) {
+    if (db) {
+      return keptPhotos(db).then(function (recs) { recs.forEach(restore); });
+    }
+  }).catch(function () {});
+
+  window.addEventListener('online', function () {
+    Object.keys(items).forEach(function (id) {
+      var item = items[id];
+      if (item.state === 'waiting' || item.state === 'retrying' || item.state === 'failed') {
+        retryNow(item);
+      }
+    });
+  });
+  setInterval(watchStall, 5000);
+
+  function openStore() {
+    return new Promise(function (resolve) {
+      var req;
+      try {
+        req = window.indexedDB && window.indexedDB.open('dermfollow-uploads', 1);
+      } catch (e) {
+        req = null;
+      }
+      if (!req) {
+        resolve(null);
+        return;
+      }
+      req.onupgradeneeded = function () { req.result.createObjectStore('photos', { keyPath: 'uploadID' }); };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { resolve(null); };
+      req.onblocked = function () { resolve(null); };
+    });
+  }
+
+  function keptPhotos(db) {
+    return new Promise(function (resolve) {
+      var req = db.transaction('photos', 'readonly').objectStore('photos').getAll();
+      req.onsuccess = function () {
+        resolve(req.result.filter(function (r) { return r.owner === t.owner; })
+          .sort(function (a, b) { return a.created - b.created; }));
+      };
+      req.onerror = function () { resolve([]); };
+    });
+  }
+
+  function record(item) {
+    return {
+      uploadID: item.uploadID, owner: t.owner, timepoint: item.timepoint, view: item.view, blob: item.file,
+      url: item.url, offset: item.offset, created: item.created
+    };
+  }
+
+  // keep saves the item's record (the photo, its upload's address and offset); it resolves to
+  // whether the photo is safe in IndexedDB.
+  function keep(item) {
+    return store.then(function (db) {
+      if (!db) {
+        return false;
+      }
+      return new Promise(function (resolve) {
+        try {
+          var tx = db.transaction('photos', 'readwrite');
+          tx.objectStore('photos').put(record(item));
+          tx.oncomplete = function () { resolve(true); };
+          tx.onerror = tx.onabort = function () { resolve(false); };
+        } catch (e) {
+          resolve(false);
+        }
+      });
+    });
+  }
+
+  function forget(item) {
+    store.then(function (db) {
+      if (db) {
+        try {
+          db.transaction('photos', 'readwrite').objectStore('photos').delete(item.uploadID);
+        } catch (e) { /* nothing kept */ }
+      }
+    });
+  }
+
   // newUploadID names one photo for all its tries.
   function newUploadID() {
     if (window.crypto && crypto.randomUUID) {
@@ -41,141 +141,342 @@
   }
 
   function enqueue(form, file) {
-    var li = document.createElement('li');
-    var bar = document.createElement('progress');
-    bar.max = 100;
-    bar.value = 0;
-    bar.setAttribute('aria-label', t.progress);
-    var text = document.createElement('p');
-    li.appendChild(bar);
-    li.appendChild(text);
-    form.querySelector('.queue').appendChild(li);
-    var item = { form: form, file: file, uploadID: newUploadID(), tries: 0, li: li, bar: bar, text: text };
-    setState(item, 'queued', t.sending);
+    var item = newItem(form, {
+      uploadID: newUploadID(), timepoint: form.elements.timepoint.value, view: form.elements.view.value,
+      blob: file, url: null, offset: 0, created: Date.now()
+    });
+    keep(item).then(function (saved) { noteSaved(item, saved); });
     queue.push(item);
     pump();
   }
 
+  // restore shows a photo kept from an earlier visit and sends the rest of it.
+  function restore(rec) {
+    if (items[rec.uploadID] || !rec.blob) {
+      return;
+    }
+    var form = null;
+    Array.prototype.forEach.call(document.querySelectorAll('form.upload'), function (f) {
+      if (!form && f.elements.timepoint.value === rec.timepoint && f.elements.view.value === rec.view) {
+        form = f;
+      }
+    });
+    form = form || document.querySelector('form.upload');
+    if (!form) {
+      return; // nothing on the page to show it in; it stays kept for a page that has
+    }
+    var item = newItem(form, rec);
+    noteSaved(item, true);
+    queue.push(item);
+    pump();
+  }
+
+  function newItem(form, rec) {
+    var li = document.createElement('li');
+    var bar = document.createElement('progress');
+    bar.max = 100;
+    bar.value = rec.blob.size ? Math.floor(rec.offset * 100 / rec.blob.size) : 0;
+    bar.setAttribute('aria-label', t.progress);
+    var text = document.createElement('p');
+    var note = document.createElement('p');
+    note.className = 'keep-note';
+    note.hidden = true;
+    li.appendChild(bar);
+    li.appendChild(text);
+    li.appendChild(note);
+    form.querySelector('.queue').appendChild(li);
+    var item = {
+      form: form, file: rec.blob, uploadID: rec.uploadID, timepoint: rec.timepoint, view: rec.view, url: rec.url,
+      offset: rec.offset || 0, created: rec.created, tries: 0, li: li, bar: bar, text: text, note: note,
+      upload: null, timer: null, lastMove: 0, state: ''
+    };
+    items[item.uploadID] = item;
+    setState(item, 'queued', t.queued);
+    return item;
+  }
+
+  function noteSaved(item, saved) {
+    if (!saved && item.state !== 'sent') {
+      item.note.textContent = t.keepOpen;
+      item.note.hidden = false;
+    }
+  }
+
   function setState(item, state, message) {
+    item.state = state;
     item.li.dataset.state = state;
     item.li.className = state === 'error' || state === 'failed' ? 'error' : (state === 'sent' ? 'ok' : '');
     item.text.textContent = message;
     item.text.setAttribute('role', state === 'error' || state === 'failed' ? 'alert' : 'status');
+    var again = item.li.querySelector('button.again');
+    if (state === 'failed' && !again) {
+      again = document.createElement('button');
+      again.type = 'button';
+      again.className = 'btn btn-secondary again';
+      again.textContent = t.retry;
+      again.addEventListener('click', function () { retryNow(item); });
+      item.li.appendChild(again);
+    } else if (state !== 'failed' && again) {
+      item.li.removeChild(again);
+    }
   }
 
   // One upload at a time: a phone's connection is better used for one photo than shared.
   function pump() {
-    if (busy || queue.length === 0) {
+    if (busy) {
+      return;
+    }
+    var item = queue.shift();
+    if (!item) {
       return;
     }
     busy = true;
-    send(queue.shift());
+    current = item;
+    send(item);
   }
 
-  function next() {
-    busy = false;
+  function next(item) {
+    if (current === item) {
+      current = null;
+      busy = false;
+    }
     pump();
   }
 
   function send(item) {
+    if (!tusOK) {
+      refused(item, 0, null, t.generic);
+      return;
+    }
+    if (navigator.onLine === false) {
+      setState(item, 'waiting', t.waiting);
+      next(item); // the next photo waits the same; 'online' sends them
+      return;
+    }
     item.tries++;
-    setState(item, 'sending', item.tries > 1 ? t.retrying : t.sending);
-    var fd = new FormData();
-    // The order matters: the server answers a retry of a stored photo before reading the file.
-    fd.append('timepoint', item.form.elements.timepoint.value);
-    fd.append('view', item.form.elements.view.value);
-    fd.append('upload_id', item.uploadID);
-    fd.append('file', item.file, 'photo'); // the phone's file name is not sent
-    var xhr = new XMLHttpRequest();
-    xhr.open('POST', '/p/photos');
-    xhr.setRequestHeader('Accept', 'application/json');
-    xhr.setRequestHeader('Accept-Language', t.lang);
-    xhr.setRequestHeader('X-CSRF-Token', t.csrf);
-    xhr.timeout = 180000;
-    xhr.upload.onprogress = function (e) {
-      if (e.lengthComputable) {
-        item.bar.value = Math.round(e.loaded * 100 / e.total);
-      }
-    };
-    xhr.onload = function () {
-      var body = null;
+    if (item.state !== 'failed') {
+      setState(item, item.tries > 1 ? 'retrying' : 'sending', item.tries > 1 ? t.retrying : t.sending);
+    }
+    item.lastMove = Date.now();
+    item.sendStart = { at: Date.now(), offset: item.offset };
+    var upload = new tus.Upload(item.file, {
+      endpoint: '/p/uploads',
+      uploadUrl: item.url,
+      metadata: { timepoint: item.timepoint, view: item.view, upload_id: item.uploadID },
+      headers: { 'X-CSRF-Token': t.csrf, 'Accept-Language': t.lang },
+      chunkSize: item.chunk || FIRST_CHUNK,
+      retryDelays: null, // the page retries, without end (retryLater)
+      storeFingerprintForResuming: false, // the page keeps its own records
+      removeFingerprintOnSuccess: false,
+      onAfterResponse: function (req, res) { checkResponse(req, res); },
+      onUploadUrlAvailable: function () {
+        if (item.url !== upload.url) {
+          item.url = upload.url;
+          keep(item);
+        }
+      },
+      onProgress: function () {
+        item.lastMove = Date.now();
+        if (item.state !== 'sending') {
+          setState(item, 'sending', progressText(item));
+        }
+      },
+      onChunkComplete: function (chunk, accepted, total) {
+        item.lastMove = Date.now();
+        item.offset = accepted;
+        item.tries = 0;
+        item.chunk = chunkFor(item);
+        upload.options.chunkSize = item.chunk;
+        item.bar.value = Math.floor(accepted * 100 / total);
+        setState(item, 'sending', progressText(item));
+        keep(item);
+      },
+      onSuccess: function (payload) {
+        var res = payload && payload.lastResponse;
+        succeeded(item, res && res.getHeader('Dermfollow-Photo-Id'));
+      },
+      onError: function (err) { failed(item, err); }
+    });
+    item.upload = upload;
+    upload.start();
+  }
+
+  // chunkFor sizes the next piece to take about CHUNK_SECONDS at the rate seen so far: on a
+  // fast link the rest of the photo goes in one request.
+  function chunkFor(item) {
+    var secs = (Date.now() - item.sendStart.at) / 1000;
+    var rate = (item.offset - item.sendStart.offset) / Math.max(secs, 0.05);
+    return Math.max(FIRST_CHUNK, Math.round(rate * CHUNK_SECONDS));
+  }
+
+  // progressText says how much the server has, and, once it can be told, the time left.
+  function progressText(item) {
+    var size = item.file.size;
+    var text = t.sending + ' ' + t.progressOf.replace('%s', mb(item.offset)).replace('%s', mb(size));
+    var secs = (Date.now() - item.sendStart.at) / 1000;
+    var got = item.offset - item.sendStart.offset;
+    if (got > 0 && secs > 2 && item.offset < size) {
+      var left = (size - item.offset) / (got / secs);
+      text += ' · ' + (left < 60 ? t.leftSoon : t.leftMinutes.replace('%s', String(Math.ceil(left / 60))));
+    }
+    return text;
+  }
+
+  function mb(n) {
+    return (n / 1048576).toFixed(1);
+  }
+
+  // checkResponse stops tus-js-client where it would go wrong for this server: a creation whose
+  // photo is stored already is done; a HEAD that fails for now (503) or refuses the photo must
+  // not start the upload over (tus-js-client would create a new one).
+  function checkResponse(req, res) {
+    var method = req.getMethod();
+    var status = res.getStatus();
+    var photo = res.getHeader('Dermfollow-Photo-Id');
+    if (method === 'POST' && status === 201 && photo) {
+      throw { photoID: photo };
+    }
+    if (method === 'HEAD' && (status < 200 || status > 299) && status !== 404) {
+      throw { status: status, code: res.getHeader('Dermfollow-Refusal') || '' };
+    }
+  }
+
+  function failed(item, err) {
+    var cause = (err && err.causingError) || {};
+    if (cause.photoID) {
+      succeeded(item, cause.photoID);
+      return;
+    }
+    var res = err && err.originalResponse;
+    var status = res ? res.getStatus() : (cause.status || 0);
+    var body = null;
+    if (res) {
       try {
-        body = JSON.parse(xhr.responseText);
+        body = JSON.parse(res.getBody());
       } catch (e) {
         body = null;
       }
-      if (xhr.status === 200 || xhr.status === 201) {
-        succeeded(item, body);
-        next();
-      } else if (xhr.status >= 500 || xhr.status === 0) {
-        retryLater(item);
-      } else {
-        refused(item, xhr.status, body);
-        next();
+    }
+    if (status === 404) {
+      // The upload is gone (it expired, or was made by an earlier session): start a new one,
+      // which the server stores once, whatever the earlier one did.
+      item.url = null;
+      item.offset = 0;
+      item.bar.value = 0;
+      keep(item);
+      if (item.tries < 2) {
+        send(item);
+        return;
       }
-    };
-    xhr.onerror = function () { retryLater(item); };
-    xhr.ontimeout = function () { retryLater(item); };
-    xhr.send(fd);
-  }
-
-  // retryLater tries again with the same upload_id after 1, 2, 4, 8, 16 seconds, then lets
-  // the parent try again by hand; the photo stays in the page until it is sent.
-  function retryLater(item) {
-    item.bar.value = 0;
-    if (item.tries >= MAX_TRIES) {
-      setState(item, 'failed', t.failed);
-      var again = document.createElement('button');
-      again.type = 'button';
-      again.className = 'btn btn-secondary';
-      again.textContent = t.retry;
-      again.addEventListener('click', function () {
-        item.li.removeChild(again);
-        item.tries = 0;
-        setState(item, 'queued', t.sending);
-        queue.push(item);
-        pump();
-      });
-      item.li.appendChild(again);
-      next();
+    }
+    if (status === 0 || status >= 500 || status === 409 || status === 423 || status === 429 || status === 404) {
+      retryLater(item);
       return;
     }
-    setState(item, 'retrying', t.retrying);
-    setTimeout(function () { send(item); }, Math.min(16000, 1000 * Math.pow(2, item.tries - 1)));
+    refused(item, status, body, cause.code ? t.refused : null);
   }
 
-  function refused(item, status, body) {
+  // retryLater tries again after 1, 1, 2, 2, 4, 4, 8, 8, 16, 16 and then every 30 seconds, for
+  // as long as the page is open (a short drop costs about a second more than itself); from the
+  // sixth try the "try again" button shows too.
+  function retryLater(item) {
+    item.upload = null;
+    if (navigator.onLine === false) {
+      setState(item, 'waiting', t.waiting);
+      next(item);
+      return;
+    }
+    var pause = Math.min(MAX_PAUSE_MS, 1000 * Math.pow(2, Math.floor(Math.max(0, item.tries - 1) / 2)));
+    if (item.tries >= FAILED_AFTER) {
+      setState(item, 'failed', t.failed);
+    } else {
+      setState(item, 'retrying', t.retrying);
+    }
+    item.timer = setTimeout(function () {
+      item.timer = null;
+      send(item);
+    }, pause);
+  }
+
+  function retryNow(item) {
+    if (item.timer) {
+      clearTimeout(item.timer);
+      item.timer = null;
+    }
+    if (current === item && item.upload) {
+      return; // sending already
+    }
+    if (current && current !== item) {
+      if (queue.indexOf(item) < 0) {
+        queue.push(item);
+      }
+      return;
+    }
+    busy = true;
+    current = item;
+    send(item);
+  }
+
+  // watchStall resumes a send that has not moved for STALL_MS (a connection that died without
+  // a word): the server keeps what arrived, and the next request asks it where to go on.
+  function watchStall() {
+    var item = current;
+    if (!item || !item.upload || item.state === 'sent') {
+      return;
+    }
+    if (Date.now() - item.lastMove > STALL_MS) {
+      var upload = item.upload;
+      item.upload = null;
+      upload.abort().then(function () { retryLater(item); });
+    }
+  }
+
+  function refused(item, status, body, fallback) {
     var err = (body && body.error) || {};
     var message;
     if (err.code === 'heic' || err.code === 'unsupported_format' || err.code === 'bad_image') {
       message = err.message || t.generic; // the server's own words, in the page's language
     } else if (status === 413 || err.code === 'too_large') {
       message = t.tooLarge;
-    } else if (status === 401 || status === 404) {
+    } else if (fallback) {
+      message = fallback;
+    } else if (status === 401) {
       message = t.session;
     } else if (status === 403) {
       message = t.forbidden;
-    } else if (status === 409) {
-      message = t.ended;
     } else if (status === 400 || status === 422) {
       message = t.invalid;
     } else {
       message = t.generic;
     }
-    item.li.removeChild(item.bar);
+    item.upload = null;
+    if (status !== 401 && status !== 403) {
+      forget(item); // the server will not take it; a session that ended keeps it for the next
+    }
+    if (item.bar.parentNode) {
+      item.li.removeChild(item.bar);
+    }
     setState(item, 'error', message);
+    next(item);
   }
 
-  function succeeded(item, photo) {
+  function succeeded(item, id) {
+    item.upload = null;
+    item.offset = item.file.size;
     item.bar.value = 100;
+    item.note.hidden = true;
     setState(item, 'sent', t.sent + ' ' + t.preparing);
+    forget(item);
     var card = item.form.closest('.card');
     if (card) {
       card.classList.add('done');
     }
-    if (photo && photo.id) {
-      loadThumbnail(item, photo.id, 0);
+    if (id) {
+      loadThumbnail(item, id, 0);
+    } else {
+      setState(item, 'sent', t.sent);
     }
+    next(item);
   }
 
   // The thumbnail is made in the background a moment after the upload: 503 means not yet.
