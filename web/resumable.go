@@ -287,6 +287,11 @@ func (r *resumableUploads) patch(c echo.Context) error {
 	if call.staged.Ended() || call.staged.Complete() {
 		return r.answerEnded(c, call)
 	}
+	if r.s.draining.Load() {
+		// A stopping server takes no more bytes: the phone goes on with another one.
+		c.Response().Header().Set("Retry-After", "1")
+		return followup.Errorf(followup.EUNAVAILABLE, "%s", tr(call.lang, "err_generic"))
+	}
 	release, err := r.slot(c, call)
 	if err != nil {
 		return err

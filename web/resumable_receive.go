@@ -29,7 +29,7 @@ import (
 // checked and staged, and the next request reads it back to check them together.
 const (
 	headCheckLen = 256 << 10
-	stageMin     = 256 << 10
+	stageMin     = 32 << 10
 	stageMax     = 8 << 20
 	stageEvery   = time.Second
 	// finishTimeout bounds storing a photo whose bytes are all in, detached from the request:
@@ -127,18 +127,19 @@ func (rc *receipt) close() {
 }
 
 // cutReader ends a part: at max bytes, or at min once every has passed since the last part
-// was staged. eof reports that the body itself ended.
+// was staged, or once stop says so. eof reports that the body itself ended.
 type cutReader struct {
 	r        io.Reader
 	n        int64
 	min, max int64
 	since    time.Time
 	every    time.Duration
+	stop     func() bool
 	eof      bool
 }
 
 func (c *cutReader) Read(p []byte) (int, error) {
-	if c.n >= c.max || c.n >= c.min && time.Since(c.since) >= c.every {
+	if c.n >= c.max || c.n >= c.min && time.Since(c.since) >= c.every || c.n > 0 && c.stop() {
 		return 0, io.EOF
 	}
 	if int64(len(p)) > c.max-c.n {
@@ -182,7 +183,8 @@ func (up *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader
 	at := offset
 	lastStaged := time.Now()
 	for at < size {
-		cr := &cutReader{r: src, min: stageMin, max: min(stageMax, size-at), since: lastStaged, every: stageEvery}
+		cr := &cutReader{r: src, min: stageMin, max: min(stageMax, size-at), since: lastStaged, every: stageEvery,
+			stop: up.r.s.draining.Load}
 		head := at < headLen
 		if head {
 			cr.max = headLen - at
@@ -210,6 +212,11 @@ func (up *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader
 			break
 		}
 		if err := rc.failed(); err != nil {
+			break
+		}
+		if up.r.s.draining.Load() {
+			// The server is stopping: what came is staged and the request ends, so that the
+			// phone goes on with another server rather than be cut at the shutdown.
 			break
 		}
 		if time.Since(lastStaged) >= stageEvery || rc.size()-(rc.stagedTo-offset) >= stageMax {
