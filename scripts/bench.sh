@@ -15,6 +15,8 @@
 #   3. upload memory: 16 concurrent 20 MB uploads to a fresh server, peak RSS against idle RSS
 #   4. timeline page p99: 32 clients GET a procedure's timeline (8 timepoints x 3 views of
 #      photos), against a static file of the same server
+#   6. resumable uploads (issue 26): the family page's tus path against its one-request upload
+#      of the same 4 MB photo, one at a time, through a proxy limiting the upstream to 100 Mbit/s
 #   5. research export (issues 9 and 15): go test -bench BenchmarkExport on followup: 1,000
 #      photos exported from MinIO, against a plain copy of the same objects into one new object
 #      (and, for information, reading them one by one and in parallel)
@@ -39,6 +41,7 @@ TIMELINE_CLIENTS=32
 TIMELINE_REQUESTS=${TIMELINE_REQUESTS:-20000}
 TIMELINE_SECONDS=${TIMELINE_SECONDS:-30}
 EXPORT_BENCHTIME=${EXPORT_BENCHTIME:-2x}
+RESUMABLE_PAIRS=${RESUMABLE_PAIRS:-10} # a link takes 30 photos a minute
 STORE_CPU=${STORE_CPU:-0}
 APP_CPUS=${APP_CPUS:-1}
 
@@ -384,6 +387,20 @@ bench_timeline_p99() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# 6. Resumable uploads (issue 26): the resumable path's throughput on a fast link as a ratio to
+# the one-request upload of the same bytes, in the same run against the same server, and its
+# bytes on the wire.
+bench_resumable() {
+	say "resumable uploads: ${RESUMABLE_PAIRS} photos each way through a 100 Mbit/s link"
+	"$work/loadtest" photo -out "$work/photo-resumable.jpg" -width 2400 -height 1800 -quality 95 -noise 52 -seed 11 -min-mb 3.5 -max-mb 4.5
+	start_server resumable
+	settle "resumable uploads"
+	"$work/loadtest" resumable -link "${upload_url%/photos}" -file "$work/photo-resumable.jpg" -n "$RESUMABLE_PAIRS" \
+		-rate 12500000 -out "$results/resumable.json"
+	stop_server "$server_pid"
+}
+
+# ----------------------------------------------------------------------------------------------
 # 5. Research export (issue 9): the export job of 1,000 photos against reading the same objects
 # from MinIO in the same run. A go test benchmark (followup/export_test.go, BenchmarkExport):
 # it makes its own database and bucket on the test PostgreSQL and MinIO, whose settings main
@@ -423,6 +440,7 @@ main() {
 	bench_ingest
 	bench_upload_memory
 	bench_timeline_p99
+	bench_resumable
 	bench_export
 
 	"$work/loadtest" report -results "$results" -doc docs/PERFORMANCE.md \

@@ -25,6 +25,9 @@ const (
 	targetIngestPinnedRatio = 0.9
 	targetUploadPeakMB      = 300 // server peak RSS under 16 concurrent 20 MB uploads
 	targetTimelineP99MS     = 50  // the timeline page's p99 at 32 concurrent requests
+	// targetResumableRatio: the resumable upload's throughput on a fast link against the
+	// one-request upload of the same bytes (issue 26; resumable.go).
+	targetResumableRatio = 0.9
 )
 
 // Targets of the seeded-scale benchmark (issue "100 times the data", scale_report.go).

@@ -14,6 +14,7 @@
 //	loadtest freeport
 //	loadtest fill     -base http://127.0.0.1:P -procedure ID -file F
 //	loadtest timeline -base http://127.0.0.1:P -procedure ID -email E -c 32 -n 20000 -duration 30s -out R.json
+//	loadtest resumable -link http://127.0.0.1:P/p/TOKEN -file F -n 10 -rate 12500000 -out R.json
 //	loadtest report   -results DIR -doc docs/PERFORMANCE.md [-commit C]
 //	loadtest scale    -target small=http://127.0.0.1:P1,PID1,S1.json -target large=... -email E -c 8 -duration 20s -out DIR
 //	loadtest scalereport -results DIR -doc docs/PERFORMANCE.md [-commit C]
@@ -25,10 +26,10 @@
 //
 // The files follow the benchmarks: photo.go, thumbs.go (section 2), ingest.go, ingest_report.go
 // and store.go (section 3), memory.go (section 4), timeline.go (section 5), export.go (section 6),
-// sanitizer.go (section 1), scale.go and scale_report.go (make bench-scale's own section); load.go
-// drives concurrent requests, procfs.go reads CPU time and memory from /proc, compare.go holds
-// the statistics and the targets, gobench.go reads `go test -bench` output, and report.go writes
-// the document and the summary table.
+// sanitizer.go (section 1), resumable.go (resumable uploads), scale.go and scale_report.go (make
+// bench-scale's own section); load.go drives concurrent requests, procfs.go reads CPU time and
+// memory from /proc, compare.go holds the statistics and the targets, gobench.go reads `go test
+// -bench` output, and report.go writes the document and the summary table.
 package main
 
 import (
@@ -43,13 +44,13 @@ const mb = 1e6
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|report|scale|scalereport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|resumable|report|scale|scalereport [flags]")
 		os.Exit(2)
 	}
 	modes := map[string]func([]string) error{
 		"photo": cmdPhoto, "thumbs": cmdThumbs, "ingest": cmdIngest, "put": cmdPut,
 		"cleanup": cmdCleanup, "freeport": cmdFreePort, "report": cmdReport,
-		"fill": cmdFill, "timeline": cmdTimeline, "scale": cmdScale, "scalereport": cmdScaleReport,
+		"fill": cmdFill, "timeline": cmdTimeline, "resumable": cmdResumable, "scale": cmdScale, "scalereport": cmdScaleReport,
 	}
 	run, ok := modes[os.Args[1]]
 	if !ok {

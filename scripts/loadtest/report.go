@@ -66,6 +66,7 @@ func buildReport(dir string) *report {
 	rp.ingest()
 	rp.memory()
 	rp.timeline()
+	rp.resumable()
 	rp.export()
 	return rp
 }
