@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -210,56 +209,6 @@ func tooLargeIn(lang string) error {
 	return &echo.HTTPError{Code: http.StatusRequestEntityTooLarge, Message: tr(lang, "err_too_large")}
 }
 
-// parseUploadMetadata reads timepoint, view and upload_id from Upload-Metadata (comma-separated
-// "key base64(value)" pairs). Other keys, such as a file name a client adds, are ignored and
-// never stored.
-func parseUploadMetadata(h string) (followup.PhotoUpload, error) {
-	var up followup.PhotoUpload
-	if len(h) > 2048 {
-		return up, badRequest("Upload-Metadata is too long")
-	}
-	seen := map[string]bool{}
-	for _, pair := range strings.Split(h, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		key, enc, _ := strings.Cut(pair, " ")
-		switch key {
-		case "timepoint", "view", "upload_id":
-		default:
-			continue
-		}
-		if seen[key] {
-			return up, badRequest("Upload-Metadata names " + key + " twice")
-		}
-		seen[key] = true
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-		if err != nil {
-			return up, badRequest("Upload-Metadata: the value of " + key + " is not base64")
-		}
-		if len(raw) > 128 {
-			return up, badRequest("the field " + key + " is too long")
-		}
-		v := strings.TrimSpace(string(raw))
-		if err := checkText(key, v); err != nil {
-			return up, err
-		}
-		switch key {
-		case "timepoint":
-			up.Timepoint = v
-		case "view":
-			up.View = v
-		case "upload_id":
-			up.UploadID = v
-		}
-	}
-	if up.Timepoint == "" || up.View == "" || up.UploadID == "" {
-		return up, badRequest("Upload-Metadata must give timepoint, view and upload_id")
-	}
-	return up, nil
-}
-
 // head is HEAD /p/uploads/{id}.
 func (r *resumableUploads) head(c echo.Context) error {
 	call, err := r.session(c, false)
@@ -424,56 +373,3 @@ func tusError(call *resumableCall, err error) error {
 	return tusd.Error{ErrorCode: body.Error.Code, Message: body.Error.Message, HTTPResponse: tusd.HTTPResponse{
 		StatusCode: status, Body: string(b), Header: tusd.HTTPHeader{"Content-Type": "application/json"}}}
 }
-
-// tusWriter is the response as tusd sees it. Read deadlines further than a second away are
-// dropped: an upload route's deadline moves with the bytes received (limits.go), and tusd's
-// idle deadline would replace it; nearer ones (tusd interrupting a read at once) pass. Write
-// deadlines are the idle writer's (limits.go). Location is made relative, so that it names
-// the address the client used, whatever proxy is in front. tusd's own refusals (a wrong
-// offset, say), which it writes as text, are written in the JSON error shape.
-type tusWriter struct {
-	http.ResponseWriter
-	rc *http.ResponseController
-	// status is set when a text error of tusd's is being rewritten.
-	status int
-}
-
-func (w *tusWriter) SetReadDeadline(t time.Time) error {
-	if time.Until(t) > time.Second {
-		return nil
-	}
-	return w.rc.SetReadDeadline(t)
-}
-
-func (w *tusWriter) SetWriteDeadline(time.Time) error { return nil }
-
-func (w *tusWriter) WriteHeader(status int) {
-	h := w.Header()
-	if loc := h.Get("Location"); loc != "" {
-		if i := strings.Index(loc, resumableBase); i > 0 {
-			h.Set("Location", loc[i:])
-		}
-	}
-	if status >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
-		w.status = status
-		h.Set("Content-Type", echo.MIMEApplicationJSON)
-		h.Del("Content-Length")
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *tusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		return w.ResponseWriter.Write(p)
-	}
-	// "ERR_CODE: message\n", once.
-	_, msg, _ := strings.Cut(strings.TrimSpace(string(p)), ": ")
-	b, _ := json.Marshal(errorBody{errorDetail{Code: codeOfStatus(w.status), Message: msg}})
-	w.status = 0
-	if _, err := w.ResponseWriter.Write(b); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
