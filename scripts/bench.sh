@@ -436,13 +436,18 @@ main() {
 	"$GO" build -o "$work/dermfollow" ./cmd/dermfollow
 	"$GO" build -o "$work/loadtest" ./scripts/loadtest
 
-	bench_imagestore
-	bench_ingest
-	bench_upload_memory
-	bench_timeline_p99
-	bench_resumable
-	bench_export
+	# BENCH_ONLY="resumable export" runs only those sections, into BENCH_RESULTS.
+	local section
+	for section in ${BENCH_ONLY:-imagestore ingest upload_memory timeline_p99 resumable export}; do
+		declare -F "bench_$section" >/dev/null || die "BENCH_ONLY: no section $section"
+		"bench_$section"
+	done
 
+	if [[ -n ${BENCH_ONLY:-} ]]; then # a partial run: its results kept, the document left alone
+		mkdir -p "${BENCH_RESULTS:=.bench-results}" && cp -r "$results"/. "$BENCH_RESULTS"/
+		say "BENCH_ONLY: results in $BENCH_RESULTS; docs/PERFORMANCE.md not rewritten"
+		return 0
+	fi
 	"$work/loadtest" report -results "$results" -doc docs/PERFORMANCE.md \
 		-commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)" || rc=$?
 	say "done in $((SECONDS - started)) s"
