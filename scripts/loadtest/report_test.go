@@ -33,8 +33,8 @@ func TestReportOfFixedResults(t *testing.T) {
 			"0.79", "≥ 0.9, heap < 150 MB", "MISS (speed)"},
 		{"Upload memory, 16 x 20 MB", "peak 110 MB", "idle 30 MB", "+80 MB", "< 300 MB", "PASS"},
 		{"Timeline p99, 32 clients", "p99 32.1 ms", "static p99 12.5 ms", "2.6x", "p99 < 50 ms", "PASS"},
-		// medians 9.41 and 9.86 MB/s of ten photos each way through a 100 Mbit/s proxy
-		{"Resumable upload, fast link", "9.4 MB/s", "9.9 MB/s", "0.96x", ">= 0.9x", "PASS"},
+		// medians (the lower middle of ten) 9.41 and 9.85 MB/s of the photos sent each way through a 100 Mbit/s proxy
+		{"Resumable upload, fast link", "9.4 MB/s", "9.8 MB/s", "0.96x", ">= 0.9x", "PASS"},
 	} {
 		if got[want.name] != want {
 			t.Errorf("row\n got %q\nwant %q", got[want.name], want)
