@@ -184,24 +184,41 @@ func growingWork(name string, small, large scaleSize, s, l explained) (unit stri
 	return "", 0
 }
 
-func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
-	var b strings.Builder
-	misses := 0
-	result := func(ok bool) string {
-		if !ok {
-			misses++
-		}
-		return verdict(ok)
+// scaleDoc is the document being written and the targets it has missed.
+type scaleDoc struct {
+	b      strings.Builder
+	misses int
+}
+
+// result is the verdict of ok, counting a miss.
+func (d *scaleDoc) result(ok bool) string {
+	if !ok {
+		d.misses++
 	}
+	return verdict(ok)
+}
+
+func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
+	d := &scaleDoc{}
 	if commit == "" {
 		commit = "unknown"
 	}
-	fmt.Fprintf(&b, "## Seeded scale: latest run\n\n%s, commit `%s`. Load average when each size's run started (1, 5, 15 min): "+
+	fmt.Fprintf(&d.b, "## Seeded scale: latest run\n\n%s, commit `%s`. Load average when each size's run started (1, 5, 15 min): "+
 		"small %s, large %s (2 cores, shared with other work).\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), commit, small.load, large.load)
+	d.data(small, large)
+	d.pages(small, large)
+	d.statements(small, large)
+	d.jit(large)
+	d.audit(large)
+	fmt.Fprintf(&d.b, "\nTargets missed in this run: %d.\n", d.misses)
+	return d.b.String(), d.misses
+}
 
-	b.WriteString("### The data\n\n| | small | large |\n|---|---|---|\n")
+// data is the table of what each size holds.
+func (d *scaleDoc) data(small, large scaleSize) {
+	d.b.WriteString("### The data\n\n| | small | large |\n|---|---|---|\n")
 	row := func(label string, f func(s scaleSize) string) {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", label, f(small), f(large))
+		fmt.Fprintf(&d.b, "| %s | %s | %s |\n", label, f(small), f(large))
 	}
 	row("clinics", func(s scaleSize) string { return thousands(s.sum.Counts["clinics"]) })
 	row("procedures (of which the measured clinic's; active there)", func(s scaleSize) string {
@@ -221,19 +238,22 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 	})
 	row("database size", func(s scaleSize) string { return fmt.Sprintf("%.2f GB", float64(s.sum.DatabaseBytes)/1e9) })
 	row("generated and loaded in", func(s scaleSize) string { return fmt.Sprintf("%.0f s", s.sum.Seconds) })
+}
 
-	fmt.Fprintf(&b, "\n### Pages\n\n%d clients for %.0f s per page (after %d untimed requests) through the real server, signed in as a "+
+// pages is the table of the pages under load.
+func (d *scaleDoc) pages(small, large scaleSize) {
+	fmt.Fprintf(&d.b, "\n### Pages\n\n%d clients for %.0f s per page (after %d untimed requests) through the real server, signed in as a "+
 		"clinician of the measured clinic (the API with a bearer token), the sizes in turn page by page. Targets: the worklist's p50 at "+
 		"most %d ms and p99 at most %d ms at the small size; every page's p99 at the large size at most %.1fx the small size's, but "+
 		"for a search, whose own work grows with its matches (3%% of the clinic's patients), and for a page that itself grows (a "+
 		"state that holds fewer rows than a page at the small size): those are shown for information.\n\n",
 		firstLoad(small).Concurrency, firstLoad(small).MaxSeconds, firstLoad(small).Warmup, targetWorklistP50MS, targetWorklistP99MS, targetScaleGrowth)
-	b.WriteString("| page | small p50 / p99 | large p50 / p99 | growth p50 / p99 | requests/s small / large | page KB small / large | result |\n|---|---|---|---|---|---|---|\n")
+	d.b.WriteString("| page | small p50 / p99 | large p50 / p99 | growth p50 / p99 | requests/s small / large | page KB small / large | result |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range small.pages.Pages {
 		l, ok := findPage(large.pages, p.Name)
 		if !ok {
-			fmt.Fprintf(&b, "| %s | %.1f / %.1f ms | - | - | - | - | ERROR (not measured at the large size) |\n", p.Name, p.Load.P50MS, p.Load.P99MS)
-			misses++
+			fmt.Fprintf(&d.b, "| %s | %.1f / %.1f ms | - | - | - | - | ERROR (not measured at the large size) |\n", p.Name, p.Load.P50MS, p.Load.P99MS)
+			d.misses++
 			continue
 		}
 		g50, g99 := ratio(l.Load.P50MS, p.Load.P50MS), ratio(l.Load.P99MS, p.Load.P99MS)
@@ -245,7 +265,7 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 		matches := ratio(float64(large.sum.SearchMatches), float64(small.sum.SearchMatches))
 		switch bytes := ratio(float64(l.Bytes), float64(p.Bytes)); {
 		case ok:
-			res = result(ok)
+			res = d.result(ok)
 		case strings.Contains(p.Name, "search"):
 			// A search's own work grows with its matches: shown, not judged.
 			res = fmt.Sprintf("for information (its matches grow %.1fx)", matches)
@@ -253,21 +273,24 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 			// The page itself grew (a state with fewer rows than a page at the small size).
 			res = fmt.Sprintf("for information (the page grows %.1fx)", bytes)
 		default:
-			res = result(ok)
+			res = d.result(ok)
 		}
 		if p.Load.Failed > 0 || l.Load.Failed > 0 || p.Load.OK == 0 || l.Load.OK == 0 {
 			res = "ERROR (failed requests)"
 		}
-		fmt.Fprintf(&b, "| %s | %.1f / %.1f ms | %.1f / %.1f ms | %.2fx / %.2fx | %.0f / %.0f | %.1f / %.1f | %s |\n", p.Name,
+		fmt.Fprintf(&d.b, "| %s | %.1f / %.1f ms | %.1f / %.1f ms | %.2fx / %.2fx | %.0f / %.0f | %.1f / %.1f | %s |\n", p.Name,
 			p.Load.P50MS, p.Load.P99MS, l.Load.P50MS, l.Load.P99MS, g50, g99, float64(p.Load.OK)/p.Load.Seconds,
 			float64(l.Load.OK)/l.Load.Seconds, float64(p.Bytes)/1000, float64(l.Bytes)/1000, res)
 	}
-	fmt.Fprintf(&b, "\nThe first worklist page showed %d rows of %d active procedures (small) and %d of %d (large). Server memory "+
+	fmt.Fprintf(&d.b, "\nThe first worklist page showed %d rows of %d active procedures (small) and %d of %d (large). Server memory "+
 		"(resident set during the loads): small %.0f MB at rest, %.0f MB at the peak; large %.0f MB and %.0f MB.\n",
 		small.pages.WorklistRows, small.pages.WorklistTotal, large.pages.WorklistRows, large.pages.WorklistTotal,
 		kbToMB(small.pages.IdleRSSKB), kbToMB(small.pages.PeakRSSKB), kbToMB(large.pages.IdleRSSKB), kbToMB(large.pages.PeakRSSKB))
+}
 
-	fmt.Fprintf(&b, "\n### Statements\n\nEach statement as the service sends it, prepared and explained with EXPLAIN (ANALYZE, BUFFERS): "+
+// statements is the table of the explained statements.
+func (d *scaleDoc) statements(small, large scaleSize) {
+	fmt.Fprintf(&d.b, "\n### Statements\n\nEach statement as the service sends it, prepared and explained with EXPLAIN (ANALYZE, BUFFERS): "+
 		"the median of 5 runs, planning included, with JIT off (the service's setting), for PostgreSQL's custom plan and its generic "+
 		"plan (which a cached statement may switch to); the table shows the slower. Pages are the buffers the plan touched (shared hit "+
 		"and read). Target: large at most %.1fx small; a statement under %.0f ms at the large size is not judged (its spread on a "+
@@ -277,12 +300,12 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 		"read no table sequentially at the large size, but a table of at most %d pages (8 KB each), which any plan reads whole. "+
 		"Statements named \"(1 of 2)\" and \"(2 of 2)\" are the ones an operation sends in turn (the worklist reads its clinic's "+
 		"time zone first).\n\n", targetScaleGrowth, scaleFloorMS, smallTablePages)
-	b.WriteString("| statement | small | large | growth | pages small / large | rows small / large | large: sequential scans | result |\n|---|---|---|---|---|---|---|---|\n")
+	d.b.WriteString("| statement | small | large | growth | pages small / large | rows small / large | large: sequential scans | result |\n|---|---|---|---|---|---|---|---|\n")
 	for _, q := range small.queries.Queries {
 		lq, ok := findQuery(large.queries, q.Name)
 		if !ok {
-			fmt.Fprintf(&b, "| %s | %.2f ms | - | - | - | - | - | ERROR (not measured at the large size) |\n", q.Name, q.worst().MS)
-			misses++
+			fmt.Fprintf(&d.b, "| %s | %.2f ms | - | - | - | - | - | ERROR (not measured at the large size) |\n", q.Name, q.worst().MS)
+			d.misses++
 			continue
 		}
 		s, l := q.worst(), lq.worst()
@@ -304,24 +327,30 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 			note += " (reads a table sequentially)"
 		}
 		seq := l.seqScanCell()
-		fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %.2fx%s | %s / %s | %s / %s | %s | %s |\n", q.Name, s.MS, l.MS, growth, note,
-			thousands(s.pages()), thousands(l.pages()), thousands(s.Rows), thousands(l.Rows), seq, result(ok))
+		fmt.Fprintf(&d.b, "| %s | %.2f ms | %.2f ms | %.2fx%s | %s / %s | %s / %s | %s | %s |\n", q.Name, s.MS, l.MS, growth, note,
+			thousands(s.pages()), thousands(l.pages()), thousands(s.Rows), thousands(l.Rows), seq, d.result(ok))
 	}
+}
 
-	b.WriteString("\n### JIT, at the large size\n\nThe same statements, custom plan, with `jit = on` at PostgreSQL's default thresholds " +
+// jit compares the statements with JIT on and off at the large size.
+func (d *scaleDoc) jit(large scaleSize) {
+	d.b.WriteString("\n### JIT, at the large size\n\nThe same statements, custom plan, with `jit = on` at PostgreSQL's default thresholds " +
 		"(`jit_above_cost` 100000) against `jit = off`; JIT's own time is what EXPLAIN reports for compiling and optimising.\n\n")
-	b.WriteString("| statement | jit off | jit on | JIT's own time |\n|---|---|---|---|\n")
+	d.b.WriteString("| statement | jit off | jit on | JIT's own time |\n|---|---|---|---|\n")
 	for _, q := range large.queries.Queries {
 		jit := "not used"
 		if q.JITOn.JITMS > 0 {
 			jit = fmt.Sprintf("%.1f ms", q.JITOn.JITMS)
 		}
-		fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ms | %s |\n", q.Name, q.Custom.MS, q.JITOn.MS, jit)
+		fmt.Fprintf(&d.b, "| %s | %.2f ms | %.2f ms | %s |\n", q.Name, q.Custom.MS, q.JITOn.MS, jit)
 	}
+}
 
+// audit is the audit table's figures at the large size.
+func (d *scaleDoc) audit(large scaleSize) {
 	a := large.queries.Audit
 	perDay := a.RowsPerDay * a.BytesPerRow
-	fmt.Fprintf(&b, "\n### The audit table, at the large size\n\n| figure | value |\n|---|---|\n"+
+	fmt.Fprintf(&d.b, "\n### The audit table, at the large size\n\n| figure | value |\n|---|---|\n"+
 		"| rows | %s over %.0f days (%.0f%% photo views) |\n| heap / indexes | %.2f GB / %.2f GB (%.0f%% of the database) |\n"+
 		"| bytes per row, heap and indexes | %.0f |\n| bytes per photo view | %.0f |\n"+
 		"| rows per day, the last 30 days: every clinic / the measured clinic | %s / %s |\n"+
@@ -329,8 +358,6 @@ func scaleMarkdown(small, large scaleSize, commit string) (string, int) {
 		thousands(a.Rows), a.Days, 100*a.PhotoViewsShare, float64(a.TableBytes)/1e9, float64(a.IndexBytes)/1e9,
 		100*float64(a.TableBytes+a.IndexBytes)/float64(max(a.DatabaseBytes, 1)), a.BytesPerRow, a.PhotoViewBytes,
 		thousands(int64(a.RowsPerDay)), thousands(int64(a.ClinicRowsDay)), perDay/1e6, perDay*365/1e9)
-	fmt.Fprintf(&b, "\nTargets missed in this run: %d.\n", misses)
-	return b.String(), misses
 }
 
 func firstLoad(s scaleSize) loadResult {
