@@ -65,8 +65,6 @@ type Service struct {
 	exportLeftovers atomic.Int64
 	// decodeBudget bounds the memory the thumbnailer's decodes hold at once.
 	decodeBudget *imagestore.DecodeBudget
-	// riverInserter is the insert-only River client of the requests that queue jobs.
-	riverInserter onceInsertClient
 	// testHook, set only by tests, is called at each step of the photo write path.
 	testHook func(step string)
 }

@@ -2,6 +2,7 @@ package followup
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -63,3 +64,46 @@ func (a Actor) SeesClinic(clinic uuid.UUID) bool {
 	}
 	return (a.Kind == ActorSystem || a.Kind == ActorUser) && a.ClinicID == clinic
 }
+
+// RequireClinical admits the clinic users who work with identified data (clinicians and
+// admins): anyone else is unauthorized (not signed in) or forbidden.
+func (a Actor) RequireClinical() error { return a.requireClinical() }
+
+// LockProcedure reads a procedure the actor may see and locks its row for the rest of tx;
+// another clinic's id is not found.
+func LockProcedure(ctx context.Context, tx pgx.Tx, a Actor, id uuid.UUID) (Procedure, error) {
+	return procedureIn(ctx, tx, a, id, true)
+}
+
+// MakeParentLink makes a parent link for a procedure of clinic inside tx, as the system (a
+// reminder carries one): it expires like the links clinicians make, at least a week after
+// now, and its audit event, the system's, carries detail beside the procedure. It returns the
+// link's id and its token, which exists nowhere else: only its hash is stored.
+func MakeParentLink(ctx context.Context, tx pgx.Tx, clinic, procedure uuid.UUID, now time.Time, detail map[string]any) (uuid.UUID, string, error) {
+	var lastGrace time.Time
+	if err := tx.QueryRow(ctx, `select coalesce(max(grace_ends_at), $2) from timepoints where procedure_id = $1`,
+		procedure, now).Scan(&lastGrace); err != nil {
+		return uuid.Nil, "", unavailable(err)
+	}
+	expires := lastGrace.Add(LinkGrace)
+	if expires.Before(now.Add(7 * 24 * time.Hour)) {
+		expires = now.Add(7 * 24 * time.Hour)
+	}
+	token := newToken()
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `insert into parent_links (clinic_id, procedure_id, token_hash, expires_at, created_at)
+		values ($1, $2, $3, $4, $5) returning id`, clinic, procedure, tokenHash(token), expires, now).Scan(&id)
+	if err != nil {
+		return uuid.Nil, "", unavailable(err)
+	}
+	d := map[string]any{"procedure": procedure}
+	for k, v := range detail {
+		d[k] = v
+	}
+	err = audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkCreated, TargetKind: "parent_link", TargetID: id,
+		Detail: d})
+	return id, token, err
+}
+
+// Zone is the time zone of a clinic by its IANA name, loaded once per process (see zones).
+func Zone(name string) (*time.Location, error) { return zone(name) }

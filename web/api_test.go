@@ -25,6 +25,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -98,7 +99,7 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	acc := newAccounts(t, pool, log)
 	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
-		Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
+		Reminders: newReminders(t, pool, log, "", o.secret), Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,4 +469,15 @@ func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.S
 		t.Fatal(err)
 	}
 	return acc
+}
+
+// newReminders returns the reminders over pool, as cmd builds them beside the core (with its
+// base URL and secret key).
+func newReminders(t testing.TB, pool *pgxpool.Pool, log *slog.Logger, baseURL string, secret []byte) *reminders.Service {
+	t.Helper()
+	rem, err := reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: baseURL, SecretKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rem
 }
