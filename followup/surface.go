@@ -2,6 +2,7 @@ package followup
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,3 +108,49 @@ func MakeParentLink(ctx context.Context, tx pgx.Tx, clinic, procedure uuid.UUID,
 
 // Zone is the time zone of a clinic by its IANA name, loaded once per process (see zones).
 func Zone(name string) (*time.Location, error) { return zone(name) }
+
+// WithTxKnown is WithTx for writes whose caller must tell a failed COMMIT from one whose
+// answer was lost: the latter comes back unavailable, and CommitUnknown reports it. Only a
+// COMMIT that PostgreSQL answered with an error is a certain failure: pgx reports a
+// connection that broke after the COMMIT left as "conn closed", safe to retry (seen with a
+// cut after the server had committed), so no other error is taken for proof that nothing was
+// committed.
+func WithTxKnown(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return runTx(ctx, pool, fn, commitOutcome)
+}
+
+// CommitUnknown reports whether err is (or wraps) a COMMIT whose outcome is unknown: it may
+// have landed. Nothing the transaction would have recorded may be deleted on it.
+func CommitUnknown(err error) bool {
+	var unknown *commitUnknownError
+	return errors.As(err, &unknown)
+}
+
+// The life of an object stored outside the photo write path (an export's archive): a new
+// key, a pending note before it is stored (the sweeper's lead should the process die), the
+// note kept fresh while the upload lasts, and then either the note forgotten in the
+// transaction that records the object, or the object discarded.
+
+// NewObjectKey is a random key under prefix ("exports", say) that carries nothing else.
+func NewObjectKey(prefix string) string { return newObjectKey(prefix) }
+
+// NotePending records that an object is about to be stored under key.
+func (s *Service) NotePending(ctx context.Context, key string) error { return s.notePending(ctx, key) }
+
+// KeepPending keeps key's note fresh, so that the sweeper (see PendingGrace) leaves alone an
+// object whose upload is still going on.
+func (s *Service) KeepPending(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `update pending_objects set created_at = now() where object_key = $1`, key)
+	return unavailable(err)
+}
+
+// ForgetPending removes key's note inside tx, the transaction that records the object: the
+// note is gone if and only if the record exists.
+func ForgetPending(ctx context.Context, tx pgx.Tx, key string) error {
+	_, err := tx.Exec(ctx, `delete from pending_objects where object_key = $1`, key)
+	return unavailable(err)
+}
+
+// DiscardObject removes a stored object whose record certainly does not exist, then its
+// note; whatever fails is left to the sweeper, which the note still points at.
+func (s *Service) DiscardObject(ctx context.Context, key string) { s.discardObject(ctx, key) }

@@ -71,7 +71,7 @@ func newFaultRig(t *testing.T) *faultRig {
 	}
 	acc := newAccounts(t, r.pool, log)
 	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc, Accounts: acc,
-		Reminders: newReminders(t, r.pool, log, "http://x", nil)})
+		Reminders: newReminders(t, r.pool, log, "http://x", nil), Export: newExport(t, r.svc, r.pool, log, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		Service:   svc,
 		Accounts:  newAccounts(t, pool, log),
 		Reminders: newReminders(t, pool, log, "http://example.test", nil),
+		Export:    newExport(t, svc, pool, log, nil),
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
@@ -66,6 +67,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		Service:        svc,
 		Accounts:       svcs.accounts,
 		Reminders:      svcs.reminders,
+		Export:         svcs.export,
 		Pool:           pool,
 		SecretKey:      cfg.SecretKey,
 		Secure:         cfg.BaseURL.Scheme == "https",
@@ -115,7 +117,7 @@ func startBackground(ctx context.Context, cfg *config, svcs *services, log *slog
 	})
 	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
 	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, acc, log) }) })
-	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
+	wg.Go(func() { svcs.export.Run(bg, 5*time.Second) })
 	rem, err := startReminders(bg, cfg, svcs.reminders, log)
 	if err != nil {
 		stopBG()
@@ -137,11 +139,12 @@ type services struct {
 	core      *followup.Service
 	accounts  *accounts.Service
 	reminders *reminders.Service
+	export    *export.Service
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped
 // ones and the clinic's, all validated) and builds the follow-up core and, beside it, the
-// accounts and the reminders. The caller closes the pool.
+// accounts, the reminders and the research export. The caller closes the pool.
 func openService(ctx context.Context, cfg *config, log *slog.Logger) (*services, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
@@ -175,6 +178,9 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 	}
 	if s.reminders, err = reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: cfg.BaseURL.String(),
 		SecretKey: cfg.SecretKey}); err != nil {
+		return nil, err
+	}
+	if s.export, err = export.New(export.Config{Core: s.core, Pool: pool, Logger: log, SecretKey: cfg.SecretKey}); err != nil {
 		return nil, err
 	}
 	return s, nil

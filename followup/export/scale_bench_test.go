@@ -1,4 +1,4 @@
-package followup_test
+package export
 
 import (
 	"cmp"
@@ -45,7 +45,11 @@ import (
 // large=URL") and DERMFOLLOW_SCALE_RESULTS, the folder of scalegen's summary-SIZE.json, where it
 // writes queries-SIZE.json:
 //
-//	go test -run '^$' -bench BenchmarkScaleQueries -benchtime 1x ./followup/
+//	go test -run '^$' -bench BenchmarkScaleQueries -benchtime 1x ./followup/export/
+//
+// It lives with the export because it measures the core's, the reminders' and the export's
+// statements, and only here can it reach the export's photo selection (exportItems) without
+// exporting it; the core's and the reminders' it reaches through their exported methods.
 func BenchmarkScaleQueries(b *testing.B) {
 	dbs, dir := strings.Fields(os.Getenv("DERMFOLLOW_SCALE_DATABASES")), os.Getenv("DERMFOLLOW_SCALE_RESULTS")
 	if len(dbs) == 0 || dir == "" {
@@ -238,6 +242,14 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	clinician := followup.Actor{Kind: followup.ActorUser, ID: clinicianID, ClinicID: clinic.ID, Role: followup.RoleClinician}
 	admin := followup.Actor{Kind: followup.ActorUser, ID: adminID, ClinicID: clinic.ID, Role: followup.RoleAdmin}
 	now := time.Now()
+	exp, err := New(Config{Core: svc, Pool: side.pool})
+	if err != nil {
+		return nil, err
+	}
+	job := exportJob{clinic: clinic.ID, protocol: "pws-hemoporfin-pdt", views: exp.protocolViews("pws-hemoporfin-pdt")}
+	lastYear := job
+	lastYear.from = protocols.DateOf(now.AddDate(-1, 0, 0), clinic.Location)
+	key := make([]byte, 32)
 	first, err := svc.ClinicWorklist(ctx, clinician, followup.WorklistFilter{})
 	if err != nil {
 		return nil, err
@@ -254,9 +266,12 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 		{name: "pending-object sweep", what: "SweepPending: the notes of uploads older than the grace", abort: true,
 			run: func(ctx context.Context) error { _, err := svc.SweepPending(ctx, svc.PendingGrace()); return err }},
 		{name: "export items, whole protocol", what: "exportItems: every consenting PWS photo of the clinic", abort: true,
-			run: followup.ScaleExportItems(svc, clinic, time.Time{})},
+			run: func(ctx context.Context) error { _, err := exp.exportItems(ctx, job, clinic.Location, key); return err }},
 		{name: "export items, last 12 months", what: "exportItems with a from date a year ago", abort: true,
-			run: followup.ScaleExportItems(svc, clinic, now.AddDate(-1, 0, 0))},
+			run: func(ctx context.Context) error {
+				_, err := exp.exportItems(ctx, lastYear, clinic.Location, key)
+				return err
+			}},
 		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: worklist(followup.WorklistFilter{})},
 		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: worklist(followup.WorklistFilter{After: first.Next})},
 		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: worklist(followup.WorklistFilter{State: followup.WorklistOverdue})},
