@@ -22,8 +22,6 @@ const (
 	AuditPhotoWithdrawn    = "photo_withdrawn"
 	AuditAssessment        = "assessment_added"
 	AuditMessage           = "message_added"
-	AuditExport            = "export_started"
-	AuditExportDownload    = "export_downloaded"
 )
 
 // AuditEvent is one row of the append-only audit log.

@@ -1,7 +1,12 @@
-// Package followup is the domain of Dermfollow: clinics, users, patients, procedures and their
-// schedules, photos, assessments, messages, reminders, exports and the audit log. Its
-// PostgreSQL code (pgx v5) lives here behind methods that take ctx first and return errors
-// that carry a code (see Error), which the web layer maps to HTTP statuses in one place.
+// Package followup is the clinical core of Dermfollow: clinics, patients, procedures and their
+// schedules, photos, parent links, assessments, messages and the audit log. Its PostgreSQL
+// code (pgx v5) lives here behind methods that take ctx first and return errors that carry a
+// code (see Error), which the web layer maps to HTTP statuses in one place.
+//
+// Capabilities with a life of their own are sub-packages that import this one (never the
+// reverse): accounts (who signs in), reminders (the outbox, its settings and workers) and
+// export (the research export). What they use of the core beyond its types and errors is
+// in surface.go, named for what it does; web and cmd wire them beside the core.
 package followup
 
 import (

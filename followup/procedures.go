@@ -240,6 +240,18 @@ func scanProcedure(row pgx.Row) (Procedure, error) {
 // procedure loads a procedure the actor may see; another clinic's id is not found. Within a
 // transaction (q) it can lock the row.
 func (s *Service) procedure(ctx context.Context, q pgx.Tx, a Actor, id uuid.UUID, lock bool) (Procedure, error) {
+	if q != nil {
+		return procedureIn(ctx, q, a, id, lock)
+	}
+	return procedureIn(ctx, s.pool, a, id, lock)
+}
+
+// rowQuerier is a transaction or the pool.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func procedureIn(ctx context.Context, q rowQuerier, a Actor, id uuid.UUID, lock bool) (Procedure, error) {
 	if err := inScope(a, id); err != nil {
 		return Procedure{}, err
 	}
@@ -248,13 +260,7 @@ func (s *Service) procedure(ctx context.Context, q pgx.Tx, a Actor, id uuid.UUID
 	if lock {
 		sql += " for update"
 	}
-	var row pgx.Row
-	if q != nil {
-		row = q.QueryRow(ctx, sql, id, clinic)
-	} else {
-		row = s.pool.QueryRow(ctx, sql, id, clinic)
-	}
-	p, err := scanProcedure(row)
+	p, err := scanProcedure(q.QueryRow(ctx, sql, id, clinic))
 	if err != nil {
 		return Procedure{}, notFound(err, "procedure")
 	}

@@ -102,7 +102,7 @@ func TestRecordCacheSeesEveryChange(t *testing.T) {
 		{"reminder sent (SQL)", true, exec(`update reminders set status = 'sent', sent_at = now(), attempts = 1 where procedure_id = $1`)},
 		{"photo withdrawn (SQL)", true, exec(`update photos set status = 'withdrawn', status_changed_at = now() where procedure_id = $1`)},
 		{"message deleted (SQL)", true, exec(`delete from messages where procedure_id = $1`)},
-		{"reminders switched off", false, func() error { return f.svc.SetRemindersEnabled(ctx, f.clinician, f.proc.ID, false) }},
+		{"reminders switched off (SQL)", false, exec(`update procedures set reminders_enabled = false where id = $1`)},
 		{"procedure closed", false, func() error { return f.svc.SetStatus(ctx, f.clinician, f.proc.ID, StatusClosed) }},
 		{"patient renamed (SQL)", false, exec(`update patients set display_name = 'Renamed' where id = (select patient_id from procedures where id = $1)`)},
 		{"clinic moved (SQL)", false, exec(`update clinics set time_zone = 'Europe/Paris' where id = (select clinic_id from procedures where id = $1)`)},

@@ -60,13 +60,8 @@ type Service struct {
 	// a write that runs detached from its request.
 	storeTimeout, rowTimeout time.Duration
 	quota                    PhotoQuota
-	// exportLeftovers is when this process last looked for archives no export names
-	// (UnixNano; see sweepExportLeftovers).
-	exportLeftovers atomic.Int64
 	// decodeBudget bounds the memory the thumbnailer's decodes hold at once.
 	decodeBudget *imagestore.DecodeBudget
-	// riverInserter is the insert-only River client of the requests that queue jobs.
-	riverInserter onceInsertClient
 	// testHook, set only by tests, is called at each step of the photo write path.
 	testHook func(step string)
 }
@@ -122,15 +117,6 @@ func (e *commitUnknownError) Error() string {
 	return "the outcome of the commit is unknown: " + e.err.Error()
 }
 func (e *commitUnknownError) Unwrap() error { return e.err }
-
-// inTxKnown is inTx for writes whose caller must tell a failed COMMIT from one whose answer
-// was lost: the latter comes back as a *commitUnknownError (and unavailable). Only a COMMIT
-// that PostgreSQL answered with an error is a certain failure: pgx reports a connection that
-// broke after the COMMIT left as "conn closed", safe to retry (seen with a cut after the
-// server had committed), so no other error is taken for proof that nothing was committed.
-func (s *Service) inTxKnown(ctx context.Context, fn func(pgx.Tx) error) error {
-	return runTx(ctx, s.pool, fn, commitOutcome)
-}
 
 // commitOutcome is the error of a failed COMMIT, telling a certain failure from an unknown one.
 func commitOutcome(err error) error {

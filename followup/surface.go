@@ -2,6 +2,8 @@ package followup
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -63,3 +65,92 @@ func (a Actor) SeesClinic(clinic uuid.UUID) bool {
 	}
 	return (a.Kind == ActorSystem || a.Kind == ActorUser) && a.ClinicID == clinic
 }
+
+// RequireClinical admits the clinic users who work with identified data (clinicians and
+// admins): anyone else is unauthorized (not signed in) or forbidden.
+func (a Actor) RequireClinical() error { return a.requireClinical() }
+
+// LockProcedure reads a procedure the actor may see and locks its row for the rest of tx;
+// another clinic's id is not found.
+func LockProcedure(ctx context.Context, tx pgx.Tx, a Actor, id uuid.UUID) (Procedure, error) {
+	return procedureIn(ctx, tx, a, id, true)
+}
+
+// MakeParentLink makes a parent link for a procedure of clinic inside tx, as the system (a
+// reminder carries one): it expires like the links clinicians make, at least a week after
+// now, and its audit event, the system's, carries detail beside the procedure. It returns the
+// link's id and its token, which exists nowhere else: only its hash is stored.
+func MakeParentLink(ctx context.Context, tx pgx.Tx, clinic, procedure uuid.UUID, now time.Time, detail map[string]any) (uuid.UUID, string, error) {
+	var lastGrace time.Time
+	if err := tx.QueryRow(ctx, `select coalesce(max(grace_ends_at), $2) from timepoints where procedure_id = $1`,
+		procedure, now).Scan(&lastGrace); err != nil {
+		return uuid.Nil, "", unavailable(err)
+	}
+	expires := lastGrace.Add(LinkGrace)
+	if expires.Before(now.Add(7 * 24 * time.Hour)) {
+		expires = now.Add(7 * 24 * time.Hour)
+	}
+	token := newToken()
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `insert into parent_links (clinic_id, procedure_id, token_hash, expires_at, created_at)
+		values ($1, $2, $3, $4, $5) returning id`, clinic, procedure, tokenHash(token), expires, now).Scan(&id)
+	if err != nil {
+		return uuid.Nil, "", unavailable(err)
+	}
+	d := map[string]any{"procedure": procedure}
+	for k, v := range detail {
+		d[k] = v
+	}
+	err = audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkCreated, TargetKind: "parent_link", TargetID: id,
+		Detail: d})
+	return id, token, err
+}
+
+// Zone is the time zone of a clinic by its IANA name, loaded once per process (see zones).
+func Zone(name string) (*time.Location, error) { return zone(name) }
+
+// WithTxKnown is WithTx for writes whose caller must tell a failed COMMIT from one whose
+// answer was lost: the latter comes back unavailable, and CommitUnknown reports it. Only a
+// COMMIT that PostgreSQL answered with an error is a certain failure: pgx reports a
+// connection that broke after the COMMIT left as "conn closed", safe to retry (seen with a
+// cut after the server had committed), so no other error is taken for proof that nothing was
+// committed.
+func WithTxKnown(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return runTx(ctx, pool, fn, commitOutcome)
+}
+
+// CommitUnknown reports whether err is (or wraps) a COMMIT whose outcome is unknown: it may
+// have landed. Nothing the transaction would have recorded may be deleted on it.
+func CommitUnknown(err error) bool {
+	var unknown *commitUnknownError
+	return errors.As(err, &unknown)
+}
+
+// The life of an object stored outside the photo write path (an export's archive): a new
+// key, a pending note before it is stored (the sweeper's lead should the process die), the
+// note kept fresh while the upload lasts, and then either the note forgotten in the
+// transaction that records the object, or the object discarded.
+
+// NewObjectKey is a random key under prefix ("exports", say) that carries nothing else.
+func NewObjectKey(prefix string) string { return newObjectKey(prefix) }
+
+// NotePending records that an object is about to be stored under key.
+func (s *Service) NotePending(ctx context.Context, key string) error { return s.notePending(ctx, key) }
+
+// KeepPending keeps key's note fresh, so that the sweeper (see PendingGrace) leaves alone an
+// object whose upload is still going on.
+func (s *Service) KeepPending(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `update pending_objects set created_at = now() where object_key = $1`, key)
+	return unavailable(err)
+}
+
+// ForgetPending removes key's note inside tx, the transaction that records the object: the
+// note is gone if and only if the record exists.
+func ForgetPending(ctx context.Context, tx pgx.Tx, key string) error {
+	_, err := tx.Exec(ctx, `delete from pending_objects where object_key = $1`, key)
+	return unavailable(err)
+}
+
+// DiscardObject removes a stored object whose record certainly does not exist, then its
+// note; whatever fails is left to the sweeper, which the note still points at.
+func (s *Service) DiscardObject(ctx context.Context, key string) { s.discardObject(ctx, key) }

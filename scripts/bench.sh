@@ -402,18 +402,18 @@ bench_resumable() {
 
 # ----------------------------------------------------------------------------------------------
 # 5. Research export (issue 9): the export job of 1,000 photos against reading the same objects
-# from MinIO in the same run. A go test benchmark (followup/export_test.go, BenchmarkExport):
+# from MinIO in the same run. A go test benchmark (followup/export/export_test.go, BenchmarkExport):
 # it makes its own database and bucket on the test PostgreSQL and MinIO, whose settings main
 # exported from `scripts/services.sh up test` (DERMFOLLOW_TEST_*), then drops the database and
 # removes the bucket. A failed run does not stop the other benchmarks; the report records the
 # missing figures as ERROR (non-zero exit).
 bench_export() {
-	say "export: go test -bench BenchmarkExport -benchtime $EXPORT_BENCHTIME ./followup/ (1,000 photos from MinIO)"
+	say "export: go test -bench BenchmarkExport -benchtime $EXPORT_BENCHTIME ./followup/export/ (1,000 photos from MinIO)"
 	# Built first, so that the compiler is done before the machine is let settle.
-	"$GO" test -c -o "$work/followup.test" ./followup/ >"$results/gotest-export.txt" 2>&1 ||
+	"$GO" test -c -o "$work/export.test" ./followup/export/ >"$results/gotest-export.txt" 2>&1 ||
 		say "the export benchmark did not build; see $results/gotest-export.txt"
 	settle export
-	(cd followup && "$work/followup.test" -test.run '^$' -test.bench BenchmarkExport -test.benchtime "$EXPORT_BENCHTIME") \
+	(cd followup/export && "$work/export.test" -test.run '^$' -test.bench BenchmarkExport -test.benchtime "$EXPORT_BENCHTIME") \
 		>>"$results/gotest-export.txt" 2>&1 || say "the export benchmark failed; see $results/gotest-export.txt"
 	grep -E '^(Benchmark|ok|FAIL|PASS)' "$results/gotest-export.txt" >&2 || true
 }

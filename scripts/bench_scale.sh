@@ -13,7 +13,7 @@
 # sizes in turn (loadtest scale), so that the small size, the large one's baseline, is measured
 # under the same load of the rest of the machine; stops the servers and explains each
 # background statement and each page's statements at both sizes with EXPLAIN (ANALYZE,
-# BUFFERS), JIT off and on, custom and generic plans, and sizes the audit table (followup's
+# BUFFERS), JIT off and on, custom and generic plans, and sizes the audit table (followup/export's
 # BenchmarkScaleQueries); and writes the comparison of the two sizes (growth ratios against
 # the targets) between its own markers in docs/PERFORMANCE.md (loadtest scalereport). About 15 minutes on 2 cores, most
 # of it the large size: generating and loading it takes 3 to 5 minutes, its page loads 4.
@@ -152,9 +152,9 @@ serve() { # small|large
 # explain runs BenchmarkScaleQueries on both sizes' databases, their statements in turn.
 explain() {
 	say "explaining the statements at both sizes (BenchmarkScaleQueries)"
-	(cd followup && DERMFOLLOW_SCALE_RESULTS="$results" \
+	(cd followup/export && DERMFOLLOW_SCALE_RESULTS="$results" \
 		DERMFOLLOW_SCALE_DATABASES="small=postgres://postgres@127.0.0.1:$pg_port/$db_small?sslmode=disable large=postgres://postgres@127.0.0.1:$pg_port/$db_large?sslmode=disable" \
-		"$work/followup.test" -test.run '^$' -test.bench BenchmarkScaleQueries -test.benchtime 1x) >"$results/queries.txt" 2>&1 ||
+		"$work/export.test" -test.run '^$' -test.bench BenchmarkScaleQueries -test.benchtime 1x) >"$results/queries.txt" 2>&1 ||
 		die "BenchmarkScaleQueries failed; see $results/queries.txt"
 }
 
@@ -162,11 +162,11 @@ main() {
 	local started=$SECONDS
 	eval "$(scripts/services.sh up test)"
 	secret_key=$(head -c 32 /dev/urandom | base64)
-	say "building the server, the load generator, the generator and followup's tests"
+	say "building the server, the load generator, the generator and the scale benchmark (followup/export's tests)"
 	"$GO" build -o "$work/dermfollow" ./cmd/dermfollow
 	"$GO" build -o "$work/loadtest" ./scripts/loadtest
 	"$GO" build -o "$work/scalegen" ./scripts/scalegen
-	"$GO" test -c -o "$work/followup.test" ./followup/
+	"$GO" test -c -o "$work/export.test" ./followup/export/
 	email=bench-scale-$run_id@scale.invalid
 	password=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 	seed small

@@ -24,7 +24,9 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -38,6 +40,7 @@ type apiFixture struct {
 	srv   *Server
 	svc   *followup.Service
 	acc   *accounts.Service
+	exp   *export.Service
 	pool  *pgxpool.Pool
 	store imagestore.Store
 	logs  *syncBuffer
@@ -97,8 +100,9 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 		t.Fatal(err)
 	}
 	acc := newAccounts(t, pool, log)
+	exp := newExport(t, svc, pool, log, o.secret)
 	srv, err := New(Config{Logger: log, DB: pool, Store: o.store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
-		Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
+		Reminders: newReminders(t, pool, log, "", o.secret), Export: exp, Limits: cmp.Or(o.limits, imagestore.Limits{MaxBytes: 4 << 20}), SecretKey: o.secret, StoreProbeInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +111,7 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
+	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, exp: exp, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
 	ctx := context.Background()
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -468,4 +472,26 @@ func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.S
 		t.Fatal(err)
 	}
 	return acc
+}
+
+// newReminders returns the reminders over pool, as cmd builds them beside the core (with its
+// base URL and secret key).
+func newReminders(t testing.TB, pool *pgxpool.Pool, log *slog.Logger, baseURL string, secret []byte) *reminders.Service {
+	t.Helper()
+	rem, err := reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: baseURL, SecretKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rem
+}
+
+// newExport returns the research export over core and pool, as cmd builds it (with the
+// server's secret key).
+func newExport(t testing.TB, core *followup.Service, pool *pgxpool.Pool, log *slog.Logger, secret []byte) *export.Service {
+	t.Helper()
+	exp, err := export.New(export.Config{Core: core, Pool: pool, Logger: log, SecretKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
 }

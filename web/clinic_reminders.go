@@ -67,7 +67,7 @@ func (s *Server) reminderSend(c echo.Context) error {
 		return err
 	}
 	outbox := "/procedures/" + id.String() + "/reminders"
-	rs, err := s.svc.SendReminder(c.Request().Context(), actorOf(c), id)
+	rs, err := s.reminders.Send(c.Request().Context(), actorOf(c), id)
 	switch {
 	case followup.ErrorCode(err) == followup.ECONFLICT:
 		s.flash(c, "No reminder sent: "+followup.ErrorMessage(err)+".")
@@ -97,7 +97,7 @@ func (s *Server) reminderSwitch(c echo.Context) error {
 	default:
 		return followup.Errorf(followup.EINVALID, "choose whether reminders are on or off")
 	}
-	if err := s.svc.SetRemindersEnabled(c.Request().Context(), actorOf(c), id, enabled); err != nil {
+	if err := s.reminders.SetEnabled(c.Request().Context(), actorOf(c), id, enabled); err != nil {
 		return err
 	}
 	if enabled {

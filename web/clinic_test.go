@@ -64,6 +64,7 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	}
 	acc := newAccounts(t, pool, log)
 	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
+		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, nil),
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)

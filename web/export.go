@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -17,19 +18,19 @@ import (
 const exportDownloadExpiry = 5 * time.Minute
 
 // exportJSON adds the download link of a finished export: the route that audits the download.
-func exportJSON(e followup.Export) followup.Export {
-	if e.Status == followup.ExportDone {
+func exportJSON(e export.Export) export.Export {
+	if e.Status == export.StatusDone {
 		e.DownloadURL = "/api/v1/exports/" + e.ID.String() + "/download"
 	}
 	return e
 }
 
 func (s *Server) apiStartExport(c echo.Context) error {
-	var in followup.NewExport
+	var in export.Request
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	e, err := s.svc.StartExport(c.Request().Context(), actorOf(c), in)
+	e, err := s.export.Start(c.Request().Context(), actorOf(c), in)
 	if err != nil {
 		return err
 	}
@@ -46,11 +47,11 @@ func (s *Server) apiListExports(c echo.Context) error {
 		}
 		limit = n
 	}
-	list, err := s.svc.Exports(c.Request().Context(), actorOf(c), limit)
+	list, err := s.export.List(c.Request().Context(), actorOf(c), limit)
 	if err != nil {
 		return err
 	}
-	out := make([]followup.Export, len(list))
+	out := make([]export.Export, len(list))
 	for i, e := range list {
 		out[i] = exportJSON(e)
 	}
@@ -63,7 +64,7 @@ func (s *Server) apiGetExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.svc.Export(c.Request().Context(), actorOf(c), id)
+	e, err := s.export.Get(c.Request().Context(), actorOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func (s *Server) apiDownloadExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.svc.DownloadExport(c.Request().Context(), actorOf(c), id, exportDownloadExpiry)
+	d, err := s.export.Download(c.Request().Context(), actorOf(c), id, exportDownloadExpiry)
 	if err != nil {
 		return err
 	}
@@ -102,9 +103,9 @@ func (s *Server) apiDownloadExport(c echo.Context) error {
 type exportPageData struct {
 	Protocols []exportProtocolOption
 	Views     []exportViewOption
-	In        followup.NewExport
+	In        export.Request
 	Error     string
-	Exports   []followup.Export
+	Exports   []export.Export
 	// Busy makes the page refresh itself while an export is queued or running.
 	Busy bool
 }
@@ -120,20 +121,20 @@ type exportViewOption struct {
 }
 
 func (s *Server) exportPage(c echo.Context) error {
-	return s.renderExportPage(c, http.StatusOK, followup.NewExport{}, "")
+	return s.renderExportPage(c, http.StatusOK, export.Request{}, "")
 }
 
-func (s *Server) renderExportPage(c echo.Context, status int, in followup.NewExport, problem string) error {
+func (s *Server) renderExportPage(c echo.Context, status int, in export.Request, problem string) error {
 	ctx := c.Request().Context()
 	a := actorOf(c)
-	list, err := s.svc.Exports(ctx, a, 20)
+	list, err := s.export.List(ctx, a, 20)
 	if err != nil {
 		return err
 	}
 	d := exportPageData{In: in, Error: problem}
 	for i, e := range list {
 		list[i] = exportJSON(e)
-		if e.Status == followup.ExportQueued || e.Status == followup.ExportRunning {
+		if e.Status == export.StatusQueued || e.Status == export.StatusRunning {
 			d.Busy = true
 		}
 	}
@@ -161,9 +162,9 @@ func (s *Server) exportPageStart(c echo.Context) error {
 	if err != nil {
 		return followup.Errorf(followup.EINVALID, "the form could not be read")
 	}
-	in := followup.NewExport{Protocol: form.Get("protocol"), From: form.Get("from"), To: form.Get("to"),
+	in := export.Request{Protocol: form.Get("protocol"), From: form.Get("from"), To: form.Get("to"),
 		Views: form["views"], AgeInMonths: form.Get("age_in_months") == "yes"}
-	if _, err := s.svc.StartExport(c.Request().Context(), actorOf(c), in); err != nil {
+	if _, err := s.export.Start(c.Request().Context(), actorOf(c), in); err != nil {
 		if followup.ErrorCode(err) == followup.EINVALID {
 			return s.renderExportPage(c, http.StatusUnprocessableEntity, in, followup.ErrorMessage(err))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -97,7 +98,7 @@ func (f *exportFixture) start(t *testing.T, token string) exportAnswer {
 	if code := f.call(t, "POST", "/api/v1/exports", token, exportBody, &e); code != 202 || e.ID == "" || e.Status != "queued" {
 		t.Fatalf("start export = %d %+v", code, e)
 	}
-	if _, err := f.svc.ExportOnce(context.Background()); err != nil {
+	if _, err := f.exp.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if code := f.call(t, "GET", "/api/v1/exports/"+e.ID, token, nil, &e); code != 200 || e.Status != "done" {
@@ -151,7 +152,7 @@ func TestExportAPIWithSignedURL(t *testing.T) {
 			t.Errorf("the archive contains %q", secret)
 		}
 	}
-	if n := f.count(t, `select count(*) from audit_events where action = $1 and target_id = $2`, followup.AuditExportDownload, uuid.MustParse(e.ID)); n != 1 {
+	if n := f.count(t, `select count(*) from audit_events where action = $1 and target_id = $2`, export.AuditDownloaded, uuid.MustParse(e.ID)); n != 1 {
 		t.Errorf("download audit events = %d, want 1", n)
 	}
 	var list struct{ Exports []exportAnswer }
@@ -230,7 +231,7 @@ func TestExportAuthorization(t *testing.T) {
 		t.Fatalf("other clinic's exports = %+v", list)
 	}
 	for {
-		did, err := f.svc.ExportOnce(context.Background())
+		did, err := f.exp.RunOnce(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,7 +417,7 @@ func TestExportPage(t *testing.T) {
 	if _, _, page := p.do("GET", "/exports", nil); !strings.Contains(page, "queued") || !strings.Contains(page, `http-equiv="refresh"`) {
 		t.Errorf("the page does not show the queued export refreshing itself:\n%s", page)
 	}
-	if _, err := f.svc.ExportOnce(context.Background()); err != nil {
+	if _, err := f.exp.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_, _, page = p.do("GET", "/exports", nil)

@@ -70,7 +70,8 @@ func newFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	acc := newAccounts(t, r.pool, log)
-	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc, Accounts: acc})
+	srv, err := New(Config{Logger: log, DB: r.pool, Store: r.store, Registry: prometheus.NewRegistry(), Service: r.svc, Accounts: acc,
+		Reminders: newReminders(t, r.pool, log, "http://x", nil), Export: newExport(t, r.svc, r.pool, log, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

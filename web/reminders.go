@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 )
 
 // remindersOut is the outbox as the API returns it: never a message, a link or an address.
@@ -41,7 +42,7 @@ func (s *Server) apiSendReminder(c echo.Context) error {
 			return err
 		}
 	}
-	rs, err := s.svc.SendReminder(c.Request().Context(), actorOf(c), id)
+	rs, err := s.reminders.Send(c.Request().Context(), actorOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -62,14 +63,14 @@ func (s *Server) apiReminderSwitch(c echo.Context) error {
 	if in.Enabled == nil {
 		return badRequest("enabled is required: true or false")
 	}
-	if err := s.svc.SetRemindersEnabled(c.Request().Context(), actorOf(c), id, *in.Enabled); err != nil {
+	if err := s.reminders.SetEnabled(c.Request().Context(), actorOf(c), id, *in.Enabled); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]bool{"enabled": *in.Enabled})
 }
 
 func (s *Server) apiGetReminderSettings(c echo.Context) error {
-	out, err := s.svc.ClinicReminderSettings(c.Request().Context(), actorOf(c))
+	out, err := s.reminders.ClinicSettings(c.Request().Context(), actorOf(c))
 	if err != nil {
 		return err
 	}
@@ -79,11 +80,11 @@ func (s *Server) apiGetReminderSettings(c echo.Context) error {
 // apiReminderSettings sets the clinic's messaging gateway and quiet hours (admins). The
 // secret is write-only: it is never returned.
 func (s *Server) apiReminderSettings(c echo.Context) error {
-	var in followup.ReminderSettings
+	var in reminders.Settings
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.svc.SetReminderSettings(c.Request().Context(), actorOf(c), in)
+	out, err := s.reminders.SetSettings(c.Request().Context(), actorOf(c), in)
 	if err != nil {
 		return err
 	}

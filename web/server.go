@@ -18,6 +18,8 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/export"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -41,6 +43,10 @@ type Config struct {
 	Service *followup.Service
 	// Accounts are the clinic's users, passwords, tokens and sessions.
 	Accounts *accounts.Service
+	// Reminders are the families' reminders: sent by hand, switched, and the clinics' settings.
+	Reminders *reminders.Service
+	// Export is the research export: its API, its page and the archives' downloads.
+	Export *export.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
 	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
@@ -62,6 +68,8 @@ type Server struct {
 	metrics       *httpMetrics
 	svc           *followup.Service
 	accounts      *accounts.Service
+	reminders     *reminders.Service
+	export        *export.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -81,14 +89,15 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Service == nil || cfg.Accounts == nil {
-		return nil, errors.New("web: Logger, DB, Store, Registry, Service and Accounts are required")
+	if cfg.Logger == nil || cfg.DB == nil || cfg.Store == nil || cfg.Registry == nil || cfg.Service == nil || cfg.Accounts == nil ||
+		cfg.Reminders == nil || cfg.Export == nil {
+		return nil, errors.New("web: Logger, DB, Store, Registry, Service, Accounts, Reminders and Export are required")
 	}
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, accounts: cfg.Accounts, limits: cfg.Limits.WithDefaults(),
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, svc: cfg.Service, accounts: cfg.Accounts, reminders: cfg.Reminders, export: cfg.Export, limits: cfg.Limits.WithDefaults(),
 		uploadMemory: imagestore.NewChunkPool(uploadMemoryBudget), linkFailures: newFailureLimiter(20, 10*time.Minute),
 		tokenFailures: newFailureLimiter(20, 15*time.Minute),
 		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},

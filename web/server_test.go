@@ -43,12 +43,14 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Logger:   log,
-		DB:       pool,
-		Store:    store,
-		Registry: prometheus.NewRegistry(),
-		Service:  svc,
-		Accounts: newAccounts(t, pool, log),
+		Logger:    log,
+		DB:        pool,
+		Store:     store,
+		Registry:  prometheus.NewRegistry(),
+		Service:   svc,
+		Accounts:  newAccounts(t, pool, log),
+		Reminders: newReminders(t, pool, log, "http://example.test", nil),
+		Export:    newExport(t, svc, pool, log, nil),
 	}
 	for _, m := range mutate {
 		m(&cfg)

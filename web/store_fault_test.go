@@ -142,7 +142,7 @@ func TestStoreFaultsOnEveryPath(t *testing.T) {
 		if code := f.call(t, "POST", "/api/v1/exports", f.researcher, exportBody, &ex); code != 202 {
 			t.Fatalf("start export = %d", code)
 		}
-		f.svc.ExportOnce(context.Background())
+		f.exp.RunOnce(context.Background())
 		f.call(t, "GET", "/api/v1/exports/"+ex.ID, f.researcher, nil, &ex)
 		switch {
 		case fault.Kind == s3test.Stall && ex.Status == "done":

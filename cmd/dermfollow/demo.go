@@ -47,11 +47,12 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool, _, svc, acc, err := openService(ctx, cfg, log)
+	svcs, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer svcs.pool.Close()
+	svc, acc := svcs.core, svcs.accounts
 	password := randomPassword()
 	clinic, err := svc.ClinicByName(ctx, demoClinic)
 	fresh := followup.ErrorCode(err) == followup.ENOTFOUND

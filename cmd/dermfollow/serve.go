@@ -18,7 +18,9 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/notify"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -50,11 +52,12 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 			return err
 		}
 	}
-	pool, store, svc, acc, err := openService(ctx, cfg, log)
+	svcs, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer svcs.pool.Close()
+	pool, store, svc := svcs.pool, svcs.store, svcs.core
 	srv, err := web.New(web.Config{
 		Logger:         log,
 		DB:             pool,
@@ -62,7 +65,9 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		TrustedProxies: cfg.TrustedProxies,
 		Registry:       prometheus.NewRegistry(),
 		Service:        svc,
-		Accounts:       acc,
+		Accounts:       svcs.accounts,
+		Reminders:      svcs.reminders,
+		Export:         svcs.export,
 		Pool:           pool,
 		SecretKey:      cfg.SecretKey,
 		Secure:         cfg.BaseURL.Scheme == "https",
@@ -88,7 +93,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 		defer stopMetrics()
 	}
 
-	stop, err := startBackground(ctx, cfg, svc, acc, log)
+	stop, err := startBackground(ctx, cfg, svcs, log)
 	if err != nil {
 		return err
 	}
@@ -99,7 +104,8 @@ func runServe(ctx context.Context, args []string, getenv env, stdin io.Reader, s
 // startBackground runs the server's background work (thumbnails, sweeps, exports,
 // reminders) until stop, which lets reminder sends in flight finish first. Each piece is safe
 // to run on several servers at once.
-func startBackground(ctx context.Context, cfg *config, svc *followup.Service, acc *accounts.Service, log *slog.Logger) (stop func(), err error) {
+func startBackground(ctx context.Context, cfg *config, svcs *services, log *slog.Logger) (stop func(), err error) {
+	svc, acc := svcs.core, svcs.accounts
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
@@ -111,49 +117,73 @@ func startBackground(ctx context.Context, cfg *config, svc *followup.Service, ac
 	})
 	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
 	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, acc, log) }) })
-	wg.Go(func() { svc.RunExporter(bg, 5*time.Second) })
-	reminders, err := startReminders(bg, cfg, svc, log)
+	wg.Go(func() { svcs.export.Run(bg, 5*time.Second) })
+	rem, err := startReminders(bg, cfg, svcs.reminders, log)
 	if err != nil {
 		stopBG()
 		wg.Wait()
 		return nil, err
 	}
 	return func() {
-		stopReminders(reminders, cfg.ShutdownTimeout, log) // first: sends in flight finish
+		stopReminders(rem, cfg.ShutdownTimeout, log) // first: sends in flight finish
 		stopBG()
 		wg.Wait()
 	}, nil
 }
 
+// services are what a command works with: the database pool and the object store, the
+// follow-up core and its capabilities (package followup's sub-packages), wired here.
+type services struct {
+	pool      *pgxpool.Pool
+	store     imagestore.Store
+	core      *followup.Service
+	accounts  *accounts.Service
+	reminders *reminders.Service
+	export    *export.Service
+}
+
 // openService opens the database pool and the object store, loads the protocols (the shipped
-// ones and the clinic's, all validated) and builds the follow-up core and the accounts. The
-// caller closes the pool.
-func openService(ctx context.Context, cfg *config, log *slog.Logger) (*pgxpool.Pool, imagestore.Store, *followup.Service, *accounts.Service, error) {
+// ones and the clinic's, all validated) and builds the follow-up core and, beside it, the
+// accounts, the reminders and the research export. The caller closes the pool.
+func openService(ctx context.Context, cfg *config, log *slog.Logger) (*services, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("protocols: %w", err)
+		return nil, fmt.Errorf("protocols: %w", err)
 	}
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	s, err := buildServices(ctx, cfg, log, pool, reg)
 	if err != nil {
 		pool.Close()
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
-		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota})
-	if err != nil {
-		pool.Close()
-		return nil, nil, nil, nil, err
+	return s, nil
+}
+
+// buildServices builds the store and the services over pool.
+func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgxpool.Pool, reg *protocols.Registry) (*services, error) {
+	s := &services{pool: pool}
+	var err error
+	if s.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
 	}
-	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log})
-	if err != nil {
-		pool.Close()
-		return nil, nil, nil, nil, err
+	if s.core, err = followup.New(followup.Config{Pool: pool, Store: s.store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
+		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota}); err != nil {
+		return nil, err
 	}
-	return pool, store, svc, acc, nil
+	if s.accounts, err = accounts.New(accounts.Config{Pool: pool, Logger: log}); err != nil {
+		return nil, err
+	}
+	if s.reminders, err = reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: cfg.BaseURL.String(),
+		SecretKey: cfg.SecretKey}); err != nil {
+		return nil, err
+	}
+	if s.export, err = export.New(export.Config{Core: s.core, Pool: pool, Logger: log, SecretKey: cfg.SecretKey}); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // every runs f every period until ctx ends.
@@ -325,8 +355,8 @@ var errHelpShown = errors.New("help shown")
 
 // startReminders runs the reminder workers (River jobs in PostgreSQL; one elected server scans
 // for due reminders). Without DERMFOLLOW_SMTP_URL email is off and only clinics' webhooks work.
-func startReminders(ctx context.Context, cfg *config, svc *followup.Service, log *slog.Logger) (*followup.ReminderWorkers, error) {
-	rc := followup.ReminderConfig{Logger: log}
+func startReminders(ctx context.Context, cfg *config, rem *reminders.Service, log *slog.Logger) (*reminders.Workers, error) {
+	rc := reminders.WorkerConfig{Logger: log}
 	if cfg.SMTPURL == nil {
 		log.Info("reminder email disabled: DERMFOLLOW_SMTP_URL is not set; webhook reminders still work")
 	} else {
@@ -336,7 +366,7 @@ func startReminders(ctx context.Context, cfg *config, svc *followup.Service, log
 		}
 		rc.Email = email
 	}
-	r, err := followup.NewReminders(svc, rc)
+	r, err := reminders.NewWorkers(rem, rc)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +377,7 @@ func startReminders(ctx context.Context, cfg *config, svc *followup.Service, log
 }
 
 // stopReminders lets sends in flight finish, for at most the shutdown timeout.
-func stopReminders(r *followup.ReminderWorkers, timeout time.Duration, log *slog.Logger) {
+func stopReminders(r *reminders.Workers, timeout time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := r.Stop(ctx); err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // The research export (issues 9 and 15): bench.sh runs
-// `go test -run '^$' -bench BenchmarkExport -benchtime 2x ./followup/` into gotest-export.txt;
+// `go test -run '^$' -bench BenchmarkExport -benchtime 2x ./followup/export/` into gotest-export.txt;
 // the report reads its four sub-benchmarks.
 
 const (
@@ -96,9 +96,9 @@ func readersOf(par benchResult) int {
 
 const exportText = `## 6. Research export (issues 9 and 15)
 
-` + "`go test -run '^$' -bench BenchmarkExport -benchtime 2x ./followup/`" + ` against the test PostgreSQL and MinIO
+` + "`go test -run '^$' -bench BenchmarkExport -benchtime 2x ./followup/export/`" + ` against the test PostgreSQL and MinIO
 (SSE-S3): 1,000 photos of one patient (a 1024x768 noise JPEG, about 0.9 MB, uploaded through the service) exported
-by the real job (` + "`StartExport`, `ExportOnce`" + `): consent and selection query, %d workers fetching each photo from
+by the real job (` + "`Start`, `RunOnce`" + `): consent and selection query, %d workers fetching each photo from
 MinIO, checking its SHA-256 against the row, sanitizing and verifying it again (and hashing the result only when it
 differs from the stored bytes, which it rarely does: a stored photo was sanitized on upload), while
 the writer appends them in manifest order to the zip (stored, fixed timestamps) that streams through a pipe into

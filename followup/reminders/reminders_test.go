@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 )
@@ -102,14 +103,14 @@ func (fastRetry) NextRetry(*rivertype.JobRow) time.Time {
 }
 
 // startReminders runs reminder workers (one "server") on svc until the test ends.
-func startReminders(t *testing.T, svc *Service, cfg ReminderConfig) *ReminderWorkers {
+func startReminders(t *testing.T, svc *Service, cfg WorkerConfig) *Workers {
 	t.Helper()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.TestOnly, cfg.FetchPollInterval, cfg.RetryPolicy = true, 100*time.Millisecond, fastRetry{}
 	if cfg.ScanInterval == 0 {
 		cfg.ScanInterval = time.Hour
 	}
-	r, err := NewReminders(svc, cfg)
+	r, err := NewWorkers(svc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +137,18 @@ func newReminderFixture(t *testing.T, lang string) *reminderFixture {
 	f := newCoreFixture(t)
 	rf := &reminderFixture{coreFixture: f, email: "guardian-" + uuid.NewString()[:12] + "@reminders.test"}
 	ctx := testCtx(t)
-	p, err := f.svc.CreatePatient(ctx, f.clinician, NewPatient{DisplayName: "Lina Zhang", BirthDate: "2025-06-01",
+	p, err := f.core.CreatePatient(ctx, f.clinician, followup.NewPatient{DisplayName: "Lina Zhang", BirthDate: "2025-06-01",
 		GuardianEmail: rf.email, GuardianPhone: "+86 139 0000 0000", PreferredLanguage: lang})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.patient = p
-	f.proc, err = f.svc.Enrol(ctx, f.clinician, NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
+	f.proc, err = f.core.Enrol(ctx, f.clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
 		BodySite: "face", PerformedAt: "2026-05-04T10:00:00+08:00"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateLink(ctx, f.clinician, f.proc.ID, false); err != nil {
+	if _, err := f.core.CreateLink(ctx, f.clinician, f.proc.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	return rf
@@ -180,7 +181,7 @@ func TestReminderSchedule(t *testing.T) {
 	t.Parallel()
 	f := newReminderFixture(t, "zh-CN")
 	ctx := testCtx(t)
-	r := startReminders(t, f.svc, ReminderConfig{Email: testEmail(t, "")})
+	r := startReminders(t, f.svc, WorkerConfig{Email: testEmail(t, "")})
 	parent := f.parent(t)
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
 	uploads := map[string]string{ // timepoint -> local time its photos arrive
@@ -251,7 +252,7 @@ func TestReminderSchedule(t *testing.T) {
 	if link == "" || !strings.Contains(html, link) {
 		t.Fatalf("no link in the message:\n%s", text)
 	}
-	a, err := f.svc.ResolveLink(ctx, strings.TrimPrefix(link, "https://followup.example/p/"))
+	a, err := f.core.ResolveLink(ctx, strings.TrimPrefix(link, "https://followup.example/p/"))
 	if err != nil || a.Procedure != f.proc.ID {
 		t.Fatalf("the reminder's link resolves to %+v, %v", a, err)
 	}
@@ -296,24 +297,24 @@ func TestRemindersTwoServers(t *testing.T) {
 	emails := []string{f.email}
 	for range 4 {
 		email := "guardian-" + uuid.NewString()[:12] + "@reminders.test"
-		p, err := f.svc.CreatePatient(ctx, f.clinician, NewPatient{DisplayName: "Other Child", BirthDate: "2025-01-01",
+		p, err := f.core.CreatePatient(ctx, f.clinician, followup.NewPatient{DisplayName: "Other Child", BirthDate: "2025-01-01",
 			GuardianEmail: email, PreferredLanguage: "en"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := f.svc.Enrol(ctx, f.clinician, NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
+		e, err := f.core.Enrol(ctx, f.clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
 			BodySite: "back", PerformedAt: "2026-05-04T10:00:00+08:00"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.CreateLink(ctx, f.clinician, e.ID, false); err != nil {
+		if _, err := f.core.CreateLink(ctx, f.clinician, e.ID, false); err != nil {
 			t.Fatal(err)
 		}
 		procs, emails = append(procs, e.ID), append(emails, email)
 	}
-	servers := []*ReminderWorkers{
-		startReminders(t, f.svc, ReminderConfig{Email: testEmail(t, "")}),
-		startReminders(t, f.svc, ReminderConfig{Email: testEmail(t, "")}),
+	servers := []*Workers{
+		startReminders(t, f.svc, WorkerConfig{Email: testEmail(t, "")}),
+		startReminders(t, f.svc, WorkerConfig{Email: testEmail(t, "")}),
 	}
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC)) // 09:00 in Shanghai: day-1 is open
 	var wg sync.WaitGroup
@@ -414,7 +415,7 @@ func TestReminderSMTPDown(t *testing.T) {
 	f := newReminderFixture(t, "en")
 	ctx := testCtx(t)
 	smtp := newFlakySMTP(t, testEnv(t, "DERMFOLLOW_TEST_SMTP_ADDR"))
-	r := startReminders(t, f.svc, ReminderConfig{Email: testEmail(t, smtp.addr), ScanInterval: -1})
+	r := startReminders(t, f.svc, WorkerConfig{Email: testEmail(t, smtp.addr), ScanInterval: -1})
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC))
 	if n, err := r.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan = %d, %v", n, err)
@@ -430,7 +431,7 @@ func TestReminderSMTPDown(t *testing.T) {
 	if err := f.svc.pool.QueryRow(ctx, `select status, last_error from reminders where procedure_id = $1`, f.proc.ID).Scan(&status, &reason); err != nil {
 		t.Fatal(err)
 	}
-	if status != ReminderQueued || reason != "the mail server could not be reached" {
+	if status != followup.ReminderQueued || reason != "the mail server could not be reached" {
 		t.Fatalf("after a failed attempt: %s %q", status, reason)
 	}
 	if len(mailTo(t, f.email)) != 0 {
@@ -448,7 +449,7 @@ func TestReminderSMTPDown(t *testing.T) {
 	if err := f.svc.pool.QueryRow(ctx, `select status, attempts from reminders where procedure_id = $1`, f.proc.ID).Scan(&status, &attempts); err != nil {
 		t.Fatal(err)
 	}
-	if status != ReminderSent || attempts < 2 {
+	if status != followup.ReminderSent || attempts < 2 {
 		t.Fatalf("status %s after %d attempts", status, attempts)
 	}
 	// One link per attempt; those of failed attempts were revoked again.
@@ -468,7 +469,7 @@ func TestReminderWebhook(t *testing.T) {
 	t.Parallel()
 	f := newReminderFixture(t, "zh-CN")
 	ctx := testCtx(t)
-	_, admin := mustUser(t, f.svc, f.clinic.ID, RoleAdmin)
+	_, admin := mustUser(t, f.svc, f.clinic.ID, followup.RoleAdmin)
 	const secret = "a clinic's webhook secret, long enough"
 	type delivery struct {
 		body map[string]any
@@ -488,7 +489,7 @@ func TestReminderWebhook(t *testing.T) {
 	}))
 	t.Cleanup(hs.Close)
 	hook := hs.URL + "/sms"
-	for _, bad := range []ReminderSettings{
+	for _, bad := range []Settings{
 		{WebhookURL: "http://gateway.example/sms", WebhookSecret: secret},
 		{WebhookURL: "ftp://gateway.example/sms", WebhookSecret: secret},
 		{WebhookURL: "https://user:pw@gateway.example/sms", WebhookSecret: secret},
@@ -499,20 +500,20 @@ func TestReminderWebhook(t *testing.T) {
 		{WebhookURL: hook},
 		{WebhookURL: hook, WebhookSecret: secret, QuietStart: "25:00", QuietEnd: "08:00"},
 	} {
-		if _, err := f.svc.SetReminderSettings(ctx, admin, bad); ErrorCode(err) != EINVALID || ErrorMessage(err) == "" {
+		if _, err := f.svc.SetSettings(ctx, admin, bad); followup.ErrorCode(err) != followup.EINVALID || followup.ErrorMessage(err) == "" {
 			t.Errorf("settings %+v: %v", bad, err)
 		}
 	}
-	if _, err := f.svc.SetReminderSettings(ctx, f.clinician, ReminderSettings{WebhookURL: hook, WebhookSecret: secret}); ErrorCode(err) != EFORBIDDEN {
+	if _, err := f.svc.SetSettings(ctx, f.clinician, Settings{WebhookURL: hook, WebhookSecret: secret}); followup.ErrorCode(err) != followup.EFORBIDDEN {
 		t.Fatalf("a clinician changed the settings: %v", err)
 	}
-	if _, err := f.svc.SetReminderSettings(ctx, admin, ReminderSettings{WebhookURL: hook, WebhookSecret: secret}); err != nil {
+	if _, err := f.svc.SetSettings(ctx, admin, Settings{WebhookURL: hook, WebhookSecret: secret}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, f.svc, `select count(*) from reminder_settings where webhook_secret like '%webhook secret%'`); n != 0 {
 		t.Fatal("the webhook secret is stored in the clear")
 	}
-	r := startReminders(t, f.svc, ReminderConfig{ScanInterval: -1}) // no email: the webhook alone
+	r := startReminders(t, f.svc, WorkerConfig{ScanInterval: -1}) // no email: the webhook alone
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC))
 	if n, err := r.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan = %d, %v", n, err)
@@ -558,37 +559,37 @@ func TestReminderRules(t *testing.T) {
 	t.Parallel()
 	f := newReminderFixture(t, "en")
 	ctx := testCtx(t)
-	if err := f.svc.SetRemindersEnabled(ctx, f.clinician, f.proc.ID, false); err != nil {
+	if err := f.svc.SetEnabled(ctx, f.clinician, f.proc.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	// The test drives the scan itself, while it changes the procedure.
-	r := startReminders(t, f.svc, ReminderConfig{Email: testEmail(t, ""), ScanInterval: -1})
+	r := startReminders(t, f.svc, WorkerConfig{Email: testEmail(t, ""), ScanInterval: -1})
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC))
 	if n, _ := r.Scan(ctx); n != 0 {
 		t.Fatalf("reminders off: scan queued %d", n)
 	}
-	if _, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); ErrorCode(err) != ECONFLICT {
+	if _, err := f.svc.Send(ctx, f.clinician, f.proc.ID); followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Fatalf("by hand with reminders off: %v", err)
 	}
-	if err := f.svc.SetRemindersEnabled(ctx, f.clinician, f.proc.ID, true); err != nil {
+	if err := f.svc.SetEnabled(ctx, f.clinician, f.proc.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.SetStatus(ctx, f.clinician, f.proc.ID, StatusClosed); err != nil {
+	if err := f.core.SetStatus(ctx, f.clinician, f.proc.ID, followup.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := r.Scan(ctx); n != 0 {
 		t.Fatalf("closed: scan queued %d", n)
 	}
-	if err := f.svc.SetStatus(ctx, f.clinician, f.proc.ID, StatusActive); err != nil {
+	if err := f.core.SetStatus(ctx, f.clinician, f.proc.ID, followup.StatusActive); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateLink(ctx, f.clinician, f.proc.ID, true); err != nil { // rotate: the old one goes
+	if _, err := f.core.CreateLink(ctx, f.clinician, f.proc.ID, true); err != nil { // rotate: the old one goes
 		t.Fatal(err)
 	}
-	links, _ := f.svc.Links(ctx, f.clinician, f.proc.ID)
+	links, _ := f.core.Links(ctx, f.clinician, f.proc.ID)
 	for _, l := range links {
 		if l.Active(f.clock.Now()) {
-			if err := f.svc.RevokeLink(ctx, f.clinician, l.ID); err != nil {
+			if err := f.core.RevokeLink(ctx, f.clinician, l.ID); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -596,56 +597,56 @@ func TestReminderRules(t *testing.T) {
 	if n, _ := r.Scan(ctx); n != 0 {
 		t.Fatalf("no open link: scan queued %d", n)
 	}
-	if rs, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); ErrorCode(err) != ECONFLICT {
+	if rs, err := f.svc.Send(ctx, f.clinician, f.proc.ID); followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Logf("%d active", countRows(t, f.svc, `select count(*) from parent_links where procedure_id = $1 and revoked_at is null`, f.proc.ID))
 		t.Fatalf("by hand without a link: %+v %v", rs, err)
 	}
-	if _, err := f.svc.CreateLink(ctx, f.clinician, f.proc.ID, false); err != nil {
+	if _, err := f.core.CreateLink(ctx, f.clinician, f.proc.ID, false); err != nil {
 		t.Fatal(err)
 	}
 
 	// Queued, then the procedure is closed before the job runs: skipped, not sent.
 	f.clock.Set(time.Date(2026, 5, 4, 14, 0, 0, 0, time.UTC)) // 22:00 in Shanghai
-	rs, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID)
-	if ErrorCode(err) != ECONFLICT {
+	rs, err := f.svc.Send(ctx, f.clinician, f.proc.ID)
+	if followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Fatalf("by hand before any window opened: %v %v", rs, err)
 	}
 	f.clock.Set(time.Date(2026, 5, 5, 14, 0, 0, 0, time.UTC)) // 22:00 on day 1: quiet
 	if n, _ := r.Scan(ctx); n != 0 {
 		t.Fatalf("quiet hours: scan queued %d", n)
 	}
-	rs, err = f.svc.SendReminder(ctx, f.clinician, f.proc.ID)
+	rs, err = f.svc.Send(ctx, f.clinician, f.proc.ID)
 	if err != nil || len(rs) != 1 || rs[0].Timepoint != "day-1" || rs[0].Channel != ChannelEmail {
 		t.Fatalf("by hand: %+v, %v", rs, err)
 	}
 	if want := time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC); !rs[0].SendAfter.Equal(want) {
 		t.Fatalf("sent by hand at 22:00 goes at %v, want 08:00 local", rs[0].SendAfter)
 	}
-	if _, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); ErrorCode(err) != ECONFLICT {
+	if _, err := f.svc.Send(ctx, f.clinician, f.proc.ID); followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Fatalf("twice by hand within minutes: %v", err)
 	}
-	if err := f.svc.SetStatus(ctx, f.clinician, f.proc.ID, StatusClosed); err != nil {
+	if err := f.core.SetStatus(ctx, f.clinician, f.proc.ID, followup.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Set(time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC))
 	if err := r.send(ctx, rs[0].ID, false); err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.svc.Reminders(ctx, f.clinician, f.proc.ID)
-	if err != nil || len(out) != 1 || out[0].Status != ReminderSkipped || out[0].LastError != "the procedure is closed" {
+	out, err := f.core.Reminders(ctx, f.clinician, f.proc.ID)
+	if err != nil || len(out) != 1 || out[0].Status != followup.ReminderSkipped || out[0].LastError != "the procedure is closed" {
 		t.Fatalf("outbox = %+v, %v", out, err)
 	}
 	if len(mailTo(t, f.email)) != 0 {
 		t.Fatal("a message went out")
 	}
 	// The outbox is for clinicians of the clinic.
-	_, researcher := mustUser(t, f.svc, f.clinic.ID, RoleResearcher)
-	if _, err := f.svc.Reminders(ctx, researcher, f.proc.ID); ErrorCode(err) != EFORBIDDEN {
+	_, researcher := mustUser(t, f.svc, f.clinic.ID, followup.RoleResearcher)
+	if _, err := f.core.Reminders(ctx, researcher, f.proc.ID); followup.ErrorCode(err) != followup.EFORBIDDEN {
 		t.Fatalf("researcher: %v", err)
 	}
-	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "")
-	_, outsider := mustUser(t, f.svc, other.ID, RoleClinician)
-	if _, err := f.svc.Reminders(ctx, outsider, f.proc.ID); ErrorCode(err) != ENOTFOUND {
+	other := mustClinic(t, f.core, "Other "+uuid.NewString()[:8], "")
+	_, outsider := mustUser(t, f.svc, other.ID, followup.RoleClinician)
+	if _, err := f.core.Reminders(ctx, outsider, f.proc.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Fatalf("other clinic: %v", err)
 	}
 }
@@ -686,7 +687,7 @@ func TestReminderGivesUp(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	r, err := NewReminders(f.svc, ReminderConfig{Email: testEmail(t, closed), ScanInterval: -1,
+	r, err := NewWorkers(f.svc, WorkerConfig{Email: testEmail(t, closed), ScanInterval: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) // not started: the test runs the job
 	if err != nil {
 		t.Fatal(err)
@@ -704,8 +705,8 @@ func TestReminderGivesUp(t *testing.T) {
 			t.Fatalf("attempt %d succeeded", i+1)
 		}
 	}
-	out, err := f.svc.Reminders(ctx, f.clinician, f.proc.ID)
-	if err != nil || len(out) != 1 || out[0].Status != ReminderFailed || out[0].Attempts != 2 ||
+	out, err := f.core.Reminders(ctx, f.clinician, f.proc.ID)
+	if err != nil || len(out) != 1 || out[0].Status != followup.ReminderFailed || out[0].Attempts != 2 ||
 		out[0].LastError != "the mail server could not be reached" {
 		t.Fatalf("outbox = %+v, %v", out, err)
 	}
@@ -714,7 +715,7 @@ func TestReminderGivesUp(t *testing.T) {
 	}
 }
 
-// SendReminder queues its job through one insert-only River client per service, built once,
+// Send queues its job through one insert-only River client per service, built once,
 // not one per request.
 func TestSendReminderBuildsOneInsertClient(t *testing.T) {
 	// Not parallel: it counts through the package's constructor, which parallel tests call.
@@ -730,7 +731,7 @@ func TestSendReminderBuildsOneInsertClient(t *testing.T) {
 	at := time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC) // 09:00 in Shanghai: day-1 is open
 	for i := range 3 {
 		f.clock.Set(at.Add(time.Duration(i) * (manualReminderGap + time.Minute)))
-		if rs, err := f.svc.SendReminder(ctx, f.clinician, f.proc.ID); err != nil || len(rs) != 1 {
+		if rs, err := f.svc.Send(ctx, f.clinician, f.proc.ID); err != nil || len(rs) != 1 {
 			t.Fatalf("by hand, %d: %+v, %v", i+1, rs, err)
 		}
 	}

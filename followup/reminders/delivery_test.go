@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/notify"
 )
 
@@ -104,7 +105,7 @@ func requireDeliveredOnce(t *testing.T, f *reminderFixture, reminder uuid.UUID) 
 		Scan(&status, &lastError); err != nil {
 		t.Fatal(err)
 	}
-	if status != ReminderSent {
+	if status != followup.ReminderSent {
 		t.Errorf("the reminder is %s (%q), want sent", status, lastError)
 	}
 	if n := countRows(t, f.svc, `select count(*) from parent_links where procedure_id = $1 and created_by is null
@@ -231,7 +232,7 @@ func TestReminderAcceptedAfterJobTimeout(t *testing.T) {
 	f := newReminderFixture(t, "en")
 	ctx := testCtx(t)
 	sink := newSlowSMTP(t, testEnv(t, "DERMFOLLOW_TEST_SMTP_ADDR"))
-	r := startReminders(t, f.svc, ReminderConfig{Email: sink.Email(testEmail(t, sink.addr)), ScanInterval: -1,
+	r := startReminders(t, f.svc, WorkerConfig{Email: sink.Email(testEmail(t, sink.addr)), ScanInterval: -1,
 		JobTimeout: 2 * time.Second})
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC)) // 09:00 in Shanghai: day-1 is open
 	if n, err := r.Scan(ctx); err != nil || n != 1 {
@@ -264,7 +265,7 @@ func TestReminderCancelledAfterSend(t *testing.T) {
 		cancel()
 		return err
 	})
-	r, err := NewReminders(f.svc, ReminderConfig{Email: email, ScanInterval: -1,
+	r, err := NewWorkers(f.svc, WorkerConfig{Email: email, ScanInterval: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) // not started: the test runs the job
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +303,7 @@ func TestReminderAttemptDies(t *testing.T) {
 		}
 		return mailpit.SendEmail(ctx, m)
 	})
-	r := startReminders(t, f.svc, ReminderConfig{Email: email, ScanInterval: -1})
+	r := startReminders(t, f.svc, WorkerConfig{Email: email, ScanInterval: -1})
 	f.clock.Set(time.Date(2026, 5, 5, 1, 0, 0, 0, time.UTC))
 	if n, err := r.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan = %d, %v", n, err)

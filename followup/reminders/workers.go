@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/notify"
 )
 
@@ -26,8 +27,8 @@ type WebhookSender interface {
 	SendWebhook(ctx context.Context, ep notify.Endpoint, m notify.Message) error
 }
 
-// ReminderConfig configures the reminder workers.
-type ReminderConfig struct {
+// WorkerConfig configures the reminder workers.
+type WorkerConfig struct {
 	// Email sends email; nil disables the email channel (reminders go by webhook only).
 	Email EmailSender
 	// Webhook posts to gateways; nil: notify.NewWebhook with the service's clock.
@@ -46,10 +47,10 @@ type ReminderConfig struct {
 	TestOnly bool
 }
 
-// ReminderWorkers finds due reminders and sends them, through River jobs on PostgreSQL. Any
+// Workers finds due reminders and sends them, through River jobs on PostgreSQL. Any
 // number of servers may run them against one database: River elects one leader for the
 // periodic scan, the outbox has one row per automatic reminder, and each row has one job.
-type ReminderWorkers struct {
+type Workers struct {
 	svc     *Service
 	email   EmailSender
 	webhook WebhookSender
@@ -57,8 +58,8 @@ type ReminderWorkers struct {
 	client  *river.Client[pgx.Tx]
 }
 
-// NewReminders returns the reminder workers of svc; Start runs them.
-func NewReminders(svc *Service, cfg ReminderConfig) (*ReminderWorkers, error) {
+// NewWorkers returns the reminder workers of svc; Start runs them.
+func NewWorkers(svc *Service, cfg WorkerConfig) (*Workers, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.log
 	}
@@ -68,16 +69,16 @@ func NewReminders(svc *Service, cfg ReminderConfig) (*ReminderWorkers, error) {
 	if cfg.JobTimeout <= 0 {
 		cfg.JobTimeout = 2 * time.Minute
 	}
-	r := &ReminderWorkers{svc: svc, email: cfg.Email, webhook: cfg.Webhook, log: cfg.Logger}
+	r := &Workers{svc: svc, email: cfg.Email, webhook: cfg.Webhook, log: cfg.Logger}
 	if r.webhook == nil {
 		r.webhook = notify.NewWebhook(nil, svc.now)
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &sendWorker{r: r}); err != nil {
-		return nil, fmt.Errorf("followup: reminders: %w", err)
+		return nil, fmt.Errorf("reminders: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &scanWorker{r: r}); err != nil {
-		return nil, fmt.Errorf("followup: reminders: %w", err)
+		return nil, fmt.Errorf("reminders: %w", err)
 	}
 	var periodic []*river.PeriodicJob
 	if cfg.ScanInterval > 0 {
@@ -96,31 +97,31 @@ func NewReminders(svc *Service, cfg ReminderConfig) (*ReminderWorkers, error) {
 		PeriodicJobs:      periodic,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("followup: reminders: %w", err)
+		return nil, fmt.Errorf("reminders: %w", err)
 	}
 	r.client = client
 	return r, nil
 }
 
 // Start runs the workers until Stop.
-func (r *ReminderWorkers) Start(ctx context.Context) error {
+func (r *Workers) Start(ctx context.Context) error {
 	if err := r.client.Start(ctx); err != nil {
-		return fmt.Errorf("followup: start reminders: %w", err)
+		return fmt.Errorf("reminders: start: %w", err)
 	}
 	return nil
 }
 
 // Stop lets running sends finish (until ctx ends) and stops.
-func (r *ReminderWorkers) Stop(ctx context.Context) error {
+func (r *Workers) Stop(ctx context.Context) error {
 	if err := r.client.Stop(ctx); err != nil {
-		return fmt.Errorf("followup: stop reminders: %w", err)
+		return fmt.Errorf("reminders: stop: %w", err)
 	}
 	return nil
 }
 
 type scanWorker struct {
 	river.WorkerDefaults[scanArgs]
-	r *ReminderWorkers
+	r *Workers
 }
 
 func (w *scanWorker) Work(ctx context.Context, _ *river.Job[scanArgs]) error {
@@ -162,7 +163,7 @@ func (d dueTimepoint) closingSoonAt(loc *time.Location) time.Time {
 // The windows are found as ranges that contain now, through the GiST index of
 // migrations/00014_reminder_windows.sql: the scan reads the windows open, not every procedure
 // and link of every clinic.
-func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
+func (r *Workers) Scan(ctx context.Context) (int, error) {
 	now := r.svc.now()
 	rows, err := r.svc.pool.Query(ctx, `select t.procedure_id, p.clinic_id, t.key, t.opens_at, t.closes_at, t.window_end,
 			p.time_zone, p.quiet_start, p.quiet_end, p.guardian_email, p.guardian_phone, p.webhook_url,
@@ -183,7 +184,7 @@ func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 		where t.remind and t.who = 'family' and tstzrange(t.opens_at, t.closes_at) @> $1::timestamptz and `+missingPhotosSQL+`
 		order by t.opens_at`, now)
 	if err != nil {
-		return 0, wrap(unavailable(err), "scan reminders")
+		return 0, wrap(followup.Unavailable(err), "scan reminders")
 	}
 	due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (dueTimepoint, error) {
 		var d dueTimepoint
@@ -192,11 +193,11 @@ func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 		return d, err
 	})
 	if err != nil {
-		return 0, wrap(unavailable(err), "scan reminders")
+		return 0, wrap(followup.Unavailable(err), "scan reminders")
 	}
 	queued := 0
 	for _, d := range due {
-		loc, err := zone(d.tz)
+		loc, err := followup.Zone(d.tz)
 		if err != nil {
 			r.log.Error("reminders: clinic time zone", "clinic", d.clinic, "err", err)
 			continue
@@ -223,7 +224,7 @@ func (r *ReminderWorkers) Scan(ctx context.Context) (int, error) {
 }
 
 // queue inserts one automatic reminder and its job in one transaction, unless it exists.
-func (r *ReminderWorkers) queue(ctx context.Context, d dueTimepoint, kind, channel string, now time.Time) (int, error) {
+func (r *Workers) queue(ctx context.Context, d dueTimepoint, kind, channel string, now time.Time) (int, error) {
 	n := 0
 	err := r.svc.inTx(ctx, func(tx pgx.Tx) error {
 		var id uuid.UUID
@@ -236,10 +237,10 @@ func (r *ReminderWorkers) queue(ctx context.Context, d dueTimepoint, kind, chann
 			return nil // queued before, by this server or another
 		}
 		if err != nil {
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
 		if _, err := r.client.InsertTx(ctx, tx, reminderArgs{ReminderID: id}, nil); err != nil {
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
 		n = 1
 		return nil

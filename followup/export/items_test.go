@@ -1,4 +1,4 @@
-package followup
+package export
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ func TestExportItemsPositionsAndGrades(t *testing.T) {
 	_, e := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 4)
 	key, _ := s.svc.exportKey()
 	ctx := testCtx(t)
-	clinic, _ := s.svc.Clinic(ctx, s.clinic.ID)
+	clinic, _ := s.svc.core.Clinic(ctx, s.clinic.ID)
 	job := exportJob{clinic: s.clinic.ID, protocol: "pws-hemoporfin-pdt", views: []string{"front", "left-oblique"}}
 	read := func() map[string][2]any {
 		t.Helper()

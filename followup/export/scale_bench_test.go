@@ -1,4 +1,4 @@
-package followup
+package export
 
 import (
 	"cmp"
@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/reminders"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
@@ -43,7 +45,11 @@ import (
 // large=URL") and DERMFOLLOW_SCALE_RESULTS, the folder of scalegen's summary-SIZE.json, where it
 // writes queries-SIZE.json:
 //
-//	go test -run '^$' -bench BenchmarkScaleQueries -benchtime 1x ./followup/
+//	go test -run '^$' -bench BenchmarkScaleQueries -benchtime 1x ./followup/export/
+//
+// It lives with the export because it measures the core's, the reminders' and the export's
+// statements, and only here can it reach the export's photo selection (exportItems) without
+// exporting it; the core's and the reminders' it reaches through their exported methods.
 func BenchmarkScaleQueries(b *testing.B) {
 	dbs, dir := strings.Fields(os.Getenv("DERMFOLLOW_SCALE_DATABASES")), os.Getenv("DERMFOLLOW_SCALE_RESULTS")
 	if len(dbs) == 0 || dir == "" {
@@ -194,7 +200,7 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	if err != nil {
 		return nil, err
 	}
-	ConfigurePool(pc)
+	followup.ConfigurePool(pc)
 	pc.ConnConfig.Tracer = side.tracer
 	if side.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, err
@@ -212,11 +218,15 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	if err != nil {
 		return nil, err
 	}
-	svc, err := New(Config{Pool: side.pool, Store: store, Protocols: reg})
+	svc, err := followup.New(followup.Config{Pool: side.pool, Store: store, Protocols: reg})
 	if err != nil {
 		return nil, err
 	}
-	reminders, err := NewReminders(svc, ReminderConfig{ScanInterval: -1})
+	rem, err := reminders.New(reminders.Config{Pool: side.pool})
+	if err != nil {
+		return nil, err
+	}
+	remind, err := reminders.NewWorkers(rem, reminders.WorkerConfig{ScanInterval: -1})
 	if err != nil {
 		return nil, err
 	}
@@ -229,57 +239,61 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 		(select id from users where clinic_id = $1 and role = 'admin' order by email limit 1)`, clinic.ID).Scan(&clinicianID, &adminID); err != nil {
 		return nil, err
 	}
-	clinician := Actor{Kind: ActorUser, ID: clinicianID, ClinicID: clinic.ID, Role: RoleClinician}
-	admin := Actor{Kind: ActorUser, ID: adminID, ClinicID: clinic.ID, Role: RoleAdmin}
+	clinician := followup.Actor{Kind: followup.ActorUser, ID: clinicianID, ClinicID: clinic.ID, Role: followup.RoleClinician}
+	admin := followup.Actor{Kind: followup.ActorUser, ID: adminID, ClinicID: clinic.ID, Role: followup.RoleAdmin}
 	now := time.Now()
-	job := exportJob{clinic: clinic.ID, protocol: "pws-hemoporfin-pdt", views: svc.protocolViews("pws-hemoporfin-pdt")}
-	lastYear := job
-	lastYear.from = protocols.DateOf(now.AddDate(-1, 0, 0), clinic.Location)
-	key := make([]byte, 32)
-	first, err := svc.ClinicWorklist(ctx, clinician, WorklistFilter{})
+	exp, err := New(Config{Core: svc, Pool: side.pool})
 	if err != nil {
 		return nil, err
 	}
-	worklist := func(f WorklistFilter) func(context.Context) error {
+	job := exportJob{clinic: clinic.ID, protocol: "pws-hemoporfin-pdt", views: exp.protocolViews("pws-hemoporfin-pdt")}
+	lastYear := job
+	lastYear.from = protocols.DateOf(now.AddDate(-1, 0, 0), clinic.Location)
+	key := make([]byte, 32)
+	first, err := svc.ClinicWorklist(ctx, clinician, followup.WorklistFilter{})
+	if err != nil {
+		return nil, err
+	}
+	worklist := func(f followup.WorklistFilter) func(context.Context) error {
 		return func(ctx context.Context) error { _, err := svc.ClinicWorklist(ctx, clinician, f); return err }
 	}
 	side.ops = []scaleOp{
-		{name: "reminder due-scan", what: "ReminderWorkers.Scan: the open reminding windows of every clinic", abort: true,
-			run: func(ctx context.Context) error { _, err := reminders.Scan(ctx); return err }},
+		{name: "reminder due-scan", what: "reminders.Workers.Scan: the open reminding windows of every clinic", abort: true,
+			run: func(ctx context.Context) error { _, err := remind.Scan(ctx); return err }},
 		{name: "thumbnail claim", what: "makeOneThumbnail's claim (thumbnailQueue), with the 20 newest photos waiting", abort: true,
 			setup: `update photos set thumbnails_at = null where id in (select id from photos order by received_at desc limit 20)`,
 			run:   func(ctx context.Context) error { _, err := svc.MakeThumbnails(ctx, 1); return err }},
 		{name: "pending-object sweep", what: "SweepPending: the notes of uploads older than the grace", abort: true,
 			run: func(ctx context.Context) error { _, err := svc.SweepPending(ctx, svc.PendingGrace()); return err }},
 		{name: "export items, whole protocol", what: "exportItems: every consenting PWS photo of the clinic", abort: true,
-			run: func(ctx context.Context) error { _, err := svc.exportItems(ctx, job, clinic.Location, key); return err }},
+			run: func(ctx context.Context) error { _, err := exp.exportItems(ctx, job, clinic.Location, key); return err }},
 		{name: "export items, last 12 months", what: "exportItems with a from date a year ago", abort: true,
 			run: func(ctx context.Context) error {
-				_, err := svc.exportItems(ctx, lastYear, clinic.Location, key)
+				_, err := exp.exportItems(ctx, lastYear, clinic.Location, key)
 				return err
 			}},
-		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: worklist(WorklistFilter{})},
-		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: worklist(WorklistFilter{After: first.Next})},
-		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: worklist(WorklistFilter{State: WorklistOverdue})},
-		{name: "worklist search", what: "ClinicWorklist with the search term", run: worklist(WorklistFilter{Search: sum.SearchTerm})},
+		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: worklist(followup.WorklistFilter{})},
+		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: worklist(followup.WorklistFilter{After: first.Next})},
+		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: worklist(followup.WorklistFilter{State: followup.WorklistOverdue})},
+		{name: "worklist search", what: "ClinicWorklist with the search term", run: worklist(followup.WorklistFilter{Search: sum.SearchTerm})},
 		{name: "patient page", what: "ListProcedures of one patient",
 			run: func(ctx context.Context) error {
-				_, err := svc.ListProcedures(ctx, clinician, ProcedureFilter{PatientID: sum.Patient})
+				_, err := svc.ListProcedures(ctx, clinician, followup.ProcedureFilter{PatientID: sum.Patient})
 				return err
 			}},
 		{name: "API procedures", what: "ProcedureList, first page of 50",
 			run: func(ctx context.Context) error {
-				_, err := svc.ProcedureList(ctx, clinician, ProcedureListFilter{})
+				_, err := svc.ProcedureList(ctx, clinician, followup.ProcedureListFilter{})
 				return err
 			}},
 		{name: "API procedures, active, changed this week", what: "ProcedureList with state and updated_since",
 			run: func(ctx context.Context) error {
-				_, err := svc.ProcedureList(ctx, clinician, ProcedureListFilter{State: StatusActive, UpdatedSince: now.AddDate(0, 0, -7)})
+				_, err := svc.ProcedureList(ctx, clinician, followup.ProcedureListFilter{State: followup.StatusActive, UpdatedSince: now.AddDate(0, 0, -7)})
 				return err
 			}},
 		{name: "API patients search", what: "PatientList with the search term",
 			run: func(ctx context.Context) error {
-				_, err := svc.PatientList(ctx, clinician, PatientListFilter{Search: sum.SearchTerm})
+				_, err := svc.PatientList(ctx, clinician, followup.PatientListFilter{Search: sum.SearchTerm})
 				return err
 			}},
 		{name: "patient audit page", what: "PatientAuditPage, the newest 500 events of the patient",

@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"context"
@@ -15,11 +15,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/notify"
 )
 
-// ReminderSettings are a clinic's reminder channels and quiet hours.
-type ReminderSettings struct {
+// Settings are a clinic's reminder channels and quiet hours.
+type Settings struct {
 	// WebhookURL and WebhookSecret configure an SMS or messaging gateway; both empty: none.
 	WebhookURL    string `json:"webhook_url"`
 	WebhookSecret string `json:"webhook_secret,omitempty"`
@@ -30,22 +31,22 @@ type ReminderSettings struct {
 	WebhookConfigured bool `json:"webhook_configured"`
 }
 
-// ClinicReminderSettings returns the actor's clinic's reminder settings, without the
+// ClinicSettings returns the actor's clinic's reminder settings, without the
 // webhook secret (write-only). The gateway's URL may carry a key (in its query, or as user
 // information): admins, who set it, see it with those parts masked; other users only whether
 // one is set.
-func (s *Service) ClinicReminderSettings(ctx context.Context, a Actor) (ReminderSettings, error) {
-	if err := a.requireClinical(); err != nil {
-		return ReminderSettings{}, err
+func (s *Service) ClinicSettings(ctx context.Context, a followup.Actor) (Settings, error) {
+	if err := a.RequireClinical(); err != nil {
+		return Settings{}, err
 	}
-	out := ReminderSettings{QuietStart: "21:00", QuietEnd: "08:00"}
+	out := Settings{QuietStart: "21:00", QuietEnd: "08:00"}
 	err := s.pool.QueryRow(ctx, `select webhook_url, to_char(quiet_start, 'HH24:MI'), to_char(quiet_end, 'HH24:MI')
 		from reminder_settings where clinic_id = $1`, a.ClinicID).Scan(&out.WebhookURL, &out.QuietStart, &out.QuietEnd)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return ReminderSettings{}, wrap(unavailable(err), "reminder settings")
+		return Settings{}, wrap(followup.Unavailable(err), "reminder settings")
 	}
 	out.WebhookConfigured = out.WebhookURL != ""
-	if a.IsUser(RoleAdmin) {
+	if a.IsUser(followup.RoleAdmin) {
 		out.WebhookURL = maskURL(out.WebhookURL)
 	} else {
 		out.WebhookURL = ""
@@ -75,18 +76,18 @@ func maskURL(raw string) string {
 	return u.String()
 }
 
-// SetReminderSettings changes a clinic's reminder settings (admins only). A gateway URL must
+// SetSettings changes a clinic's reminder settings (admins only). A gateway URL must
 // be https and the secret long enough, or the change is refused with the reason.
-func (s *Service) SetReminderSettings(ctx context.Context, a Actor, in ReminderSettings) (ReminderSettings, error) {
-	if !a.IsUser(RoleAdmin) {
-		if a.Kind != ActorUser {
-			return ReminderSettings{}, Errorf(EUNAUTHORIZED, "sign in first")
+func (s *Service) SetSettings(ctx context.Context, a followup.Actor, in Settings) (Settings, error) {
+	if !a.IsUser(followup.RoleAdmin) {
+		if a.Kind != followup.ActorUser {
+			return Settings{}, followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
 		}
-		return ReminderSettings{}, Errorf(EFORBIDDEN, "only an admin can change reminder settings")
+		return Settings{}, followup.Errorf(followup.EFORBIDDEN, "only an admin can change reminder settings")
 	}
 	if in.WebhookURL != "" || in.WebhookSecret != "" {
 		if err := notify.CheckEndpoint(notify.Endpoint{URL: in.WebhookURL, Secret: in.WebhookSecret}); err != nil {
-			return ReminderSettings{}, &Error{Code: EINVALID, Message: err.Error()}
+			return Settings{}, &followup.Error{Code: followup.EINVALID, Message: err.Error()}
 		}
 	}
 	if in.QuietStart == "" && in.QuietEnd == "" {
@@ -94,14 +95,14 @@ func (s *Service) SetReminderSettings(ctx context.Context, a Actor, in ReminderS
 	}
 	for i, v := range []string{in.QuietStart, in.QuietEnd} {
 		if _, err := time.Parse("15:04", v); err != nil {
-			return ReminderSettings{}, invalidField([]string{"quiet_start", "quiet_end"}[i], "must be a time of day as HH:MM")
+			return Settings{}, followup.InvalidField([]string{"quiet_start", "quiet_end"}[i], "must be a time of day as HH:MM")
 		}
 	}
 	sealed := ""
 	if in.WebhookSecret != "" {
 		var err error
 		if sealed, err = s.sealWebhookSecret(a.ClinicID, in.WebhookSecret); err != nil {
-			return ReminderSettings{}, wrap(err, "reminder settings")
+			return Settings{}, wrap(err, "reminder settings")
 		}
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -110,13 +111,13 @@ func (s *Service) SetReminderSettings(ctx context.Context, a Actor, in ReminderS
 			on conflict (clinic_id) do update set webhook_url = $2, webhook_secret = $3, quiet_start = $4, quiet_end = $5,
 				updated_at = now()`, a.ClinicID, in.WebhookURL, sealed, in.QuietStart, in.QuietEnd)
 		if err != nil {
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
-		return audit(ctx, tx, a, AuditEvent{Action: AuditReminderSettings, TargetKind: "clinic", TargetID: a.ClinicID,
+		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditReminderSettings, TargetKind: "clinic", TargetID: a.ClinicID,
 			Detail: map[string]any{"webhook": in.WebhookURL != "", "quiet_start": in.QuietStart, "quiet_end": in.QuietEnd}})
 	})
 	if err != nil {
-		return ReminderSettings{}, wrap(err, "reminder settings")
+		return Settings{}, wrap(err, "reminder settings")
 	}
 	in.WebhookSecret = "" // write-only
 	return in, nil

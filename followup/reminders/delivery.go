@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/notify"
 )
 
 type sendWorker struct {
 	river.WorkerDefaults[reminderArgs]
-	r *ReminderWorkers
+	r *Workers
 }
 
 func (w *sendWorker) Work(ctx context.Context, job *river.Job[reminderArgs]) error {
@@ -56,12 +57,12 @@ type attempt struct {
 // Delivery is at least once: a crash after the server accepted a message and before the row
 // is marked sent repeats it (the Message-ID and the webhook's delivery id stay the same, so
 // receivers can drop the repeat).
-func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bool) error {
+func (r *Workers) send(ctx context.Context, id uuid.UUID, lastAttempt bool) error {
 	a, err := r.claim(ctx, id)
 	if err != nil {
 		return wrap(err, "send reminder %s", id)
 	}
-	if a.status != ReminderQueued {
+	if a.status != followup.ReminderQueued {
 		return nil // sent, failed or skipped, before or by this claim: nothing twice
 	}
 	if a.now.Before(a.sendAfter) {
@@ -85,7 +86,7 @@ func (r *ReminderWorkers) send(ctx context.Context, id uuid.UUID, lastAttempt bo
 // claim reads a reminder under its row's lock and, if it is due, either settles it (skipped
 // or failed, with the reason, when it is not to be sent) or readies an attempt: the link of
 // an earlier attempt revoked, a new link made, the attempt counted.
-func (r *ReminderWorkers) claim(ctx context.Context, id uuid.UUID) (attempt, error) {
+func (r *Workers) claim(ctx context.Context, id uuid.UUID) (attempt, error) {
 	s := r.svc
 	a := attempt{id: id, now: s.now()}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -93,24 +94,24 @@ func (r *ReminderWorkers) claim(ctx context.Context, id uuid.UUID) (attempt, err
 		if a.pending, err = lockPending(ctx, tx, id, a.now); err != nil {
 			return err
 		}
-		if a.status != ReminderQueued || a.now.Before(a.sendAfter) {
+		if a.status != followup.ReminderQueued || a.now.Before(a.sendAfter) {
 			return nil
 		}
 		if status, reason := a.refusal(a.now, r.email != nil); status != "" {
 			a.status = status
 			_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
 				id, status, reason, a.now)
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
 		if err := revokeEarlierLink(ctx, tx, a.clinic, a.procedure, id, a.now); err != nil {
 			return err
 		}
-		if a.linkID, a.token, err = s.reminderLink(ctx, tx, a.clinic, a.procedure, id, a.now); err != nil {
+		if a.linkID, a.token, err = followup.MakeParentLink(ctx, tx, a.clinic, a.procedure, a.now, map[string]any{"reminder": id}); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `update reminders set attempts = attempts + 1, parent_link_id = $2, updated_at = $3 where id = $1`,
 			id, a.linkID, a.now)
-		return unavailable(err)
+		return followup.Unavailable(err)
 	})
 	return a, err
 }
@@ -129,35 +130,35 @@ func lockPending(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (p
 		where r.id = $2 for update of r`, now, id).Scan(&p.clinic, &p.procedure, &p.key, &p.kind, &p.channel, &p.status,
 		&p.sendAfter, &p.procStatus, &p.enabled, &p.hasLink, &p.missing, &p.closes, &p.email, &p.phone, &p.lang,
 		&p.dueOn, &p.windowEnd, &p.hookURL, &p.sealedSecret)
-	return p, notFound(err, "reminder")
+	return p, followup.NotFound(err, "reminder")
 }
 
 // refusal says why a due reminder is not to be sent at now: skipped when there is nothing
 // (any more) to remind of, failed when it cannot be delivered. An empty status: send it.
 func (p pending) refusal(now time.Time, emailOn bool) (status, reason string) {
 	switch {
-	case p.procStatus != StatusActive:
-		return ReminderSkipped, "the procedure is " + p.procStatus
+	case p.procStatus != followup.StatusActive:
+		return followup.ReminderSkipped, "the procedure is " + p.procStatus
 	case !p.enabled:
-		return ReminderSkipped, "reminders are turned off for this procedure"
+		return followup.ReminderSkipped, "reminders are turned off for this procedure"
 	case !p.missing:
-		return ReminderSkipped, "the photos have arrived"
+		return followup.ReminderSkipped, "the photos have arrived"
 	case !p.hasLink:
-		return ReminderSkipped, "the family has no active link"
+		return followup.ReminderSkipped, "the family has no active link"
 	case p.kind != notify.KindManual && !now.Before(p.closes):
-		return ReminderSkipped, "the window closed before it could be sent"
+		return followup.ReminderSkipped, "the window closed before it could be sent"
 	case p.channel == ChannelEmail && p.email == "":
-		return ReminderFailed, "the guardian has no email address"
+		return followup.ReminderFailed, "the guardian has no email address"
 	case p.channel == ChannelEmail && !emailOn:
-		return ReminderFailed, "email is not configured on this server"
+		return followup.ReminderFailed, "email is not configured on this server"
 	case p.channel == ChannelWebhook && (p.hookURL == "" || p.phone == ""):
-		return ReminderFailed, "no messaging gateway or phone number"
+		return followup.ReminderFailed, "no messaging gateway or phone number"
 	}
 	return "", ""
 }
 
 // deliver hands the attempt's message to its channel.
-func (r *ReminderWorkers) deliver(ctx context.Context, a attempt) error {
+func (r *Workers) deliver(ctx context.Context, a attempt) error {
 	m := notify.Message{ID: a.id.String(), Language: a.lang, Link: r.svc.baseURL + "/p/" + a.token, Kind: a.kind,
 		DueOn: a.dueOn.Format(time.DateOnly), LastDay: a.windowEnd.Format(time.DateOnly)}
 	switch a.channel {
@@ -182,7 +183,7 @@ const recordTimeout = 15 * time.Second
 // runs detached from the job's context, every statement of it: the message may have left
 // after that context ended (go-mail honours it only while dialling, so a send in progress
 // reports success late), and a "sent" that fails to land makes River send the message again.
-func (r *ReminderWorkers) record(jobCtx context.Context, a attempt, sendErr error, lastAttempt bool) error {
+func (r *Workers) record(jobCtx context.Context, a attempt, sendErr error, lastAttempt bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
 	defer cancel()
 	done := r.svc.now()
@@ -190,23 +191,23 @@ func (r *ReminderWorkers) record(jobCtx context.Context, a attempt, sendErr erro
 		if sendErr == nil {
 			_, err := tx.Exec(ctx, `update reminders set status = 'sent', sent_at = $2, updated_at = $2, last_error = ''
 				where id = $1`, a.id, done)
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
 		// The message most likely never arrived: its link must not stay open.
 		if _, err := tx.Exec(ctx, `update parent_links set revoked_at = $2 where id = $1 and revoked_at is null`, a.linkID, done); err != nil {
-			return unavailable(err)
+			return followup.Unavailable(err)
 		}
-		if err := audit(ctx, tx, SystemActor(a.clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link",
+		if err := followup.Audit(ctx, tx, followup.SystemActor(a.clinic), followup.AuditEvent{Action: followup.AuditLinkRevoked, TargetKind: "parent_link",
 			TargetID: a.linkID, Detail: map[string]any{"procedure": a.procedure, "reminder": a.id, "unsent": true}}); err != nil {
 			return err
 		}
-		status := ReminderQueued
+		status := followup.ReminderQueued
 		if lastAttempt || notify.IsPermanent(sendErr) {
-			status = ReminderFailed
+			status = followup.ReminderFailed
 		}
 		_, err := tx.Exec(ctx, `update reminders set status = $2, last_error = $3, updated_at = $4 where id = $1`,
 			a.id, status, truncate(notify.Reason(sendErr), 300), done)
-		return unavailable(err)
+		return followup.Unavailable(err)
 	})
 }
 
@@ -230,32 +231,8 @@ func revokeEarlierLink(ctx context.Context, tx pgx.Tx, clinic, procedure, remind
 		return nil
 	}
 	if err != nil {
-		return unavailable(err)
+		return followup.Unavailable(err)
 	}
-	return audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkRevoked, TargetKind: "parent_link", TargetID: link,
+	return followup.Audit(ctx, tx, followup.SystemActor(clinic), followup.AuditEvent{Action: followup.AuditLinkRevoked, TargetKind: "parent_link", TargetID: link,
 		Detail: map[string]any{"procedure": procedure, "reminder": reminder, "superseded": true}})
-}
-
-// reminderLink makes a fresh parent link for one reminder, expiring like the links
-// clinicians make, and audits it as the system's.
-func (s *Service) reminderLink(ctx context.Context, tx pgx.Tx, clinic, procedure, reminder uuid.UUID, now time.Time) (uuid.UUID, string, error) {
-	var lastGrace time.Time
-	if err := tx.QueryRow(ctx, `select coalesce(max(grace_ends_at), $2) from timepoints where procedure_id = $1`,
-		procedure, now).Scan(&lastGrace); err != nil {
-		return uuid.Nil, "", unavailable(err)
-	}
-	expires := lastGrace.Add(LinkGrace)
-	if expires.Before(now.Add(7 * 24 * time.Hour)) {
-		expires = now.Add(7 * 24 * time.Hour)
-	}
-	token := newToken()
-	var id uuid.UUID
-	err := tx.QueryRow(ctx, `insert into parent_links (clinic_id, procedure_id, token_hash, expires_at, created_at)
-		values ($1, $2, $3, $4, $5) returning id`, clinic, procedure, tokenHash(token), expires, now).Scan(&id)
-	if err != nil {
-		return uuid.Nil, "", unavailable(err)
-	}
-	err = audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkCreated, TargetKind: "parent_link", TargetID: id,
-		Detail: map[string]any{"procedure": procedure, "reminder": reminder}})
-	return id, token, err
 }

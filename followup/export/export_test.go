@@ -1,4 +1,4 @@
-package followup
+package export
 
 import (
 	"archive/zip"
@@ -32,6 +32,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -46,9 +47,9 @@ type exportStudy struct {
 	pool       *pgxpool.Pool
 	store      imagestore.Store
 	clock      *testClock
-	clinic     Clinic
-	clinician  Actor
-	researcher Actor
+	clinic     followup.Clinic
+	clinician  followup.Actor
+	researcher followup.Actor
 	// photos of consenting patients' procedures, by patient
 	want map[uuid.UUID]int
 	// byte strings that must never appear in an archive
@@ -64,8 +65,12 @@ func newExportService(t testing.TB, pool *pgxpool.Pool, store imagestore.Store, 
 		t.Fatal(err)
 	}
 	// Studies load photos in bulk, far beyond a family's quotas (tested on their own).
-	svc, err := New(Config{Pool: pool, Store: store, Protocols: reg, Now: clock.Now, BaseURL: "https://followup.example", SecretKey: secret,
-		Quota: PhotoQuota{StepPhotos: 1 << 30, LinkPhotos: 1 << 30, LinkPerMinute: 1 << 30}})
+	core, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Now: clock.Now, BaseURL: "https://followup.example", SecretKey: secret,
+		Quota: followup.PhotoQuota{StepPhotos: 1 << 30, LinkPhotos: 1 << 30, LinkPerMinute: 1 << 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Core: core, Pool: pool, Now: clock.Now, SecretKey: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +92,8 @@ func newExportStudy(t testing.TB, store imagestore.Store) *exportStudy {
 		want: map[uuid.UUID]int{}}
 	s.clinic = mustClinic(t, s.svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
 	var doctor, researcher testUser
-	doctor, s.clinician = mustNamedUser(t, s.svc, s.clinic.ID, RoleClinician, "meilin.qiao@hospital.example", "Dr Meilin Qiao")
-	researcher, s.researcher = mustUser(t, s.svc, s.clinic.ID, RoleResearcher)
+	doctor, s.clinician = mustNamedUser(t, s.svc, s.clinic.ID, followup.RoleClinician, "meilin.qiao@hospital.example", "Dr Meilin Qiao")
+	researcher, s.researcher = mustUser(t, s.svc, s.clinic.ID, followup.RoleResearcher)
 	s.secrets = append(s.secrets, doctor.Name, doctor.Email, researcher.Email, researcher.Name, s.clinic.Name, s.clinic.ID.String(),
 		imagetest.SerialMarker, imagetest.OwnerMarker, imagetest.XMPMarker, "ftypmp42", "2026:05:04", "2026-05-04")
 	return s
@@ -96,16 +101,16 @@ func newExportStudy(t testing.TB, store imagestore.Store) *exportStudy {
 
 // enrolPatient adds a patient with a procedure performed on day (local 10:00) and uploads
 // photos (as phones send them) to baseline and day-1 and day-7, grading two timepoints.
-func (s *exportStudy) enrolPatient(t testing.TB, name, mrn, birth string, consent bool, day string, photos int) (Patient, Enrolment) {
+func (s *exportStudy) enrolPatient(t testing.TB, name, mrn, birth string, consent bool, day string, photos int) (followup.Patient, followup.Enrolment) {
 	t.Helper()
 	ctx := testCtx(t)
-	p, err := s.svc.CreatePatient(ctx, s.clinician, NewPatient{DisplayName: name, BirthDate: birth, MRN: mrn,
+	p, err := s.svc.core.CreatePatient(ctx, s.clinician, followup.NewPatient{DisplayName: name, BirthDate: birth, MRN: mrn,
 		GuardianEmail: strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@family.example", GuardianPhone: "+86 139 " + mrn[len(mrn)-4:] + " 0000",
 		PreferredLanguage: "zh-CN", ResearchConsent: consent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.svc.Enrol(ctx, s.clinician, NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
+	e, err := s.svc.core.Enrol(ctx, s.clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "pws-hemoporfin-pdt",
 		BodySite: "face", PerformedAt: day + "T10:00:00+08:00"})
 	if err != nil {
 		t.Fatal(err)
@@ -124,15 +129,15 @@ func (s *exportStudy) enrolPatient(t testing.TB, name, mrn, birth string, consen
 		s.clock.Set(at)
 		s.secrets = append(s.secrets, at.UTC().Format("2006-01-02"), at.In(s.clinic.Location).Format("2006-01-02"), at.Format("2006:01:02"))
 		body := imagetest.PhoneJPEG(96, 64, byte(i*7+len(name)), 6)
-		ph, _, err := s.svc.AddPhoto(ctx, s.clinician, e.ID, PhotoUpload{Timepoint: slot.tp, View: slot.view,
+		ph, _, err := s.svc.core.AddPhoto(ctx, s.clinician, e.ID, followup.PhotoUpload{Timepoint: slot.tp, View: slot.view,
 			UploadID: fmt.Sprintf("upload-%s-%d", mrn, i)}, bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.secrets = append(s.secrets, ph.ID.String())
 	}
-	for _, g := range []NewAssessment{{Timepoint: "day-1", Level: "none", Note: "NOTE-SECRET early " + name}, {Timepoint: "day-1", Level: "improved", Note: "NOTE-SECRET later"}} {
-		if _, err := s.svc.Assess(ctx, s.clinician, e.ID, g); err != nil {
+	for _, g := range []followup.NewAssessment{{Timepoint: "day-1", Level: "none", Note: "NOTE-SECRET early " + name}, {Timepoint: "day-1", Level: "improved", Note: "NOTE-SECRET later"}} {
+		if _, err := s.svc.core.Assess(ctx, s.clinician, e.ID, g); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,21 +161,21 @@ func (s *exportStudy) seed(t testing.TB) {
 
 // runExport starts an export as the researcher, runs the job and returns the export and the
 // archive's bytes.
-func (s *exportStudy) runExport(t testing.TB, svc *Service, in NewExport) (Export, []byte) {
+func (s *exportStudy) runExport(t testing.TB, svc *Service, in Request) (Export, []byte) {
 	t.Helper()
 	ctx := testCtx(t)
-	e, err := svc.StartExport(ctx, s.researcher, in)
+	e, err := svc.Start(ctx, s.researcher, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if did, err := svc.ExportOnce(ctx); err != nil || !did {
-		t.Fatalf("ExportOnce = %v, %v", did, err)
+	if did, err := svc.RunOnce(ctx); err != nil || !did {
+		t.Fatalf("RunOnce = %v, %v", did, err)
 	}
-	e, err = svc.Export(ctx, s.researcher, e.ID)
-	if err != nil || e.Status != ExportDone {
+	e, err = svc.Get(ctx, s.researcher, e.ID)
+	if err != nil || e.Status != StatusDone {
 		t.Fatalf("export after the run = %+v, %v", e, err)
 	}
-	d, err := svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute)
+	d, err := svc.Download(ctx, s.researcher, e.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +194,7 @@ func (s *exportStudy) runExport(t testing.TB, svc *Service, in NewExport) (Expor
 	return e, b
 }
 
-var studyExport = NewExport{Protocol: "pws-hemoporfin-pdt", From: "2026-04-20", To: "2026-04-30"}
+var studyExport = Request{Protocol: "pws-hemoporfin-pdt", From: "2026-04-20", To: "2026-04-30"}
 
 type archiveContents struct {
 	files    map[string][]byte
@@ -261,7 +266,7 @@ func TestExportSeededStudy(t *testing.T) {
 		}
 	}
 	readme := string(a.files["README.txt"])
-	for _, must := range []string{ExportMethod, "research consent", "remain identifiable", "HMAC-SHA256", "day 0"} {
+	for _, must := range []string{Method, "research consent", "remain identifiable", "HMAC-SHA256", "day 0"} {
 		if !strings.Contains(readme, must) {
 			t.Errorf("README.txt does not say %q", must)
 		}
@@ -324,7 +329,7 @@ func TestExportSeededStudy(t *testing.T) {
 	if err := json.Unmarshal(a.files["manifest.json"], &mj); err != nil {
 		t.Fatalf("manifest.json: %v", err)
 	}
-	if mj.Method != ExportMethod || mj.Photos != want || len(mj.Rows) != want || mj.Rows[0]["subject"] != a.manifest[0]["subject"] {
+	if mj.Method != Method || mj.Photos != want || len(mj.Rows) != want || mj.Rows[0]["subject"] != a.manifest[0]["subject"] {
 		t.Errorf("manifest.json = %s", a.files["manifest.json"])
 	}
 	for name, img := range a.files {
@@ -333,10 +338,10 @@ func TestExportSeededStudy(t *testing.T) {
 			break // one is enough: exiftool is slow, and the verifier checked them all
 		}
 	}
-	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditExport, e.ID); n != 1 {
+	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditStarted, e.ID); n != 1 {
 		t.Errorf("export audit events = %d, want 1", n)
 	}
-	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditExportDownload, e.ID); n != 1 {
+	if n := countRows(t, s.svc, `select count(*) from audit_events where action = $1 and target_id = $2`, AuditDownloaded, e.ID); n != 1 {
 		t.Errorf("download audit events = %d, want 1", n)
 	}
 
@@ -369,7 +374,7 @@ func TestExportSeededStudy(t *testing.T) {
 	}
 	other := newExportService(t, s.pool, s.store, s.clock, []byte("another secret key, 32 bytes long!"))
 	// The protocol alone (any date, every view), as the API contract allows.
-	_, keyed := s.runExport(t, other, NewExport{Protocol: studyExport.Protocol})
+	_, keyed := s.runExport(t, other, Request{Protocol: studyExport.Protocol})
 	keyedSubjects := subjects(keyed)
 	if len(keyedSubjects) != len(first) {
 		t.Errorf("an unbounded export has %d subjects, want %d", len(keyedSubjects), len(first))
@@ -388,7 +393,7 @@ func TestExportConsentAtRunTimeAndExclusions(t *testing.T) {
 	lina, _ := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
 	yue, yueProc := s.enrolPatient(t, "Yue Liu", "MRN-9024", "2025-01-30", false, "2026-04-22", 3)
 	ctx := testCtx(t)
-	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	e, err := s.svc.Start(ctx, s.researcher, studyExport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,14 +410,14 @@ func TestExportConsentAtRunTimeAndExclusions(t *testing.T) {
 	}
 	sum := sha256.Sum256(junk)
 	s.pool.Exec(ctx, `update photos set sha256 = $2, size_bytes = $3 where object_key = $1`, key, sum[:], len(junk))
-	if _, err := s.svc.ExportOnce(ctx); err != nil {
+	if _, err := s.svc.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e, err = s.svc.Export(ctx, s.researcher, e.ID)
-	if err != nil || e.Status != ExportDone || e.Photos != 2 || e.Excluded != 1 || e.Subjects != 1 {
+	e, err = s.svc.Get(ctx, s.researcher, e.ID)
+	if err != nil || e.Status != StatusDone || e.Photos != 2 || e.Excluded != 1 || e.Subjects != 1 {
 		t.Fatalf("export = %+v, %v; want Yue's 2 clean photos and 1 left out", e, err)
 	}
-	d, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute)
+	d, err := s.svc.Download(ctx, s.researcher, e.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,50 +464,50 @@ func TestExportAuthorizationAndInput(t *testing.T) {
 	t.Parallel()
 	s := newExportStudy(t, nil)
 	ctx := testCtx(t)
-	if _, err := s.svc.StartExport(ctx, s.clinician, studyExport); ErrorCode(err) != EFORBIDDEN {
+	if _, err := s.svc.Start(ctx, s.clinician, studyExport); followup.ErrorCode(err) != followup.EFORBIDDEN {
 		t.Errorf("clinician starts an export: %v, want forbidden", err)
 	}
-	if _, err := s.svc.StartExport(ctx, Actor{}, studyExport); ErrorCode(err) != EUNAUTHORIZED {
+	if _, err := s.svc.Start(ctx, followup.Actor{}, studyExport); followup.ErrorCode(err) != followup.EUNAUTHORIZED {
 		t.Errorf("nobody starts an export: %v, want unauthorized", err)
 	}
-	_, admin := mustUser(t, s.svc, s.clinic.ID, RoleAdmin)
-	e, err := s.svc.StartExport(ctx, admin, studyExport)
+	_, admin := mustUser(t, s.svc, s.clinic.ID, followup.RoleAdmin)
+	e, err := s.svc.Start(ctx, admin, studyExport)
 	if err != nil {
 		t.Fatalf("admin starts an export: %v", err)
 	}
-	if _, err := s.svc.Export(ctx, s.researcher, e.ID); err != nil {
+	if _, err := s.svc.Get(ctx, s.researcher, e.ID); err != nil {
 		t.Errorf("a researcher of the clinic reads the admin's export: %v", err)
 	}
-	if _, err := s.svc.Export(ctx, s.clinician, e.ID); ErrorCode(err) != EFORBIDDEN {
+	if _, err := s.svc.Get(ctx, s.clinician, e.ID); followup.ErrorCode(err) != followup.EFORBIDDEN {
 		t.Errorf("clinician reads an export: %v, want forbidden", err)
 	}
 	other := mustClinic(t, s.svc, "Other "+uuid.NewString()[:8], "")
-	_, outsider := mustUser(t, s.svc, other.ID, RoleResearcher)
-	if _, err := s.svc.Export(ctx, outsider, e.ID); ErrorCode(err) != ENOTFOUND {
+	_, outsider := mustUser(t, s.svc, other.ID, followup.RoleResearcher)
+	if _, err := s.svc.Get(ctx, outsider, e.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("another clinic's researcher reads the export: %v, want not found", err)
 	}
-	if _, err := s.svc.DownloadExport(ctx, outsider, e.ID, time.Minute); ErrorCode(err) != ENOTFOUND {
+	if _, err := s.svc.Download(ctx, outsider, e.ID, time.Minute); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("another clinic's researcher downloads the export: %v, want not found", err)
 	}
-	if _, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute); ErrorCode(err) != ECONFLICT {
+	if _, err := s.svc.Download(ctx, s.researcher, e.ID, time.Minute); followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Errorf("download of a queued export: %v, want conflict", err)
 	}
-	for name, mutate := range map[string]func(*NewExport){
-		"unknown protocol": func(in *NewExport) { in.Protocol = "nope" },
-		"bad from":         func(in *NewExport) { in.From = "20/04/2026" },
-		"bad to":           func(in *NewExport) { in.To = "2026-02-30" },
-		"from after to":    func(in *NewExport) { in.From, in.To = "2026-05-01", "2026-04-01" },
-		"unknown view":     func(in *NewExport) { in.Views = []string{"front", "sideways"} },
-		"view not used":    func(in *NewExport) { in.Views = []string{"back"} },
+	for name, mutate := range map[string]func(*Request){
+		"unknown protocol": func(in *Request) { in.Protocol = "nope" },
+		"bad from":         func(in *Request) { in.From = "20/04/2026" },
+		"bad to":           func(in *Request) { in.To = "2026-02-30" },
+		"from after to":    func(in *Request) { in.From, in.To = "2026-05-01", "2026-04-01" },
+		"unknown view":     func(in *Request) { in.Views = []string{"front", "sideways"} },
+		"view not used":    func(in *Request) { in.Views = []string{"back"} },
 	} {
 		in := studyExport
 		mutate(&in)
-		if _, err := s.svc.StartExport(ctx, s.researcher, in); ErrorCode(err) != EINVALID || ErrorMessage(err) == "" {
+		if _, err := s.svc.Start(ctx, s.researcher, in); followup.ErrorCode(err) != followup.EINVALID || followup.ErrorMessage(err) == "" {
 			t.Errorf("%s: %v, want invalid with a message", name, err)
 		}
 	}
 	noKey := newExportService(t, s.pool, s.store, s.clock, nil)
-	if _, err := noKey.StartExport(ctx, s.researcher, studyExport); ErrorCode(err) != EUNAVAILABLE {
+	if _, err := noKey.Start(ctx, s.researcher, studyExport); followup.ErrorCode(err) != followup.EUNAVAILABLE {
 		t.Errorf("export without a server secret: %v, want unavailable", err)
 	}
 }
@@ -514,7 +519,7 @@ func TestExportCrashRecoveryAndExpiry(t *testing.T) {
 	s := newExportStudy(t, nil)
 	s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
 	ctx := testCtx(t)
-	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	e, err := s.svc.Start(ctx, s.researcher, studyExport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,35 +527,35 @@ func TestExportCrashRecoveryAndExpiry(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("claim = %v, %v", ok, err)
 	}
-	if did, err := s.svc.ExportOnce(ctx); did || err != nil {
+	if did, err := s.svc.RunOnce(ctx); did || err != nil {
 		t.Fatalf("a running export with a fresh heartbeat was claimed again: %v, %v", did, err)
 	}
 	s.clock.Set(s.clock.Now().Add(exportLease + time.Second))
-	if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
+	if did, err := s.svc.RunOnce(ctx); !did || err != nil {
 		t.Fatalf("the abandoned export was not picked up: %v, %v", did, err)
 	}
 	if err := s.svc.exportProgress(ctx, dead, 1, 2); err != errLostLease {
 		t.Errorf("the dead run's progress = %v, want errLostLease", err)
 	}
-	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
-	if e.Status != ExportDone || e.Photos != 2 {
+	e, _ = s.svc.Get(ctx, s.researcher, e.ID)
+	if e.Status != StatusDone || e.Photos != 2 {
 		t.Fatalf("export = %+v", e)
 	}
 	// The download window counts from when the archive was finished, not requested.
-	if e.FinishedAt == nil || !e.ExpiresAt.Equal(e.FinishedAt.Add(ExportLifetime)) || !e.ExpiresAt.After(e.CreatedAt.Add(ExportLifetime)) {
-		t.Errorf("export created %v, finished %v, expires %v; want finished + %v", e.CreatedAt, e.FinishedAt, e.ExpiresAt, ExportLifetime)
+	if e.FinishedAt == nil || !e.ExpiresAt.Equal(e.FinishedAt.Add(Lifetime)) || !e.ExpiresAt.After(e.CreatedAt.Add(Lifetime)) {
+		t.Errorf("export created %v, finished %v, expires %v; want finished + %v", e.CreatedAt, e.FinishedAt, e.ExpiresAt, Lifetime)
 	}
 	// An export whose runs keep dying is given up on after exportMaxAttempts.
-	doomed, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	doomed, err := s.svc.Start(ctx, s.researcher, studyExport)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.pool.Exec(ctx, `update exports set status = 'running', attempts = $2, heartbeat_at = $3 where id = $1`,
 		doomed.ID, exportMaxAttempts, s.clock.Now().Add(-exportLease-time.Minute))
-	if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
-		t.Fatalf("ExportOnce on a doomed export = %v, %v", did, err)
+	if did, err := s.svc.RunOnce(ctx); !did || err != nil {
+		t.Fatalf("RunOnce on a doomed export = %v, %v", did, err)
 	}
-	if doomed, _ = s.svc.Export(ctx, s.researcher, doomed.ID); doomed.Status != ExportFailed || doomed.Error == "" {
+	if doomed, _ = s.svc.Get(ctx, s.researcher, doomed.ID); doomed.Status != StatusFailed || doomed.Error == "" {
 		t.Errorf("export after %d dead runs = %+v, want failed with a message", exportMaxAttempts, doomed)
 	}
 	var key string
@@ -559,18 +564,18 @@ func TestExportCrashRecoveryAndExpiry(t *testing.T) {
 		t.Fatalf("archive key %q", key)
 	}
 	// An archive no export refers to, older than the grace period, goes too.
-	orphan := newObjectKey("exports")
+	orphan := followup.NewObjectKey("exports")
 	s.store.Put(ctx, orphan, strings.NewReader("x"), 1, "application/zip")
 
 	// Past the lifetime and the orphan's grace (the local store dates objects by the real clock).
 	s.clock.Set(time.Now().Add(exportOrphanGrace + time.Hour))
-	if got, _ := s.svc.Export(ctx, s.researcher, e.ID); got.Status != ExportExpired {
+	if got, _ := s.svc.Get(ctx, s.researcher, e.ID); got.Status != StatusExpired {
 		t.Errorf("status after the lifetime = %s, want expired", got.Status)
 	}
-	if _, err := s.svc.DownloadExport(ctx, s.researcher, e.ID, time.Minute); ErrorCode(err) != ECONFLICT {
+	if _, err := s.svc.Download(ctx, s.researcher, e.ID, time.Minute); followup.ErrorCode(err) != followup.ECONFLICT {
 		t.Errorf("download of an expired export: %v, want conflict", err)
 	}
-	if n, err := s.svc.SweepExports(ctx); err != nil || n != 2 {
+	if n, err := s.svc.Sweep(ctx); err != nil || n != 2 {
 		t.Errorf("sweep = %d, %v; want the archive and the orphan", n, err)
 	}
 	if _, err := s.store.Stat(ctx, key); !errors.Is(err, imagestore.ErrNotExist) {
@@ -587,7 +592,7 @@ func TestExportPreparePhotoSpools(t *testing.T) {
 	s := newExportStudy(t, nil)
 	s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 1)
 	key, _ := s.svc.exportKey()
-	clinic, _ := s.svc.Clinic(testCtx(t), s.clinic.ID)
+	clinic, _ := s.svc.core.Clinic(testCtx(t), s.clinic.ID)
 	job := exportJob{clinic: s.clinic.ID, protocol: "pws-hemoporfin-pdt", views: []string{"front"}}
 	job.from, _ = protocols.ParseDate("2026-04-01")
 	job.to, _ = protocols.ParseDate("2026-04-30")
@@ -681,16 +686,16 @@ func TestExportStoreFailureLeavesNothing(t *testing.T) {
 	s := newExportStudy(t, faulty)
 	s.addPhotos(t, 40, noiseJPEG(t, 480, 360))
 	ctx := testCtx(t)
-	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	e, err := s.svc.Start(ctx, s.researcher, studyExport)
 	if err != nil {
 		t.Fatal(err)
 	}
 	faulty.n = 30 // the 30th photo of 40 cannot be read
-	if _, err := s.svc.ExportOnce(ctx); !errors.Is(err, errStoreGone) {
-		t.Fatalf("ExportOnce = %v, want the store's error", err)
+	if _, err := s.svc.RunOnce(ctx); !errors.Is(err, errStoreGone) {
+		t.Fatalf("RunOnce = %v, want the store's error", err)
 	}
-	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
-	if e.Status != ExportFailed || e.Error != exportFailedUnavailable || e.Progress.Total != 40 ||
+	e, _ = s.svc.Get(ctx, s.researcher, e.ID)
+	if e.Status != StatusFailed || e.Error != exportFailedUnavailable || e.Progress.Total != 40 ||
 		e.Progress.Done < exportProgressEvery || e.Progress.Done >= 30 {
 		t.Errorf("export = %+v; want failed as unavailable, with the progress made before the failure", e)
 	}
@@ -739,16 +744,16 @@ func TestExportCancelledHalfWayIsResumed(t *testing.T) {
 			// About 19 MB: more than two parts of an S3 stream, so that parts were uploaded
 			// before the cancel.
 			s.addPhotos(t, 60, noiseJPEG(t, 1024, 768))
-			e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+			e, err := s.svc.Start(ctx, s.researcher, studyExport)
 			if err != nil {
 				t.Fatal(err)
 			}
 			faulty.n = 50
-			if _, err := s.svc.ExportOnce(ctx); !errors.Is(err, context.Canceled) {
-				t.Fatalf("ExportOnce = %v, want context.Canceled", err)
+			if _, err := s.svc.RunOnce(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("RunOnce = %v, want context.Canceled", err)
 			}
 			ctx = testCtx(t)
-			if e, _ = s.svc.Export(ctx, s.researcher, e.ID); e.Status != ExportRunning {
+			if e, _ = s.svc.Get(ctx, s.researcher, e.ID); e.Status != StatusRunning {
 				t.Errorf("export after the cancel = %+v, want still running (to be resumed)", e)
 			}
 			left := append(leftovers(t, store, dir), incomplete()...)
@@ -758,10 +763,10 @@ func TestExportCancelledHalfWayIsResumed(t *testing.T) {
 			faulty.cancel = nil
 			faulty.n = 1 << 30
 			s.clock.Set(s.clock.Now().Add(exportLease + time.Second))
-			if did, err := s.svc.ExportOnce(ctx); !did || err != nil {
+			if did, err := s.svc.RunOnce(ctx); !did || err != nil {
 				t.Fatalf("the abandoned export was not resumed: %v, %v", did, err)
 			}
-			if e, _ = s.svc.Export(ctx, s.researcher, e.ID); e.Status != ExportDone || e.Photos != 60 {
+			if e, _ = s.svc.Get(ctx, s.researcher, e.ID); e.Status != StatusDone || e.Photos != 60 {
 				t.Errorf("resumed export = %+v, want done with 60 photos", e)
 			}
 		})
@@ -834,7 +839,7 @@ func (s *exportStudy) addPhotos(t testing.TB, n int, body []byte) {
 	ctx := testCtx(t)
 	_, e := s.enrolPatient(t, "Bulk Patient", "MRN-0001", "2025-01-01", true, "2026-04-20", 0)
 	for i := range n {
-		_, _, err := s.svc.AddPhoto(ctx, s.clinician, e.ID, PhotoUpload{Timepoint: "week-1", View: "front", UploadID: fmt.Sprintf("bulk-%06d", i)},
+		_, _, err := s.svc.core.AddPhoto(ctx, s.clinician, e.ID, followup.PhotoUpload{Timepoint: "week-1", View: "front", UploadID: fmt.Sprintf("bulk-%06d", i)},
 			bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
 		if err != nil {
 			t.Fatal(err)
@@ -850,7 +855,7 @@ func TestExportBoundedMemory(t *testing.T) {
 	photo := noiseJPEG(t, 480, 360)
 	s.addPhotos(t, 200, photo)
 	ctx := testCtx(t)
-	e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+	e, err := s.svc.Start(ctx, s.researcher, studyExport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -859,12 +864,12 @@ func TestExportBoundedMemory(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
 	peak := sampleHeapPeak(5 * time.Millisecond)
-	if _, err := s.svc.ExportOnce(ctx); err != nil {
+	if _, err := s.svc.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
 	peakHeap := peak()
-	e, _ = s.svc.Export(ctx, s.researcher, e.ID)
-	if e.Status != ExportDone || e.Photos != 200 {
+	e, _ = s.svc.Get(ctx, s.researcher, e.ID)
+	if e.Status != StatusDone || e.Photos != 200 {
 		t.Fatalf("export = %+v", e)
 	}
 	grew := int64(peakHeap) - int64(base)
@@ -897,15 +902,15 @@ func BenchmarkExport(b *testing.B) {
 	b.Run("export", func(b *testing.B) {
 		peak := sampleHeapPeak(10 * time.Millisecond)
 		for b.Loop() {
-			e, err := s.svc.StartExport(ctx, s.researcher, studyExport)
+			e, err := s.svc.Start(ctx, s.researcher, studyExport)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.svc.ExportOnce(ctx); err != nil {
+			if _, err := s.svc.RunOnce(ctx); err != nil {
 				b.Fatal(err)
 			}
-			e, _ = s.svc.Export(ctx, s.researcher, e.ID)
-			if e.Status != ExportDone || e.Photos != 1000 {
+			e, _ = s.svc.Get(ctx, s.researcher, e.ID)
+			if e.Status != StatusDone || e.Photos != 1000 {
 				b.Fatalf("export = %+v", e)
 			}
 			total = e.Size
@@ -1071,8 +1076,8 @@ func TestSweepAbortsDeadExportUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
-	key := newObjectKey("exports")
-	if err := s.svc.notePending(ctx, key); err != nil {
+	key := followup.NewObjectKey("exports")
+	if err := s.svc.core.NotePending(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 	id, err := core.NewMultipartUpload(ctx, cfg.Bucket, key, minio.PutObjectOptions{})
@@ -1095,13 +1100,13 @@ func TestSweepAbortsDeadExportUploads(t *testing.T) {
 	if n := incomplete(); n != 1 {
 		t.Fatalf("%d unfinished uploads listed for the key, want 1", n)
 	}
-	if _, err := s.svc.SweepPending(ctx, time.Hour); err != nil {
+	if _, err := s.svc.core.SweepPending(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := incomplete(); n != 1 {
 		t.Fatalf("a sweep within the grace aborted a live run's upload")
 	}
-	if _, err := s.svc.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := s.svc.core.SweepPending(ctx, -time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := incomplete(); n != 0 {

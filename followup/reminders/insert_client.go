@@ -1,4 +1,4 @@
-package followup
+package reminders
 
 import (
 	"fmt"
@@ -11,10 +11,10 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
-// Requests that queue a reminder (SendReminder) insert its River job in their own
+// Requests that queue a reminder (Service.Send) insert its River job in their own
 // transaction, through an insert-only River client. River sets up a whole client for that
 // (its configuration, maintenance services, elector), so each Service builds one, on its
-// first use, and keeps it (Service.riverInserter).
+// first use, and keeps it (Service.inserter).
 type onceInsertClient struct {
 	once   sync.Once
 	client *river.Client[pgx.Tx]
@@ -29,10 +29,10 @@ var newInsertClient = func(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[
 
 // insertClient returns the service's insert-only River client, building it on first use.
 func (s *Service) insertClient() (*river.Client[pgx.Tx], error) {
-	c := &s.riverInserter
+	c := &s.inserter
 	c.once.Do(func() {
 		if c.client, c.err = newInsertClient(s.pool, s.log); c.err != nil {
-			c.err = fmt.Errorf("followup: river client: %w", c.err)
+			c.err = fmt.Errorf("reminders: river client: %w", c.err)
 		}
 	})
 	return c.client, c.err
