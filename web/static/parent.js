@@ -34,7 +34,9 @@
     Array.prototype.forEach.call(form.querySelectorAll('input[type=file]'), function (input) {
       input.required = false;
       input.addEventListener('change', function () {
-        Array.prototype.forEach.call(input.files, function (file) { enqueue(form, file); });
+        Array.prototype.forEach.call(input.files, function (file) {
+          pick(form, file, function () { input.click(); });
+        });
         input.value = '';
       });
     });
@@ -138,6 +140,22 @@
     var b = new Uint8Array(16);
     crypto.getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
+  }
+
+  // pick is what a photo taken or chosen goes through: the advice (advice.js), then the queue;
+  // retake takes it again when the family chooses to.
+  function pick(form, file, retake) {
+    if (!window.DermfollowAdvice) {
+      enqueue(form, file);
+      return;
+    }
+    window.DermfollowAdvice.check(form, file, t).then(function (choice) {
+      if (choice === 'again') {
+        retake();
+      } else {
+        enqueue(form, file);
+      }
+    });
   }
 
   function enqueue(form, file) {
@@ -748,7 +766,7 @@
           return;
         }
         close();
-        enqueue(mine.form, blob);
+        pick(mine.form, blob, function () { mine.opener.click(); });
       }, 'image/jpeg', 0.92);
     }
   }
