@@ -9,7 +9,7 @@ TEST_FLAGS ?= -race -count=1 -p 2 -timeout 20m
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := .tools/bin/staticcheck
 
-.PHONY: all build run two-servers test vet lint fmt-check bench bench-scale fuzz services stop clean
+.PHONY: all build run two-servers test templ-check vet lint fmt-check bench bench-scale fuzz services stop clean
 
 all: build
 
@@ -36,7 +36,7 @@ bench-scale:
 	@scripts/bench_scale.sh
 
 ## test: start the real services, then vet, check formatting and run every test with -race
-test: vet lint fmt-check
+test: templ-check vet lint fmt-check
 	@eval "$$($(SERVICES) up test)"; \
 	$(GO) test $(TEST_FLAGS) ./...
 
@@ -48,6 +48,22 @@ fuzz:
 			echo "fuzz: $$pkg $$f"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
+	done
+
+## templ-check: the committed *_templ.go files are exactly what `go tool templ generate` makes of
+## the *.templ files (generated in a temporary copy, so the tree is never touched); regenerate with
+## `go tool templ generate` when it fails
+TEMPL_DIRS := web
+templ-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for d in $(TEMPL_DIRS); do \
+		mkdir -p "$$tmp/$$d"; cp $$d/*.templ "$$tmp/$$d/"; \
+		$(GO) tool templ generate -path "$$tmp/$$d" >"$$tmp/log" 2>&1 || { cat "$$tmp/log"; exit 1; }; \
+		rm -f "$$tmp/$$d"/*.templ; \
+		mkdir -p "$$tmp/have/$$d"; cp $$d/*_templ.go "$$tmp/have/$$d/" 2>/dev/null || true; \
+		if ! diff -ru "$$tmp/have/$$d" "$$tmp/$$d"; then \
+			echo "templ-check: $$d/*_templ.go are stale: run go tool templ generate and commit"; exit 1; \
+		fi; \
 	done
 
 vet:

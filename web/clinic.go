@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // The clinician's pages: sign-in, the worklist, patients and procedures, the timeline, the
@@ -43,18 +45,11 @@ func (l loginLimiter) take(addr, email string) (give func(), ok bool, wait time.
 	return func() { l.byAddr.Give(addr); l.byAccount.Give(account) }, true, 0
 }
 
-// clinicPage is what every clinic page template gets.
-type clinicPage struct {
-	Title string
-	User  followup.Actor
-	CSRF  string
-	Flash string
-	Data  any
-}
-
-func (s *Server) page(c echo.Context, status int, name, title string, data any) error {
-	return s.render(c, status, "clinic/"+name, clinicPage{Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
-		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash"), Data: data})
+// page renders a clinician's page: title names it (the layout adds the product's name), body
+// is its component, which finds the user, the form token and the flash through pageOf.
+func (s *Server) page(c echo.Context, status int, title string, body templ.Component) error {
+	return s.render(c, status, pageInfo{Lang: protocols.EN, Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
+		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash")}, body)
 }
 
 // flash leaves a one-line message for the next page (after a redirect).
@@ -77,7 +72,7 @@ func (s *Server) clinicPageErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		if status == http.StatusUnauthorized {
 			body.Error.Message = "Sign in again."
 		}
-		if rerr := s.page(c, status, "error", http.StatusText(status), body.Error); rerr != nil {
+		if rerr := s.page(c, status, http.StatusText(status), errorPage(body.Error.Message)); rerr != nil {
 			return err
 		}
 		return nil
@@ -138,7 +133,7 @@ func (s *Server) loginForm(c echo.Context) error {
 	if _, ok, err := s.sessionActor(c); err == nil && ok {
 		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
 	}
-	return s.page(c, http.StatusOK, "login", "Sign in", loginData{Next: localPath(c.QueryParam("next"))})
+	return s.page(c, http.StatusOK, "Sign in", loginPage(loginData{Next: localPath(c.QueryParam("next"))}))
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -147,7 +142,7 @@ func (s *Server) login(c echo.Context) error {
 	next := localPath(c.FormValue("next"))
 	addr := c.RealIP()
 	fail := func(status int, msg string) error {
-		return s.page(c, status, "login", "Sign in", loginData{Email: email, Next: next, Error: msg})
+		return s.page(c, status, "Sign in", loginPage(loginData{Email: email, Next: next, Error: msg}))
 	}
 	if email == "" || password == "" || len(email) > 254 {
 		return fail(http.StatusUnprocessableEntity, "Enter your email and password.")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/netip"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,7 +31,7 @@ func (s *Server) patientAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "audit", "Audit log", auditData{Patient: p, Entries: entries})
+	return s.page(c, http.StatusOK, "Audit log", auditPage(auditData{Patient: p, Entries: entries}))
 }
 
 type usersData struct {
@@ -51,7 +52,7 @@ func (s *Server) renderUsers(c echo.Context, status int, d usersData) error {
 	}
 	d.Users = users
 	d.Roles = []string{followup.RoleClinician, followup.RoleResearcher, followup.RoleAdmin}
-	return s.page(c, status, "users", "Users", d)
+	return s.page(c, status, "Users", usersPage(d))
 }
 
 func (s *Server) userCreate(c echo.Context) error {
@@ -92,4 +93,12 @@ func (s *Server) userSetDisabled(disabled bool) echo.HandlerFunc {
 		}
 		return c.Redirect(http.StatusSeeOther, "/admin/users")
 	}
+}
+
+// addrText is an audit entry's client address, or "" when none was recorded.
+func addrText(a *netip.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }

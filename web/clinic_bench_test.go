@@ -52,13 +52,10 @@ func BenchmarkTimelinePage(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := f.srv.tpl.load(); err != nil {
-			b.Fatal(err)
-		}
-		tpl := f.srv.tpl.pages["clinic/timeline"]
-		page := clinicPage{Title: "t", User: f.clinicianActor, CSRF: "csrf", Data: newTimelineData(newProcedurePage(r, f.svc.Protocols()))}
+		info := pageInfo{Lang: "en", Title: "t", User: f.clinicianActor, CSRF: "csrf"}
+		ctx := withPage(ctx, info)
 		for b.Loop() {
-			if err := tpl.ExecuteTemplate(io.Discard, "layout", page); err != nil {
+			if err := timelinePage(newTimelineData(newProcedurePage(r, f.svc.Protocols()))).Render(ctx, io.Discard); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -112,5 +112,5 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	return s.page(c, http.StatusOK, "compare", "Compare", d)
+	return s.page(c, http.StatusOK, "Compare", comparePage(d))
 }

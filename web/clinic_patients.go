@@ -39,7 +39,7 @@ var worklistLabels = map[string]string{
 func (s *Server) worklist(c echo.Context) error {
 	a := actorOf(c)
 	if a.IsUser(followup.RoleResearcher) {
-		return s.page(c, http.StatusOK, "researcher", "Dermfollow", nil)
+		return s.page(c, http.StatusOK, "Research", researcherPage())
 	}
 	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q"),
 		After: c.QueryParam("after"), Before: c.QueryParam("before")}
@@ -61,7 +61,28 @@ func (s *Server) worklist(c echo.Context) error {
 	if wl.Next != "" {
 		d.NextURL = worklistURL(f.State, f.Search, "after", wl.Next)
 	}
-	return s.page(c, http.StatusOK, "worklist", "Worklist", d)
+	return s.page(c, http.StatusOK, "Worklist", worklistPage(d))
+}
+
+// worklistFilterURL is the worklist filtered to state, keeping the search.
+func worklistFilterURL(state, search string) string {
+	return "/?state=" + url.QueryEscape(state) + "&q=" + url.QueryEscape(search)
+}
+
+// currentClass marks the current one of a row of links.
+func currentClass(current bool) string {
+	if current {
+		return " current"
+	}
+	return ""
+}
+
+// yesNo writes a recorded yes or no.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // worklistURL is the worklist page with the filter and search, at a cursor.
@@ -86,7 +107,7 @@ func (s *Server) patientForm(c echo.Context) error {
 	if err := requireClinicalPage(c); err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "patient_new", "New patient", patientFormData{In: followup.NewPatient{PreferredLanguage: "en"}})
+	return s.page(c, http.StatusOK, "New patient", patientNewPage(patientFormData{In: followup.NewPatient{PreferredLanguage: "en"}}))
 }
 
 // requireClinicalPage refuses researchers before a form is even shown.
@@ -105,7 +126,7 @@ func (s *Server) patientCreate(c echo.Context) error {
 	}
 	p, err := s.svc.CreatePatient(c.Request().Context(), actorOf(c), in)
 	if followup.ErrorCode(err) == followup.EINVALID || followup.ErrorCode(err) == followup.ECONFLICT {
-		return s.page(c, http.StatusUnprocessableEntity, "patient_new", "New patient", patientFormData{In: in, Error: followup.ErrorMessage(err)})
+		return s.page(c, http.StatusUnprocessableEntity, "New patient", patientNewPage(patientFormData{In: in, Error: followup.ErrorMessage(err)}))
 	}
 	if err != nil {
 		return err
@@ -137,7 +158,7 @@ func (s *Server) patientShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "patient", p.DisplayName, patientData{Patient: p, Procedures: procs})
+	return s.page(c, http.StatusOK, p.DisplayName, patientPage(patientData{Patient: p, Procedures: procs}))
 }
 
 // enrolData is the enrolment form; with Preview set, the schedule it would get.
@@ -186,25 +207,25 @@ func (s *Server) enrolForm(c echo.Context) error {
 		d.Performed = time.Now().In(clinic.Location).Format("2006-01-02T15:04")
 	}
 	if c.QueryParam("preview") == "" {
-		return s.page(c, http.StatusOK, "enrol", "Enrol a procedure", d)
+		return s.page(c, http.StatusOK, "Enrol a procedure", enrolPage(d))
 	}
 	performed, perr := time.ParseInLocation("2006-01-02T15:04", d.Performed, clinic.Location)
 	if perr != nil {
 		d.Error = "performed_at: enter the date and time of the procedure"
-		return s.page(c, http.StatusUnprocessableEntity, "enrol", "Enrol a procedure", d)
+		return s.page(c, http.StatusUnprocessableEntity, "Enrol a procedure", enrolPage(d))
 	}
 	d.PerformedZ = performed.Format(time.RFC3339)
 	proto, tps, err := s.svc.PreviewSchedule(ctx, a, followup.NewProcedure{PatientID: p.ID.String(), Protocol: d.Protocol,
 		BodySite: d.BodySite, PerformedAt: d.PerformedZ})
 	if followup.ErrorCode(err) == followup.EINVALID {
 		d.Error = followup.ErrorMessage(err)
-		return s.page(c, http.StatusUnprocessableEntity, "enrol", "Enrol a procedure", d)
+		return s.page(c, http.StatusUnprocessableEntity, "Enrol a procedure", enrolPage(d))
 	}
 	if err != nil {
 		return err
 	}
 	d.Chosen, d.Preview = proto, tps
-	return s.page(c, http.StatusOK, "enrol", "Enrol a procedure", d)
+	return s.page(c, http.StatusOK, "Enrol a procedure", enrolPage(d))
 }
 
 func (s *Server) enrolSave(c echo.Context) error {

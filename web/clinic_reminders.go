@@ -1,7 +1,6 @@
 package web
 
 import (
-	"html/template"
 	"net/http"
 	"time"
 
@@ -41,7 +40,7 @@ func (s *Server) reminderOutbox(c echo.Context) error {
 	}
 	d := outboxData{procedurePage: pp}
 	d.Rows, d.Zone = outboxRows(pp)
-	return s.page(c, http.StatusOK, "reminders", "Reminders · "+pp.Patient.DisplayName, d)
+	return s.page(c, http.StatusOK, "Reminders · "+pp.Patient.DisplayName, remindersPage(d))
 }
 
 // outboxRows is a procedure's outbox, newest first, with its times in the clinic's zone (whose
@@ -108,5 +107,10 @@ func (s *Server) reminderSwitch(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#reminders")
 }
 
-// Table is the outbox table (writeOutboxTable), which the procedure page shows too.
-func (d outboxData) Table() template.HTML { return outboxTable(d.Rows) }
+// onOff names a switch's state.
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}

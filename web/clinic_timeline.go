@@ -3,7 +3,6 @@ package web
 import (
 	"cmp"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -39,21 +38,20 @@ type timelineData struct {
 	procedurePage
 	Columns []timelineColumn
 	Rows    []timelineRow
-	Grid    template.HTML // the grid's head and body, see timelineGrid
 	Links   []followup.ParentLink
 	Now     time.Time
 	Photos  []option // the photos a retake can be asked for, or withdrawn
 	// Withdrawn lists the photos withdrawn from the record (kept, out of the grid).
 	Withdrawn []string
 	Levels    []option // the grading scale's levels
-	// The forms' <option> lists, written by optionsHTML.
-	StepOptions, ViewOptions, LevelOptions, PhotoOptions template.HTML
-	Chart                                                gradeChart
-	Grades                                               []gradeRow
-	UploadID                                             string
-	Active                                               bool
-	Outbox                                               []outboxRow // the procedure's reminders, newest first
-	Zone                                                 string      // the clinic's time zone, which the outbox's times are in
+	// The forms' <option> lists of the steps and the views.
+	StepOptions, ViewOptions []option
+	Chart                    gradeChart
+	Grades                   []gradeRow
+	UploadID                 string
+	Active                   bool
+	Outbox                   []outboxRow // the procedure's reminders, newest first
+	Zone                     string      // the clinic's time zone, which the outbox's times are in
 }
 
 type gradeRow struct {
@@ -68,7 +66,7 @@ func (s *Server) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "timeline", pp.Patient.DisplayName, newTimelineData(pp))
+	return s.page(c, http.StatusOK, pp.Patient.DisplayName, timelinePage(newTimelineData(pp)))
 }
 
 func newTimelineData(pp procedurePage) *timelineData {
@@ -127,18 +125,29 @@ func newTimelineData(pp procedurePage) *timelineData {
 	}
 	d.Chart = newGradeChart(pp, d.Columns)
 	d.Outbox, d.Zone = outboxRows(pp)
-	d.Grid = timelineGrid(pp.View.ID, d.Columns, d.Rows)
-	steps := make([]option, len(d.Columns))
+	d.StepOptions = make([]option, len(d.Columns))
 	for i, c := range d.Columns {
-		steps[i] = option{c.Key, c.Label}
+		d.StepOptions[i] = option{c.Key, c.Label}
 	}
-	rows := make([]option, len(d.Rows))
+	d.ViewOptions = make([]option, len(d.Rows))
 	for i, r := range d.Rows {
-		rows[i] = option{r.View, r.Label}
+		d.ViewOptions[i] = option{r.View, r.Label}
 	}
-	d.StepOptions, d.ViewOptions = optionsHTML(steps), optionsHTML(rows)
-	d.LevelOptions, d.PhotoOptions = optionsHTML(d.Levels), optionsHTML(d.Photos)
 	return d
+}
+
+// option is one choice of a <select>.
+type option struct{ Value, Label string }
+
+// proc is the procedure's path, which its forms post under.
+func (d *timelineData) proc() string { return "/procedures/" + d.View.ID.String() }
+
+// cellClass marks the cells the protocol asks a photo for.
+func cellClass(required bool) string {
+	if required {
+		return "tl-cell required"
+	}
+	return "tl-cell"
 }
 
 func (d *timelineData) levelLabel(key string) string {

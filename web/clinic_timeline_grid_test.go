@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/google/uuid"
 	"golang.org/x/net/html"
 
@@ -14,7 +16,7 @@ import (
 // evilText is a name that breaks out of text and attribute values unless escaped.
 const evilText = `"><script>alert(1)</script><img src=x onerror=alert(2) a='&amp;`
 
-// TestTimelineHTMLEscapes feeds the Go-written parts of the timeline page hostile names and
+// TestTimelineHTMLEscapes feeds the grid and option lists of the timeline page hostile names and
 // checks, by parsing the result as a browser would, that every one stays text or an attribute
 // value: no element, attribute or character reference is added.
 func TestTimelineHTMLEscapes(t *testing.T) {
@@ -25,8 +27,8 @@ func TestTimelineHTMLEscapes(t *testing.T) {
 	rows := []timelineRow{{View: evilText, Label: evilText, Cells: []timelineCell{
 		{Required: true, Photo: photo, Count: 3}, {Photo: pending}, {Required: true, Upcoming: true}}},
 		{View: "v", Label: "v", Cells: []timelineCell{{Required: true}, {}, {}}}}
-	grid := string(timelineGrid(uuid.New(), cols, rows))
-	opts := string(optionsHTML([]option{{evilText, evilText}, {"a", "b"}}))
+	grid := renderHTML(t, pageInfo{}, timelineGrid("/procedures/"+uuid.NewString(), cols, rows))
+	opts := renderHTML(t, pageInfo{}, options([]option{{evilText, evilText}, {"a", "b"}}))
 
 	checkEscaped(t, "grid", "<table>"+grid+"</table>")
 	checkEscaped(t, "options", "<select>"+opts+"</select>")
@@ -38,7 +40,7 @@ func TestTimelineHTMLEscapes(t *testing.T) {
 	}
 }
 
-// TestTimelineBodyEscapes does the same for the rest of the page (timelineData.Body): every
+// TestTimelineBodyEscapes does the same for the whole page (timelinePage): every
 // free-text field a clinic, a family or a failed send can fill holds the hostile name.
 func TestTimelineBodyEscapes(t *testing.T) {
 	t.Parallel()
@@ -68,7 +70,8 @@ func TestTimelineBodyEscapes(t *testing.T) {
 			Label: evilText, Created: evilText, Due: evilText, SentAt: evilText}},
 		Zone: evilText,
 	}
-	body := string(d.Body(evilText))
+	body := renderHTML(t, pageInfo{Title: evilText, CSRF: evilText, Flash: evilText, User: followup.Actor{Kind: followup.ActorUser, Role: followup.RoleAdmin}},
+		timelinePage(&d))
 	checkEscaped(t, "body", body)
 	for _, want := range []string{`id="assess-form"`, `id="retake-form"`, `id="upload-form"`, `id="reminder-send-form"`,
 		`id="reminder-switch-form"`, `id="link-create"`, `class="link-revoke"`, `id="grade-chart"`, `class="outbox-row status-`} {
@@ -80,17 +83,30 @@ func TestTimelineBodyEscapes(t *testing.T) {
 	if !strings.Contains(body, `/photos?csrf_token=%22%3E%3Cscript%3E`) {
 		t.Error("the CSRF token in the upload form's action is not query-escaped")
 	}
-	if !strings.Contains(string(outboxTable(nil)), "No reminder yet.") {
+	if !strings.Contains(renderHTML(t, pageInfo{}, outboxTable(nil)), "No reminder yet.") {
 		t.Error("an empty outbox does not say so")
 	}
 }
 
-// checkEscaped parses fragment as a browser would and fails on any element or attribute
-// outside what the Go-written parts of the page produce; the hostile name must come back whole
+// renderHTML renders a component as a page would, with info in its context.
+func renderHTML(t testing.TB, info pageInfo, c templ.Component) string {
+	t.Helper()
+	var b strings.Builder
+	if err := c.Render(withPage(context.Background(), info), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// checkEscaped parses fragment (or a whole page) as a browser would and fails on any element
+// or attribute outside what the pages produce; the hostile name must come back whole
 // as text and as an attribute value.
 func checkEscaped(t *testing.T, name, fragment string) {
 	t.Helper()
-	doc, err := html.Parse(strings.NewReader("<!doctype html><body>" + fragment))
+	if !strings.HasPrefix(fragment, "<!DOCTYPE") {
+		fragment = "<!doctype html><body>" + fragment
+	}
+	doc, err := html.Parse(strings.NewReader(fragment))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +115,7 @@ func checkEscaped(t *testing.T, name, fragment string) {
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
-			case "html", "head", "body", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "br", "select", "option",
+			case "html", "head", "body", "meta", "link", "script", "header", "nav", "main", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "br", "select", "option",
 				"h1", "h2", "p", "div", "section", "ul", "li", "strong", "form", "input", "label", "textarea", "button",
 				"svg", "line", "text", "polyline", "circle", "title":
 			default:
@@ -110,7 +126,7 @@ func checkEscaped(t *testing.T, name, fragment string) {
 				case "class", "data-key", "scope", "href", "src", "alt", "width", "height", "loading", "value", "id", "method", "action",
 					"type", "name", "maxlength", "rows", "required", "enctype", "accept", "colspan",
 					"xmlns", "viewBox", "role", "aria-label", "x1", "y1", "x2", "y2", "stroke", "x", "y", "text-anchor", "font-size",
-					"points", "fill", "stroke-width", "cx", "cy", "r":
+					"points", "fill", "stroke-width", "cx", "cy", "r", "charset", "content", "rel", "defer", "lang":
 				default:
 					t.Errorf("%s: unexpected attribute %s on <%s>", name, a.Key, n.Data)
 				}

@@ -151,8 +151,7 @@ func (s *Server) renderExportPage(c echo.Context, status int, in export.Request,
 		d.Views = append(d.Views, exportViewOption{Name: v.Name, Label: v.Label.In(protocols.EN),
 			Checked: len(in.Views) == 0 || slices.Contains(in.Views, v.Name)})
 	}
-	return s.render(c, status, "export/index", clinicPage{Title: "Research exports", User: a, CSRF: s.csrfToken(c),
-		Flash: s.clinic.sessions.PopString(ctx, "flash"), Data: d})
+	return s.page(c, status, "Research exports", exportIndexPage(d))
 }
 
 // exportPageStart is the form's POST: start the export, then back to the page (which shows

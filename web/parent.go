@@ -56,7 +56,8 @@ type invalidPage struct {
 
 func (h *parentPages) invalid(c echo.Context, status int, key string) error {
 	lang := chooseLang(c, "")
-	return h.s.render(c, status, "parent/invalid", invalidPage{Lang: lang, T: catalogue[lang], Body: tr(lang, key)})
+	p := invalidPage{Lang: lang, T: catalogue[lang], Body: tr(lang, key)}
+	return h.s.render(c, status, pageInfo{Lang: lang, Title: p.T["invalid_title"]}, invalidView(p))
 }
 
 // home is GET /p/: the family's page.
@@ -79,7 +80,7 @@ func (h *parentPages) home(c echo.Context) error {
 	page := buildParentPage(home, lang, c.QueryParam("m"), "/p/photos?csrf_token="+csrf)
 	page.CSRF = csrf
 	page.Owner = h.uploadOwner(ps.LinkID)
-	return h.s.render(c, http.StatusOK, "parent/home", page)
+	return h.s.render(c, http.StatusOK, pageInfo{Lang: lang, Title: page.Heading, CSRF: csrf}, parentHomeView(page))
 }
 
 // uploadOwner is the page's opaque name for the link (parentPage.Owner).

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"html/template"
 	"slices"
 	"strings"
 
@@ -11,7 +10,7 @@ import (
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
-// parentPage is what templates/parent/home.html shows. Every text is already in the page's
+// parentPage is what parentHomeView shows. Every text is already in the page's
 // language; the template only places it.
 type parentPage struct {
 	Lang         string
@@ -21,8 +20,8 @@ type parentPage struct {
 	TreatedOn    string
 	Instructions []string
 	Clinic       followup.ParentClinic
-	PhoneURL     template.URL
-	MailURL      template.URL
+	PhoneURL     string // tel: of the clinic's phone, or ""
+	MailURL      string // mailto: of the clinic's email, or ""
 	// Care is the aftercare that applies now: the step due now, or else the last one passed.
 	Care       []string
 	CareFor    string
@@ -85,48 +84,75 @@ type messageView struct {
 	Card   *photoCard // where to send the retake
 }
 
+// buildParentPage works out what the family's page shows, in its language: the steps, what
+// to do now (with a card per photo), the aftercare that applies and the clinic's messages.
 func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPage {
-	loc := h.Clinic.Location
 	p := parentPage{
 		Lang:         lang,
 		T:            catalogue[lang],
 		Heading:      trf(lang, "photos_for", h.FirstName),
 		Title:        h.Title.In(lang),
-		TreatedOn:    trf(lang, "treated_on", formatDay(h.View.PerformedAt.In(loc), lang)),
+		TreatedOn:    trf(lang, "treated_on", formatDay(h.View.PerformedAt.In(h.Clinic.Location), lang)),
 		Instructions: paragraphs(h.Instructions.In(lang)),
 		Clinic:       h.Clinic,
 		PhoneURL:     phoneURL(h.Clinic.Phone),
 	}
 	if h.Clinic.Email != "" && !strings.ContainsAny(h.Clinic.Email, "?&#/ ") {
-		p.MailURL = template.URL("mailto:" + h.Clinic.Email)
+		p.MailURL = "mailto:" + h.Clinic.Email
 	}
 	p.Flash, p.FlashError = flashText(flash, lang)
-	views := map[string]protocols.View{}
-	for _, v := range protocols.Views() {
-		views[v.Name] = v
+	cards := newCardMaker(h, lang, action)
+	family := p.addSteps(h, lang)
+	p.chooseNow(h, lang, cards)
+	p.AllDone = family && p.Now == nil && p.Next == nil && !slices.ContainsFunc(p.Steps, func(s stepView) bool {
+		return !s.ClinicTakes && !s.Complete
+	})
+	for _, m := range h.View.Messages {
+		p.Messages = append(p.Messages, newMessageView(h, m, lang, cards))
 	}
-	cardN := 0
-	card := func(tp, view string) photoCard {
-		cardN++
-		v := views[view]
-		label := v.Label.In(lang)
-		if label == "" {
-			label = view
-		}
-		c := photoCard{ID: "card-" + itoa(int64(cardN)), Timepoint: tp, View: view, Label: label, Hint: v.Hint.In(lang),
-			UploadID: uuid.NewString(), PrevAlt: trf(lang, "previous_alt", label), DoneAlt: trf(lang, "uploaded_alt", label),
-			TakeLabel: trf(lang, "photo_of", label), T: catalogue[lang], Action: action}
-		c.PrevID = previousPhoto(h.View.Photos, tp, view)
-		if ph := latestPhoto(h.View.Photos, tp, view); ph != nil {
-			c.Done = true
-			if ph.ThumbsReady {
-				c.DoneID = ph.ID.String()
-			}
-		}
-		return c
-	}
+	return p
+}
 
-	family := false
+// cardMaker makes the photo cards of a page, numbering their element ids.
+type cardMaker struct {
+	h      followup.ParentHome
+	lang   string
+	action string
+	views  map[string]protocols.View
+	n      int
+}
+
+func newCardMaker(h followup.ParentHome, lang, action string) *cardMaker {
+	m := &cardMaker{h: h, lang: lang, action: action, views: map[string]protocols.View{}}
+	for _, v := range protocols.Views() {
+		m.views[v.Name] = v
+	}
+	return m
+}
+
+func (m *cardMaker) card(tp, view string) photoCard {
+	m.n++
+	lang := m.lang
+	v := m.views[view]
+	label := v.Label.In(lang)
+	if label == "" {
+		label = view
+	}
+	c := photoCard{ID: "card-" + itoa(int64(m.n)), Timepoint: tp, View: view, Label: label, Hint: v.Hint.In(lang),
+		UploadID: uuid.NewString(), PrevAlt: trf(lang, "previous_alt", label), DoneAlt: trf(lang, "uploaded_alt", label),
+		TakeLabel: trf(lang, "photo_of", label), T: catalogue[lang], Action: m.action}
+	c.PrevID = previousPhoto(m.h.View.Photos, tp, view)
+	if ph := latestPhoto(m.h.View.Photos, tp, view); ph != nil {
+		c.Done = true
+		if ph.ThumbsReady {
+			c.DoneID = ph.ID.String()
+		}
+	}
+	return c
+}
+
+// addSteps lists the schedule's steps; it reports whether the family has any of its own.
+func (p *parentPage) addSteps(h followup.ParentHome, lang string) (family bool) {
 	for _, t := range h.View.Timepoints {
 		sv := stepView{Label: h.Labels[t.Key].In(lang), State: string(t.State),
 			StateText: tr(lang, "state_"+string(t.State)), ClinicTakes: t.Who == protocols.Clinic,
@@ -146,7 +172,12 @@ func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPa
 		}
 		p.Steps = append(p.Steps, sv)
 	}
-	// What to do now: the step whose window is open; else the latest one that is late.
+	return family
+}
+
+// chooseNow picks what to do now: the step whose window is open, else the latest one that is
+// late; else the next one coming. The aftercare shown is the step's now, or the last passed.
+func (p *parentPage) chooseNow(h followup.ParentHome, lang string, cards *cardMaker) {
 	now := -1
 	for i, t := range h.View.Timepoints {
 		if p.Steps[i].ClinicTakes {
@@ -168,63 +199,84 @@ func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPa
 			p.Steps[i].StateText = tr(lang, "state_late") // late, but today's step comes first
 		}
 	}
-	if now >= 0 {
-		t := h.View.Timepoints[now]
-		p.Steps[now].Current = true
-		sv := p.Steps[now]
-		for _, v := range t.Views {
-			sv.Cards = append(sv.Cards, card(t.Key, v))
-		}
-		p.Now = &sv
-		if t.State == protocols.StateOverdue {
-			p.NowText = trf(lang, "overdue_by", formatDate(t.WindowEnd, lang))
-		} else {
-			p.NowText = trf(lang, "due_by", formatDate(t.WindowEnd, lang))
-		}
-	}
-	if p.Now != nil {
-		p.Next = nil // one thing at a time: what is due now
-		p.Care, p.CareFor = p.Now.Aftercare, p.Now.Label
-	} else {
+	if now < 0 {
 		for i, t := range h.View.Timepoints {
 			if !t.DueAt.After(h.Now) && len(p.Steps[i].Aftercare) > 0 {
 				p.Care, p.CareFor = p.Steps[i].Aftercare, p.Steps[i].Label
 			}
 		}
+		return
 	}
-	p.AllDone = family && p.Now == nil && p.Next == nil && !slices.ContainsFunc(p.Steps, func(s stepView) bool {
-		return !s.ClinicTakes && !s.Complete
-	})
+	t := h.View.Timepoints[now]
+	p.Steps[now].Current = true
+	sv := p.Steps[now]
+	for _, v := range t.Views {
+		sv.Cards = append(sv.Cards, cards.card(t.Key, v))
+	}
+	p.Now = &sv
+	p.NowText = trf(lang, "due_by", formatDate(t.WindowEnd, lang))
+	if t.State == protocols.StateOverdue {
+		p.NowText = trf(lang, "overdue_by", formatDate(t.WindowEnd, lang))
+	}
+	p.Next = nil // one thing at a time: what is due now
+	p.Care, p.CareFor = sv.Aftercare, sv.Label
+}
 
-	for _, m := range h.View.Messages {
-		mv := messageView{Retake: m.Kind == "retake", Body: m.Body, Date: formatDay(m.CreatedAt.In(loc), lang)}
-		mv.Kind = tr(lang, "note")
-		if mv.Retake {
-			mv.Kind = tr(lang, "retake")
-		}
-		if m.Timepoint != "" {
-			label := h.Labels[m.Timepoint].In(lang)
-			if label == "" {
-				label = m.Timepoint
-			}
-			mv.Step = trf(lang, "for_step", label)
-		}
-		if mv.Retake && m.PhotoID != nil {
-			if i := slices.IndexFunc(h.View.Photos, func(ph followup.Photo) bool { return ph.ID == *m.PhotoID }); i >= 0 {
-				ph := h.View.Photos[i]
-				if j := slices.IndexFunc(h.View.Timepoints, func(t followup.Timepoint) bool { return t.Key == ph.Timepoint }); j >= 0 &&
-					h.View.Timepoints[j].Who != protocols.Clinic {
-					c := card(ph.Timepoint, ph.View)
-					// A retake asks for a new photo even though one has arrived.
-					c.Done, c.DoneID = false, ""
-					c.PrevID = ph.ID.String()
-					mv.Card = &c
-				}
-			}
-		}
-		p.Messages = append(p.Messages, mv)
+// newMessageView is a retake request or a note; a retake of a family photo gets a card to
+// send the new photo with.
+func newMessageView(h followup.ParentHome, m followup.Message, lang string, cards *cardMaker) messageView {
+	mv := messageView{Retake: m.Kind == "retake", Body: m.Body, Date: formatDay(m.CreatedAt.In(h.Clinic.Location), lang)}
+	mv.Kind = tr(lang, "note")
+	if mv.Retake {
+		mv.Kind = tr(lang, "retake")
 	}
-	return p
+	if m.Timepoint != "" {
+		label := h.Labels[m.Timepoint].In(lang)
+		if label == "" {
+			label = m.Timepoint
+		}
+		mv.Step = trf(lang, "for_step", label)
+	}
+	if !mv.Retake || m.PhotoID == nil {
+		return mv
+	}
+	i := slices.IndexFunc(h.View.Photos, func(ph followup.Photo) bool { return ph.ID == *m.PhotoID })
+	if i < 0 {
+		return mv
+	}
+	ph := h.View.Photos[i]
+	if j := slices.IndexFunc(h.View.Timepoints, func(t followup.Timepoint) bool { return t.Key == ph.Timepoint }); j >= 0 &&
+		h.View.Timepoints[j].Who != protocols.Clinic {
+		c := cards.card(ph.Timepoint, ph.View)
+		// A retake asks for a new photo even though one has arrived.
+		c.Done, c.DoneID = false, ""
+		c.PrevID = ph.ID.String()
+		mv.Card = &c
+	}
+	return mv
+}
+
+// doneClass, retakeClass and stepClass are the classes the family's page styles by.
+func doneClass(done bool) string {
+	if done {
+		return " done"
+	}
+	return ""
+}
+
+func retakeClass(retake bool) string {
+	if retake {
+		return " retake"
+	}
+	return ""
+}
+
+func stepClass(s stepView) string {
+	c := "step state-" + s.State
+	if s.ClinicTakes {
+		c += " clinic"
+	}
+	return c
 }
 
 // previousPhoto is the newest active photo of the view from another step, with thumbnails
@@ -262,7 +314,7 @@ func latestPhoto(photos []followup.Photo, timepoint, view string) *followup.Phot
 }
 
 // phoneURL makes a tel: link of a clinic phone number (digits and a leading +), or "".
-func phoneURL(phone string) template.URL {
+func phoneURL(phone string) string {
 	var b strings.Builder
 	for i, r := range phone {
 		if r >= '0' && r <= '9' || r == '+' && i == 0 {
@@ -272,7 +324,7 @@ func phoneURL(phone string) template.URL {
 	if b.Len() < 3 {
 		return ""
 	}
-	return template.URL("tel:" + b.String())
+	return "tel:" + b.String()
 }
 
 // paragraphs splits a protocol text at its line breaks.

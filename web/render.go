@@ -2,22 +2,26 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
 
-// Templates and static files are embedded: the binary is the whole deployment, and there is
-// no front-end build step.
+// Static files are embedded: the binary is the whole deployment, and there is no front-end
+// build step. The pages are templ components (*.templ beside their handlers), compiled into
+// the *_templ.go files that `go tool templ generate` writes and `make templ-check` checks.
 //
-//go:embed templates static
+//go:embed static
 var assets embed.FS
 
 // pageCSP is the Content-Security-Policy of every HTML page: no inline script or style, nothing
@@ -25,63 +29,37 @@ var assets embed.FS
 const pageCSP = "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
-// templates holds every page (templates/AREA/PAGE.html), each parsed once together with the
-// shared layout and partials (templates/*.html). Each page is its own template set, so pages
-// can define the same block names without clashing.
-type templates struct {
-	once  sync.Once
-	err   error
-	pages map[string]*template.Template
+// pageInfo is what every part of a page may need besides its own data: the language, the
+// signed-in user, the session's form token, the title and the flash. It travels in the
+// context templ hands to each component (pageOf), so a form deep in a page needs no argument
+// for its token.
+type pageInfo struct {
+	Lang  string
+	Title string
+	User  followup.Actor
+	CSRF  string
+	Flash string
 }
 
-// templateFuncs are available to every template.
-func templateFuncs() template.FuncMap {
-	return template.FuncMap{
-		"join": strings.Join,
-	}
+type pageInfoKey struct{}
+
+func withPage(ctx context.Context, p pageInfo) context.Context {
+	return context.WithValue(ctx, pageInfoKey{}, p)
 }
 
-func (t *templates) load() error {
-	t.once.Do(func() {
-		t.pages = map[string]*template.Template{}
-		shared, err := fs.Glob(assets, "templates/*.html")
-		if err != nil {
-			t.err = err
-			return
-		}
-		pages, err := fs.Glob(assets, "templates/*/*.html")
-		if err != nil {
-			t.err = err
-			return
-		}
-		for _, p := range pages {
-			name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
-			tpl, err := template.New(name).Funcs(templateFuncs()).ParseFS(assets, append(append([]string{}, shared...), p)...)
-			if err != nil {
-				t.err = fmt.Errorf("web: template %s: %w", p, err)
-				return
-			}
-			t.pages[name] = tpl
-		}
-	})
-	return t.err
+// pageOf is the page's pageInfo (the zero value outside a page).
+func pageOf(ctx context.Context) pageInfo {
+	p, _ := ctx.Value(pageInfoKey{}).(pageInfo)
+	return p
 }
 
-// render executes the page template name (e.g. "parent/home") into a buffer first, so that an
-// error never sends half a page, and sends it with the page headers: personal pages are never
-// cached anywhere.
-func (s *Server) render(c echo.Context, status int, name string, data any) error {
-	if err := s.tpl.load(); err != nil {
-		return err
-	}
-	tpl, ok := s.tpl.pages[name]
-	if !ok {
-		return fmt.Errorf("web: no template %q", name)
-	}
+// render writes the component into a buffer first, so that an error never sends half a page,
+// and sends it with the page headers: personal pages are never cached anywhere.
+func (s *Server) render(c echo.Context, status int, info pageInfo, page templ.Component) error {
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)
-	if err := tpl.ExecuteTemplate(buf, "layout", data); err != nil {
-		return fmt.Errorf("web: render %s: %w", name, err)
+	if err := page.Render(withPage(c.Request().Context(), info), buf); err != nil {
+		return fmt.Errorf("web: render %s: %w", info.Title, err)
 	}
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", pageCSP)

@@ -74,14 +74,13 @@ type Server struct {
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
 	tokenFailures *failureLimiter       // wrong API tokens, per address
-	tpl           templates
-	clinic        *clinicState    // session.go: clinicians' sessions and sign-in limits
-	storeWrites   *storeWrites    // health.go
-	uploads       map[string]bool // "METHOD /path" of the routes that take uploads (routes.go)
-	clientLimits  clientLimits    // limits.go; tests shorten them
-	uploadSlots   *uploadSlots    // limits.go
-	forms         formTokens      // csrf.go
-	draining      atomic.Bool     // health.go: a stopping server says so on /readyz
+	clinic        *clinicState          // session.go: clinicians' sessions and sign-in limits
+	storeWrites   *storeWrites          // health.go
+	uploads       map[string]bool       // "METHOD /path" of the routes that take uploads (routes.go)
+	clientLimits  clientLimits          // limits.go; tests shorten them
+	uploadSlots   *uploadSlots          // limits.go
+	forms         formTokens            // csrf.go
+	draining      atomic.Bool           // health.go: a stopping server says so on /readyz
 	// observe, set only by tests, sees every request's route template and status (the
 	// authorization tests record which routes they refused callers on).
 	observe func(method, route string, status int, location string)
@@ -109,9 +108,6 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.Use(s.requestID, s.recoverPanic, s.logRequests, s.securityHeaders, s.crossOrigin, s.boundBodies)
 	s.echo = e
-	if err := s.tpl.load(); err != nil {
-		return nil, err
-	}
 	s.initSessions()
 	s.routes()
 	return s, nil
