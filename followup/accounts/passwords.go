@@ -51,6 +51,9 @@ func errLogin() error { return followup.Errorf(followup.EUNAUTHORIZED, "email or
 // Authenticate checks an email and password. Every failure answers followup.EUNAUTHORIZED "email or
 // password is wrong" after the same amount of hashing, so neither the message nor the timing
 // reveals which emails have accounts. Successes and failures are audited; the password never is.
+// Failures count against the account's budget and the address's (see AccountFailures): once
+// one is spent the answer is followup.ETOOMANY with a WaitError, and the password is not
+// checked. A success is the first step only: see SecondFactorState.
 func (s *Service) Authenticate(ctx context.Context, email, password string, addr netip.Addr) (followup.Actor, User, error) {
 	addr = addr.Unmap()
 	// Lowercase and trim but do not validate: an invalid address takes the unknown-user path,
@@ -59,14 +62,36 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, addr
 	if len(password) > 4*MaxPasswordLength {
 		password = password[:4*MaxPasswordLength] // never valid; bounds the hashing cost
 	}
+	if len(email) > 4*254 {
+		email = email[:4*254] // never an account; bounds what is hashed and looked up
+	}
 	u, hash, err := s.userByEmail(ctx, email)
 	known := err == nil
 	if !known && followup.ErrorCode(err) != followup.ENOTFOUND {
 		return followup.Actor{}, User{}, wrap(err, "authenticate")
 	}
+	account := emailBudget(email)
+	if known {
+		account = accountBudget(u.ID)
+	}
+	at, err := s.reserve(ctx, append(addrBudgets(addr), account)...)
+	if err != nil {
+		return followup.Actor{}, User{}, wrap(err, "authenticate")
+	}
+	a, err := s.checkPassword(ctx, u, known, hash, password, addr)
+	s.settle(ctx, at, err)
+	if err != nil {
+		return followup.Actor{}, User{}, err
+	}
+	return a, u, nil
+}
+
+// checkPassword is Authenticate once the attempt is within its budgets.
+func (s *Service) checkPassword(ctx context.Context, u User, known bool, hash, password string, addr netip.Addr) (followup.Actor, error) {
 	if !known {
+		var err error
 		if hash, err = dummyHash(); err != nil {
-			return followup.Actor{}, User{}, wrap(err, "authenticate: dummy hash")
+			return followup.Actor{}, wrap(err, "authenticate: dummy hash")
 		}
 	}
 	var match bool
@@ -74,7 +99,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, addr
 		match, err = argon2id.ComparePasswordAndHash(password, hash)
 		return err
 	}); err != nil {
-		return followup.Actor{}, User{}, wrap(err, "authenticate: verify password")
+		return followup.Actor{}, wrap(err, "authenticate: verify password")
 	}
 
 	var reason string
@@ -89,26 +114,26 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, addr
 	if reason != "" {
 		// An unknown email gets no clinic, no target and nothing of what was typed.
 		failed := followup.Actor{Kind: followup.ActorUser, Addr: addr}
-		e := followup.AuditEvent{Action: AuditLoginFailed, Detail: map[string]any{"reason": reason}}
+		e := followup.AuditEvent{Action: AuditLoginFailed, Detail: map[string]any{"method": "password", "reason": reason}}
 		if known {
 			failed.ClinicID = u.ClinicID
 			e.TargetKind, e.TargetID = "user", u.ID
 		}
 		if err := s.inTx(ctx, func(tx pgx.Tx) error { return followup.Audit(ctx, tx, failed, e) }); err != nil {
-			return followup.Actor{}, User{}, wrap(err, "authenticate")
+			return followup.Actor{}, wrap(err, "authenticate")
 		}
 		if reason == "disabled" {
 			// Only someone who knows the password learns this.
-			return followup.Actor{}, User{}, followup.Errorf(followup.EUNAUTHORIZED, "this account is disabled; ask your clinic's admin")
+			return followup.Actor{}, followup.Errorf(followup.EUNAUTHORIZED, "this account is disabled; ask your clinic's admin")
 		}
-		return followup.Actor{}, User{}, errLogin()
+		return followup.Actor{}, errLogin()
 	}
 
 	a := followup.Actor{Kind: followup.ActorUser, ID: u.ID, ClinicID: u.ClinicID, Role: u.Role, Addr: addr}
 	if err := s.inTx(ctx, func(tx pgx.Tx) error {
 		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditLogin, TargetKind: "user", TargetID: u.ID, Detail: map[string]any{"method": "password"}})
 	}); err != nil {
-		return followup.Actor{}, User{}, wrap(err, "authenticate")
+		return followup.Actor{}, wrap(err, "authenticate")
 	}
-	return a, u, nil
+	return a, nil
 }
