@@ -1,11 +1,22 @@
 // Package accounts owns who may sign in to the clinic's side and how: the clinic's users and
-// their passwords (argon2id), API tokens, the clinicians' server-side sessions and "log out
-// everywhere"; second factors belong here too. It keeps its own tables (users, api_tokens,
-// sessions, user_session_epochs) and uses the follow-up core's package for what every part
-// shares: actors, errors with codes, and the audit log.
+// their passwords (argon2id), second factors (authenticator-app codes with recovery codes,
+// and passkeys), the clinic's sign-in policy, the throttling of failed attempts, API tokens,
+// the clinicians' server-side sessions and "log out everywhere". It keeps its own tables
+// (users, api_tokens, sessions, user_session_epochs, user_totp, recovery_codes, passkeys,
+// webauthn_users, webauthn_ceremonies, sign_in_failures, and the sign-in columns of clinics)
+// and uses the follow-up core's package for what every part shares: actors, errors with
+// codes, and the audit log.
 //
-//	acc, err := accounts.New(accounts.Config{Pool: pool})
+// A page signs a user in in two steps: the password, then, where SecondFactorState says it is
+// required, a code or a passkey.
+//
+//	acc, err := accounts.New(accounts.Config{Pool: pool, SecretKey: key,
+//		RPID: "followup.example.org", RPOrigins: []string{"https://followup.example.org"}})
 //	a, _, err := acc.Authenticate(ctx, email, password, addr)
+//	st, err := acc.SecondFactorState(ctx, a.ID)
+//	if st.Required || st.Enrolled {
+//		method, err := acc.VerifySecondFactor(ctx, a.ID, code, addr)
+//	}
 package accounts
 
 import (
@@ -15,6 +26,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,13 +40,26 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (tests pass their own).
 	Now func() time.Time
+	// SecretKey is DERMFOLLOW_SECRET_KEY; authenticator-app secrets are sealed under a key
+	// derived from it. Without it, enrolling an authenticator app is refused.
+	SecretKey []byte
+	// RPID is the WebAuthn relying party id (the site's host name, never an IP address) and
+	// RPOrigins the origins pages are served from (e.g. https://followup.example.org).
+	// Without an RPID, passkeys are off.
+	RPID      string
+	RPOrigins []string
+	// RPName is the name authenticators and authenticator apps show; default "Dermfollow".
+	RPName string
 }
 
 // Service is the accounts of every clinic. Methods take ctx first and the Actor acting.
 type Service struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	now  func() time.Time
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	now       func() time.Time
+	secretKey []byte
+	rpName    string
+	webauthn  *webauthn.WebAuthn // nil: passkeys are off
 }
 
 // New returns a Service.
@@ -48,7 +73,18 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now}, nil
+	if cfg.RPName == "" {
+		cfg.RPName = "Dermfollow"
+	}
+	s := &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, secretKey: cfg.SecretKey, rpName: cfg.RPName}
+	if cfg.RPID != "" {
+		w, err := newWebAuthn(cfg.RPID, cfg.RPName, cfg.RPOrigins)
+		if err != nil {
+			return nil, err
+		}
+		s.webauthn = w
+	}
+	return s, nil
 }
 
 // inTx runs fn in a transaction of the accounts' pool.

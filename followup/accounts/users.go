@@ -28,6 +28,15 @@ const (
 	AuditUserEnabled   = "user_enabled"
 	AuditLogout        = "logout"
 	AuditSessionsEnded = "sessions_ended"
+
+	AuditSecondFactorAdded    = "second_factor_added"
+	AuditSecondFactorRemoved  = "second_factor_removed"
+	AuditSecondFactorVerified = "second_factor_verified"
+	AuditSecondFactorFailed   = "second_factor_failed"
+	AuditSecondFactorReset    = "second_factor_reset"
+	AuditRecoveryCodesMade    = "recovery_codes_made"
+	AuditPasskeyRenamed       = "passkey_renamed"
+	AuditSignInPolicy         = "sign_in_policy_set"
 )
 
 // User is a clinic user: a clinician, a researcher or an admin.
