@@ -7,16 +7,20 @@
 // and uses the follow-up core's package for what every part shares: actors, errors with
 // codes, and the audit log.
 //
-// A page signs a user in in two steps: the password, then, where SecondFactorState says it is
-// required, a code or a passkey.
+// A page signs a user in in two steps: the password, then, where the user has a second factor
+// or must have one, a code or a passkey (or enrolment first).
 //
 //	acc, err := accounts.New(accounts.Config{Pool: pool, SecretKey: key,
 //		RPID: "followup.example.org", RPOrigins: []string{"https://followup.example.org"}})
-//	a, _, err := acc.Authenticate(ctx, email, password, addr)
-//	st, err := acc.SecondFactorState(ctx, a.ID)
-//	if st.Required || st.Enrolled {
-//		method, err := acc.VerifySecondFactor(ctx, a.ID, code, addr)
+//	res, err := acc.SignIn(ctx, email, password, addr)
+//	switch res.Next {
+//	case accounts.StepSecondFactor: // later: v, err := acc.VerifySecondFactor(ctx, res.User.ID, code, addr)
+//	case accounts.StepEnrol: // BeginTOTP/ConfirmTOTP or BeginRegistration/FinishRegistration
+//	case accounts.StepDone: // signed in
 //	}
+//
+// A session keeps when its second factor last passed (Verified.At); StepUpDue tells whether an
+// action that asks for a recent one must ask again.
 package accounts
 
 import (
