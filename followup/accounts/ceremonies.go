@@ -101,7 +101,7 @@ func (s *Service) takeCeremony(ctx context.Context, id, kind string, user uuid.U
 	err := s.pool.QueryRow(ctx, `delete from webauthn_ceremonies where id_hash = $1 and kind = $2 and user_id is not distinct from $3
 		returning session, expires_at`, hash, kind, owner).Scan(&session, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return sd, followup.Errorf(followup.EUNAUTHORIZED, "the passkey request is unknown or was used already; start again")
+		return sd, s.whyNoCeremony(ctx, hash)
 	}
 	if err != nil {
 		return sd, followup.Unavailable(err)
@@ -113,6 +113,20 @@ func (s *Service) takeCeremony(ctx context.Context, id, kind string, user uuid.U
 		return sd, err
 	}
 	return sd, nil
+}
+
+// whyNoCeremony tells why takeCeremony found nothing for a well-formed id: a ceremony of
+// another user or another step (left as it is, for its own user to finish), or none at all.
+func (s *Service) whyNoCeremony(ctx context.Context, hash []byte) error {
+	var found int
+	err := s.pool.QueryRow(ctx, `select 1 from webauthn_ceremonies where id_hash = $1`, hash).Scan(&found)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return followup.Errorf(followup.EUNAUTHORIZED, "the passkey request is unknown or was used already; start again")
+	case err != nil:
+		return followup.Unavailable(err)
+	}
+	return followup.Errorf(followup.EUNAUTHORIZED, "the passkey request was started for another account or another step; start again")
 }
 
 // DeleteExpiredSignInState removes passkey ceremonies past their expiry and failures older

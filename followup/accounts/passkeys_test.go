@@ -137,6 +137,9 @@ func TestPasskeyCeremonyBinding(t *testing.T) {
 	reg, _ := s.BeginRegistration(ctx, a)
 	_, err := s.FinishRegistration(ctx, b, reg.ID, "Stolen", newSoftAuthenticator(t).create(t, reg.Options))
 	wantCode(t, "another user's registration", err, followup.EUNAUTHORIZED)
+	if msg := followup.ErrorMessage(err); !strings.Contains(msg, "another account") {
+		t.Errorf("another user's registration: message %q does not say whose it is", msg)
+	}
 	if _, err := s.FinishRegistration(ctx, a, reg.ID, "Second key", newSoftAuthenticator(t).create(t, reg.Options)); err != nil {
 		t.Errorf("A after B's attempt: %v", err)
 	}
@@ -157,6 +160,11 @@ func TestPasskeyCeremonyBinding(t *testing.T) {
 	second, _ := s.BeginLogin(ctx, ua.ID)
 	_, err = s.FinishLogin(ctx, ua.ID, second.ID, authA.get(t, first.Options), netip.Addr{})
 	wantCode(t, "answer to another challenge", err, followup.EUNAUTHORIZED)
+	// A used ceremony is gone, whoever asks.
+	_, err = s.FinishLogin(ctx, ua.ID, second.ID, authA.get(t, second.Options), netip.Addr{})
+	if msg := followup.ErrorMessage(err); followup.ErrorCode(err) != followup.EUNAUTHORIZED || !strings.Contains(msg, "used already") {
+		t.Errorf("used ceremony: %v", err)
+	}
 
 	// A signature that does not verify.
 	forged, _ := s.BeginLogin(ctx, ua.ID)

@@ -35,9 +35,9 @@ func (s *Service) RecentSignIns(ctx context.Context, a followup.Actor, n int) ([
 	}
 	rows, err := s.pool.Query(ctx, `select at, coalesce(host(client_addr), ''), action,
 			coalesce(detail->>'method', 'password'), coalesce(detail->>'reason', '')
-		from audit_events where target_kind = 'user' and target_id = $1 and action = any($2)
+		from audit_events where clinic_id = $4 and target_kind = 'user' and target_id = $1 and action = any($2)
 		order by at desc, id desc limit $3`,
-		a.ID, []string{AuditLogin, AuditLoginFailed, AuditSecondFactorVerified, AuditSecondFactorFailed}, n)
+		a.ID, []string{AuditLogin, AuditLoginFailed, AuditSecondFactorVerified, AuditSecondFactorFailed}, n, a.ClinicID)
 	if err != nil {
 		return nil, wrap(followup.Unavailable(err), "recent sign-ins")
 	}
