@@ -78,53 +78,68 @@ func (s *Service) ClinicUsers(ctx context.Context, a followup.Actor) ([]User, er
 	return list, wrap(err, "clinic users")
 }
 
+// RemovedFactors is what ResetSecondFactor removed.
+type RemovedFactors struct {
+	TOTP          int64 // authenticator apps, set up or pending: 0 or 1
+	Passkeys      int64
+	RecoveryCodes int64 // used ones included
+}
+
 // ResetSecondFactor removes every second factor of the user with the email (authenticator
 // app, recovery codes, passkeys, passkey ceremonies in flight) and ends the user's sessions,
 // so that the user enrols again at the next sign-in: admin recovery for a lost phone or key.
 // The actor is the system (the CLI) or an admin of the user's clinic, never the user (who
 // removes their own in their settings). It is audited, with what was removed.
-func (s *Service) ResetSecondFactor(ctx context.Context, a followup.Actor, email string) error {
+func (s *Service) ResetSecondFactor(ctx context.Context, a followup.Actor, email string) (RemovedFactors, error) {
 	email, err := normalizeEmail(email)
 	if err != nil {
-		return err
+		return RemovedFactors{}, err
 	}
 	u, _, err := s.userByEmail(ctx, email)
 	if err != nil {
-		return wrap(err, "reset second factor")
+		return RemovedFactors{}, wrap(err, "reset second factor")
 	}
 	if !a.SeesClinic(u.ClinicID) {
-		return followup.Errorf(followup.ENOTFOUND, "user not found")
+		return RemovedFactors{}, followup.Errorf(followup.ENOTFOUND, "user not found")
 	}
 	if err := a.CanManageUsersOf(u.ClinicID); err != nil {
-		return err
+		return RemovedFactors{}, err
 	}
 	if a.Kind == followup.ActorUser && a.ID == u.ID {
-		return followup.Errorf(followup.EINVALID, "remove your own second factors in your settings")
+		return RemovedFactors{}, followup.Errorf(followup.EINVALID, "remove your own second factors in your settings")
 	}
 	if a.ClinicID == uuid.Nil {
 		a.ClinicID = u.ClinicID
 	}
+	var removed RemovedFactors
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		removed := map[string]any{}
-		for _, q := range []struct{ key, sql string }{
-			{"totp", `delete from user_totp where user_id = $1`},
-			{"recovery_codes", `delete from recovery_codes where user_id = $1`},
-			{"passkeys", `delete from passkeys where user_id = $1`},
-			{"", `delete from webauthn_ceremonies where user_id = $1`},
+		removed = RemovedFactors{}
+		for _, q := range []struct {
+			n   *int64
+			sql string
+		}{
+			{&removed.TOTP, `delete from user_totp where user_id = $1`},
+			{&removed.RecoveryCodes, `delete from recovery_codes where user_id = $1`},
+			{&removed.Passkeys, `delete from passkeys where user_id = $1`},
+			{nil, `delete from webauthn_ceremonies where user_id = $1`},
 		} {
 			tag, err := tx.Exec(ctx, q.sql, u.ID)
 			if err != nil {
 				return followup.Unavailable(err)
 			}
-			if q.key != "" {
-				removed[q.key] = tag.RowsAffected()
+			if q.n != nil {
+				*q.n = tag.RowsAffected()
 			}
 		}
 		if _, err := tx.Exec(ctx, `insert into user_session_epochs (user_id, epoch) values ($1, 1)
 			on conflict (user_id) do update set epoch = user_session_epochs.epoch + 1`, u.ID); err != nil {
 			return followup.Unavailable(err)
 		}
-		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditSecondFactorReset, TargetKind: "user", TargetID: u.ID, Detail: removed})
+		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditSecondFactorReset, TargetKind: "user", TargetID: u.ID,
+			Detail: map[string]any{"totp": removed.TOTP, "recovery_codes": removed.RecoveryCodes, "passkeys": removed.Passkeys}})
 	})
-	return wrap(err, "reset second factor")
+	if err != nil {
+		return RemovedFactors{}, wrap(err, "reset second factor")
+	}
+	return removed, nil
 }

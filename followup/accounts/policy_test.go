@@ -89,15 +89,19 @@ func TestResetSecondFactor(t *testing.T) {
 	secret, codes := enrolTOTP(t, s, clock, a)
 	registerPasskey(t, s, a, newSoftAuthenticator(t), "Key")
 
-	wantCode(t, "colleague", s.ResetSecondFactor(ctx, colleague, u.Email), followup.EFORBIDDEN)
-	wantCode(t, "other clinic's admin", s.ResetSecondFactor(ctx, otherAdmin, u.Email), followup.ENOTFOUND)
-	wantCode(t, "admin's own", s.ResetSecondFactor(ctx, admin, adminUser.Email), followup.EINVALID)
-	wantCode(t, "unknown", s.ResetSecondFactor(ctx, admin, "nobody@example.org"), followup.ENOTFOUND)
+	wantCode(t, "colleague", resetErr(s.ResetSecondFactor(ctx, colleague, u.Email)), followup.EFORBIDDEN)
+	wantCode(t, "other clinic's admin", resetErr(s.ResetSecondFactor(ctx, otherAdmin, u.Email)), followup.ENOTFOUND)
+	wantCode(t, "admin's own", resetErr(s.ResetSecondFactor(ctx, admin, adminUser.Email)), followup.EINVALID)
+	wantCode(t, "unknown", resetErr(s.ResetSecondFactor(ctx, admin, "nobody@example.org")), followup.ENOTFOUND)
 	if st, _ := s.SecondFactorState(ctx, u.ID); !st.Enrolled {
 		t.Fatal("refused resets removed something")
 	}
-	if err := s.ResetSecondFactor(ctx, followup.SystemActor(uuid.Nil), u.Email); err != nil {
+	removed, err := s.ResetSecondFactor(ctx, followup.SystemActor(uuid.Nil), u.Email)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if removed != (RemovedFactors{TOTP: 1, Passkeys: 1, RecoveryCodes: RecoveryCodeCount}) {
+		t.Errorf("removed %+v", removed)
 	}
 	st, err := s.SecondFactorState(ctx, u.ID)
 	if err != nil || st.Enrolled || st.Passkeys != 0 || st.RecoveryCodesLeft != 0 {
@@ -119,11 +123,13 @@ func TestResetSecondFactor(t *testing.T) {
 	if secret2 == secret {
 		t.Error("the same secret after a reset")
 	}
-	if err := s.ResetSecondFactor(ctx, admin, u.Email); err != nil {
+	if _, err := s.ResetSecondFactor(ctx, admin, u.Email); err != nil {
 		t.Errorf("by the clinic's admin: %v", err)
 	}
 	assertAuditClean(t, s, append(codes, secret, secret2)...)
 }
+
+func resetErr(_ RemovedFactors, err error) error { return err }
 
 func TestRecentSignIns(t *testing.T) {
 	t.Parallel()
