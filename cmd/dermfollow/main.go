@@ -50,7 +50,8 @@ func commands() []command {
 		{"migrate", "apply pending database migrations and exit", runMigrate},
 		{"scrub", "remove identifying metadata from a photo, exactly as uploads are (scrub IN OUT)", runScrub},
 		{"protocols", "list, show or validate follow-up protocols", runProtocols},
-		{"user", "add clinic users (user add)", runUser},
+		{"user", "add clinic users, reset their second factors (user add|reset-2fa)", runUser},
+		{"clinic", "change a clinic's sign-in settings (clinic set)", runClinic},
 		{"token", "create API tokens (token create)", runToken},
 		{"demo", "seed demo data and print a clinician login and a parent link", runDemo},
 	}

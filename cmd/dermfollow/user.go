@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,7 @@ import (
 
 const userUsage = `Usage:
   dermfollow user add -clinic NAME -email EMAIL -role ROLE [-name NAME] [-time-zone ZONE]
+  dermfollow user reset-2fa -email EMAIL
 
 Adds a clinic user. ROLE is clinician, researcher or admin. The clinic is created if no clinic
 has that name, in -time-zone (an IANA zone such as Asia/Shanghai; default UTC), which is the
@@ -30,24 +32,32 @@ zone schedules and due dates are computed in; an existing clinic keeps its zone.
 The password is the first line of standard input when that is not a terminal, e.g.
   printenv NEW_PASSWORD | dermfollow user add ...
 Otherwise (a terminal, or empty input such as </dev/null) a random password is generated and
-printed once. Needs DATABASE_URL and a migrated database (dermfollow migrate).
+printed once.
+
+reset-2fa removes every second factor of the user (authenticator app, recovery codes,
+passkeys) and ends the user's sessions, for a lost phone or key: the user sets up a new one at
+the next sign-in. It is audited.
+
+Both need DATABASE_URL and a migrated database (dermfollow migrate).
 `
 
 // runUser dispatches `dermfollow user SUBCOMMAND`.
 func runUser(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, userUsage)
-		return usageError{"user needs a subcommand: add"}
+		return usageError{"user needs a subcommand: add, reset-2fa"}
 	}
 	switch args[0] {
 	case "add":
 		return runUserAdd(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "reset-2fa":
+		return runUserReset2FA(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, userUsage)
 		return errHelpShown
 	}
 	fmt.Fprint(stderr, userUsage)
-	return usageError{fmt.Sprintf("unknown user command %q (add)", args[0])}
+	return usageError{fmt.Sprintf("unknown user command %q (add, reset-2fa)", args[0])}
 }
 
 func runUserAdd(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -159,11 +169,12 @@ func generateUserPassword() string {
 }
 
 const tokenUsage = `Usage:
-  dermfollow token create -email EMAIL
+  dermfollow token create -email EMAIL [-name NAME] [-days N]
 
 Creates an API token for the user and prints it once on standard output; only its SHA-256
-is stored. Send it as "Authorization: Bearer TOKEN" to /api/v1. Needs DATABASE_URL and a
-migrated database (dermfollow migrate).
+is stored. Send it as "Authorization: Bearer TOKEN" to /api/v1. The token acts with the
+user's role and expires after -days (default 90, at most 365); -name says what it is for in
+the user's list of tokens. Needs DATABASE_URL and a migrated database (dermfollow migrate).
 `
 
 // runToken dispatches `dermfollow token SUBCOMMAND`.
@@ -187,6 +198,8 @@ func runTokenCreate(ctx context.Context, args []string, getenv env, stdout, stde
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the email of the user the token acts as (required)")
+	name := fs.String("name", accounts.DefaultTokenName, "what the token is for, shown in the user's list of tokens")
+	days := fs.Int("days", int(accounts.DefaultTokenLifetime/(24*time.Hour)), "days until the token expires (1 to 365)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), tokenUsage, "\nFlags:\n")
 		fs.PrintDefaults()
@@ -200,17 +213,22 @@ func runTokenCreate(ctx context.Context, args []string, getenv env, stdout, stde
 	if strings.TrimSpace(*email) == "" {
 		return usageError{"token create: -email is required"}
 	}
+	if *days < 1 || *days > int(accounts.MaxTokenLifetime/(24*time.Hour)) {
+		return usageError{fmt.Sprintf("token create: -days must be 1 to %d, not %d", int(accounts.MaxTokenLifetime/(24*time.Hour)), *days)}
+	}
 	_, acc, closeDB, err := openAccountService(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	// The CLI runs with database access, so it acts as the system for every clinic.
-	token, err := acc.CreateToken(ctx, followup.SystemActor(uuid.Nil), *email)
+	t, token, err := acc.IssueToken(ctx, followup.SystemActor(uuid.Nil), accounts.NewToken{Email: *email, Name: *name,
+		Lifetime: time.Duration(*days) * 24 * time.Hour})
 	if err != nil {
 		return accountError("token create", err)
 	}
-	fmt.Fprintf(stderr, "created an API token for %s; it is shown only now (send it as Authorization: Bearer TOKEN):\n", strings.ToLower(strings.TrimSpace(*email)))
+	fmt.Fprintf(stderr, "created API token %q for %s as %s, expiring %s; it is shown only now (send it as Authorization: Bearer TOKEN):\n",
+		t.Name, strings.ToLower(strings.TrimSpace(*email)), t.Role, t.ExpiresAt.UTC().Format(time.RFC3339))
 	fmt.Fprintln(stdout, token)
 	return nil
 }
@@ -255,13 +273,17 @@ type accountNoStore struct{ imagestore.Store }
 
 func requireAccountTables(ctx context.Context, pool *pgxpool.Pool) error {
 	var ok bool
+	// The newest of these (second factors, named tokens) come from migrations 00017 and 00018.
 	err := pool.QueryRow(ctx, `select to_regclass('clinics') is not null and to_regclass('users') is not null
-		and to_regclass('api_tokens') is not null and to_regclass('audit_events') is not null`).Scan(&ok)
+		and to_regclass('api_tokens') is not null and to_regclass('audit_events') is not null
+		and to_regclass('user_totp') is not null and to_regclass('passkeys') is not null
+		and exists (select 1 from information_schema.columns
+			where table_schema = current_schema() and table_name = 'api_tokens' and column_name = 'name')`).Scan(&ok)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	if !ok {
-		return errors.New("the database has no Dermfollow tables: run dermfollow migrate first")
+		return errors.New("the database lacks Dermfollow's tables or their newest changes: run dermfollow migrate first")
 	}
 	return nil
 }

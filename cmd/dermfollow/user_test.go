@@ -144,6 +144,16 @@ func TestAccountCommandsUsage(t *testing.T) {
 		"token no email":   {runToken, []string{"create"}},
 		"token extra":      {runToken, []string{"create", "-email", "a@example.org", "x"}},
 		"token empty mail": {runToken, []string{"create", "-email", " "}},
+		"token no days":    {runToken, []string{"create", "-email", "a@example.org", "-days", "0"}},
+		"token many days":  {runToken, []string{"create", "-email", "a@example.org", "-days", "366"}},
+		"reset no email":   {runUser, []string{"reset-2fa"}},
+		"reset extra":      {runUser, []string{"reset-2fa", "-email", "a@example.org", "x"}},
+		"clinic alone":     {runClinic, nil},
+		"clinic unknown":   {runClinic, []string{"delete"}},
+		"clinic no name":   {runClinic, []string{"set", "-require-second-factor=false"}},
+		"clinic nothing":   {runClinic, []string{"set", "-clinic", "C"}},
+		"clinic bad bool":  {runClinic, []string{"set", "-clinic", "C", "-require-second-factor=maybe"}},
+		"clinic extra":     {runClinic, []string{"set", "-clinic", "C", "-require-second-factor=false", "x"}},
 	} {
 		_, _, err := runAccountCmd(t, tc.fn, env, "", tc.args...)
 		if !isUsage(err) {
@@ -173,6 +183,14 @@ func TestAccountCommandsNeedMigratedDatabase(t *testing.T) {
 	_, _, err = runAccountCmd(t, runToken, env, "", "create", "-email", "a@example.org")
 	if err == nil || !strings.Contains(err.Error(), "run dermfollow migrate first") {
 		t.Errorf("token create: %v", err)
+	}
+	_, _, err = runAccountCmd(t, runClinic, env, "", "set", "-clinic", "C", "-require-second-factor=false")
+	if err == nil || !strings.Contains(err.Error(), "run dermfollow migrate first") {
+		t.Errorf("clinic set: %v", err)
+	}
+	_, _, err = runAccountCmd(t, runUser, env, "", "reset-2fa", "-email", "a@example.org")
+	if err == nil || !strings.Contains(err.Error(), "run dermfollow migrate first") {
+		t.Errorf("user reset-2fa: %v", err)
 	}
 }
 
