@@ -85,7 +85,7 @@ func serverVars() []envVar {
 				c.MetricsAddr = v
 				return nil
 			}},
-		{name: "DERMFOLLOW_BASE_URL", def: "http://127.0.0.1:8080", help: "public URL of the service, used in parent links and emails",
+		{name: "DERMFOLLOW_BASE_URL", def: "http://127.0.0.1:8080", help: "public URL of the service, used in parent links and emails; its host is the passkeys' site (off for an IP address)",
 			set: func(c *config, v string) error {
 				u, err := url.Parse(v)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -165,7 +165,7 @@ func mailVars() []envVar {
 // securityVars are the settings of keys, the clinic's protocols and trusted proxies.
 func securityVars() []envVar {
 	return []envVar{
-		{name: "DERMFOLLOW_SECRET_KEY", help: "at least 32 random bytes, base64 (openssl rand -base64 32); keys sessions, links and export pseudonyms (required)", secret: true,
+		{name: "DERMFOLLOW_SECRET_KEY", help: "at least 32 random bytes, base64 (openssl rand -base64 32); keys sessions, links, export pseudonyms and sealed authenticator-app secrets (required)", secret: true,
 			set: func(c *config, v string) error {
 				b, err := base64.StdEncoding.DecodeString(v)
 				if err != nil {

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +119,12 @@ func startBackground(ctx context.Context, cfg *config, svcs *services, log *slog
 		every(bg, svc.PendingGrace(), func(ctx context.Context) { sweepPending(ctx, svc, log) })
 	})
 	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
-	wg.Go(func() { every(bg, 10*time.Minute, func(ctx context.Context) { expireSessions(ctx, acc, log) }) })
+	wg.Go(func() {
+		every(bg, 10*time.Minute, func(ctx context.Context) {
+			expireSessions(ctx, acc, log)
+			expireSignInState(ctx, acc, log)
+		})
+	})
 	wg.Go(func() { svcs.export.Run(bg, 5*time.Second) })
 	rem, err := startReminders(bg, cfg, svcs.reminders, log)
 	if err != nil {
@@ -173,7 +181,12 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota}); err != nil {
 		return nil, err
 	}
-	if s.accounts, err = accounts.New(accounts.Config{Pool: pool, Logger: log}); err != nil {
+	rpID, origins := passkeySite(cfg.BaseURL)
+	if rpID == "" {
+		log.Info("passkeys are off: DERMFOLLOW_BASE_URL names an IP address, not a host", "base_url", cfg.BaseURL.String())
+	}
+	if s.accounts, err = accounts.New(accounts.Config{Pool: pool, Logger: log, SecretKey: cfg.SecretKey, RPID: rpID,
+		RPOrigins: origins}); err != nil {
 		return nil, err
 	}
 	if s.reminders, err = reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: cfg.BaseURL.String(),
@@ -184,6 +197,16 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 		return nil, err
 	}
 	return s, nil
+}
+
+// passkeySite is the WebAuthn relying party of the public URL: its host and its origin, or
+// nothing where the host is an IP address, for which browsers make no passkeys.
+func passkeySite(base *url.URL) (rpID string, origins []string) {
+	host := strings.ToLower(base.Hostname()) // as browsers send it
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return "", nil
+	}
+	return host, []string{base.Scheme + "://" + strings.ToLower(base.Host)}
 }
 
 // every runs f every period until ctx ends.
@@ -232,6 +255,18 @@ func expireSessions(ctx context.Context, acc *accounts.Service, log *slog.Logger
 	}
 	if n > 0 {
 		log.Info("removed expired sessions", "count", n)
+	}
+}
+
+// expireSignInState removes passkey ceremonies past their expiry and failed sign-in attempts
+// that no longer count (neither is used once that old; this keeps the tables small).
+func expireSignInState(ctx context.Context, acc *accounts.Service, log *slog.Logger) {
+	n, err := acc.DeleteExpiredSignInState(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("expired sign-in state", "error", err.Error())
+	}
+	if n > 0 {
+		log.Info("removed expired sign-in state", "count", n)
 	}
 }
 
