@@ -72,6 +72,7 @@ vet:
 ## lint: staticcheck (built once into .tools/bin)
 lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	$(GO) run ./scripts/sizecheck
 
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/.tools/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -25,9 +25,14 @@ import (
 // minimum-rate deadline instead of the form limits. A route without an authorization case in
 // the tests fails TestEveryRouteHasAnAuthorizationCase.
 func (s *Server) routes() {
+	s.familyRoutes()
+	s.clinicRoutes()
+	s.apiRoutes()
+}
+
+// familyRoutes: ops, public and family.
+func (s *Server) familyRoutes() {
 	e := s.echo
-	page := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect}
-	clinic := append(page[:len(page):len(page)], s.requirePageUser)
 	family := &parentPages{s: s, key: parentKey(s.cfg.SecretKey)}
 
 	// ops
@@ -49,6 +54,13 @@ func (s *Server) routes() {
 	e.HEAD("/p/uploads/:id", resumable.head)
 	s.uploadRoute("PATCH", "/p/uploads/:id", resumable.patch)
 	e.DELETE("/p/uploads/:id", resumable.terminate)
+}
+
+// clinicRoutes: page and clinic.
+func (s *Server) clinicRoutes() {
+	e := s.echo
+	page := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect}
+	clinic := append(page[:len(page):len(page)], s.requirePageUser)
 
 	// page
 	e.GET("/login", s.loginForm, page...)
@@ -81,9 +93,11 @@ func (s *Server) routes() {
 	e.POST("/admin/users", s.userCreate, clinic...)
 	e.POST("/admin/users/:id/disable", s.userSetDisabled(true), clinic...)
 	e.POST("/admin/users/:id/enable", s.userSetDisabled(false), clinic...)
+}
 
-	// api
-	api := e.Group("/api/v1", s.requireUser)
+// apiRoutes: api.
+func (s *Server) apiRoutes() {
+	api := s.echo.Group("/api/v1", s.requireUser)
 	api.POST("/patients", s.apiCreatePatient)
 	api.GET("/patients", s.apiListPatients)
 	api.GET("/patients/:id", s.apiGetPatient)
