@@ -55,16 +55,15 @@ fuzz:
 ## `go tool templ generate` when it fails
 TEMPL_DIRS := web
 templ-check:
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	@gen=$$(mktemp -d); have=$$(mktemp -d); trap 'rm -rf "$$gen" "$$have"' EXIT; \
 	for d in $(TEMPL_DIRS); do \
-		mkdir -p "$$tmp/$$d"; cp $$d/*.templ "$$tmp/$$d/"; \
-		$(GO) tool templ generate -path "$$tmp/$$d" >"$$tmp/log" 2>&1 || { cat "$$tmp/log"; exit 1; }; \
-		rm -f "$$tmp/$$d"/*.templ; \
-		mkdir -p "$$tmp/have/$$d"; cp $$d/*_templ.go "$$tmp/have/$$d/" 2>/dev/null || true; \
-		if ! diff -ru "$$tmp/have/$$d" "$$tmp/$$d"; then \
-			echo "templ-check: $$d/*_templ.go are stale: run go tool templ generate and commit"; exit 1; \
-		fi; \
-	done
+		mkdir -p "$$gen/$$d" "$$have/$$d"; cp $$d/*.templ "$$gen/$$d/"; cp $$d/*_templ.go "$$have/$$d/" 2>/dev/null || true; \
+	done; \
+	$(GO) tool templ generate -path "$$gen" >"$$have/log" 2>&1 || { cat "$$have/log"; exit 1; }; \
+	rm -f "$$have/log"; find "$$gen" -name '*.templ' -delete; \
+	if ! diff -ru "$$have" "$$gen"; then \
+		echo "templ-check: *_templ.go are stale: run go tool templ generate at the top of the repository and commit"; exit 1; \
+	fi
 
 vet:
 	$(GO) vet ./...
