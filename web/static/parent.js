@@ -766,7 +766,7 @@
           return;
         }
         close();
-        pick(mine.form, blob, function () { mine.opener.click(); });
+        enqueue(mine.form, blob); // the live view showed the photo before the shutter: no advice
       }, 'image/jpeg', 0.92);
     }
   }
