@@ -267,7 +267,6 @@ func thumbnailWorkBytes(w, h int, p decodePlan, sizes []ThumbSize) int64 {
 	}
 	cw, ch := int64(w), int64(h)
 	var total int64
-	workers := int64(runtime.GOMAXPROCS(0))
 	if p.convert {
 		total += 4 * cw * ch
 	}
@@ -279,10 +278,7 @@ func thumbnailWorkBytes(w, h int, p decodePlan, sizes []ThumbSize) int64 {
 			total += (cw / k) * (ch / k) * 2
 		}
 		if nw != cw || nh != ch {
-			total += 4*nw*ch + 4*nw*nh
-			// weights (16 bytes each, support up to 3 source pixels either side, scaled)
-			total += 16 * (nw*(6*cw/nw+2) + nh*(6*ch/nh+2))
-			total += workers * 4 * (cw + ch)
+			total += resampleBytes(cw, ch, nw, nh, 3) // Lanczos
 		}
 		total += 4 * nw * nh // oriented copy
 		if !p.opaque {
@@ -295,6 +291,15 @@ func thumbnailWorkBytes(w, h int, p decodePlan, sizes []ThumbSize) int64 {
 		cw, ch = nw, nh
 	}
 	return total
+}
+
+// resampleBytes bounds what imaging.Resize holds to scale sw x sh to dw x dh with a filter of
+// the given support (source pixels either side): the horizontal pass (dw x sh) and the result
+// (dw x dh), both NRGBA; the weights (16 bytes each, the support scaled when shrinking, and two
+// more); and each worker's row buffers.
+func resampleBytes(sw, sh, dw, dh, support int64) int64 {
+	taps := func(s, d int64) int64 { return 2*support*max(s/d, 1) + 2 }
+	return 4*dw*sh + 4*dw*dh + 16*(dw*taps(sw, dw)+dh*taps(sh, dh)) + int64(runtime.GOMAXPROCS(0))*4*(sw+sh)
 }
 
 // readerSize is the size of r when it can tell it without reading (a bytes.Reader, an

@@ -3,7 +3,6 @@ package imagestore
 import (
 	"image"
 	"math"
-	"runtime"
 
 	"github.com/disintegration/imaging"
 )
@@ -102,9 +101,7 @@ func qualityWorkBytes(w, h int64) int64 {
 		} else {
 			qw, qh = max(1, w*QualitySide/h+1), QualitySide
 		}
-		total += 4*qw*h + 4*qw*qh
-		total += 16 * (qw*(2*w/qw+4) + qh*(2*h/qh+4)) // Linear: support of 1 either side, scaled
-		total += int64(runtime.GOMAXPROCS(0)) * 4 * (w + h)
+		total += resampleBytes(w, h, qw, qh, 1) // Linear
 	} else {
 		total += 4 * qw * qh // imaging.Clone of a source that is not NRGBA
 	}
