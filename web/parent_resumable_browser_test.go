@@ -212,8 +212,9 @@ func TestResumablePageOffline(t *testing.T) {
 }
 
 // A link that dies without a word (the connections stay open, nothing moves) is noticed by
-// the stall timeout, and the upload resumes on a new connection (the browser may first try
-// one of its idle connections, dead too, which costs another stall timeout).
+// the stall timeout, and the upload resumes on a new connection. The browser may first try
+// its idle connections, dead too: a request with no answer at all is given up after the
+// shorter reply timeout (10 s), so each costs that, not another 30 s.
 func TestResumablePageStall(t *testing.T) {
 	t.Parallel()
 	s := newResumableScene(t, 800<<10, 3*time.Minute)
@@ -229,6 +230,7 @@ func TestResumablePageStall(t *testing.T) {
 		t.Errorf("resumed %v after the stall: the stall timeout is 30 s", d)
 	}
 	s.waitState(t, "sent")
+	t.Logf("sent %v after the stall, over %d connections", time.Since(stalled).Round(time.Second), s.proxy.Connections())
 	s.checkStored(t)
 	s.sentBytes(t, base, 1.1)
 }

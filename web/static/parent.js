@@ -19,6 +19,10 @@
   var FAILED_AFTER = 6; // tries before the "try again" button shows; tries go on after it
   var MAX_PAUSE_MS = 30000; // the longest pause between tries
   var STALL_MS = 30000; // a send with no progress for this long is resumed
+  // A request the server has not answered at all for this long is tried again: after a link
+  // died without a word, the browser may first reuse its idle connections, dead too, and each
+  // would otherwise cost a whole STALL_MS.
+  var REPLY_MS = 10000;
   var FIRST_CHUNK = 256 * 1024; // the server checks a photo's first bytes before the rest
   var CHUNK_SECONDS = 10; // later pieces take about this long, so progress is acknowledged often
   var THUMB_TRIES = 40;
@@ -63,7 +67,7 @@
       }
     });
   });
-  setInterval(watchStall, 5000);
+  setInterval(watchStall, 2500);
 
   function openStore() {
     return new Promise(function (resolve) {
@@ -276,6 +280,7 @@
       setState(item, item.tries > 1 ? 'retrying' : 'sending', item.tries > 1 ? t.retrying : t.sending);
     }
     item.lastMove = Date.now();
+    item.answered = false;
     item.sendStart = { at: Date.now(), offset: item.offset };
     var upload = new tus.Upload(item.file, {
       endpoint: '/p/uploads',
@@ -286,7 +291,11 @@
       retryDelays: null, // the page retries, without end (retryLater)
       storeFingerprintForResuming: false, // the page keeps its own records
       removeFingerprintOnSuccess: false,
-      onAfterResponse: function (req, res) { checkResponse(req, res); },
+      onAfterResponse: function (req, res) {
+        item.answered = true;
+        item.lastMove = Date.now();
+        checkResponse(req, res);
+      },
       onUploadUrlAvailable: function () {
         if (item.url !== upload.url) {
           item.url = upload.url;
@@ -294,6 +303,7 @@
         }
       },
       onProgress: function () {
+        item.answered = true;
         item.lastMove = Date.now();
         if (item.state !== 'sending') {
           setState(item, 'sending', progressText(item));
@@ -442,7 +452,7 @@
     if (!item || !item.upload || item.state === 'sent') {
       return;
     }
-    if (Date.now() - item.lastMove > STALL_MS) {
+    if (Date.now() - item.lastMove > (item.answered ? STALL_MS : REPLY_MS)) {
       var upload = item.upload;
       item.upload = null;
       upload.abort().then(function () { retryLater(item); });
