@@ -18,6 +18,10 @@ const (
 	WorklistDueToday       = "due_today"       // a timepoint is due today (clinic time) with views missing
 	WorklistUnreviewed     = "unreviewed"      // photos arrived after the procedure's latest assessment
 	WorklistReminderFailed = "reminder_failed" // a reminder could not be delivered (see the procedure's outbox)
+	// WorklistNewMessage: the family wrote and no one at the clinic has answered or marked it
+	// handled yet. Its filter lists the oldest waiting first (worklist_waiting.go); it is not
+	// yet among WorklistStates, which the pages show.
+	WorklistNewMessage = "new_message"
 )
 
 // WorklistStates lists the worklist states in display order.
@@ -33,8 +37,11 @@ type WorklistItem struct {
 	Unreviewed     int        // photos received since the latest assessment
 	LastReceived   *time.Time // newest of those photos
 	ReminderFailed bool       // a reminder failed and nothing was sent on its channel since
+	Unanswered     int        // the family's messages not yet answered or handled
+	WaitingSince   *time.Time // when the oldest of those was sent
 
-	rank int // the urgency: 4 overdue + 2 due today + 1 unreviewed
+	rank   int       // the urgency: 4 overdue + 2 due today + 1 unreviewed (0 in the new-message order)
+	sortAt time.Time // the list's time key: performed_at, or waiting_since in the new-message order
 }
 
 // Has reports whether the item is in the worklist state.
@@ -48,12 +55,14 @@ func (w WorklistItem) Has(state string) bool {
 		return w.Unreviewed > 0
 	case WorklistReminderFailed:
 		return w.ReminderFailed
+	case WorklistNewMessage:
+		return w.Unanswered > 0
 	}
 	return state == ""
 }
 
 // cursor is the item's position in the worklist's order.
-func (w WorklistItem) cursor() Cursor { return Cursor{Rank: w.rank, At: w.PerformedAt, ID: w.ID} }
+func (w WorklistItem) cursor() Cursor { return Cursor{Rank: w.rank, At: w.sortAt, ID: w.ID} }
 
 // WorklistFilter narrows ClinicWorklist and says which page. Counts are always over the search
 // alone.
@@ -92,7 +101,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		return Worklist{}, err
 	}
 	switch f.State {
-	case "", WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed:
+	case "", WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed, WorklistNewMessage:
 	default:
 		return Worklist{}, invalidField("state", "must be one of %s", strings.Join(WorklistStates(), ", "))
 	}
@@ -133,6 +142,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		wl.Total = r.total
 		wl.Counts[WorklistOverdue], wl.Counts[WorklistDueToday] = r.overdue, r.due
 		wl.Counts[WorklistUnreviewed], wl.Counts[WorklistReminderFailed] = r.unreviewed, r.failed
+		wl.Counts[WorklistNewMessage] = r.waiting
 		if r.id != nil {
 			wl.Items = append(wl.Items, r.item())
 		}
@@ -173,18 +183,19 @@ var worklistStart = Cursor{Rank: 255, At: time.Unix(0, 0).UTC()}
 // worklistRow is a row of the worklist's statement being scanned: the counts, and a page item
 // unless the page is empty (then one row has the counts and nulls).
 type worklistRow struct {
-	total, overdue, due, unreviewed, failed int
-	id, patientID                           *uuid.UUID
-	name, protocol, site, status            *string
-	performed, last                         *time.Time
-	itemOverdue, itemDue, itemUnreviewed    *int
-	itemFailed                              *bool
-	rank                                    *int
+	total, overdue, due, unreviewed, failed, waiting     int
+	id, patientID                                        *uuid.UUID
+	name, protocol, site, status                         *string
+	performed, last, since, sortAt                       *time.Time
+	itemOverdue, itemDue, itemUnreviewed, itemUnanswered *int
+	itemFailed                                           *bool
+	rank                                                 *int
 }
 
 func (r *worklistRow) dest() []any {
-	return []any{&r.total, &r.overdue, &r.due, &r.unreviewed, &r.failed, &r.id, &r.patientID, &r.name, &r.protocol, &r.site,
-		&r.performed, &r.status, &r.itemOverdue, &r.itemDue, &r.itemUnreviewed, &r.last, &r.itemFailed, &r.rank}
+	return []any{&r.total, &r.overdue, &r.due, &r.unreviewed, &r.failed, &r.waiting, &r.id, &r.patientID, &r.name, &r.protocol,
+		&r.site, &r.performed, &r.status, &r.itemOverdue, &r.itemDue, &r.itemUnreviewed, &r.last, &r.itemFailed, &r.rank,
+		&r.itemUnanswered, &r.since, &r.sortAt}
 }
 
 // item is the row's page item, sharing nothing with the row, which the next row overwrites.
@@ -192,11 +203,16 @@ func (r *worklistRow) item() WorklistItem {
 	w := WorklistItem{
 		ProcedureSummary: ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
 			BodySite: *r.site, PerformedAt: *r.performed, Status: *r.status},
-		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, ReminderFailed: *r.itemFailed, rank: *r.rank,
+		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, ReminderFailed: *r.itemFailed,
+		Unanswered: *r.itemUnanswered, rank: *r.rank, sortAt: *r.sortAt,
 	}
 	if r.last != nil {
 		last := *r.last
 		w.LastReceived = &last
+	}
+	if r.since != nil {
+		since := *r.since
+		w.WaitingSince = &since
 	}
 	return w
 }
@@ -228,6 +244,14 @@ type worklistQuery struct {
 // the MRN. Each row has the counts and an item of the page; an empty page is one row of
 // counts and nulls.
 func (q worklistQuery) sql() string {
+	if q.state == WorklistNewMessage {
+		// The oldest waiting first: the other direction of the keyset.
+		cmp, dir := ">", "asc"
+		if q.backward {
+			cmp, dir = "<", "desc"
+		}
+		return q.withItems(q.waitingPage(cmp, dir), dir)
+	}
 	cmp, dir := "<", "desc"
 	if q.backward {
 		cmp, dir = ">", "asc"
@@ -236,47 +260,62 @@ func (q worklistQuery) sql() string {
 		return rank + " " + dir + ", performed_at " + dir + ", procedure_id " + dir
 	}
 	key := "(rank, performed_at, procedure_id) " + cmp + " ($4::integer, $5::timestamptz, $6::uuid)"
-	var sql, counts string
 	if q.search {
-		sql = q.searchRanked() + `, page as (
+		return q.withItems(q.searchRanked()+`, page as (
 			select procedure_id, rank, performed_at from ranked
-			where ` + q.rankedFilter() + ` and ` + key + `
-			order by ` + order("rank") + ` limit $7)`
-		counts = `select count(*)::integer as total, count(*) filter (where overdue > 0)::integer as overdue,
-			count(*) filter (where due_today > 0)::integer as due_today, count(*) filter (where review_rank = 1)::integer as unreviewed,
-			count(*) filter (where reminder_failed)::integer as failed
-			from ranked`
-	} else {
-		sql = q.urgent() + `, page as (
-			(select procedure_id, rank, performed_at from urgent
-			where ` + q.rankedFilter() + ` and ` + key + `
-			order by ` + order("rank") + ` limit $7)`
-		if q.state != WorklistOverdue && q.state != WorklistDueToday {
-			// The rest, in index order, leaving out the urgent ones read above.
-			sql += ` union all
-			(select procedure_id, review_rank, performed_at from worklist_entries
-			where clinic_id = $1 and status = 'active' and ` + q.entryFilter() + `
-				and (review_rank, performed_at, procedure_id) ` + cmp + ` ($4::integer, $5::timestamptz, $6::uuid)
-				and not (procedure_id = any (array(select procedure_id from urgent)))
-			order by ` + order("review_rank") + ` limit $7)`
-		}
-		sql += `)`
-		counts = `select coalesce(sum(active), 0)::integer as total,
-			(select count(*) from urgent where overdue > 0)::integer as overdue,
-			(select count(*) from urgent where due_today > 0)::integer as due_today,
-			coalesce(sum(unreviewed), 0)::integer as unreviewed, coalesce(sum(failed), 0)::integer as failed
-			from worklist_counts where clinic_id = $1`
+			where `+q.rankedFilter()+` and `+key+`
+			order by `+order("rank")+` limit $7)`, dir)
 	}
+	sql := q.urgent() + `, page as (
+		(select procedure_id, rank, performed_at from urgent
+		where ` + q.rankedFilter() + ` and ` + key + `
+		order by ` + order("rank") + ` limit $7)`
+	if q.state != WorklistOverdue && q.state != WorklistDueToday {
+		// The rest, in index order, leaving out the urgent ones read above.
+		sql += ` union all
+		(select procedure_id, review_rank, performed_at from worklist_entries
+		where clinic_id = $1 and status = 'active' and ` + q.entryFilter() + `
+			and (review_rank, performed_at, procedure_id) ` + cmp + ` ($4::integer, $5::timestamptz, $6::uuid)
+			and not (procedure_id = any (array(select procedure_id from urgent)))
+		order by ` + order("review_rank") + ` limit $7)`
+	}
+	return q.withItems(sql+`)`, dir)
+}
+
+// counts is the totals' statement: over the matches of a search (ranked), or the clinic's
+// counters and its urgent procedures.
+func (q worklistQuery) counts() string {
+	if q.search {
+		return `select count(*)::integer as total, count(*) filter (where overdue > 0)::integer as overdue,
+			count(*) filter (where due_today > 0)::integer as due_today, count(*) filter (where review_rank = 1)::integer as unreviewed,
+			count(*) filter (where reminder_failed)::integer as failed,
+			count(*) filter (where waiting_since is not null)::integer as waiting
+			from ranked`
+	}
+	return `select coalesce(sum(active), 0)::integer as total,
+		(select count(*) from urgent where overdue > 0)::integer as overdue,
+		(select count(*) from urgent where due_today > 0)::integer as due_today,
+		coalesce(sum(unreviewed), 0)::integer as unreviewed, coalesce(sum(failed), 0)::integer as failed,
+		coalesce(sum(waiting), 0)::integer as waiting
+		from worklist_counts where clinic_id = $1`
+}
+
+// withItems completes the statement: the page (sql, its CTEs up to page, whose rows are
+// procedure_id, rank and performed_at, the list's time key), cut to its size, with the counts
+// and each item's procedure, patient and states.
+func (q worklistQuery) withItems(sql, dir string) string {
 	// The page's rows are cut to the page before anything is joined to them.
 	return sql + `, top as materialized (
-			select procedure_id, rank, performed_at from page order by ` + order("rank") + ` limit $7),
-		counts as materialized (` + counts + `)
-		select c.total, c.overdue, c.due_today, c.unreviewed, c.failed, i.id, i.patient_id, i.display_name, i.protocol_id,
-			i.body_site, i.performed_at, i.status, i.overdue, i.due_today, i.unreviewed, i.last_received, i.reminder_failed, i.rank
+			select procedure_id, rank, performed_at from page
+			order by rank ` + dir + `, performed_at ` + dir + `, procedure_id ` + dir + ` limit $7),
+		counts as materialized (` + q.counts() + `)
+		select c.total, c.overdue, c.due_today, c.unreviewed, c.failed, c.waiting, i.id, i.patient_id, i.display_name,
+			i.protocol_id, i.body_site, i.performed_at, i.status, i.overdue, i.due_today, i.unreviewed, i.last_received,
+			i.reminder_failed, i.rank, i.unanswered, i.waiting_since, i.sort_at
 		from counts c left join (
 			select pr.id, pa.id as patient_id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
 				coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today, e.unreviewed, e.last_received,
-				e.reminder_failed, top.rank, top.performed_at as sort_at, top.procedure_id as sort_id
+				e.reminder_failed, e.unanswered, e.waiting_since, top.rank, top.performed_at as sort_at, top.procedure_id as sort_id
 			from top
 			join worklist_entries e on e.procedure_id = top.procedure_id
 			join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
@@ -310,12 +349,12 @@ func (q worklistQuery) urgent() string {
 // patient, so its cost follows the matches, and ranked with the clinic's urgent gaps.
 func (q worklistQuery) searchRanked() string {
 	return `with matched as materialized (
-		select e.procedure_id, e.performed_at, e.review_rank, e.reminder_failed
+		select e.procedure_id, e.performed_at, e.review_rank, e.reminder_failed, e.waiting_since
 		from patients pa
 		join worklist_entries e on e.patient_id = pa.id and e.status = 'active' and e.clinic_id = $1
 		where pa.clinic_id = $1 and (lower(pa.display_name) like $8 or pa.mrn = $9)
 	), ` + gapsOf() + `, ranked as materialized (
-		select m.procedure_id, m.performed_at, m.review_rank, m.reminder_failed,
+		select m.procedure_id, m.performed_at, m.review_rank, m.reminder_failed, m.waiting_since,
 			coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today,
 			(case when g.overdue > 0 then 4 else 0 end) + (case when g.due_today > 0 then 2 else 0 end) + m.review_rank as rank
 		from matched m left join gaps g on g.procedure_id = m.procedure_id)`

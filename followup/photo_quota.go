@@ -46,7 +46,7 @@ func queueQuota(b *pgx.Batch, a Actor, procedureID uuid.UUID, timepoint string, 
 				return unavailable(row.Scan(&q.linkPhotos, &q.linkBytes, &q.linkLastMinute))
 			})
 	}
-	b.Queue(`select count(*) from photos where procedure_id = $1 and timepoint_key = $2`, procedureID, timepoint).
+	b.Queue(`select count(*) from photos where procedure_id = $1 and timepoint_key is not distinct from nullif($2, '')`, procedureID, timepoint).
 		QueryRow(func(row pgx.Row) error { return unavailable(row.Scan(&q.stepPhotos)) })
 }
 

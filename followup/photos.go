@@ -18,10 +18,14 @@ import (
 
 // Photo is a stored, sanitized photo.
 type Photo struct {
-	ID          uuid.UUID  `json:"id"`
-	ProcedureID uuid.UUID  `json:"procedure_id"`
-	Timepoint   string     `json:"timepoint"`
-	View        string     `json:"view"`
+	ID          uuid.UUID `json:"id"`
+	ProcedureID uuid.UUID `json:"procedure_id"`
+	Timepoint   string    `json:"timepoint"` // "" for a concern photo
+	View        string    `json:"view"`      // "" for a concern photo
+	// Kind is PhotoScheduled, or PhotoConcern for a photo outside the schedule that the
+	// family sent with a message (MessageID, once attached; see followup/conversation).
+	Kind        string     `json:"kind"`
+	MessageID   *uuid.UUID `json:"message_id,omitempty"`
 	UploadID    string     `json:"upload_id"`
 	ContentType string     `json:"content_type"`
 	Size        int64      `json:"size"`
@@ -51,12 +55,23 @@ const (
 	ThumbnailUnreadable = "unreadable"
 )
 
-// PhotoUpload describes an upload: where it belongs and the client's idempotency key.
+// Photo kinds: a photo of a step of the schedule, or one outside it that the family sends
+// when something worries them (no step, no view).
+const (
+	PhotoScheduled = "scheduled"
+	PhotoConcern   = "concern"
+)
+
+// PhotoUpload describes an upload: where it belongs and the client's idempotency key. A
+// concern photo (Kind PhotoConcern) names no timepoint and no view.
 type PhotoUpload struct {
 	Timepoint string
 	View      string
 	UploadID  string
+	Kind      string // "" is PhotoScheduled
 }
+
+func (up PhotoUpload) concern() bool { return up.Kind == PhotoConcern }
 
 // ValidUploadID reports whether s can serve as an upload_id: 8 to 64 letters, digits, - or _.
 func ValidUploadID(s string) bool {
@@ -135,6 +150,15 @@ func (s *Service) checkUpload(ctx context.Context, a Actor, procedureID uuid.UUI
 	if !ValidUploadID(up.UploadID) {
 		return nil, invalidField("upload_id", "must be 8 to 64 letters, digits, - or _")
 	}
+	switch up.Kind {
+	case "", PhotoScheduled:
+	case PhotoConcern:
+		if up.Timepoint != "" || up.View != "" {
+			return nil, invalidField("timepoint", "a photo outside the schedule names no step and no view")
+		}
+	default:
+		return nil, invalidField("kind", "must be scheduled or concern")
+	}
 	if err := inScope(a, procedureID); err != nil {
 		return nil, err
 	}
@@ -160,6 +184,9 @@ func (s *Service) checkUpload(ctx context.Context, a Actor, procedureID uuid.UUI
 	}
 	if proc.Status != StatusActive {
 		return nil, Errorf(ECONFLICT, "This follow-up has ended; the clinic no longer takes photos for it.")
+	}
+	if up.concern() {
+		return nil, nil
 	}
 	i := slices.IndexFunc(tps, func(t Timepoint) bool { return t.Key == up.Timepoint })
 	if i < 0 {
@@ -236,10 +263,13 @@ func newPhoto(a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.
 	if !meta.TakenAt.IsZero() {
 		captured = &meta.TakenAt
 	}
-	p := Photo{ProcedureID: procedureID, Timepoint: up.Timepoint, View: up.View, UploadID: up.UploadID,
+	p := Photo{ProcedureID: procedureID, Timepoint: up.Timepoint, View: up.View, UploadID: up.UploadID, Kind: PhotoScheduled,
 		ContentType: clean.Format.ContentType(), Size: clean.Size(), SHA256: hex.EncodeToString(sum),
 		Width: meta.Width, Height: meta.Height, Orientation: max(1, meta.Orientation), CapturedAt: captured,
 		Status: "active", ThumbnailState: ThumbnailPending, objectKey: key}
+	if up.concern() {
+		p.Kind = PhotoConcern
+	}
 	p.Source = "clinic"
 	if a.Kind == ActorParent {
 		p.Source = "family"
@@ -269,7 +299,7 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 	removed, _ := json.Marshal(removals(clean.Removed))
 	meta := clean.Meta
 	ev, err := auditValues(a, AuditEvent{Action: AuditPhotoUploaded, TargetKind: "photo",
-		Detail: map[string]any{"procedure": p.ProcedureID, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
+		Detail: map[string]any{"procedure": p.ProcedureID, "kind": p.Kind, "timepoint": p.Timepoint, "view": p.View, "bytes": p.Size,
 			"removed": removals(clean.Removed), "had_gps": meta.HadGPS, "had_serial": meta.HadSerial,
 			"had_thumbnail": meta.HadThumbnail, "had_trailer": meta.HadTrailer}})
 	if err != nil {
@@ -281,9 +311,9 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 	var received *time.Time
 	err = s.pool.QueryRow(ctx, `with note as (select object_key from pending_objects where object_key = $6 for update),
 		p as (insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key, content_type,
-				size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id, uploaded_by, removed)
-			select $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::bytea, $10::int, $11::int,
-				$12::smallint, $13::timestamptz, $14::timestamptz, $15::text, $16::uuid, $17::uuid, $18::jsonb
+				size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id, uploaded_by, removed, kind)
+			select $1::uuid, $2::uuid, nullif($3::text, ''), nullif($4::text, ''), $5::text, $6::text, $7::text, $8::bigint, $9::bytea,
+				$10::int, $11::int, $12::smallint, $13::timestamptz, $14::timestamptz, $15::text, $16::uuid, $17::uuid, $18::jsonb, $26::text
 			where exists (select 1 from note)
 			on conflict (procedure_id, upload_id) do nothing
 			returning id, received_at),
@@ -293,7 +323,7 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 		select exists (select 1 from note), (select id from p), (select received_at from p)`,
 		a.ClinicID, p.ProcedureID, p.Timepoint, p.View, p.UploadID, p.objectKey, p.ContentType, p.Size, sum, p.Width, p.Height,
 		p.Orientation, p.CapturedAt, s.now(), p.Source, linkID, uploader, removed,
-		ev.clinic, ev.actorKind, ev.actor, ev.action, ev.targetKind, ev.addr, ev.detail).Scan(&noted, &id, &received)
+		ev.clinic, ev.actorKind, ev.actor, ev.action, ev.targetKind, ev.addr, ev.detail, p.Kind).Scan(&noted, &id, &received)
 	switch {
 	case err != nil && pgCode(err) == "":
 		// The statement, its own transaction, may have committed before its answer was lost.
@@ -337,7 +367,7 @@ func removals(rs []imagestore.Removal) []removal {
 	return out
 }
 
-const photoColumns = `select id, procedure_id, timepoint_key, view, upload_id, object_key, content_type, size_bytes, sha256,
+const photoColumns = `select id, procedure_id, coalesce(timepoint_key, ''), coalesce(view, ''), kind, message_id, upload_id, object_key, content_type, size_bytes, sha256,
 	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null,
 	quality from photos`
 
@@ -347,7 +377,7 @@ func scanPhoto(row pgx.Row) (Photo, error) {
 	var p Photo
 	var sum []byte
 	var unreadable bool
-	err := row.Scan(&p.ID, &p.ProcedureID, &p.Timepoint, &p.View, &p.UploadID, &p.objectKey, &p.ContentType, &p.Size, &sum,
+	err := row.Scan(&p.ID, &p.ProcedureID, &p.Timepoint, &p.View, &p.Kind, &p.MessageID, &p.UploadID, &p.objectKey, &p.ContentType, &p.Size, &sum,
 		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable,
 		&p.Quality)
 	p.SHA256 = hex.EncodeToString(sum)

@@ -62,9 +62,12 @@ func queuePhotos(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Photo) {
 		order by timepoint_key, view, received_at desc`, procedure, clinic)
 }
 
+// queueMessages queues the clinic's messages to the family (retakes, notes and replies). The
+// family's own messages are the conversation's (followup/conversation), read only through its
+// audited thread.
 func queueMessages(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Message) {
 	queueRows(b, dst, scanMessage, `select id, kind, coalesce(timepoint_key, ''), photo_id, body, created_at
-		from messages where procedure_id = $1 and clinic_id = $2 order by created_at desc`, procedure, clinic)
+		from messages where procedure_id = $1 and clinic_id = $2 and kind <> 'family' order by created_at desc`, procedure, clinic)
 }
 
 func queueAssessments(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Assessment) {
