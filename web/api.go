@@ -258,22 +258,6 @@ func (s *Server) apiWithdrawPhoto(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-func (s *Server) apiMessage(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	var in followup.NewMessage
-	if err := bindJSON(c, &in); err != nil {
-		return err
-	}
-	m, err := s.svc.SendMessage(c.Request().Context(), actorOf(c), id, in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, m)
-}
-
 // apiUploadPhoto takes clinic photos (baseline, right after treatment) through the API.
 func (s *Server) apiUploadPhoto(c echo.Context) error {
 	id, err := pathID(c, "id")

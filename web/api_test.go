@@ -215,7 +215,7 @@ func (f *apiFixture) enrol(t *testing.T) enrolled {
 func photoForm(fields map[string]string, file []byte) (body *bytes.Buffer, contentType string) {
 	body = &bytes.Buffer{}
 	mw := multipart.NewWriter(body)
-	for _, k := range []string{"timepoint", "view", "upload_id"} {
+	for _, k := range []string{"timepoint", "view", "upload_id", "kind"} {
 		if v, ok := fields[k]; ok {
 			mw.WriteField(k, v)
 		}

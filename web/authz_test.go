@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
@@ -43,6 +44,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if err := f.acc.RevokeToken(context.Background(), f.clinicianActor, revoked); err != nil {
 		t.Fatal(err)
 	}
+
+	parent, err := f.svc.ResolveLink(context.Background(), parentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted, _, err := f.srv.conv.Post(context.Background(), parent, conversation.Post{Body: "Is this normal?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	familyMessage := posted.ID
 
 	callers := []struct{ name, token string }{
 		{"clinician", f.clinician}, {"admin", f.admin}, {"researcher", f.researcher}, {"other clinic", f.outsider},
@@ -93,6 +104,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"assess", func() request {
 			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/assessments", map[string]string{"timepoint": "day-1", "level": "improved"}, false}
 		}, 201, 404},
+		{"read thread", func() request { return request{"GET", "/api/v1/procedures/" + e.ProcedureID + "/messages", nil, false} }, 200, 404},
+		{"mark handled", func() request {
+			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/messages/" + familyMessage.String() + "/handled", nil, false}
+		}, 200, 404},
 		{"message", func() request {
 			return request{"POST", "/api/v1/procedures/" + e.ProcedureID + "/messages", map[string]string{"kind": "note", "body": "Looks good"}, false}
 		}, 201, 404},

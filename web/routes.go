@@ -48,6 +48,9 @@ func (s *Server) familyRoutes() {
 	e.GET("/p/", family.home)
 	s.uploadRoute("POST", "/p/photos", family.upload)
 	e.GET("/p/photos/:id/thumbnail", family.thumbnail)
+	e.GET("/p/messages", family.familyThread)
+	// A message may carry a concern photo: its body has the upload limits.
+	s.uploadRoute("POST", "/p/messages", family.familyPost)
 	resumable := newResumableUploads(s, family) // resumable.go: the tus protocol
 	s.uploadRoute("POST", "/p/uploads", resumable.create)
 	e.OPTIONS("/p/uploads", resumable.options)
@@ -109,7 +112,9 @@ func (s *Server) apiRoutes() {
 	api.GET("/procedures/:id/parent-links", s.apiListLinks)
 	api.DELETE("/parent-links/:id", s.apiRevokeLink)
 	api.POST("/procedures/:id/assessments", s.apiAssess)
+	api.GET("/procedures/:id/messages", s.apiThread)
 	api.POST("/procedures/:id/messages", s.apiMessage)
+	api.POST("/procedures/:id/messages/:mid/handled", s.apiMessageHandled)
 	s.uploadRoute("POST", "/api/v1/procedures/:id/photos", s.apiUploadPhoto, s.requireUser)
 	api.GET("/photos/:id/original", s.apiPhoto(followup.VariantOriginal))
 	api.GET("/photos/:id/thumbnail", s.apiPhoto(""))

@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -47,6 +49,9 @@ type Config struct {
 	Reminders *reminders.Service
 	// Export is the research export: its API, its page and the archives' downloads.
 	Export *export.Service
+	// Conversation is the families' messages and the clinic's answers; when nil, one with
+	// the default rate limit is made over Pool (or DB, if it is a *pgxpool.Pool).
+	Conversation *conversation.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
 	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
@@ -70,6 +75,7 @@ type Server struct {
 	accounts      *accounts.Service
 	reminders     *reminders.Service
 	export        *export.Service
+	conv          *conversation.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -102,6 +108,15 @@ func New(cfg Config) (*Server, error) {
 		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
 		clientLimits: defaultClientLimits(), forms: newFormTokens(cfg.SecretKey)}
 	s.uploadSlots = newUploadSlots(&s.clientLimits)
+	if s.conv = cfg.Conversation; s.conv == nil {
+		pool := cfg.Pool
+		if pool == nil {
+			pool, _ = cfg.DB.(*pgxpool.Pool)
+		}
+		if s.conv, err = conversation.New(conversation.Config{Pool: pool, Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

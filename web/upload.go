@@ -84,8 +84,8 @@ func (s *Server) takeUpload(c echo.Context, a followup.Actor, procedureID uuid.U
 		return *u.stored, false, nil
 	case u.sp == nil || u.size == 0:
 		return followup.Photo{}, false, badRequest("the file is missing or empty")
-	case u.up.Timepoint == "" || u.up.View == "" || u.up.UploadID == "":
-		return followup.Photo{}, false, badRequest("timepoint, view and upload_id are required")
+	case u.up.UploadID == "" || u.up.Kind != followup.PhotoConcern && (u.up.Timepoint == "" || u.up.View == ""):
+		return followup.Photo{}, false, badRequest("timepoint, view and upload_id are required (upload_id alone with kind=concern)")
 	}
 	return s.svc.AddPhoto(req.Context(), a, procedureID, u.up, u.sp, u.size, s.limits)
 }
@@ -107,7 +107,7 @@ func (u *uploadParts) close() {
 // readUploadPart reads one part of an upload into u: a field, or the file.
 func (s *Server) readUploadPart(c echo.Context, a followup.Actor, procedureID uuid.UUID, part *multipart.Part, u *uploadParts) error {
 	switch name := part.FormName(); name {
-	case "timepoint", "view", "upload_id":
+	case "timepoint", "view", "upload_id", "kind":
 		v, err := io.ReadAll(io.LimitReader(part, 129))
 		if err != nil {
 			return uploadReadError(err)
@@ -123,6 +123,8 @@ func (s *Server) readUploadPart(c echo.Context, a followup.Actor, procedureID uu
 			u.up.View = val
 		case "upload_id":
 			u.up.UploadID = val
+		case "kind":
+			u.up.Kind = val
 		}
 		return nil
 	case "file":
