@@ -19,9 +19,9 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/reminders"
-	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
