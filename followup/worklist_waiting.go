@@ -3,7 +3,7 @@ package followup
 // waitingPage is the page of the worklist's new-message filter: the active
 // procedures whose family has written without an answer, oldest waiting first, by keyset on
 // (waiting_since, procedure_id) through worklist_entries_waiting (the entries' waiting_since
-// is kept by a trigger on messages: migrations/00020_conversation.sql). cmp and dir are the
+// is kept by a trigger on messages: migrations/00019_conversation.sql). cmp and dir are the
 // keyset's comparison and direction; the cursor's rank ($4) plays no part in this order.
 func (q worklistQuery) waitingPage(cmp, dir string) string {
 	key := "(waiting_since, procedure_id) " + cmp + " ($5::timestamptz, $6::uuid) and $4::integer is not null"

@@ -11,7 +11,7 @@ import (
 	"github.com/dermfollow/dermfollow/migrations"
 )
 
-// 00020_conversation.sql replaces worklist functions that bulk loads call (worklist_refill):
+// 00019_conversation.sql replaces worklist functions that bulk loads call (worklist_refill):
 // they must work after it, after its down path, and after it again.
 func TestConversationMigrationDownAndUp(t *testing.T) {
 	t.Parallel()
@@ -31,7 +31,7 @@ func TestConversationMigrationDownAndUp(t *testing.T) {
 	}
 	refill("after up")
 	pool.Reset() // the functions' plans are cached per connection
-	if err := migrations.DownTo(ctx, url, 16); err != nil {
+	if err := migrations.DownTo(ctx, url, 18); err != nil {
 		t.Fatal(err)
 	}
 	var waiting bool

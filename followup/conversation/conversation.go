@@ -2,7 +2,7 @@
 // clinic (through its parent link, with photos outside the schedule when something worries
 // it), the clinic reads the thread, answers and marks messages handled. The clinic's notes
 // and retake requests, which the core sends (followup.Service.SendMessage), appear in the same
-// thread: every message lives in the core's messages table (migrations/00020_conversation.sql
+// thread: every message lives in the core's messages table (migrations/00019_conversation.sql
 // says why), and concern photos are the core's photos, stored through its upload path with
 // kind followup.PhotoConcern and attached here to the message they came with.
 //
