@@ -158,7 +158,7 @@ func TestCheckTIFFRefusesHostileStructures(t *testing.T) {
 		if !meta.EXIFUnreadable || meta.Orientation != 0 || !meta.TakenAt.IsZero() {
 			t.Errorf("%s: meta %+v", name, meta)
 		}
-		if d := time.Since(start); d > 100*time.Millisecond {
+		if d := time.Since(start); d > time.Second { // a cycle followed would never end; a shared machine can take a while
 			t.Errorf("%s: took %v", name, d)
 		}
 	}

@@ -20,6 +20,8 @@
 #   5. research export (issues 9 and 15): go test -bench BenchmarkExport on followup: 1,000
 #      photos exported from MinIO, against a plain copy of the same objects into one new object
 #      (and, for information, reading them one by one and in parallel)
+#   7. photo quality at capture (issue 19): go test -bench BenchmarkQualityInBrowser on web: the
+#      family page's measure of a 12 MP photo in Chromium with the CPU slowed four times
 #
 # A missed target is recorded in the document, not an error; the exit status is non-zero only
 # when something could not be measured (a failed build, a server that would not start, failed
@@ -418,6 +420,18 @@ bench_export() {
 	grep -E '^(Benchmark|ok|FAIL|PASS)' "$results/gotest-export.txt" >&2 || true
 }
 
+# 7. The capture-time photo measure (issue 19): a go test benchmark (web/quality_browser_test.go,
+# BenchmarkQualityInBrowser) in headless Chromium with the CPU slowed four times.
+bench_quality() {
+	say "quality: go test -bench BenchmarkQualityInBrowser ./web/ (12 MP photo, Chromium, CPU x4)"
+	"$GO" test -c -o "$work/web.test" ./web/ >"$results/gotest-quality.txt" 2>&1 ||
+		say "the web benchmarks did not build; see $results/gotest-quality.txt"
+	settle quality
+	(cd web && "$work/web.test" -test.run '^$' -test.bench BenchmarkQualityInBrowser) \
+		>>"$results/gotest-quality.txt" 2>&1 || say "the quality benchmark failed; see $results/gotest-quality.txt"
+	grep -E '^(Benchmark|ok|FAIL|PASS)' "$results/gotest-quality.txt" >&2 || true
+}
+
 # ----------------------------------------------------------------------------------------------
 
 main() {
@@ -438,7 +452,7 @@ main() {
 
 	# BENCH_ONLY="resumable export" runs only those sections, into BENCH_RESULTS.
 	local section
-	for section in ${BENCH_ONLY:-imagestore ingest upload_memory timeline_p99 resumable export}; do
+	for section in ${BENCH_ONLY:-imagestore ingest upload_memory timeline_p99 resumable export quality}; do
 		declare -F "bench_$section" >/dev/null || die "BENCH_ONLY: no section $section"
 		"bench_$section"
 	done

@@ -68,6 +68,7 @@ func buildReport(dir string) *report {
 	rp.timeline()
 	rp.resumable()
 	rp.export()
+	rp.quality()
 	return rp
 }
 
