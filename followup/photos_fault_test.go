@@ -237,8 +237,8 @@ func crafted10k(t *testing.T) []byte {
 }
 
 // TestThumbnailFailuresDoNotStallTheQueue: photos whose thumbnails cannot be made (bytes that
-// claim more pixels than they hold, bytes that are no image, an object gone from the store)
-// are recorded and passed by; the good photo behind them gets its thumbnails in the same run;
+// claim more pixels than they hold, bytes that are no image, an object gone from the store,
+// and the files the sanitizer refuses since: see refusedKinds) are recorded and passed by; the good photo behind them gets its thumbnails in the same run;
 // after the last attempt each is unreadable, says so, and keeps its original downloadable.
 func TestThumbnailFailuresDoNotStallTheQueue(t *testing.T) {
 	t.Parallel()
@@ -247,6 +247,9 @@ func TestThumbnailFailuresDoNotStallTheQueue(t *testing.T) {
 		f.insertRawPhoto(t, "crafted-10000", crafted10k(t), true),
 		f.insertRawPhoto(t, "not-an-image", []byte("this is not an image at all, only text"), true),
 		f.insertRawPhoto(t, "object-gone-1", testJPEG(t, 2), false),
+	}
+	for _, k := range refusedKinds(t) {
+		bad = append(bad, f.insertRawPhoto(t, "refused-"+k.name, k.data, true))
 	}
 	f.clock.Set(f.clock.Now().Add(time.Second)) // the good photo is received after the bad ones
 	good, _, err := f.upload(t, f.clinician, "baseline", "close-up", "good-photo-1", testJPEG(t, 9))
@@ -373,8 +376,8 @@ func png16(w, h uint32) []byte {
 }
 
 // TestThumbnailsAfterABurstOfCraftedFiles: sixteen files built to exhaust a decoder (a JPEG
-// and a 16-bit PNG whose headers claim the pixel limit over a few KB of data), stored before
-// a normal photo, delay its thumbnails by little more than they take alone, and the decodes
+// and a 16-bit PNG whose headers claim the pixel limit over a few KB of data) or to fail it
+// (see refusedKinds), stored before a normal photo, delay its thumbnails by little more than they take alone, and the decodes
 // stay within a stated memory ceiling.
 func TestThumbnailsAfterABurstOfCraftedFiles(t *testing.T) {
 	t.Parallel()
@@ -391,12 +394,11 @@ func TestThumbnailsAfterABurstOfCraftedFiles(t *testing.T) {
 	}
 	usual := time.Since(start)
 	_ = alone
+	kinds := append([]troubleFile{{"jpeg-claims-10000x10000", crafted10k(t)}, {"png-16-bit-claims-20000x5000", png16(20000, 5000)}},
+		refusedKinds(t)...)
 	for i := range 16 {
-		body := crafted10k(t)
-		if i%2 == 1 {
-			body = png16(20000, 5000)
-		}
-		f.insertRawPhoto(t, fmt.Sprintf("crafted-burst-%02d", i), body, true)
+		k := kinds[i%len(kinds)]
+		f.insertRawPhoto(t, fmt.Sprintf("burst-%02d-%s", i, k.name), k.data, true)
 	}
 	f.clock.Set(f.clock.Now().Add(time.Second))
 	normal, _, err := f.upload(t, f.clinician, "baseline", "close-up", "after-burst-1", testJPEG(t, 2))
