@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // The clinician's pages: sign-in, the worklist, patients and procedures, the timeline, the
@@ -45,10 +44,14 @@ func (l loginLimiter) take(addr, email string) (give func(), ok bool, wait time.
 	return func() { l.byAddr.Give(addr); l.byAccount.Give(account) }, true, 0
 }
 
+// clinicLang is the language of the clinic's pages for this request: the switch on the page
+// (?lang=, remembered in a cookie), then the browser's Accept-Language, then English.
+func clinicLang(c echo.Context) string { return chooseLang(c, "") }
+
 // page renders a clinician's page: title names it (the layout adds the product's name), body
 // is its component, which finds the user, the form token and the flash through pageOf.
 func (s *Server) page(c echo.Context, status int, title string, body templ.Component) error {
-	return s.render(c, status, pageInfo{Lang: protocols.EN, Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
+	return s.render(c, status, pageInfo{Lang: clinicLang(c), Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
 		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash")}, body)
 }
 

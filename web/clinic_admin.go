@@ -31,7 +31,7 @@ func (s *Server) patientAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "Audit log", auditPage(auditData{Patient: p, Entries: entries}))
+	return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_title_audit"), auditPage(auditData{Patient: p, Entries: entries}))
 }
 
 type usersData struct {
@@ -52,7 +52,7 @@ func (s *Server) renderUsers(c echo.Context, status int, d usersData) error {
 	}
 	d.Users = users
 	d.Roles = []string{followup.RoleClinician, followup.RoleResearcher, followup.RoleAdmin}
-	return s.page(c, status, "Users", usersPage(d))
+	return s.page(c, status, tr(clinicLang(c), "cl_title_users"), usersPage(d))
 }
 
 func (s *Server) userCreate(c echo.Context) error {

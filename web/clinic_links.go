@@ -42,7 +42,7 @@ func (s *Server) linkCreate(c echo.Context) error {
 			}
 		}
 	}
-	return s.page(c, http.StatusCreated, "Parent link", linkPage(linkData{procedurePage: pp, Link: l, QRPath: path.String(), QRSize: code.Size + 8}))
+	return s.page(c, http.StatusCreated, tr(clinicLang(c), "cl_title_parent_link"), linkPage(linkData{procedurePage: pp, Link: l, QRPath: path.String(), QRSize: code.Size + 8}))
 }
 
 func (s *Server) linkRevoke(c echo.Context) error {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -26,11 +27,12 @@ type worklistFilter struct {
 	Current      bool
 }
 
+// worklistLabels are the catalogue keys of the worklist's filters.
 var worklistLabels = map[string]string{
-	followup.WorklistOverdue:        "Overdue",
-	followup.WorklistDueToday:       "Due today",
-	followup.WorklistUnreviewed:     "New photos",
-	followup.WorklistReminderFailed: "Reminder failed",
+	followup.WorklistOverdue:        "cl_state_overdue",
+	followup.WorklistDueToday:       "cl_state_due_today",
+	followup.WorklistUnreviewed:     "cl_state_unreviewed",
+	followup.WorklistReminderFailed: "cl_state_reminder_failed",
 }
 
 // worklist is GET /: the clinic's active follow-ups, most urgent first, a page at a time
@@ -39,7 +41,7 @@ var worklistLabels = map[string]string{
 func (s *Server) worklist(c echo.Context) error {
 	a := actorOf(c)
 	if a.IsUser(followup.RoleResearcher) {
-		return s.page(c, http.StatusOK, "Research", researcherPage())
+		return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_title_research"), researcherPage())
 	}
 	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q"),
 		After: c.QueryParam("after"), Before: c.QueryParam("before")}
@@ -51,9 +53,10 @@ func (s *Server) worklist(c echo.Context) error {
 		return err
 	}
 	d := worklistData{Worklist: wl, State: f.State, Search: f.Search}
-	d.Filters = append(d.Filters, worklistFilter{State: "", Label: "All", Count: wl.Total, Current: f.State == ""})
+	lang := clinicLang(c)
+	d.Filters = append(d.Filters, worklistFilter{State: "", Label: tr(lang, "cl_state_all"), Count: wl.Total, Current: f.State == ""})
 	for _, st := range followup.WorklistStates() {
-		d.Filters = append(d.Filters, worklistFilter{State: st, Label: worklistLabels[st], Count: wl.Counts[st], Current: f.State == st})
+		d.Filters = append(d.Filters, worklistFilter{State: st, Label: tr(lang, worklistLabels[st]), Count: wl.Counts[st], Current: f.State == st})
 	}
 	if wl.Prev != "" {
 		d.PrevURL = worklistURL(f.State, f.Search, "before", wl.Prev)
@@ -61,7 +64,7 @@ func (s *Server) worklist(c echo.Context) error {
 	if wl.Next != "" {
 		d.NextURL = worklistURL(f.State, f.Search, "after", wl.Next)
 	}
-	return s.page(c, http.StatusOK, "Worklist", worklistPage(d))
+	return s.page(c, http.StatusOK, tr(lang, "cl_title_worklist"), worklistPage(d))
 }
 
 // worklistFilterURL is the worklist filtered to state, keeping the search.
@@ -78,11 +81,11 @@ func currentClass(current bool) string {
 }
 
 // yesNo writes a recorded yes or no.
-func yesNo(b bool) string {
+func yesNo(ctx context.Context, b bool) string {
 	if b {
-		return "yes"
+		return msg(ctx, "cl_yes")
 	}
-	return "no"
+	return msg(ctx, "cl_no")
 }
 
 // worklistURL is the worklist page with the filter and search, at a cursor.
@@ -107,7 +110,7 @@ func (s *Server) patientForm(c echo.Context) error {
 	if err := requireClinicalPage(c); err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "New patient", patientNewPage(patientFormData{In: followup.NewPatient{PreferredLanguage: "en"}}))
+	return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_title_new_patient"), patientNewPage(patientFormData{In: followup.NewPatient{PreferredLanguage: "en"}}))
 }
 
 // requireClinicalPage refuses researchers before a form is even shown.
@@ -126,7 +129,7 @@ func (s *Server) patientCreate(c echo.Context) error {
 	}
 	p, err := s.svc.CreatePatient(c.Request().Context(), actorOf(c), in)
 	if followup.ErrorCode(err) == followup.EINVALID || followup.ErrorCode(err) == followup.ECONFLICT {
-		return s.page(c, http.StatusUnprocessableEntity, "New patient", patientNewPage(patientFormData{In: in, Error: followup.ErrorMessage(err)}))
+		return s.page(c, http.StatusUnprocessableEntity, tr(clinicLang(c), "cl_title_new_patient"), patientNewPage(patientFormData{In: in, Error: followup.ErrorMessage(err)}))
 	}
 	if err != nil {
 		return err
@@ -207,25 +210,25 @@ func (s *Server) enrolForm(c echo.Context) error {
 		d.Performed = time.Now().In(clinic.Location).Format("2006-01-02T15:04")
 	}
 	if c.QueryParam("preview") == "" {
-		return s.page(c, http.StatusOK, "Enrol a procedure", enrolPage(d))
+		return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_enrol_procedure"), enrolPage(d))
 	}
 	performed, perr := time.ParseInLocation("2006-01-02T15:04", d.Performed, clinic.Location)
 	if perr != nil {
 		d.Error = "performed_at: enter the date and time of the procedure"
-		return s.page(c, http.StatusUnprocessableEntity, "Enrol a procedure", enrolPage(d))
+		return s.page(c, http.StatusUnprocessableEntity, tr(clinicLang(c), "cl_enrol_procedure"), enrolPage(d))
 	}
 	d.PerformedZ = performed.Format(time.RFC3339)
 	proto, tps, err := s.svc.PreviewSchedule(ctx, a, followup.NewProcedure{PatientID: p.ID.String(), Protocol: d.Protocol,
 		BodySite: d.BodySite, PerformedAt: d.PerformedZ})
 	if followup.ErrorCode(err) == followup.EINVALID {
 		d.Error = followup.ErrorMessage(err)
-		return s.page(c, http.StatusUnprocessableEntity, "Enrol a procedure", enrolPage(d))
+		return s.page(c, http.StatusUnprocessableEntity, tr(clinicLang(c), "cl_enrol_procedure"), enrolPage(d))
 	}
 	if err != nil {
 		return err
 	}
 	d.Chosen, d.Preview = proto, tps
-	return s.page(c, http.StatusOK, "Enrol a procedure", enrolPage(d))
+	return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_enrol_procedure"), enrolPage(d))
 }
 
 func (s *Server) enrolSave(c echo.Context) error {

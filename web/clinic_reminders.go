@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -40,7 +41,7 @@ func (s *Server) reminderOutbox(c echo.Context) error {
 	}
 	d := outboxData{procedurePage: pp}
 	d.Rows, d.Zone = outboxRows(pp)
-	return s.page(c, http.StatusOK, "Reminders · "+pp.Patient.DisplayName, remindersPage(d))
+	return s.page(c, http.StatusOK, trf(clinicLang(c), "cl_title_reminders", pp.Patient.DisplayName), remindersPage(d))
 }
 
 // outboxRows is a procedure's outbox, newest first, with its times in the clinic's zone (whose
@@ -108,6 +109,14 @@ func (s *Server) reminderSwitch(c echo.Context) error {
 }
 
 // onOff names a switch's state.
+// onOffText is onOff in the page's language.
+func onOffText(ctx context.Context, on bool) string {
+	if on {
+		return msg(ctx, "cl_on")
+	}
+	return msg(ctx, "cl_off")
+}
+
 func onOff(on bool) string {
 	if on {
 		return "on"

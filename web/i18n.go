@@ -103,6 +103,14 @@ func trn(lang, key string, n int) string {
 	return s
 }
 
+// msgf is msg with its %s verbs filled.
+func msgf(ctx context.Context, key string, args ...any) string {
+	return trf(pageOf(ctx).Lang, key, args...)
+}
+
+// msgn is the plural key for count n in the page's language.
+func msgn(ctx context.Context, key string, n int) string { return trn(pageOf(ctx).Lang, key, n) }
+
 // msg is the text of key in the page's language, for the pages' components.
 func msg(ctx context.Context, key string) string { return tr(pageOf(ctx).Lang, key) }
 
