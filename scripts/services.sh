@@ -61,6 +61,10 @@ deps() {
 	if [[ ${1:-run} == test || ${1:-run} == bench ]]; then
 		[[ -x /usr/bin/chromium ]] || want+=(chromium)
 		command -v exiftool >/dev/null || want+=(libimage-exiftool-perl)
+		# The clinic's and the family's pages in Chinese: without a CJK font Chromium draws
+		# boxes in the screenshots.
+		[[ -d /usr/share/fonts/opentype/noto ]] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 ||
+			want+=(fonts-noto-cjk)
 	fi
 	if [[ ${1:-run} == bench ]]; then
 		command -v vipsthumbnail >/dev/null || want+=(libvips-tools)

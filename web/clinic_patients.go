@@ -19,6 +19,18 @@ type worklistData struct {
 	State, Search    string
 	Filters          []worklistFilter
 	PrevURL, NextURL string
+	Protocols        *protocols.Registry
+}
+
+// protocolTitle is the title of the protocol id (its latest version's) in lang, or the id
+// for a protocol no longer in the registry.
+func protocolTitle(r *protocols.Registry, id, lang string) string {
+	if r != nil {
+		if p, err := r.Latest(id); err == nil {
+			return p.Title.In(lang)
+		}
+	}
+	return id
 }
 
 type worklistFilter struct {
@@ -52,7 +64,7 @@ func (s *Server) worklist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := worklistData{Worklist: wl, State: f.State, Search: f.Search}
+	d := worklistData{Worklist: wl, State: f.State, Search: f.Search, Protocols: s.svc.Protocols()}
 	lang := clinicLang(c)
 	d.Filters = append(d.Filters, worklistFilter{State: "", Label: tr(lang, "cl_state_all"), Count: wl.Total, Current: f.State == ""})
 	for _, st := range followup.WorklistStates() {
@@ -78,6 +90,14 @@ func currentClass(current bool) string {
 		return " current"
 	}
 	return ""
+}
+
+// procStatus is a procedure's status in the page's language (an unknown one as it is).
+func procStatus(ctx context.Context, status string) string {
+	if s, ok := catalogue[pageOf(ctx).Lang]["cl_proc_status_"+status]; ok {
+		return s
+	}
+	return status
 }
 
 // yesNo writes a recorded yes or no.
@@ -141,6 +161,7 @@ func (s *Server) patientCreate(c echo.Context) error {
 type patientData struct {
 	Patient    followup.Patient
 	Procedures []followup.ProcedureSummary
+	Protocols  *protocols.Registry
 }
 
 // pathPatient loads the patient the path's :id names, in the actor's clinic.
@@ -161,7 +182,7 @@ func (s *Server) patientShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, p.DisplayName, patientPage(patientData{Patient: p, Procedures: procs}))
+	return s.page(c, http.StatusOK, p.DisplayName, patientPage(patientData{Patient: p, Procedures: procs, Protocols: s.svc.Protocols()}))
 }
 
 // enrolData is the enrolment form; with Preview set, the schedule it would get.
