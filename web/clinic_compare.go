@@ -68,7 +68,7 @@ func (s *Server) compare(c echo.Context) error {
 		return err
 	}
 	if len(photos) == 0 && (a == nil || b == nil) {
-		return followup.Errorf(followup.ENOTFOUND, "This procedure has no photos to compare yet.")
+		return followup.Errorf(followup.ENOTFOUND, "%s", tr(pp.Lang, "cl_no_photos_to_compare"))
 	}
 	if b == nil {
 		view := photos[len(photos)-1].View
@@ -112,5 +112,5 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	return s.page(c, http.StatusOK, "Compare", comparePage(d))
+	return s.page(c, http.StatusOK, tr(pp.Lang, "cl_title_compare"), comparePage(d))
 }

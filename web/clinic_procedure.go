@@ -17,6 +17,7 @@ type procedurePage struct {
 	Patient  followup.Patient
 	Protocol *protocols.Protocol // nil when that version is no longer installed
 	Scale    *protocols.Scale
+	Lang     string         // the page's language, for the protocol's texts
 	position map[string]int // timepoint key -> column
 
 	links     []followup.ParentLink
@@ -33,7 +34,9 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 	if err != nil {
 		return procedurePage{}, err
 	}
-	return newProcedurePage(r, s.svc.Protocols()), nil
+	pp := newProcedurePage(r, s.svc.Protocols())
+	pp.Lang = clinicLang(c)
+	return pp, nil
 }
 
 func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) procedurePage {
@@ -53,7 +56,7 @@ func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) proce
 func (pp *procedurePage) label(key string) string {
 	if pp.Protocol != nil {
 		if tp, ok := pp.Protocol.Timepoint(key); ok {
-			if l := tp.Label.In(protocols.EN); l != "" {
+			if l := tp.Label.In(pp.Lang); l != "" {
 				return l
 			}
 		}

@@ -109,17 +109,10 @@ func (s *Server) reminderSwitch(c echo.Context) error {
 }
 
 // onOff names a switch's state.
-// onOffText is onOff in the page's language.
+// onOffText writes whether something is on, in the page's language.
 func onOffText(ctx context.Context, on bool) string {
 	if on {
 		return msg(ctx, "cl_on")
 	}
 	return msg(ctx, "cl_off")
-}
-
-func onOff(on bool) string {
-	if on {
-		return "on"
-	}
-	return "off"
 }

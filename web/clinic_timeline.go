@@ -142,6 +142,15 @@ type option struct{ Value, Label string }
 // proc is the procedure's path, which its forms post under.
 func (d *timelineData) proc() string { return "/procedures/" + d.View.ID.String() }
 
+// protocolTitle is the procedure's protocol by its title in the page's language, or its id
+// when that version is no longer installed.
+func (d *timelineData) protocolTitle() string {
+	if d.Protocol != nil {
+		return d.Protocol.Title.In(d.Lang)
+	}
+	return d.View.Protocol
+}
+
 // cellClass marks the cells the protocol asks a photo for.
 func cellClass(required bool) string {
 	if required {

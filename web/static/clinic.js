@@ -87,7 +87,8 @@
   function toggleOverlay() {
     cmp.classList.toggle('overlay');
     document.getElementById('cmp-tools').classList.toggle('overlay', cmp.classList.contains('overlay'));
-    document.getElementById('mode').textContent = cmp.classList.contains('overlay') ? 'Side by side' : 'Overlay';
+    var mode = document.getElementById('mode'); // its two labels, in the page's language
+    mode.textContent = cmp.classList.contains('overlay') ? mode.dataset.side : mode.dataset.overlay;
     overlayStyle();
   }
   opacity.addEventListener('input', overlayStyle);
