@@ -16,7 +16,7 @@ all: build
 build:
 	$(GO) build -o bin/dermfollow ./cmd/dermfollow
 
-## run: start PostgreSQL (and MinIO, Mailpit) if needed, migrate, load demo data, serve on :8080
+## run: start PostgreSQL and Mailpit if needed (MinIO only with S3=1), migrate, load demo data, serve on :8080
 run: build
 	@eval "$$($(SERVICES) up run)"; \
 	bin/dermfollow migrate >/dev/null; \

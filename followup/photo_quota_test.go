@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,33 @@ func TestPhotoQuotas(t *testing.T) {
 	}
 	if n := countRows(t, f.svc, `select count(*) from photos`); n != 5 {
 		t.Errorf("%d photos stored, want 5", n)
+	}
+}
+
+// TestPhotoQuotaLinkBytes: a link's bytes are a quota of their own, beside its count: once
+// what it sent reaches the bound, the next photo is refused (ETOOMANY, "contact the clinic")
+// and stores nothing, while a retry of a stored photo is still answered and the clinic's own
+// uploads are not the link's.
+func TestPhotoQuotaLinkBytes(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t, func(c *Config) { c.Quota = PhotoQuota{LinkBytes: 1} })
+	parent := f.parent(t)
+	first, _, err := f.upload(t, parent, "day-1", "front", "bytes-quota-1", testJPEG(t, 1))
+	if err != nil {
+		t.Fatalf("first photo through the link: %v", err)
+	}
+	_, _, err = f.upload(t, parent, "day-1", "front", "bytes-quota-2", testJPEG(t, 2))
+	if ErrorCode(err) != ETOOMANY || !strings.Contains(ErrorMessage(err), "contact the clinic") {
+		t.Errorf("a photo past the link's bytes = %v, want ETOOMANY telling to contact the clinic", err)
+	}
+	if again, _, err := f.upload(t, parent, "day-1", "front", "bytes-quota-1", testJPEG(t, 1)); err != nil || again.ID != first.ID {
+		t.Errorf("retry of the stored photo over the bytes quota = %v, %v; want the stored photo", again.ID, err)
+	}
+	if _, _, err := f.upload(t, f.clinician, "day-1", "front", "bytes-quota-clinic", testJPEG(t, 3)); err != nil {
+		t.Errorf("the clinic's upload counted against the link's bytes: %v", err)
+	}
+	if n := countRows(t, f.svc, `select count(*) from photos`); n != 2 {
+		t.Errorf("%d photos stored, want 2 (the link's first and the clinic's)", n)
 	}
 }
 

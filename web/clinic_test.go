@@ -444,17 +444,23 @@ func staysOnHost(loc string) bool {
 func TestSignInRedirectStaysOnHost(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
+	onHost, refused := 0, 0
 	for _, next := range openRedirects {
 		b := f.client(t)
 		b.get("/login")
 		p := b.post("/login", url.Values{"email": {f.clinician}, "password": {clinicTestPassword}, "next": {next}})
 		if p.status == http.StatusUnprocessableEntity && p.header.Get("Location") == "" {
+			refused++
 			continue // refused as not text (a NUL): no redirect at all
 		}
 		if loc := p.header.Get("Location"); p.status != http.StatusSeeOther || !staysOnHost(loc) {
 			t.Errorf("sign-in with next=%q = %d to %q", next, p.status, loc)
+			continue
 		}
+		onHost++
 	}
+	t.Logf("%d known bypasses sent as next through the sign-in: %d redirected on the host, %d refused as not text, none off the host",
+		len(openRedirects), onHost, refused)
 }
 
 func TestClinicCSRF(t *testing.T) {

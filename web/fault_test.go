@@ -161,14 +161,29 @@ func (r *faultRig) burst(t *testing.T, prefix string, n int, outage func()) []up
 	return results
 }
 
-// check asserts the no-data-loss rules after a burst and returns the failed uploads.
-func (r *faultRig) check(t *testing.T, results []uploadResult) []uploadResult {
+// faultSummary counts what check found, for the test's summary line.
+type faultSummary struct {
+	acked, readBack, refused, rows, objects, storedOnRetry, duplicates int
+}
+
+func (s faultSummary) String() string {
+	return fmt.Sprintf("invariants: %d acknowledged and %d of them read back whole; %d refused with 503, none with a row; "+
+		"no object without a row after the sweep; %d stored on retry, once each; then %d rows and %d objects, every row with its object; %d upload_ids stored twice",
+		s.acked, s.readBack, s.refused, s.storedOnRetry, s.rows, s.objects, s.duplicates)
+}
+
+// check asserts the no-data-loss rules after a burst and returns the failed uploads, with the
+// counts of what it checked. A failure must be a 503 (try again), never another server error:
+// a restarting PostgreSQL answered 500 once (issue 23 point 3).
+func (r *faultRig) check(t *testing.T, results []uploadResult) ([]uploadResult, faultSummary) {
 	t.Helper()
 	ctx := context.Background()
 	var failed []uploadResult
+	var sum faultSummary
 	for _, res := range results {
 		switch {
 		case res.status == http.StatusCreated:
+			sum.acked++
 			var key string
 			if err := r.pool.QueryRow(ctx, `select object_key from photos where id = $1`, res.id).Scan(&key); err != nil {
 				t.Errorf("acknowledged upload %s has no row: %v", res.uploadID, err)
@@ -184,8 +199,11 @@ func (r *faultRig) check(t *testing.T, results []uploadResult) []uploadResult {
 			obj.Close()
 			if hex.EncodeToString(h.Sum(nil)) != res.sum {
 				t.Errorf("acknowledged upload %s reads back with another SHA-256", res.uploadID)
+				continue
 			}
-		case res.status >= 500:
+			sum.readBack++
+		case res.status == http.StatusServiceUnavailable:
+			sum.refused++
 			var n int
 			r.pool.QueryRow(ctx, `select count(*) from photos where upload_id = $1`, res.uploadID).Scan(&n)
 			if n != 0 {
@@ -193,7 +211,7 @@ func (r *faultRig) check(t *testing.T, results []uploadResult) []uploadResult {
 			}
 			failed = append(failed, res)
 		default:
-			t.Errorf("upload %s answered %d: neither stored nor a server error", res.uploadID, res.status)
+			t.Errorf("upload %s answered %d: neither stored nor 503 (try again)", res.uploadID, res.status)
 		}
 	}
 	// The sweepers leave no object without a row (grace 0: nothing is in flight now): the
@@ -221,9 +239,37 @@ func (r *faultRig) check(t *testing.T, results []uploadResult) []uploadResult {
 		twice := r.post(t, res.uploadID, res.body)
 		if again.status != http.StatusCreated || twice.status != http.StatusOK || twice.id != again.id {
 			t.Errorf("retry of %s = %d then %d (%s, %s); want 201 then 200 with the same photo", res.uploadID, again.status, twice.status, again.id, twice.id)
+			continue
+		}
+		sum.storedOnRetry++
+	}
+	keys, err := r.pool.Query(ctx, `select object_key from photos`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for keys.Next() {
+		var k string
+		keys.Scan(&k)
+		sum.rows++
+		if _, err := r.store.Stat(ctx, k); err != nil {
+			t.Errorf("photo row without its object %s: %v", k, err)
 		}
 	}
-	return failed
+	keys.Close()
+	if err := r.store.List(ctx, "photos/", func(imagestore.ObjectInfo) error { sum.objects++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if sum.objects != sum.rows {
+		t.Errorf("%d objects for %d photo rows after the retries", sum.objects, sum.rows)
+	}
+	r.pool.QueryRow(ctx, `select count(*) from (select 1 from photos group by procedure_id, upload_id having count(*) > 1) d`).Scan(&sum.duplicates)
+	if sum.duplicates != 0 {
+		t.Errorf("%d upload_ids stored twice", sum.duplicates)
+	}
+	if sum.rows != len(results) {
+		t.Errorf("%d photo rows after every retry, want %d (one per upload_id)", sum.rows, len(results))
+	}
+	return failed, sum
 }
 
 func TestFaultStoreDown(t *testing.T) {
@@ -239,11 +285,11 @@ func TestFaultStoreDown(t *testing.T) {
 		}()
 	})
 	<-restarted
-	failed := r.check(t, results)
+	failed, sum := r.check(t, results)
 	if len(failed) == 0 {
 		t.Error("no upload failed while MinIO was down: the outage was not exercised")
 	}
-	t.Logf("%d of %d uploads failed during the MinIO outage and were retried", len(failed), len(results))
+	t.Logf("%d of %d uploads failed during the MinIO outage and were retried; %v", len(failed), len(results), sum)
 }
 
 func TestFaultDatabaseDown(t *testing.T) {
@@ -264,9 +310,9 @@ func TestFaultDatabaseDown(t *testing.T) {
 	for r.pool.Ping(context.Background()) != nil && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	failed := r.check(t, results)
+	failed, sum := r.check(t, results)
 	if len(failed) == 0 {
 		t.Error("no upload failed while PostgreSQL was down: the outage was not exercised")
 	}
-	t.Logf("%d of %d uploads failed during the PostgreSQL outage and were retried", len(failed), len(results))
+	t.Logf("%d of %d uploads failed during the PostgreSQL outage and were retried; %v", len(failed), len(results), sum)
 }

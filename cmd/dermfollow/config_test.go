@@ -21,6 +21,15 @@ func TestConfigDefaults(t *testing.T) {
 		!c.S3.TLS || !c.S3.SSE || c.StoreDir != "./data/photos" || c.ShutdownTimeout.Seconds() != 30 || c.SMTPURL != nil {
 		t.Errorf("defaults = %+v", c)
 	}
+	// /metrics is for the operators: by default only on loopback, never the public address.
+	if c.MetricsAddr != "127.0.0.1:9464" {
+		t.Errorf("default metrics address = %q, want 127.0.0.1:9464 (loopback)", c.MetricsAddr)
+	}
+	off, err := loadConfig(mapEnv(map[string]string{"DATABASE_URL": "postgres://u@h/db", "DERMFOLLOW_SECRET_KEY": testSecret,
+		"DERMFOLLOW_METRICS_ADDR": "off"}))
+	if err != nil || off.MetricsAddr != "" {
+		t.Errorf("DERMFOLLOW_METRICS_ADDR=off = %q, %v; want no metrics listener", off.MetricsAddr, err)
+	}
 }
 
 // Every wrong value gets its own clear line, all at once.
