@@ -18,6 +18,9 @@
 -- and outbox the clinicians read. Such a reminder is about no step, so its timepoint_key is
 -- null (and only its is); at most one is queued per procedure and channel.
 --
+-- A research export holds the concern photos (kind 'concern', outside the schedule) only when
+-- the researcher asks: exports.include_unscheduled records that choice with the export.
+--
 -- Constraints on the reminders table are added NOT VALID and validated after, so the table is
 -- read for them under a lock that lets reminders go on being written.
 
@@ -59,8 +62,11 @@ create table message_notices (
 create unique index message_notices_queued on message_notices (procedure_id, channel) where status = 'queued';
 create index message_notices_sent on message_notices (procedure_id, channel, sent_at) where status = 'sent';
 
+alter table exports add column include_unscheduled boolean not null default false;
+
 -- +goose Down
 -- Refused (a NOT NULL fails) while 'answered' reminders exist: nothing is deleted.
+alter table exports drop column include_unscheduled;
 drop table message_notices;
 drop index reminders_answered_queued;
 alter table reminders drop constraint reminders_timepoint;
