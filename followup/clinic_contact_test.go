@@ -100,6 +100,11 @@ func TestClinicContactSettings(t *testing.T) {
 	if _, err := f.svc.SetContactSettings(ctx, admin, zh); err != nil {
 		t.Fatalf("%d Chinese characters refused: %v", MaxClinicHours, err)
 	}
+	// The system acting for the clinic (the demo's seed) may; with no clinic it may not.
+	if got, err := f.svc.SetContactSettings(ctx, SystemActor(f.clinic.ID), want); err != nil || got != want {
+		t.Fatalf("the system sets = %+v, %v", got, err)
+	}
+	wantCode(t, "system of no clinic sets", second(f.svc.SetContactSettings(ctx, SystemActor(uuid.Nil), want)), EUNAUTHORIZED)
 	// Clearing them is allowed.
 	if out, err := f.svc.SetContactSettings(ctx, admin, ContactSettings{}); err != nil || out != (ContactSettings{}) {
 		t.Fatalf("clear = %+v, %v", out, err)
