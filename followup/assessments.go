@@ -146,8 +146,12 @@ func (s *Service) SendMessage(ctx context.Context, a Actor, procedureID uuid.UUI
 		if err != nil {
 			return unavailable(err)
 		}
-		return audit(ctx, tx, a, AuditEvent{Action: AuditMessage, TargetKind: "procedure", TargetID: procedureID,
+		err = audit(ctx, tx, a, AuditEvent{Action: AuditMessage, TargetKind: "procedure", TargetID: procedureID,
 			Detail: map[string]any{"kind": m.Kind, "timepoint": m.Timepoint}})
+		if err != nil || s.messageSent == nil {
+			return err
+		}
+		return s.messageSent(ctx, tx, a, procedureID)
 	})
 	return m, wrap(err, "message for procedure %s", procedureID)
 }

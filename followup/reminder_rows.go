@@ -26,9 +26,9 @@ const (
 type Reminder struct {
 	ID          uuid.UUID  `json:"id"`
 	ProcedureID uuid.UUID  `json:"procedure_id"`
-	Timepoint   string     `json:"timepoint"`
-	Kind        string     `json:"kind"`    // window-open, closing-soon, manual
-	Channel     string     `json:"channel"` // email, webhook
+	Timepoint   string     `json:"timepoint"` // "" for a notice of an answer
+	Kind        string     `json:"kind"`      // window-open, closing-soon, manual, answered (the clinic answered)
+	Channel     string     `json:"channel"`   // email, webhook
 	Recipient   string     `json:"recipient"`
 	Status      string     `json:"status"` // queued, sent, failed, skipped
 	Attempts    int        `json:"attempts"`
@@ -61,7 +61,7 @@ func queueReminders(b *pgx.Batch, clinic, procedureID uuid.UUID, dst *[]Reminder
 		err := r.Scan(&m.ID, &m.ProcedureID, &m.Timepoint, &m.Kind, &m.Channel, &m.Recipient, &m.Status, &m.Attempts,
 			&m.LastError, &m.SendAfter, &m.CreatedBy, &m.CreatedAt, &m.UpdatedAt, &m.SentAt)
 		return m, err
-	}, `select id, procedure_id, timepoint_key, kind, channel, recipient_kind, status, attempts,
+	}, `select id, procedure_id, coalesce(timepoint_key, ''), kind, channel, recipient_kind, status, attempts,
 			last_error, send_after, created_by, created_at, updated_at, sent_at
 		from reminders where procedure_id = $1 and clinic_id = $2 order by created_at desc, channel`, procedureID, clinic)
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,6 +36,10 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Quota bounds the photos one parent link, and one step, may take (zero fields: defaults).
 	Quota PhotoQuota
+	// MessageSent, when set, runs in the transaction of every message the clinic sends the
+	// family (SendMessage: a note, a retake request), so that the family is told (package
+	// reminders queues the notice): the message exists if and only if its notice does.
+	MessageSent func(ctx context.Context, tx pgx.Tx, a Actor, procedureID uuid.UUID) error
 }
 
 // Service is the follow-up domain. Every method takes ctx first and, where data belongs to a
@@ -64,6 +69,8 @@ type Service struct {
 	decodeBudget *imagestore.DecodeBudget
 	// testHook, set only by tests, is called at each step of the photo write path.
 	testHook func(step string)
+	// messageSent is Config.MessageSent.
+	messageSent func(ctx context.Context, tx pgx.Tx, a Actor, procedureID uuid.UUID) error
 }
 
 // New returns a Service.
@@ -82,7 +89,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
 		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, rowTimeout: min(cfg.StoreTimeout, 15*time.Second), quota: cfg.Quota.withDefaults(),
-		decodeBudget: imagestore.DefaultDecodeBudget()}, nil
+		decodeBudget: imagestore.DefaultDecodeBudget(), messageSent: cfg.MessageSent}, nil
 }
 
 // Protocols returns the registry the service schedules with.

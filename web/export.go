@@ -162,7 +162,7 @@ func (s *Server) exportPageStart(c echo.Context) error {
 		return followup.Errorf(followup.EINVALID, "the form could not be read")
 	}
 	in := export.Request{Protocol: form.Get("protocol"), From: form.Get("from"), To: form.Get("to"),
-		Views: form["views"], AgeInMonths: form.Get("age_in_months") == "yes"}
+		Views: form["views"], AgeInMonths: form.Get("age_in_months") == "yes", IncludeUnscheduled: form.Get("include_unscheduled") == "yes"}
 	if _, err := s.export.Start(c.Request().Context(), actorOf(c), in); err != nil {
 		if followup.ErrorCode(err) == followup.EINVALID {
 			return s.renderExportPage(c, http.StatusUnprocessableEntity, in, followup.ErrorMessage(err))

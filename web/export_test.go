@@ -280,6 +280,7 @@ func TestExportBadInput(t *testing.T) {
 		{"unknown view", with("views", []string{"front", "sideways"}), 422, "sideways"},
 		{"view the protocol has not", with("views", []string{"back"}), 422, "views"},
 		{"views not a list", with("views", "front"), 400, "views"},
+		{"include_unscheduled not a boolean", with("include_unscheduled", "yes"), 400, "include_unscheduled"},
 		{"unknown field", with("patient_names", true), 400, "unknown field"},
 	} {
 		var got exportAnswer
@@ -398,11 +399,12 @@ func TestExportPage(t *testing.T) {
 	p.login(f.emails[f.researcher])
 	code, h, page := p.do("GET", "/exports", nil)
 	if code != 200 || !strings.Contains(page, "recognizable_features") || !strings.Contains(page, "No exports yet") ||
-		h.Get("Content-Security-Policy") == "" {
+		!strings.Contains(page, `name="include_unscheduled"`) || h.Get("Content-Security-Policy") == "" {
 		t.Fatalf("export page = %d\n%s", code, page)
 	}
 	token := p.csrf("/exports")
-	form := url.Values{"protocol": {"pws-hemoporfin-pdt"}, "from": {"2026-10-01"}, "to": {"2026-11-30"}, "views": {"front", "left-oblique"}, "csrf_token": {token}}
+	form := url.Values{"protocol": {"pws-hemoporfin-pdt"}, "from": {"2026-10-01"}, "to": {"2026-11-30"}, "views": {"front", "left-oblique"},
+		"include_unscheduled": {"yes"}, "csrf_token": {token}}
 	bad := url.Values{"protocol": {"pws-hemoporfin-pdt"}, "from": {"2026-12-01"}, "to": {"2026-11-30"}, "csrf_token": {token}}
 	if code, _, page := p.do("POST", "/exports", bad); code != http.StatusUnprocessableEntity || !strings.Contains(page, "on or before") {
 		t.Errorf("bad form = %d, want 422 with the problem", code)
@@ -416,6 +418,9 @@ func TestExportPage(t *testing.T) {
 	}
 	if _, _, page := p.do("GET", "/exports", nil); !strings.Contains(page, "queued") || !strings.Contains(page, `http-equiv="refresh"`) {
 		t.Errorf("the page does not show the queued export refreshing itself:\n%s", page)
+	}
+	if n := f.count(t, `select count(*) from exports where include_unscheduled and clinic_id = $1`, f.clinicianActor.ClinicID); n != 1 {
+		t.Errorf("%d exports include the unscheduled photos, want the one the checkbox asked for", n)
 	}
 	if _, err := f.exp.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func TestEveryPageEscapesHostileText(t *testing.T) {
 		"reminders":    remindersPage(hostile(outboxData{})),
 		"compare":      comparePage(hostile(compareData{})),
 		"exports":      exportIndexPage(hostile(exportPageData{})),
+		"settings":     settingsPage(hostile(settingsData{})),
 		"login":        loginPage(hostile(loginData{})),
 		"error":        errorPage(evilText),
 		"parent home":  parentHomeView(hostile(parentPage{})),

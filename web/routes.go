@@ -96,6 +96,8 @@ func (s *Server) clinicRoutes() {
 	e.POST("/admin/users", s.userCreate, clinic...)
 	e.POST("/admin/users/:id/disable", s.userSetDisabled(true), clinic...)
 	e.POST("/admin/users/:id/enable", s.userSetDisabled(false), clinic...)
+	e.GET("/admin/settings", s.settingsPage, clinic...)
+	e.POST("/admin/settings/contact", s.settingsContactSave, clinic...)
 }
 
 // apiRoutes: api.
@@ -124,6 +126,8 @@ func (s *Server) apiRoutes() {
 	api.POST("/procedures/:id/reminders/settings", s.apiReminderSwitch)
 	api.GET("/reminder-settings", s.apiGetReminderSettings)
 	api.PUT("/reminder-settings", s.apiReminderSettings)
+	api.GET("/contact-settings", s.apiGetContactSettings)
+	api.PUT("/contact-settings", s.apiContactSettings)
 	api.POST("/exports", s.apiStartExport)
 	api.GET("/exports", s.apiListExports)
 	api.GET("/exports/:id", s.apiGetExport)

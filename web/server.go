@@ -50,7 +50,8 @@ type Config struct {
 	// Export is the research export: its API, its page and the archives' downloads.
 	Export *export.Service
 	// Conversation is the families' messages and the clinic's answers; when nil, one with
-	// the default rate limit is made over Pool (or DB, if it is a *pgxpool.Pool).
+	// the default rate limit is made over Pool (or DB, if it is a *pgxpool.Pool), whose
+	// notices (each side told that the other wrote) go through Reminders.
 	Conversation *conversation.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
@@ -113,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 		if pool == nil {
 			pool, _ = cfg.DB.(*pgxpool.Pool)
 		}
-		if s.conv, err = conversation.New(conversation.Config{Pool: pool, Logger: cfg.Logger}); err != nil {
+		if s.conv, err = conversation.New(conversation.Config{Pool: pool, Logger: cfg.Logger, Notices: cfg.Reminders}); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -30,14 +29,17 @@ const (
 )
 
 // runDemo seeds a demo clinic: a clinician, a patient enrolled in the PWS protocol two weeks
-// ago with a parent link, and synthetic photos of a lesion that fades over the timepoints
-// (drawn here: never a real patient's photo). Run again, it keeps the data, sets a new
-// password and rotates the link, so the printed login and link always work.
+// ago with synthetic photos of a lesion that fades over the timepoints (drawn here: never a
+// real patient's photo), and a second one four days ago whose day-4 step is due today, with a
+// short conversation; the parent link printed is the second one's. Run again, it keeps the
+// data, sets a new password, seeds a new due-today follow-up when none is open any more and
+// rotates the link, so the printed login and link always work. The demo clinic does not
+// require a second factor of its clinicians, so that the login reaches the worklist at once.
 func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: dermfollow demo\n\nSeeds demo data (a clinic, a clinician, a patient with photos) and prints a login and a parent link.")
+		fmt.Fprintln(fs.Output(), "Usage: dermfollow demo\n\nSeeds demo data (a clinic, a clinician, patients with photos and a conversation) and prints a login and a parent link.")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -52,81 +54,110 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		return err
 	}
 	defer svcs.pool.Close()
-	svc, acc := svcs.core, svcs.accounts
-	password := randomPassword()
-	clinic, err := svc.ClinicByName(ctx, demoClinic)
-	fresh := followup.ErrorCode(err) == followup.ENOTFOUND
-	switch {
-	case fresh:
-		if clinic, err = svc.CreateClinic(ctx, demoClinic, "Asia/Shanghai"); err != nil {
-			return err
-		}
-		if _, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{ClinicID: clinic.ID,
-			Email: demoEmail, Name: "Dr. Demo", Role: followup.RoleAdmin, Password: password}); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	default:
-		if err := acc.SetPassword(ctx, followup.SystemActor(clinic.ID), demoEmail, password); err != nil {
-			return err
-		}
-	}
-	user, err := acc.UserByEmail(ctx, followup.SystemActor(clinic.ID), demoEmail)
+	clinician, fresh, password, err := demoClinician(ctx, svcs)
 	if err != nil {
 		return err
 	}
-	clinician := followup.Actor{Kind: followup.ActorUser, ID: user.ID, ClinicID: clinic.ID, Role: user.Role}
-
-	var procID uuid.UUID
 	if fresh {
-		proc, err := seedDemoPatient(ctx, svc, clinician, stderr)
-		if err != nil {
+		if _, err := seedDemoPatient(ctx, svcs.core, clinician, stderr); err != nil {
 			return err
 		}
-		procID = proc.ID
-	} else {
-		list, err := svc.ListProcedures(ctx, clinician, followup.ProcedureFilter{Status: followup.StatusActive, Limit: 1})
-		if err != nil {
-			return err
-		}
-		if len(list) == 0 {
-			return errors.New("demo: the demo clinic has no active procedure left; remove the demo data to seed it again")
-		}
-		procID = list[0].ID
 	}
-	link, err := svc.CreateLink(ctx, clinician, procID, true)
+	procID, err := demoDueToday(ctx, svcs, clinician, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nDemo data is ready.\n  Clinician login: %s\n  Password:        %s\n  Parent link:     %s\n\n", demoEmail, password, link.URL)
+	link, err := svcs.core.CreateLink(ctx, clinician, procID, true)
+	if err != nil {
+		return err
+	}
+	// The "Parent link:" line holds the URL alone: scripts read it (scripts/bench.sh).
+	fmt.Fprintf(stdout, "\nDemo data is ready.\n  Clinician login: %s\n  Password:        %s\n  Parent link:     %s\n", demoEmail, password, link.URL)
+	fmt.Fprintf(stdout, "                   (%s: the day-4 photos are due today; the family's messages hold a question and the clinic's answer)\n", demoTodayPatient)
+	fmt.Fprintf(stdout, "  Second factor:   not required of the demo clinic's clinicians, so the login opens the worklist\n"+
+		"                   (turn it on: dermfollow clinic set -clinic %q -require-second-factor=true)\n", demoClinic)
+	if clinician.Role != followup.RoleClinician {
+		fmt.Fprintf(stdout, "  Note:            this login is an %s of older demo data: it needs a second factor to sign in\n"+
+			"                   (remove the demo data and run again for a clinician's login)\n", clinician.Role)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
+// demoClinician finds or makes the demo clinic and its clinician, with a new password, and
+// sets what the demo needs of the clinic: no second factor for its clinicians (issue
+// "clinician sign-in": every new clinic requires one) and the contact the family's page shows.
+func demoClinician(ctx context.Context, svcs *services) (clinician followup.Actor, fresh bool, password string, err error) {
+	svc, acc := svcs.core, svcs.accounts
+	password = randomPassword()
+	clinic, err := svc.ClinicByName(ctx, demoClinic)
+	fresh = followup.ErrorCode(err) == followup.ENOTFOUND
+	switch {
+	case fresh:
+		if clinic, err = svc.CreateClinic(ctx, demoClinic, "Asia/Shanghai"); err != nil {
+			return followup.Actor{}, false, "", err
+		}
+		if _, err := acc.CreateUser(ctx, followup.SystemActor(clinic.ID), accounts.NewUser{ClinicID: clinic.ID,
+			Email: demoEmail, Name: "Dr. Demo", Role: followup.RoleClinician, Password: password}); err != nil {
+			return followup.Actor{}, false, "", err
+		}
+	case err != nil:
+		return followup.Actor{}, false, "", err
+	default:
+		if err := acc.SetPassword(ctx, followup.SystemActor(clinic.ID), demoEmail, password); err != nil {
+			return followup.Actor{}, false, "", err
+		}
+	}
+	sys := followup.SystemActor(clinic.ID)
+	if err := acc.SetClinicSecondFactor(ctx, sys, false); err != nil {
+		return followup.Actor{}, false, "", err
+	}
+	if _, err := svc.SetContactSettings(ctx, sys, demoContact); err != nil {
+		return followup.Actor{}, false, "", err
+	}
+	user, err := acc.UserByEmail(ctx, sys, demoEmail)
+	if err != nil {
+		return followup.Actor{}, false, "", err
+	}
+	return followup.Actor{Kind: followup.ActorUser, ID: user.ID, ClinicID: clinic.ID, Role: user.Role}, fresh, password, nil
+}
+
+// seedDemoPatient enrols the first demo patient two weeks ago, with every step's photos.
 func seedDemoPatient(ctx context.Context, svc *followup.Service, clinician followup.Actor, stderr io.Writer) (followup.Enrolment, error) {
 	patient, err := svc.CreatePatient(ctx, clinician, followup.NewPatient{DisplayName: "Mei Demo", BirthDate: time.Now().AddDate(-1, -2, 0).Format(time.DateOnly),
 		MRN: "DEMO-0001", GuardianEmail: "parent@demo.dermfollow.example", PreferredLanguage: "zh-CN", ResearchConsent: true})
 	if err != nil {
 		return followup.Enrolment{}, err
 	}
-	performed := time.Now().AddDate(0, 0, -15).Truncate(time.Hour)
-	proc, err := svc.Enrol(ctx, clinician, followup.NewProcedure{PatientID: patient.ID.String(), Protocol: "pws-hemoporfin-pdt",
-		BodySite: "face", PerformedAt: performed.Format(time.RFC3339)})
+	fmt.Fprintln(stderr, "demo: drawing synthetic photos...")
+	now := time.Now()
+	proc, _, err := seedDemoProcedure(ctx, svc, clinician, patient.ID, now.AddDate(0, 0, -15).Truncate(time.Hour), now)
 	if err != nil {
 		return followup.Enrolment{}, err
+	}
+	return proc, makeDemoThumbnails(ctx, svc)
+}
+
+// seedDemoProcedure enrols the patient in the PWS protocol at performed and sends the photos
+// of every step due by until, as the clinic and the family would; it returns the procedure
+// and its family's actor.
+func seedDemoProcedure(ctx context.Context, svc *followup.Service, clinician followup.Actor, patientID uuid.UUID,
+	performed, until time.Time) (followup.Enrolment, followup.Actor, error) {
+	proc, err := svc.Enrol(ctx, clinician, followup.NewProcedure{PatientID: patientID.String(), Protocol: "pws-hemoporfin-pdt",
+		BodySite: "face", PerformedAt: performed.Format(time.RFC3339)})
+	if err != nil {
+		return followup.Enrolment{}, followup.Actor{}, err
 	}
 	link, err := svc.CreateLink(ctx, clinician, proc.ID, false)
 	if err != nil {
-		return followup.Enrolment{}, err
+		return followup.Enrolment{}, followup.Actor{}, err
 	}
 	parent, err := svc.ResolveLink(ctx, link.URL[len(link.URL)-43:])
 	if err != nil {
-		return followup.Enrolment{}, err
+		return followup.Enrolment{}, followup.Actor{}, err
 	}
-	fmt.Fprintln(stderr, "demo: drawing synthetic photos...")
-	now := time.Now()
 	for i, tp := range proc.Timepoints {
-		if tp.DueAt.After(now) {
+		if tp.DueAt.After(until) {
 			break
 		}
 		who := parent
@@ -139,20 +170,11 @@ func seedDemoPatient(ctx context.Context, svc *followup.Service, clinician follo
 			body := demoPhoto(fade, i*10+j, view)
 			up := followup.PhotoUpload{Timepoint: tp.Key, View: view, UploadID: fmt.Sprintf("demo-%s-%s", tp.Key, view)}
 			if _, _, err := svc.AddPhoto(ctx, who, proc.ID, up, bytes.NewReader(body), int64(len(body)), imagestore.Limits{}); err != nil {
-				return followup.Enrolment{}, fmt.Errorf("demo photo %s/%s: %w", tp.Key, view, err)
+				return followup.Enrolment{}, followup.Actor{}, fmt.Errorf("demo photo %s/%s: %w", tp.Key, view, err)
 			}
 		}
 	}
-	for {
-		n, err := svc.MakeThumbnails(ctx, 16)
-		if err != nil {
-			return followup.Enrolment{}, err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	return proc, nil
+	return proc, parent, nil
 }
 
 // demoPhoto draws a skin-toned field with an irregular port-wine-coloured lesion; fade from 0

@@ -177,8 +177,14 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// The reminders first: the core tells the family of the clinic's notes and retake requests
+	// through them.
+	if s.reminders, err = reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: cfg.BaseURL.String(),
+		SecretKey: cfg.SecretKey}); err != nil {
+		return nil, err
+	}
 	if s.core, err = followup.New(followup.Config{Pool: pool, Store: s.store, Protocols: reg, Logger: log, BaseURL: cfg.BaseURL.String(),
-		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota}); err != nil {
+		SecretKey: cfg.SecretKey, StoreTimeout: cfg.StoreTimeout, Quota: cfg.PhotoQuota, MessageSent: s.reminders.ClinicAnswered}); err != nil {
 		return nil, err
 	}
 	rpID, origins := passkeySite(cfg.BaseURL)
@@ -187,10 +193,6 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 	}
 	if s.accounts, err = accounts.New(accounts.Config{Pool: pool, Logger: log, SecretKey: cfg.SecretKey, RPID: rpID,
 		RPOrigins: origins}); err != nil {
-		return nil, err
-	}
-	if s.reminders, err = reminders.New(reminders.Config{Pool: pool, Logger: log, BaseURL: cfg.BaseURL.String(),
-		SecretKey: cfg.SecretKey}); err != nil {
 		return nil, err
 	}
 	if s.export, err = export.New(export.Config{Core: s.core, Pool: pool, Logger: log, SecretKey: cfg.SecretKey}); err != nil {

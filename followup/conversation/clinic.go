@@ -11,7 +11,8 @@ import (
 
 // Reply adds a clinician's or admin's answer to a procedure's thread (a note to the family,
 // as the core's notes are) and marks the family's messages sent before it handled, by the one
-// who answered: answering is handling. Another clinic's procedure is not found.
+// who answered: answering is handling. The family is told that the clinic answered
+// (Config.Notices), in the reply's transaction. Another clinic's procedure is not found.
 func (s *Service) Reply(ctx context.Context, a followup.Actor, procedureID uuid.UUID, body string) (Message, error) {
 	if err := a.RequireClinical(); err != nil {
 		return Message{}, err
@@ -37,8 +38,12 @@ func (s *Service) Reply(ctx context.Context, a followup.Actor, procedureID uuid.
 		if err != nil {
 			return followup.Unavailable(err)
 		}
-		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: followup.AuditMessage, TargetKind: "procedure",
+		err = followup.Audit(ctx, tx, a, followup.AuditEvent{Action: followup.AuditMessage, TargetKind: "procedure",
 			TargetID: procedureID, Detail: map[string]any{"kind": "note", "reply": m.ID, "handled": tag.RowsAffected()}})
+		if err != nil || s.notices == nil {
+			return err
+		}
+		return s.notices.ClinicAnswered(ctx, tx, a, procedureID)
 	})
 	return m, wrap(err, "reply on procedure %s", procedureID)
 }

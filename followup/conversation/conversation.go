@@ -18,6 +18,7 @@
 package conversation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -57,6 +59,16 @@ type RateLimit struct {
 	Per   time.Duration // default 10 minutes
 }
 
+// Notices tells each side that the other wrote (followup/reminders implements it). Both run
+// inside the transaction that adds the message, so that a message exists if and only if its
+// notice does; they say only that there is something to read, never what.
+type Notices interface {
+	// FamilyWrote tells the clinic of a new family message (a is the parent who wrote).
+	FamilyWrote(ctx context.Context, tx pgx.Tx, a followup.Actor, procedureID uuid.UUID) error
+	// ClinicAnswered tells the family that the clinic answered (a is who answered).
+	ClinicAnswered(ctx context.Context, tx pgx.Tx, a followup.Actor, procedureID uuid.UUID) error
+}
+
 // Config holds a Service's dependencies.
 type Config struct {
 	Pool   *pgxpool.Pool
@@ -64,14 +76,17 @@ type Config struct {
 	// Now is the clock (tests pass their own).
 	Now   func() time.Time
 	Limit RateLimit
+	// Notices, when set, tells each side of new messages.
+	Notices Notices
 }
 
 // Service is the conversations of every clinic. Methods take ctx first and the Actor acting.
 type Service struct {
-	pool  *pgxpool.Pool
-	log   *slog.Logger
-	now   func() time.Time
-	limit RateLimit
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	now     func() time.Time
+	limit   RateLimit
+	notices Notices
 }
 
 // New returns a Service.
@@ -91,7 +106,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Limit.Per <= 0 {
 		cfg.Limit.Per = 10 * time.Minute
 	}
-	return &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, limit: cfg.Limit}, nil
+	return &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, limit: cfg.Limit, notices: cfg.Notices}, nil
 }
 
 // Message is one message of a thread, from the family or from the clinic. The fields after

@@ -23,7 +23,8 @@ type Post struct {
 // Post adds the family's message to its procedure's thread, for a parent actor (its link's
 // one procedure). A message is acknowledged only once it is committed; a retry with the same
 // ClientID returns it (created false) and adds nothing. A link whose rate limit is used up
-// gets ETOOMANY, and nothing is stored; a revoked or expired link is not found.
+// gets ETOOMANY, and nothing is stored; a revoked or expired link is not found. A new message
+// tells the clinic (Config.Notices), in its transaction.
 func (s *Service) Post(ctx context.Context, a followup.Actor, in Post) (m Message, created bool, err error) {
 	if a.Kind != followup.ActorParent {
 		return Message{}, false, followup.Errorf(followup.EFORBIDDEN, "only the family writes through its link")
@@ -52,8 +53,10 @@ func (s *Service) Post(ctx context.Context, a followup.Actor, in Post) (m Messag
 		if err := s.checkPostable(ctx, tx, a); err != nil {
 			return err
 		}
-		m, created, err = s.insertPost(ctx, tx, a, in, photos)
-		return err
+		if m, created, err = s.insertPost(ctx, tx, a, in, photos); err != nil || !created || s.notices == nil {
+			return err
+		}
+		return s.notices.FamilyWrote(ctx, tx, a, a.Procedure)
 	})
 	return m, created, wrap(err, "post to procedure %s", a.Procedure)
 }

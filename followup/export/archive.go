@@ -101,11 +101,11 @@ func chunksFor(size int64) int {
 
 // writeArchive writes the archive of items to w; progress is called after each photo.
 func (s *Service) writeArchive(ctx context.Context, job exportJob, items []exportItem, w io.Writer, progress func(done int) error) (res archiveResult, err error) {
-	// Subjects in pseudonym order, each series in time order: a layout that reveals nothing of
-	// the database's order.
+	// Subjects in pseudonym order, each series in time order, its unscheduled photos after
+	// its scheduled ones: a layout that reveals nothing of the database's order.
 	slices.SortStableFunc(items, func(a, b exportItem) int {
 		return cmpAll(strings.Compare(a.row.Subject, b.row.Subject), a.performedAt.Compare(b.performedAt),
-			strings.Compare(a.row.Series, b.row.Series), a.position-b.position, strings.Compare(a.row.View, b.row.View),
+			strings.Compare(a.row.Series, b.row.Series), boolOrder(a.row.Unscheduled, b.row.Unscheduled), a.position-b.position, strings.Compare(a.row.View, b.row.View),
 			a.received.Compare(b.received))
 	})
 	// Large writes to the pipe: each write is a hand-over to the uploading goroutine.
@@ -189,7 +189,11 @@ func (s *Service) appendPhoto(zw *zip.Writer, manifest *manifestSpool, used map[
 		return nil
 	}
 	row := it.row
-	row.File = uniqueName(used, fmt.Sprintf("subjects/%s/%s_%s_d%d", row.Subject, row.Timepoint, row.View, row.Day), p.clean.Format.Ext())
+	name := fmt.Sprintf("subjects/%s/%s_%s_d%d", row.Subject, row.Timepoint, row.View, row.Day)
+	if row.Unscheduled {
+		name = fmt.Sprintf("subjects/%s/unscheduled_d%d", row.Subject, row.Day)
+	}
+	row.File = uniqueName(used, name, p.clean.Format.Ext())
 	if p.clean.Meta.Width > 0 {
 		row.Width, row.Height = p.clean.Meta.Width, p.clean.Meta.Height
 	}
@@ -281,4 +285,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// boolOrder orders false before true.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

@@ -127,6 +127,9 @@ type Request struct {
 	To          string   `json:"to"`   // and on or before this one; "": no bound
 	Views       []string `json:"views"`
 	AgeInMonths bool     `json:"age_in_months"`
+	// IncludeUnscheduled adds the photos the family sent outside the schedule (a concern:
+	// blisters, crusts, swelling), marked unscheduled in the manifest; never their messages.
+	IncludeUnscheduled bool `json:"include_unscheduled"`
 }
 
 // Progress counts the photos the job has handled of all it will.
@@ -144,17 +147,19 @@ type Export struct {
 	To          *protocols.Date `json:"to,omitempty"`
 	Views       []string        `json:"views"`
 	AgeInMonths bool            `json:"age_in_months"`
-	Progress    Progress        `json:"progress"`
-	Subjects    int             `json:"subjects"`
-	Photos      int             `json:"photos"`
-	Excluded    int             `json:"excluded"`
-	Size        int64           `json:"size,omitempty"`
-	SHA256      string          `json:"sha256,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	StartedAt   *time.Time      `json:"started_at,omitempty"`
-	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	ExpiresAt   time.Time       `json:"expires_at"`
+	// IncludeUnscheduled as asked for (Request).
+	IncludeUnscheduled bool       `json:"include_unscheduled"`
+	Progress           Progress   `json:"progress"`
+	Subjects           int        `json:"subjects"`
+	Photos             int        `json:"photos"`
+	Excluded           int        `json:"excluded"`
+	Size               int64      `json:"size,omitempty"`
+	SHA256             string     `json:"sha256,omitempty"`
+	Error              string     `json:"error,omitempty"`
+	CreatedAt          time.Time  `json:"created_at"`
+	StartedAt          *time.Time `json:"started_at,omitempty"`
+	FinishedAt         *time.Time `json:"finished_at,omitempty"`
+	ExpiresAt          time.Time  `json:"expires_at"`
 	// DownloadURL is set by the web layer once the archive is ready.
 	DownloadURL string `json:"download_url,omitempty"`
 
@@ -262,18 +267,19 @@ func (s *Service) Start(ctx context.Context, a followup.Actor, in Request) (Expo
 	}
 	now := s.now()
 	e := Export{Status: StatusQueued, Protocol: in.Protocol, From: datePtr(from), To: datePtr(to), Views: views,
-		AgeInMonths: in.AgeInMonths, CreatedAt: now, ExpiresAt: now.Add(Lifetime)}
+		AgeInMonths: in.AgeInMonths, IncludeUnscheduled: in.IncludeUnscheduled, CreatedAt: now, ExpiresAt: now.Add(Lifetime)}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `insert into exports (clinic_id, requested_by, protocol_id, from_date, to_date, views, age_in_months,
-				created_at, expires_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
-			a.ClinicID, a.ID, e.Protocol, dateArg(from), dateArg(to), views, e.AgeInMonths, now, e.ExpiresAt).Scan(&e.ID)
+				include_unscheduled, created_at, expires_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id`,
+			a.ClinicID, a.ID, e.Protocol, dateArg(from), dateArg(to), views, e.AgeInMonths, e.IncludeUnscheduled, now,
+			e.ExpiresAt).Scan(&e.ID)
 		if err != nil {
 			return followup.Unavailable(err)
 		}
 		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditStarted, TargetKind: "export", TargetID: e.ID,
 			Detail: map[string]any{"protocol": e.Protocol, "from": dateArg(from), "to": dateArg(to), "views": views,
-				"age_in_months": e.AgeInMonths}})
+				"age_in_months": e.AgeInMonths, "include_unscheduled": e.IncludeUnscheduled}})
 	})
 	if err != nil {
 		return Export{}, wrap(err, "start export")
@@ -281,7 +287,8 @@ func (s *Service) Start(ctx context.Context, a followup.Actor, in Request) (Expo
 	return e, nil
 }
 
-const exportColumns = `select id, status, protocol_id, from_date, to_date, views, age_in_months, progress_done, progress_total,
+const exportColumns = `select id, status, protocol_id, from_date, to_date, views, age_in_months, include_unscheduled,
+	progress_done, progress_total,
 	subjects, photos, excluded, coalesce(size_bytes, 0), sha256, error, created_at, started_at, finished_at, expires_at,
 	coalesce(object_key, '') from exports`
 
@@ -289,7 +296,7 @@ func (s *Service) scanExport(row pgx.Row) (Export, error) {
 	var e Export
 	var from, to *time.Time
 	var sum []byte
-	err := row.Scan(&e.ID, &e.Status, &e.Protocol, &from, &to, &e.Views, &e.AgeInMonths, &e.Progress.Done, &e.Progress.Total,
+	err := row.Scan(&e.ID, &e.Status, &e.Protocol, &from, &to, &e.Views, &e.AgeInMonths, &e.IncludeUnscheduled, &e.Progress.Done, &e.Progress.Total,
 		&e.Subjects, &e.Photos, &e.Excluded, &e.Size, &sum, &e.Error, &e.CreatedAt, &e.StartedAt, &e.FinishedAt, &e.ExpiresAt,
 		&e.objectKey)
 	if err != nil {

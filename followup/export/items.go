@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -26,14 +27,16 @@ type exportItem struct {
 	received    time.Time
 }
 
-// exportItemsSQL reads the photos of an export of clinic $1, protocol $2 and views $3, with the
-// latest grade of each one's timepoint; exportItems adds the date range's bounds. The grades
-// are read once per procedure (a lateral subquery with DISTINCT ON, which the planner cannot
-// fold into a join of every clinic's assessments), and the timepoints' order comes from the
-// protocol (exportItems), so that the statement reads the clinic's procedures of the protocol
-// and their photos by index, not a table of every clinic.
-const exportItemsSQL = `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, ph.timepoint_key, ph.view,
-		ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at,
+// exportItemsSQL reads the scheduled photos of an export of clinic $1, protocol $2 and views
+// $3, with the latest grade of each one's timepoint; exportItemsQuery adds the concern photos
+// when asked for and the date range's bounds. The grades are read once per procedure (a
+// lateral subquery with DISTINCT ON, which the planner cannot fold into a join of every
+// clinic's assessments), and the timepoints' order comes from the protocol (exportItems), so
+// that the statement reads the clinic's procedures of the protocol and their photos by index,
+// not a table of every clinic. A concern photo has no timepoint, so no grade, and joins no
+// message: what the family wrote never reaches an export.
+const exportItemsSQL = `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, coalesce(ph.timepoint_key, ''), coalesce(ph.view, ''),
+		ph.kind = 'concern', ph.width, ph.height, ph.orientation, ph.captured_at, ph.received_at, ph.quality,
 		pr.id, pr.patient_id, pr.kind, pr.body_site, pr.performed_at, pr.protocol_version, pa.birth_date,
 		coalesce(g.scale_id, ''), coalesce(g.level, '')
 	from procedures pr
@@ -41,8 +44,15 @@ const exportItemsSQL = `select ph.id, ph.object_key, ph.sha256, ph.size_bytes, p
 	join photos ph on ph.procedure_id = pr.id
 	left join lateral (select distinct on (a.timepoint_key) a.timepoint_key, a.scale_id, a.level from assessments a
 		where a.procedure_id = pr.id order by a.timepoint_key, a.created_at desc, a.id desc) g on g.timepoint_key = ph.timepoint_key
-	where pr.clinic_id = $1 and pr.protocol_id = $2 and ph.clinic_id = $1 and ph.view = any($3)
+	where pr.clinic_id = $1 and pr.protocol_id = $2 and ph.clinic_id = $1
 		and ph.status = 'active' and pr.status <> 'withdrawn' and pa.research_consent_at is not null`
+
+// exportPhotoKinds is the photos' condition: the scheduled ones in the chosen views, and the
+// concern photos (in no view) only when the researcher asked for them.
+const (
+	exportScheduledOnly   = ` and ph.kind = 'scheduled' and ph.view = any($3)`
+	exportWithUnscheduled = ` and ((ph.kind = 'scheduled' and ph.view = any($3)) or ph.kind = 'concern')`
+)
 
 // exportItems selects the photos of consenting patients' procedures of the protocol performed
 // in the date range (clinic time), in the chosen views. Withdrawn photos and withdrawn
@@ -61,6 +71,10 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 		it, procID, err := s.scanItem(rows, job, loc, key)
 		if err != nil {
 			return nil, followup.Unavailable(err)
+		}
+		if it.row.Unscheduled {
+			items = append(items, it) // placed after the series' scheduled photos (writeArchive)
+			continue
 		}
 		// A procedure's timepoints are its protocol version's, in its order (Enrol writes them
 		// so, and they never change).
@@ -89,7 +103,10 @@ func (s *Service) exportItems(ctx context.Context, job exportJob, loc *time.Loca
 // arguments. The bounds are conditions only when they are set: a statement of optional
 // filters ("$3 is null or ...") gets a generic plan that cannot use them.
 func exportItemsQuery(job exportJob, loc *time.Location) (string, []any) {
-	sql, args := exportItemsSQL, []any{job.clinic, job.protocol, job.views}
+	sql, args := exportItemsSQL+exportScheduledOnly, []any{job.clinic, job.protocol, job.views}
+	if job.unscheduled {
+		sql = exportItemsSQL + exportWithUnscheduled
+	}
 	if !job.from.IsZero() {
 		args = append(args, job.from.Start(loc))
 		sql += ` and pr.performed_at >= $` + strconv.Itoa(len(args))
@@ -109,12 +126,14 @@ func (s *Service) scanItem(rows pgx.Rows, job exportJob, loc *time.Location, key
 	var procID, patientID uuid.UUID
 	var captured *time.Time
 	var birth time.Time
+	var quality *imagestore.Quality
 	r := &it.row
-	if err := rows.Scan(&it.photoID, &it.objectKey, &it.sha256, &it.size, &r.Timepoint, &r.View, &r.Width, &r.Height,
-		&r.Orientation, &captured, &it.received, &procID, &patientID, &r.ProcedureKind, &r.BodySite, &it.performedAt,
+	if err := rows.Scan(&it.photoID, &it.objectKey, &it.sha256, &it.size, &r.Timepoint, &r.View, &r.Unscheduled, &r.Width,
+		&r.Height, &r.Orientation, &captured, &it.received, &quality, &procID, &patientID, &r.ProcedureKind, &r.BodySite, &it.performedAt,
 		&r.ProtocolVersion, &birth, &r.GradeScale, &r.GradeLevel); err != nil {
 		return exportItem{}, uuid.Nil, err
 	}
+	r.setQuality(quality)
 	r.Subject = pseudonym(key, "S", job.clinic, patientID)
 	r.Series = pseudonym(key, "P", job.clinic, procID)
 	r.Protocol = job.protocol

@@ -66,6 +66,8 @@ type exportJob struct {
 	from, to        protocols.Date
 	views           []string
 	ageInMonths     bool
+	// unscheduled: the concern photos too (Request.IncludeUnscheduled).
+	unscheduled bool
 }
 
 // RunOnce claims one export and runs it to the end. It reports whether there was one.
@@ -99,11 +101,11 @@ func (s *Service) claimExport(ctx context.Context) (exportJob, bool, error) {
 		now := s.now()
 		var attempts int
 		var from, to *time.Time
-		err := tx.QueryRow(ctx, `select id, clinic_id, protocol_id, from_date, to_date, views, age_in_months, attempts
+		err := tx.QueryRow(ctx, `select id, clinic_id, protocol_id, from_date, to_date, views, age_in_months, include_unscheduled, attempts
 			from exports
 			where (status = 'queued' or (status = 'running' and heartbeat_at < $1)) and expires_at > $2
 			order by created_at limit 1 for update skip locked`, now.Add(-exportLease), now).
-			Scan(&job.id, &job.clinic, &job.protocol, &from, &to, &job.views, &job.ageInMonths, &attempts)
+			Scan(&job.id, &job.clinic, &job.protocol, &from, &to, &job.views, &job.ageInMonths, &job.unscheduled, &attempts)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

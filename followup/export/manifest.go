@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dermfollow/dermfollow/imagestore"
 )
 
 // manifestRow is one photo of the archive. Nothing in it identifies the patient beyond the
@@ -35,12 +37,35 @@ type manifestRow struct {
 	Orientation     int    `json:"orientation"`
 	SHA256          string `json:"sha256"`
 	Recognizable    bool   `json:"recognizable_features"`
-	AgeMonths       *int   `json:"age_in_months,omitempty"`
+	// Unscheduled: a photo the family sent outside the schedule (a concern), with no
+	// timepoint, view or grade.
+	Unscheduled bool `json:"unscheduled"`
+	// The capture quality the thumbnailer measured (imagestore.Quality); null (CSV: empty)
+	// where it is not known yet.
+	Sharpness         *float64 `json:"sharpness"`
+	MeanLuminance     *float64 `json:"mean_luminance"`
+	ClippedHighlights *float64 `json:"clipped_highlights"`
+	ClippedShadows    *float64 `json:"clipped_shadows"`
+	Flags             []string `json:"flags"` // CSV: separated by ";"
+	AgeMonths         *int     `json:"age_in_months,omitempty"`
+}
+
+// setQuality fills the quality columns from a photo's measures (nil: not measured yet).
+func (r *manifestRow) setQuality(q *imagestore.Quality) {
+	if q == nil {
+		return
+	}
+	r.Sharpness, r.MeanLuminance = &q.Sharpness, &q.MeanLuminance
+	r.ClippedHighlights, r.ClippedShadows = &q.ClippedHighlights, &q.ClippedShadows
+	r.Flags = q.Flags
+	if r.Flags == nil {
+		r.Flags = []string{}
+	}
 }
 
 var manifestColumns = []string{"file", "subject", "series", "protocol", "protocol_version", "procedure_kind", "body_site",
 	"timepoint", "day", "view", "grade_scale", "grade_level", "grade_value", "width", "height", "orientation", "sha256",
-	"recognizable_features"}
+	"recognizable_features", "unscheduled", "sharpness", "mean_luminance", "clipped_highlights", "clipped_shadows", "flags"}
 
 func (r manifestRow) csv(withAge bool) []string {
 	grade := ""
@@ -49,7 +74,9 @@ func (r manifestRow) csv(withAge bool) []string {
 	}
 	out := []string{r.File, r.Subject, r.Series, r.Protocol, strconv.Itoa(r.ProtocolVersion), r.ProcedureKind, r.BodySite,
 		r.Timepoint, strconv.Itoa(r.Day), r.View, r.GradeScale, r.GradeLevel, grade, strconv.Itoa(r.Width),
-		strconv.Itoa(r.Height), strconv.Itoa(r.Orientation), r.SHA256, strconv.FormatBool(r.Recognizable)}
+		strconv.Itoa(r.Height), strconv.Itoa(r.Orientation), r.SHA256, strconv.FormatBool(r.Recognizable),
+		strconv.FormatBool(r.Unscheduled), measure(r.Sharpness), measure(r.MeanLuminance), measure(r.ClippedHighlights),
+		measure(r.ClippedShadows), strings.Join(r.Flags, ";")}
 	if withAge {
 		age := ""
 		if r.AgeMonths != nil {
@@ -58,6 +85,14 @@ func (r manifestRow) csv(withAge bool) []string {
 		out = append(out, age)
 	}
 	return out
+}
+
+// measure is a quality measure's CSV cell: empty when unknown, else as JSON writes it.
+func measure(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }
 
 // manifestSpool collects the manifest rows in temp files (CSV, and JSON objects one per line)
@@ -124,7 +159,7 @@ func (m *manifestSpool) writeTo(zw *zip.Writer, job exportJob, res archiveResult
 		return err
 	}
 	head, err := json.Marshal(map[string]any{
-		"method": Method, "protocol": job.protocol, "views": job.views, "subjects": res.subjects,
+		"method": Method, "protocol": job.protocol, "views": job.views, "include_unscheduled": job.unscheduled, "subjects": res.subjects,
 		"photos": res.photos, "excluded": res.excluded, "excluded_reasons": reasons,
 		"consent_rule": "patients with research consent recorded when the export ran",
 		"day_zero":     "the day of the procedure in the clinic's time zone",
@@ -149,9 +184,10 @@ func readme(job exportJob, res archiveResult, reasons map[string]int) string {
 
 Protocol: %s
 Views: %s
+Unscheduled photos: %s
 Subjects: %d
 Photos: %d
-Photos left out: %d`, job.protocol, strings.Join(job.views, ", "), res.subjects, res.photos, res.excluded)
+Photos left out: %d`, job.protocol, strings.Join(job.views, ", "), unscheduledNote(job.unscheduled), res.subjects, res.photos, res.excluded)
 	if res.excluded > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(reasons)) {
@@ -189,12 +225,18 @@ What replaces it
 Files
   subjects/<subject>/<timepoint>_<view>_d<day>.<ext>   (a second photo of the same
   timepoint and view has a suffix _2, _3, ...)
+  subjects/<subject>/unscheduled_d<day>.<ext>   (only when asked for: photos the family sent
+  outside the schedule, about a concern; what they wrote with them is not exported)
   manifest.csv, manifest.json: one row per photo: file, subject, series, protocol and
   version, procedure kind, body site, timepoint, day, view, grade (scale, level and value of
   the latest assessment of that timepoint), width, height, orientation (EXIF value, 1 =
   upright: how to turn the image for display, as recorded at upload; JPEG and PNG files
   carry it too, WebP files do not), SHA-256 of the file in this archive,
-  recognizable_features.
+  recognizable_features, unscheduled (true: a photo outside the schedule, with no timepoint,
+  view or grade), and the capture quality measured at upload where known (empty or null
+  otherwise): sharpness (variance of the Laplacian of the luminance at 512 px on the long
+  side), mean_luminance (0-1), clipped_highlights and clipped_shadows (shares 0-1) and flags
+  (blurry, dark, overexposed; separated by ";" in the CSV).
 
 CAVEAT: photos can identify a person by themselves. Photos of the face, neck and scalp
 (recognizable_features = true) show recognisable features and remain identifiable; treat the
@@ -202,4 +244,11 @@ whole archive as personal data under your ethics approval and data-protection ag
 never publish recognisable photos without the family's specific consent.
 `, Method)
 	return b.String()
+}
+
+func unscheduledNote(included bool) string {
+	if included {
+		return "included (unscheduled = true in the manifest)"
+	}
+	return "not included"
 }

@@ -85,8 +85,12 @@ func cut(address string) (local, domain string, ok bool) {
 // after ctx has ended is reported sent. A caller that records the outcome must not do so
 // under ctx.
 func (e *Email) SendEmail(ctx context.Context, m Message) error {
+	badAddress := "the guardian's email address is not valid"
+	if m.Kind == KindFamilyMessage {
+		badAddress = "the clinic's inbox address is not valid"
+	}
 	if _, err := mail.ParseAddress(m.To); err != nil {
-		return &Error{Reason: "the guardian's email address is not valid", Permanent: true, Err: err}
+		return &Error{Reason: badAddress, Permanent: true, Err: err}
 	}
 	r, err := render(m)
 	if err != nil {
@@ -97,12 +101,16 @@ func (e *Email) SendEmail(ctx context.Context, m Message) error {
 		return &Error{Reason: "bad From address", Permanent: true, Err: err}
 	}
 	if err := msg.To(m.To); err != nil {
-		return &Error{Reason: "the guardian's email address is not valid", Permanent: true, Err: err}
+		return &Error{Reason: badAddress, Permanent: true, Err: err}
 	}
 	msg.Subject(r.Subject)
 	msg.SetDate()
 	if m.ID != "" {
-		msg.SetMessageIDWithValue("reminder-" + m.ID + "@" + e.msgIDDom)
+		prefix := "reminder-"
+		if m.Kind == KindFamilyMessage {
+			prefix = "notice-"
+		}
+		msg.SetMessageIDWithValue(prefix + m.ID + "@" + e.msgIDDom)
 	} else {
 		msg.SetMessageID()
 	}

@@ -1,6 +1,9 @@
 // Package notify delivers reminders to families: email through an SMTP server (go-mail) and a
 // signed JSON POST to a clinic's SMS or messaging gateway. A reminder says that a photo is due
 // and carries the link; nothing else about the child travels (no name, no condition, no photo).
+// The conversation's notices go the same ways and say as little: to the family, that the
+// clinic has answered (KindAnswered); to the clinic's inbox and gateway, that a family wrote
+// (KindFamilyMessage), with the procedure page's link, never the message.
 //
 //	email, err := notify.NewEmail(smtpURL, "Dermfollow <noreply@clinic.example>")
 //	err = email.SendEmail(ctx, notify.Message{To: "parent@example.org", Language: "en",
@@ -18,13 +21,20 @@ const (
 	KindWindowOpen  = "window-open"
 	KindClosingSoon = "closing-soon"
 	KindManual      = "manual"
+	// KindAnswered tells the family that the clinic answered (a reply, a note, a retake
+	// request): open your link.
+	KindAnswered = "answered"
+	// KindFamilyMessage tells the clinic that a family wrote; To is the clinic's inbox (no
+	// phone on the webhook) and Link the procedure's page.
+	KindFamilyMessage = "family-message"
 )
 
 // Message is everything a reminder may say. It deliberately has no field for the child.
 type Message struct {
 	// ID identifies the reminder; gateways and mail servers may use it to drop duplicates.
 	ID string
-	// To is the guardian's email address or phone number, depending on the channel.
+	// To is the guardian's email address or phone number, depending on the channel (for
+	// KindFamilyMessage, the clinic's inbox).
 	To       string
 	Language string // "en" or "zh-CN"
 	Link     string

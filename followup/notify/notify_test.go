@@ -18,6 +18,9 @@ func TestRenderSaysOnlyWhatIsDue(t *testing.T) {
 		{"en", KindClosingSoon, "Reminder: the follow-up photo is still missing", "last day to send it is 2026-05-07"},
 		{"zh-CN", KindManual, "请上传随访照片", "诊所请您上传应在 2026-05-05"},
 		{"fr", KindWindowOpen, "A follow-up photo is due", "due on 2026-05-05"}, // unknown: English
+		{"en", KindAnswered, "Your clinic has answered", "answered on your follow-up page"},
+		{"zh-CN", KindAnswered, "诊所已回复您", "诊所已在您的随访页面上回复"},
+		{"zh-CN", KindFamilyMessage, "New message from a family / 家属新留言", "A family has written about a follow-up"},
 	} {
 		r, err := render(Message{Language: c.lang, Kind: c.kind, Link: link, DueOn: "2026-05-05", LastDay: "2026-05-07"})
 		if err != nil {
@@ -28,6 +31,27 @@ func TestRenderSaysOnlyWhatIsDue(t *testing.T) {
 		}
 		if !strings.Contains(r.Text, link) || strings.Contains(r.HTML, "<script>") {
 			t.Errorf("%s: link not carried or not escaped:\n%s", c.lang, r.HTML)
+		}
+	}
+}
+
+// The conversation's notices say that there is something to read, and nothing of what: no
+// dates, no photo wording.
+func TestNoticesSayNoMore(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{KindAnswered, KindFamilyMessage} {
+		for _, lang := range []string{"en", "zh-CN"} {
+			m := Message{Language: lang, Kind: kind, Link: "https://followup.example/x", DueOn: "2026-05-05", LastDay: "2026-05-07"}
+			r, err := render(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, body := range []string{r.Text, r.HTML, Text(m)} {
+				if strings.Contains(body, "2026-05") || strings.Contains(body, "photo") || strings.Contains(body, "照片") ||
+					!strings.Contains(body, m.Link) {
+					t.Errorf("%s %s says:\n%s", kind, lang, body)
+				}
+			}
 		}
 	}
 }

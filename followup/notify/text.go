@@ -13,6 +13,8 @@ type text struct {
 	Due, Closing, Manual    string // Printf-like: {{.DueOn}}, {{.LastDay}}
 	Action, Private, Footer string
 	Button                  string
+	// The clinic has answered (KindAnswered): that there is something to read, never what.
+	SubjectAnswered, Answered, ActionAnswered, ButtonAnswered string
 }
 
 var texts = map[string]text{
@@ -26,6 +28,11 @@ var texts = map[string]text{
 		Button:         "Open the photo page",
 		Private:        "This link is personal: please do not share it.",
 		Footer:         "If you have questions, please contact your clinic. This message was sent automatically.",
+
+		SubjectAnswered: "Your clinic has answered",
+		Answered:        "Your clinic has answered on your follow-up page.",
+		ActionAnswered:  "Please open your page with this link to read it:",
+		ButtonAnswered:  "Open my follow-up page",
 	},
 	"zh-CN": {
 		Subject:        "请上传随访照片",
@@ -37,7 +44,24 @@ var texts = map[string]text{
 		Button:         "打开拍照上传页面",
 		Private:        "此链接仅供您个人使用，请勿转发。",
 		Footer:         "如有疑问，请联系您的诊所。此消息由系统自动发送。",
+
+		SubjectAnswered: "诊所已回复您",
+		Answered:        "诊所已在您的随访页面上回复。",
+		ActionAnswered:  "请通过以下链接打开页面查看：",
+		ButtonAnswered:  "打开我的随访页面",
 	},
+}
+
+// clinicText is the notice to a clinic's inbox of a new family message (KindFamilyMessage),
+// in both languages, since a clinic has no language of its own: that a family wrote, and the
+// procedure page's link, never the message or the patient.
+var clinicText = text{
+	Subject: "New message from a family / 家属新留言",
+	Due:     "A family has written about a follow-up. / 有家属就一项随访留言。",
+	Action:  "Open the procedure to read and answer it: / 打开随访页面查看并回复：",
+	Button:  "Open the procedure / 打开随访",
+	Private: "The message is not in this email: it stays in Dermfollow. / 留言内容不在此邮件中，仅保存在 Dermfollow。",
+	Footer:  "Sent automatically, at most once per follow-up every 15 minutes. / 系统自动发送，每项随访每 15 分钟最多一封。",
 }
 
 func textFor(lang string) text {
@@ -50,7 +74,7 @@ func textFor(lang string) text {
 var (
 	textBody = texttemplate.Must(texttemplate.New("text").Parse(`{{.Lead}}
 
-{{.T.Action}}
+{{.Action}}
 
 {{.M.Link}}
 
@@ -62,8 +86,8 @@ var (
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><title>{{.Subject}}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5; max-width: 36em;">
 <p>{{.Lead}}</p>
-<p>{{.T.Action}}</p>
-<p><a href="{{.M.Link}}" style="display: inline-block; padding: 0.6em 1.2em; background: #0b5cad; color: #fff; text-decoration: none; border-radius: 4px;">{{.T.Button}}</a></p>
+<p>{{.Action}}</p>
+<p><a href="{{.M.Link}}" style="display: inline-block; padding: 0.6em 1.2em; background: #0b5cad; color: #fff; text-decoration: none; border-radius: 4px;">{{.Button}}</a></p>
 <p style="word-break: break-all;"><a href="{{.M.Link}}">{{.M.Link}}</a></p>
 <p>{{.T.Private}}</p>
 <p style="color: #555;">{{.T.Footer}}</p>
@@ -71,9 +95,10 @@ var (
 `))
 )
 
-// rendered is a message in its language: the subject, one lead sentence, and both bodies.
+// rendered is a message in its language: the subject, one lead sentence, what to do, and both
+// bodies.
 type rendered struct {
-	Subject, Lead, Text, HTML string
+	Subject, Lead, Action, Text, HTML string
 }
 
 func render(m Message) (rendered, error) {
@@ -82,20 +107,25 @@ func render(m Message) (rendered, error) {
 	if _, ok := texts[lang]; !ok {
 		lang = "en"
 	}
-	r := rendered{Subject: t.Subject}
-	lead := t.Due
+	if m.Kind == KindFamilyMessage {
+		t, lang = clinicText, "en"
+	}
+	r := rendered{Subject: t.Subject, Action: t.Action}
+	lead, button := t.Due, t.Button
 	switch m.Kind {
 	case KindClosingSoon:
 		r.Subject, lead = t.SubjectClosing, t.Closing
 	case KindManual:
 		lead = t.Manual
+	case KindAnswered:
+		r.Subject, lead, r.Action, button = t.SubjectAnswered, t.Answered, t.ActionAnswered, t.ButtonAnswered
 	}
 	var b bytes.Buffer
 	if err := texttemplate.Must(texttemplate.New("lead").Parse(lead)).Execute(&b, m); err != nil {
 		return rendered{}, err
 	}
 	r.Lead = b.String()
-	data := map[string]any{"T": t, "M": m, "Lead": r.Lead, "Subject": r.Subject, "Lang": lang}
+	data := map[string]any{"T": t, "M": m, "Lead": r.Lead, "Action": r.Action, "Button": button, "Subject": r.Subject, "Lang": lang}
 	b.Reset()
 	if err := textBody.Execute(&b, data); err != nil {
 		return rendered{}, err
@@ -116,6 +146,5 @@ func Text(m Message) string {
 	if err != nil {
 		return m.Link
 	}
-	t := textFor(m.Language)
-	return r.Lead + " " + t.Action + " " + m.Link
+	return r.Lead + " " + r.Action + " " + m.Link
 }

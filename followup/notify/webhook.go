@@ -90,7 +90,8 @@ func NewWebhook(client *http.Client, now func() time.Time) *Webhook {
 }
 
 // WebhookBody is the JSON a gateway receives: whom to tell, in which language, the link and
-// the dates, and a ready-made text. Nothing else about the child.
+// the dates, and a ready-made text. Nothing else about the child. A notice to the clinic
+// (kind family-message) has no phone and no dates: its link is the procedure's page.
 type WebhookBody struct {
 	ID       string `json:"id"`
 	Kind     string `json:"kind"`
@@ -133,7 +134,7 @@ func (w *Webhook) SendWebhook(ctx context.Context, ep Endpoint, m Message) error
 	if err := CheckEndpoint(ep); err != nil {
 		return &Error{Reason: err.Error(), Permanent: true, Err: err}
 	}
-	if m.To == "" {
+	if m.To == "" && m.Kind != KindFamilyMessage {
 		err := errors.New("no phone number")
 		return &Error{Reason: "the guardian has no phone number", Permanent: true, Err: err}
 	}

@@ -119,12 +119,14 @@ func (r *Workers) claim(ctx context.Context, id uuid.UUID) (attempt, error) {
 // lockPending reads an outbox row, locked, with what deciding and sending need.
 func lockPending(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (pending, error) {
 	var p pending
-	err := tx.QueryRow(ctx, `select r.clinic_id, r.procedure_id, r.timepoint_key, r.kind, r.channel, r.status, r.send_after,
-			p.status, p.reminders_enabled, `+activeLinkSQL+`, `+missingPhotosSQL+`, t.closes_at,
-			pa.guardian_email, pa.guardian_phone, pa.preferred_language, t.due_on, t.window_end,
-			coalesce(rs.webhook_url, ''), coalesce(rs.webhook_secret, '')
+	// A notice that the clinic answered (kind answered) is about no step: it has no timepoint,
+	// photos missing or window, and the dates it would carry are the epoch, unused.
+	err := tx.QueryRow(ctx, `select r.clinic_id, r.procedure_id, coalesce(r.timepoint_key, ''), r.kind, r.channel, r.status,
+			r.send_after, p.status, p.reminders_enabled, `+activeLinkSQL+`, `+missingPhotosSQL+`,
+			coalesce(t.closes_at, 'epoch'), pa.guardian_email, pa.guardian_phone, pa.preferred_language,
+			coalesce(t.due_on, 'epoch'), coalesce(t.window_end, 'epoch'), coalesce(rs.webhook_url, ''), coalesce(rs.webhook_secret, '')
 		from reminders r join procedures p on p.id = r.procedure_id
-			join timepoints t on t.procedure_id = r.procedure_id and t.key = r.timepoint_key
+			left join timepoints t on t.procedure_id = r.procedure_id and t.key = r.timepoint_key
 			join patients pa on pa.id = p.patient_id
 			left join reminder_settings rs on rs.clinic_id = r.clinic_id
 		where r.id = $2 for update of r`, now, id).Scan(&p.clinic, &p.procedure, &p.key, &p.kind, &p.channel, &p.status,
@@ -141,11 +143,11 @@ func (p pending) refusal(now time.Time, emailOn bool) (status, reason string) {
 		return followup.ReminderSkipped, "the procedure is " + p.procStatus
 	case !p.enabled:
 		return followup.ReminderSkipped, "reminders are turned off for this procedure"
-	case !p.missing:
+	case !p.missing && p.kind != notify.KindAnswered:
 		return followup.ReminderSkipped, "the photos have arrived"
 	case !p.hasLink:
 		return followup.ReminderSkipped, "the family has no active link"
-	case p.kind != notify.KindManual && !now.Before(p.closes):
+	case p.kind != notify.KindManual && p.kind != notify.KindAnswered && !now.Before(p.closes):
 		return followup.ReminderSkipped, "the window closed before it could be sent"
 	case p.channel == ChannelEmail && p.email == "":
 		return followup.ReminderFailed, "the guardian has no email address"
@@ -159,8 +161,10 @@ func (p pending) refusal(now time.Time, emailOn bool) (status, reason string) {
 
 // deliver hands the attempt's message to its channel.
 func (r *Workers) deliver(ctx context.Context, a attempt) error {
-	m := notify.Message{ID: a.id.String(), Language: a.lang, Link: r.svc.baseURL + "/p/" + a.token, Kind: a.kind,
-		DueOn: a.dueOn.Format(time.DateOnly), LastDay: a.windowEnd.Format(time.DateOnly)}
+	m := notify.Message{ID: a.id.String(), Language: a.lang, Link: r.svc.baseURL + "/p/" + a.token, Kind: a.kind}
+	if a.kind != notify.KindAnswered {
+		m.DueOn, m.LastDay = a.dueOn.Format(time.DateOnly), a.windowEnd.Format(time.DateOnly)
+	}
 	switch a.channel {
 	case ChannelEmail:
 		m.To = a.email

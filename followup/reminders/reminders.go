@@ -1,8 +1,9 @@
 // Package reminders owns the reminders families get while photos are due: the outbox (every
 // write to the reminders table), each clinic's settings (quiet hours, a messaging gateway
 // and its secret, kept sealed with AES-GCM), the River jobs that find due reminders and send
-// them (Workers), and reminders sent by hand (Service.Send). Delivery itself, email and
-// webhook, is package notify's.
+// them (Workers), and reminders sent by hand (Service.Send). It also sends the conversation's
+// notices through the same channels (notices.go): to the clinic that a family wrote, to the
+// family that the clinic answered. Delivery itself, email and webhook, is package notify's.
 //
 // The core (package followup) keeps only the read side of the outbox, followup.Reminder and
 // Service.Reminders, because a procedure's record lists its reminders beside its photos and

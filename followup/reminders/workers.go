@@ -80,6 +80,9 @@ func NewWorkers(svc *Service, cfg WorkerConfig) (*Workers, error) {
 	if err := river.AddWorkerSafely(workers, &scanWorker{r: r}); err != nil {
 		return nil, fmt.Errorf("reminders: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &noticeWorker{r: r}); err != nil {
+		return nil, fmt.Errorf("reminders: %w", err)
+	}
 	var periodic []*river.PeriodicJob
 	if cfg.ScanInterval > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ScanInterval),
