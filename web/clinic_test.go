@@ -96,8 +96,11 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 		}
 		return email
 	}
+	relaxClinics(t, pool, a, b)
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
 	f.outsider = mk(b, followup.RoleClinician)
+	giveSecondFactor(t, acc, a, f.admin)
+	giveSecondFactor(t, acc, a, f.researcher)
 	u, err := acc.UserByEmail(ctx, followup.SystemActor(a.ID), f.clinician)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +227,11 @@ func (b *clinicBrowser) login(email, password string) clinicResp {
 
 func (b *clinicBrowser) mustLogin(email string) {
 	b.t.Helper()
-	if p := b.login(email, clinicTestPassword); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+	p := b.login(email, clinicTestPassword)
+	if p.status == http.StatusSeeOther && p.header.Get("Location") == "/login/second-factor" {
+		p = b.post("/login/second-factor", url.Values{"code": {fixtureCode(b.t, email)}})
+	}
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
 		b.t.Fatalf("login %s = %d %s", email, p.status, p.header.Get("Location"))
 	}
 }
