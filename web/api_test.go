@@ -471,7 +471,13 @@ func TestUploadBadInput(t *testing.T) {
 // newAccounts returns the accounts service over pool, as cmd builds it.
 func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.Service {
 	t.Helper()
-	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey})
+	return newAccountsAt(t, pool, log, nil)
+}
+
+// newAccountsAt is newAccounts on the clock now (nil: the wall clock).
+func newAccountsAt(t testing.TB, pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *accounts.Service {
+	t.Helper()
+	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,8 @@ type clinicFixture struct {
 	svc  *followup.Service
 	acc  *accounts.Service
 	logs *syncBuffer
+	// clock is the accounts' clock: a test moves it on to make a second factor's check old.
+	clock *testClock
 
 	clinician, admin, researcher, outsider string // emails
 	clinicianActor                         followup.Actor
@@ -62,7 +64,8 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAccounts(t, pool, log)
+	clock := &testClock{}
+	acc := newAccountsAt(t, pool, log, clock.Now)
 	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
 		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, nil),
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
@@ -71,7 +74,7 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, logs: logs}
+	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock}
 	ctx := clinicCtx(t)
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -45,7 +46,8 @@ type setupData struct {
 	Passkeys bool // this server takes passkeys
 	// The authenticator app being set up: its QR code (a data: URL of the PNG) and its
 	// secret for typing in by hand, shown when it is begun; Confirming asks for its code.
-	QR, Secret string
+	QR         templ.SafeURL // our own PNG, so no URL sanitizing
+	Secret     string
 	Confirming bool
 	// Codes are the new recovery codes, shown this once; Continue is where to go then.
 	Codes    []string
@@ -73,7 +75,8 @@ func (s *Server) totpBegin(c echo.Context) error {
 		return err
 	}
 	d := f.data()
-	d.QR, d.Secret, d.Confirming = "data:image/png;base64,"+base64.StdEncoding.EncodeToString(e.QRPNG), e.Secret, true
+	d.QR = templ.SafeURL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG))
+	d.Secret, d.Confirming = e.Secret, true
 	return s.langPage(c, http.StatusOK, "si_totp_title", totpPage(d))
 }
 

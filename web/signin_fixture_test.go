@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,14 @@ type fixtureFactor struct {
 	actor followup.Actor
 	codes []string
 }
+
+// testClock is the wall clock moved on by what a test adds.
+type testClock struct{ ahead atomic.Int64 }
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+
+// Advance moves the clock on by d.
+func (c *testClock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // totpCode is the authenticator app's code for secret (base32) at t.
 func totpCode(t testing.TB, secret string, at time.Time) string {
