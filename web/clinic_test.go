@@ -67,7 +67,7 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	clock := &testClock{}
 	acc := newAccountsAt(t, pool, log, clock.Now)
 	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
-		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, nil),
+		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, []byte("clinic test secret, 32 bytes long")),
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)
