@@ -205,3 +205,67 @@ func TestSignInPendingExpiresAndIsLocal(t *testing.T) {
 		t.Errorf("second factor without a password = %d, want 401", p.status)
 	}
 }
+
+// The sign-in's and the account's routes refuse who may not use them: nobody signed in, a
+// signed-in user on a sign-in's steps, a sign-in at the other step.
+func TestSignInRoutesAuthorization(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	watchAuthz(f.srv)
+	anon := f.client(t)
+	anon.get("/login")
+	signedIn := f.client(t)
+	signedIn.mustLogin(f.clinician)
+	enrolling := f.client(t)
+	if p := enrolling.login(f.addUser(t, followup.RoleResearcher), clinicTestPassword); p.header.Get("Location") != "/login/enrol" {
+		t.Fatalf("researcher without a factor = %d %s", p.status, p.header.Get("Location"))
+	}
+	id := uuid.NewString()
+	pending := []string{"/login/second-factor", "/login/second-factor/passkey/options", "/login/second-factor/passkey",
+		"/login/enrol", "/login/enrol/totp", "/login/enrol/totp/confirm", "/login/enrol/passkey/options", "/login/enrol/passkey"}
+	account := []string{"/verify", "/verify/passkey/options", "/verify/passkey", "/account", "/account/totp", "/account/totp/confirm",
+		"/account/totp/remove", "/account/recovery-codes", "/account/passkey/options", "/account/passkey",
+		"/account/passkeys/" + id + "/rename", "/account/passkeys/" + id + "/remove", "/account/tokens",
+		"/account/tokens/" + id + "/revoke", "/admin/settings"}
+	gets := map[string]bool{"/login/second-factor": true, "/login/enrol": true, "/verify": true, "/account": true,
+		"/account/tokens": true, "/admin/settings": true}
+	getOnly := map[string]bool{"/login/enrol": true, "/account": true}
+	for _, path := range append(pending, account...) {
+		if gets[path] {
+			if p := anon.get(path); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login?next=") {
+				t.Errorf("anonymous GET %s = %d %s, want the sign-in", path, p.status, p.header.Get("Location"))
+			}
+		}
+		if getOnly[path] {
+			continue
+		}
+		if p := anon.post(path, nil); p.status != http.StatusUnauthorized {
+			t.Errorf("anonymous POST %s = %d, want 401", path, p.status)
+		}
+	}
+	for _, path := range pending {
+		if gets[path] {
+			if p := signedIn.get(path); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+				t.Errorf("signed in: GET %s = %d %s, want 303 to /", path, p.status, p.header.Get("Location"))
+			}
+		}
+		if getOnly[path] {
+			continue
+		}
+		if p := signedIn.post(path, nil); p.status != http.StatusUnauthorized {
+			t.Errorf("signed in: POST %s = %d, want 401", path, p.status)
+		}
+		if strings.HasPrefix(path, "/login/second-factor") {
+			if p := enrolling.post(path, url.Values{"code": {"123456"}}); p.status != http.StatusUnauthorized {
+				t.Errorf("enrolling: POST %s = %d, want 401", path, p.status)
+			}
+		}
+	}
+	// A passkey sign-in's answer without a ceremony begun is refused.
+	if p := anon.post("/login/passkey", url.Values{"credential": {"{}"}}); p.status < 400 || p.status >= 500 {
+		t.Errorf("passwordless answer without a ceremony = %d, want a refusal", p.status)
+	}
+	if p := anon.get("/"); p.status != http.StatusSeeOther {
+		t.Errorf("anonymous still signed out: GET / = %d", p.status)
+	}
+}
