@@ -477,7 +477,13 @@ func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.S
 // newAccountsAt is newAccounts on the clock now (nil: the wall clock).
 func newAccountsAt(t testing.TB, pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *accounts.Service {
 	t.Helper()
-	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey, Now: now})
+	return newAccountsWith(t, accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey, Now: now})
+}
+
+// newAccountsWith is the accounts service of cfg.
+func newAccountsWith(t testing.TB, cfg accounts.Config) *accounts.Service {
+	t.Helper()
+	acc, err := accounts.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,19 @@ type clinicFixture struct {
 
 const clinicTestPassword = "a long test password"
 
-func newClinicFixture(t testing.TB) *clinicFixture {
+// clinicOptions adjust newClinicFixture.
+type clinicOptions struct {
+	// passkeys serves on http://localhost:PORT with passkeys on, localhost the relying party
+	// (a browser's secure context without TLS).
+	passkeys bool
+}
+
+func newClinicFixture(t testing.TB, opts ...func(*clinicOptions)) *clinicFixture {
 	t.Helper()
+	var o clinicOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
 	store, _ := s3test.NewStore(t)
 	pool := pgtest.NewPool(t)
 	reg, err := protocols.LoadRegistry("")
@@ -65,16 +76,20 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 		t.Fatal(err)
 	}
 	clock := &testClock{}
-	acc := newAccountsAt(t, pool, log, clock.Now)
+	ln, origin := fixtureListener(t, o.passkeys)
+	acc := newAccountsWith(t, fixtureAccounts(pool, log, clock, origin))
 	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
 		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, []byte("clinic test secret, 32 bytes long")),
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
 	t.Cleanup(hs.Close)
-	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock}
+	f := &clinicFixture{url: origin, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock}
 	ctx := clinicCtx(t)
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {

@@ -2,6 +2,10 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -106,4 +110,29 @@ func fixtureCode(t testing.TB, email string) string {
 	code := f.codes[0]
 	f.codes = f.codes[1:]
 	return code
+}
+
+// fixtureListener is the clinic fixture's listener and the origin pages are served from:
+// 127.0.0.1, or localhost where passkeys are on (WebAuthn takes no IP address).
+func fixtureListener(t testing.TB, passkeys bool) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if passkeys {
+		return ln, fmt.Sprintf("http://localhost:%d", port)
+	}
+	return ln, fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// fixtureAccounts is the clinic fixture's accounts configuration: on clock, with passkeys
+// for a localhost origin.
+func fixtureAccounts(pool *pgxpool.Pool, log *slog.Logger, clock *testClock, origin string) accounts.Config {
+	cfg := accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey, Now: clock.Now}
+	if strings.HasPrefix(origin, "http://localhost:") {
+		cfg.RPID, cfg.RPOrigins = "localhost", []string{origin}
+	}
+	return cfg
 }
