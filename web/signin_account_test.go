@@ -222,3 +222,71 @@ func TestClinicSignInSettings(t *testing.T) {
 		t.Errorf("turn off = %d, setting %v", p.status, policy().RequireSecondFactor)
 	}
 }
+
+// Passkey forms over HTTP: answers that are not the browser's, or without a ceremony begun,
+// are refused with a message and change nothing; beginning passwordless sign-ins is limited
+// per address.
+func TestPasskeyRoutesBadInput(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t, func(o *clinicOptions) { o.passkeys = true })
+	watchAuthz(f.srv)
+	b := f.client(t)
+	b.mustLogin(f.admin)
+	for _, bad := range []struct {
+		name string
+		form url.Values
+	}{
+		{"no ceremony", url.Values{"name": {"Desk"}, "credential": {`{"id":"x"}`}}},
+		{"not JSON", url.Values{"name": {"Desk"}, "credential": {"not json"}}},
+		{"over-long", url.Values{"name": {"Desk"}, "credential": {strings.Repeat("a", 100<<10)}}},
+		{"no name", url.Values{"credential": {"{}"}}},
+	} {
+		if bad.name != "no ceremony" {
+			if p := b.post("/account/passkey/options", nil); p.status != http.StatusOK || !strings.Contains(p.body, `"challenge"`) {
+				t.Fatalf("options = %d %s", p.status, p.body)
+			}
+		}
+		p := b.post("/account/passkey", bad.form)
+		if p.status < 400 || p.status >= 500 || !strings.Contains(p.body, `"message"`) {
+			t.Errorf("register, %s = %d %s, want a 4xx with a message", bad.name, p.status, p.body)
+		}
+	}
+	if keys, err := f.acc.ListPasskeys(clinicCtx(t), f.actorOf(t, f.admin)); err != nil || len(keys) != 0 {
+		t.Errorf("passkeys after bad answers = %d, %v", len(keys), err)
+	}
+	if p := b.post("/account/passkey/options", url.Values{"csrf_token": {""}}); p.status != http.StatusForbidden {
+		t.Errorf("options without a CSRF token = %d, want 403", p.status)
+	}
+
+	anon := f.client(t)
+	anon.get("/login")
+	anon.xff = "203.0.113.9"
+	if p := anon.post("/login/passkey/options", nil); p.status != http.StatusOK || !strings.Contains(p.body, `"challenge"`) {
+		t.Fatalf("passwordless options = %d %s", p.status, p.body)
+	}
+	if p := anon.post("/login/passkey", url.Values{"credential": {`{"id":"AAAA","type":"public-key"}`}}); p.status < 400 || p.status >= 500 {
+		t.Errorf("passwordless with a made-up answer = %d, want a 4xx", p.status)
+	}
+	limited := 0
+	for range 25 {
+		if p := anon.post("/login/passkey/options", nil); p.status == http.StatusTooManyRequests && p.header.Get("Retry-After") != "" {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("25 passwordless begins from one address were all answered")
+	}
+	if p := anon.get("/"); p.status != http.StatusSeeOther {
+		t.Errorf("still signed out: GET / = %d", p.status)
+	}
+}
+
+// actorOf is the user of email as the accounts see them.
+func (f *clinicFixture) actorOf(t *testing.T, email string) followup.Actor {
+	t.Helper()
+	u, err := f.acc.UserByEmail(clinicCtx(t), followup.SystemActor(f.clinicianActor.ClinicID), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return followup.Actor{Kind: followup.ActorUser, ID: u.ID, ClinicID: u.ClinicID, Role: u.Role}
+}
