@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -44,9 +42,9 @@ type setupData struct {
 	Base     string
 	Error    string
 	Passkeys bool // this server takes passkeys
-	// The authenticator app being set up: its QR code (a data: URL of the PNG) and its
+	// The authenticator app being set up: its QR code (the PNG; the page makes it a data: URL) and its
 	// secret for typing in by hand, shown when it is begun; Confirming asks for its code.
-	QR         templ.SafeURL // our own PNG, so no URL sanitizing
+	QRPNG      []byte
 	Secret     string
 	Confirming bool
 	// Codes are the new recovery codes, shown this once; Continue is where to go then.
@@ -75,8 +73,7 @@ func (s *Server) totpBegin(c echo.Context) error {
 		return err
 	}
 	d := f.data()
-	d.QR = templ.SafeURL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG))
-	d.Secret, d.Confirming = e.Secret, true
+	d.QRPNG, d.Secret, d.Confirming = e.QRPNG, e.Secret, true
 	return s.langPage(c, http.StatusOK, "si_totp_title", totpPage(d))
 }
 

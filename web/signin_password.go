@@ -71,10 +71,6 @@ func waitMessage(c echo.Context, lang string, wait time.Duration) string {
 	return tr(lang, "si_wait_minute")
 }
 
-// clinicLang is the language of the sign-in's and the account's pages: the switch on the
-// page (remembered), then the browser's.
-func clinicLang(c echo.Context) string { return chooseLang(c, "") }
-
 // langPage renders one of the sign-in's or the account's pages in clinicLang, titled by a
 // catalogue key, with a link to the same page in the other language where it has an address.
 func (s *Server) langPage(c echo.Context, status int, titleKey string, body templ.Component) error {
@@ -97,16 +93,13 @@ func (s *Server) langPage(c echo.Context, status int, titleKey string, body temp
 // flashIn leaves a catalogue text for the next page, in the page's language.
 func (s *Server) flashIn(c echo.Context, key string) { s.flash(c, tr(clinicLang(c), key)) }
 
-// txt is a catalogue text in the page's language, for templates.
-func txt(ctx context.Context, key string) string { return tr(pageOf(ctx).Lang, key) }
-
 // when writes a time of the account's pages (UTC, as the audit log does).
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" }
 
 // whenOr is when, or the text of key for a zero time.
 func whenOr(ctx context.Context, t time.Time, key string) string {
 	if t.IsZero() {
-		return txt(ctx, key)
+		return msg(ctx, key)
 	}
 	return when(t)
 }
