@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dermfollow/dermfollow/followup"
 )
 
 // The step-up: exports (starting one, downloading one) ask a session whose second factor
@@ -94,5 +96,65 @@ func TestStepUpNotAskedOfWhoHasNothingToCheck(t *testing.T) {
 	}
 	if p := b.get("/verify?next=/account"); p.status != http.StatusOK || !strings.Contains(p.body, `id="verify-no-factor"`) {
 		t.Errorf("step-up page without a factor = %d, want the way to set one up", p.status)
+	}
+}
+
+// Managing users, the clinic's settings and API tokens ask again too, and do nothing first.
+func TestStepUpBeforeAdminActions(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	b := f.client(t)
+	b.mustLogin(f.admin)
+	f.clock.Advance(16 * time.Minute)
+	id := f.userID(t, f.clinician)
+	for _, a := range []struct {
+		path string
+		form url.Values
+		back string
+	}{
+		{"/admin/users/" + id + "/disable", nil, "/admin/users"},
+		{"/admin/users", url.Values{"email": {"new-" + id[:8] + "@example.org"}, "name": {"New"}, "role": {"clinician"}}, "/admin/users"},
+		{"/admin/settings", url.Values{"require_second_factor": {"on"}}, "/admin/settings"},
+		{"/account/tokens", url.Values{"name": {"script"}, "role": {"admin"}, "days": {"90"}}, "/account/tokens"},
+	} {
+		if p := b.post(a.path, a.form); p.status != http.StatusSeeOther || p.header.Get("Location") != "/verify?next="+url.QueryEscape(a.back) {
+			t.Errorf("POST %s 16 minutes on = %d %s, want the step-up", a.path, p.status, p.header.Get("Location"))
+		}
+	}
+	if u, err := f.acc.UserByEmail(clinicCtx(t), followup.SystemActor(f.clinicianActor.ClinicID), f.clinician); err != nil || u.Disabled {
+		t.Errorf("clinician disabled before the step-up (%v)", err)
+	}
+	if p, err := f.acc.ClinicSignInPolicy(clinicCtx(t), followup.SystemActor(f.clinicianActor.ClinicID)); err != nil || p.RequireSecondFactor {
+		t.Errorf("setting changed before the step-up (%v)", err)
+	}
+	if p := b.post("/verify", url.Values{"code": {fixtureCode(t, f.admin)}, "next": {"/admin/users"}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/users" {
+		t.Fatalf("step-up = %d %s", p.status, p.header.Get("Location"))
+	}
+	if p := b.post("/admin/users/"+id+"/disable", nil); p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/users" {
+		t.Errorf("disable after the step-up = %d %s", p.status, p.header.Get("Location"))
+	}
+}
+
+// Wrong codes are throttled per account: the 11th of a burst is refused without being
+// checked (a right one too), with the wait shown; after the wait the account signs in.
+func TestSecondFactorThrottle(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	b := f.client(t)
+	if p := b.login(f.admin, clinicTestPassword); p.header.Get("Location") != "/login/second-factor" {
+		t.Fatalf("password = %d %s", p.status, p.header.Get("Location"))
+	}
+	for i := range 10 {
+		if p := b.post("/login/second-factor", url.Values{"code": {"0000-0000-0000-0000"}}); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong code %d = %d, want 401", i+1, p.status)
+		}
+	}
+	p := b.post("/login/second-factor", url.Values{"code": {fixtureCode(t, f.admin)}})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "minutes") {
+		t.Fatalf("11th code = %d (Retry-After %q), want 429 with the wait", p.status, p.header.Get("Retry-After"))
+	}
+	f.clock.Advance(16 * time.Minute)
+	if p := b.post("/login/second-factor", url.Values{"code": {fixtureCode(t, f.admin)}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Errorf("after the wait = %d %s, want 303 to /", p.status, p.header.Get("Location"))
 	}
 }
