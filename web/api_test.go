@@ -133,8 +133,12 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 		f.emails[tok] = email
 		return tok
 	}
+	relaxClinics(t, pool, a, b)
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
 	f.outsider, f.otherResearcher = mk(b, followup.RoleClinician), mk(b, followup.RoleResearcher)
+	for tok, clinic := range map[string]followup.Clinic{f.admin: a, f.researcher: a, f.otherResearcher: b} {
+		giveSecondFactor(t, acc, clinic, f.emails[tok])
+	}
 	f.clinicianActor, err = acc.AuthenticateToken(ctx, f.clinician, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +471,19 @@ func TestUploadBadInput(t *testing.T) {
 // newAccounts returns the accounts service over pool, as cmd builds it.
 func newAccounts(t testing.TB, pool *pgxpool.Pool, log *slog.Logger) *accounts.Service {
 	t.Helper()
-	acc, err := accounts.New(accounts.Config{Pool: pool, Logger: log})
+	return newAccountsAt(t, pool, log, nil)
+}
+
+// newAccountsAt is newAccounts on the clock now (nil: the wall clock).
+func newAccountsAt(t testing.TB, pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *accounts.Service {
+	t.Helper()
+	return newAccountsWith(t, accounts.Config{Pool: pool, Logger: log, SecretKey: testAccountsKey, Now: now})
+}
+
+// newAccountsWith is the accounts service of cfg.
+func newAccountsWith(t testing.TB, cfg accounts.Config) *accounts.Service {
+	t.Helper()
+	acc, err := accounts.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

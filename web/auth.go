@@ -59,6 +59,7 @@ func (s *Server) authenticate(c echo.Context) (followup.Actor, error) {
 		if !safeMethod(c.Request().Method) && !s.forms.valid(c, "clinic session:"+s.clinic.sessions.Token(ctx)) {
 			return followup.Actor{}, &echo.HTTPError{Code: http.StatusForbidden, Message: "send the page's CSRF token in the " + csrfHeader + " header"}
 		}
+		c.Set(viaSessionKey, true) // the step-up applies (signin_stepup.go)
 		return actor, nil
 	}
 	token, ok := bearerToken(header)

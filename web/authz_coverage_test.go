@@ -21,14 +21,15 @@ import (
 
 // publicRoutes take no credentials by design.
 var publicRoutes = map[string]string{
-	"GET /healthz":          "process health, for orchestrators",
-	"GET /readyz":           "readiness, for load balancers",
-	"GET /static/*":         "the pages' CSS and scripts",
-	"GET /login":            "the sign-in form",
-	"POST /login":           "signing in (throttled: TestClinicLoginRateLimit)",
-	"GET /p/:token":         "a family's link; wrong ones are refused (TestValidLinkResolvesAfterWrongOnes)",
-	"GET /p/":               "the family's page, or the friendly 'open your link' page without a session",
-	"POST /p/:token/photos": "the family's upload through its link; wrong links are refused like GET /p/:token",
+	"GET /healthz":                "process health, for orchestrators",
+	"GET /readyz":                 "readiness, for load balancers",
+	"GET /static/*":               "the pages' CSS and scripts",
+	"GET /login":                  "the sign-in form",
+	"POST /login":                 "signing in (throttled: TestClinicLoginRateLimit)",
+	"POST /login/passkey/options": "begins a passkey sign-in, which names no account (limited per address: TestPasskeyRoutesBadInput)",
+	"GET /p/:token":               "a family's link; wrong ones are refused (TestValidLinkResolvesAfterWrongOnes)",
+	"GET /p/":                     "the family's page, or the friendly 'open your link' page without a session",
+	"POST /p/:token/photos":       "the family's upload through its link; wrong links are refused like GET /p/:token",
 }
 
 var authzRefused sync.Map // "METHOD route" -> true, for routes an authorization test saw refuse a caller

@@ -1,10 +1,8 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,10 +89,16 @@ func (s *Server) requirePageUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if !ok {
-			if c.Request().Method == http.MethodGet {
-				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			if c.Request().Method != http.MethodGet {
+				return followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
 			}
-			return followup.Errorf(followup.EUNAUTHORIZED, "sign in first")
+			// A sign-in in progress may do nothing but its next step (signin_session.go).
+			if p, pending, err := s.pendingOf(c); err != nil {
+				return err
+			} else if pending {
+				return c.Redirect(http.StatusSeeOther, p.stepPath())
+			}
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
 		c.Set(actorKey, a)
 		return next(c)
@@ -126,56 +130,6 @@ func plainPath(p string) bool {
 		}
 	}
 	return true
-}
-
-type loginData struct {
-	Email, Next, Error string
-}
-
-func (s *Server) loginForm(c echo.Context) error {
-	if _, ok, err := s.sessionActor(c); err == nil && ok {
-		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
-	}
-	return s.page(c, http.StatusOK, "Sign in", loginPage(loginData{Next: localPath(c.QueryParam("next"))}))
-}
-
-func (s *Server) login(c echo.Context) error {
-	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
-	password := c.FormValue("password")
-	next := localPath(c.FormValue("next"))
-	addr := c.RealIP()
-	fail := func(status int, msg string) error {
-		return s.page(c, status, "Sign in", loginPage(loginData{Email: email, Next: next, Error: msg}))
-	}
-	if email == "" || password == "" || len(email) > 254 {
-		return fail(http.StatusUnprocessableEntity, "Enter your email and password.")
-	}
-	give, ok, wait := s.clinic.loginFailures.take(addr, email)
-	if !ok {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		msg := "Too many failed sign-ins from here. Wait a minute and try again."
-		if minutes := int(wait.Minutes()) + 1; minutes > 1 {
-			msg = fmt.Sprintf("Too many failed sign-ins from here. Wait %d minutes and try again.", minutes)
-		}
-		return fail(http.StatusTooManyRequests, msg)
-	}
-	ctx := c.Request().Context()
-	a, _, err := s.accounts.Authenticate(ctx, email, password, realIPAddr(c))
-	if followup.ErrorCode(err) == followup.EUNAUTHORIZED {
-		return fail(http.StatusUnauthorized, followup.ErrorMessage(err)) // the failure stays taken
-	}
-	give()
-	if err != nil {
-		return err
-	}
-	_, epoch, err := s.accounts.SessionUser(ctx, a.ID, a.Addr)
-	if err != nil {
-		return err
-	}
-	if err := s.signIn(ctx, a, epoch); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, next)
 }
 
 func (s *Server) logout(c echo.Context) error {

@@ -21,6 +21,11 @@ func userAdminFixture(t *testing.T) (f *clinicFixture, outsiderAdmin string) {
 		select clinic_id, $1, 'Admin B', 'admin', password_hash from users where email = $2`, outsiderAdmin, f.outsider); err != nil {
 		t.Fatal(err)
 	}
+	var b followup.Clinic
+	if err := f.srv.cfg.Pool.QueryRow(clinicCtx(t), `select clinic_id from users where email = $1`, outsiderAdmin).Scan(&b.ID); err != nil {
+		t.Fatal(err)
+	}
+	giveSecondFactor(t, f.acc, b, outsiderAdmin) // admins always need one
 	return f, outsiderAdmin
 }
 

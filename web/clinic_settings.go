@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/reminders"
 )
 
@@ -16,9 +17,11 @@ import (
 // hold it).
 
 type settingsData struct {
-	Contact   followup.ContactSettings
-	Reminders reminders.Settings
-	Error     string
+	Contact     followup.ContactSettings
+	Reminders   reminders.Settings
+	Policy      accounts.SignInPolicy // the sign-in settings (admin_settings.go)
+	Error       string                // the contact form's
+	PolicyError string                // the sign-in form's
 }
 
 // requireAdminPage refuses the settings to everyone but the clinic's admins.
@@ -47,6 +50,9 @@ func (s *Server) renderSettings(c echo.Context, status int, d settingsData) erro
 		return err
 	}
 	d.Reminders = rs
+	if d.Policy, err = s.accounts.ClinicSignInPolicy(c.Request().Context(), actorOf(c)); err != nil {
+		return err
+	}
 	return s.page(c, status, tr(clinicLang(c), "settings_title"), settingsPage(d))
 }
 

@@ -40,6 +40,8 @@ type clinicFixture struct {
 	svc  *followup.Service
 	acc  *accounts.Service
 	logs *syncBuffer
+	// clock is the accounts' clock: a test moves it on to make a second factor's check old.
+	clock *testClock
 
 	clinician, admin, researcher, outsider string // emails
 	clinicianActor                         followup.Actor
@@ -48,8 +50,19 @@ type clinicFixture struct {
 
 const clinicTestPassword = "a long test password"
 
-func newClinicFixture(t testing.TB) *clinicFixture {
+// clinicOptions adjust newClinicFixture.
+type clinicOptions struct {
+	// passkeys serves on http://localhost:PORT with passkeys on, localhost the relying party
+	// (a browser's secure context without TLS).
+	passkeys bool
+}
+
+func newClinicFixture(t testing.TB, opts ...func(*clinicOptions)) *clinicFixture {
 	t.Helper()
+	var o clinicOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
 	store, _ := s3test.NewStore(t)
 	pool := pgtest.NewPool(t)
 	reg, err := protocols.LoadRegistry("")
@@ -62,16 +75,21 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAccounts(t, pool, log)
+	clock := &testClock{}
+	ln, origin := fixtureListener(t, o.passkeys)
+	acc := newAccountsWith(t, fixtureAccounts(pool, log, clock, origin))
 	srv, err := New(Config{Logger: log, DB: pool, Pool: pool, Store: store, Registry: prometheus.NewRegistry(), Service: svc, Accounts: acc,
-		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, nil),
+		Reminders: newReminders(t, pool, log, "http://dermfollow.test", nil), Export: newExport(t, svc, pool, log, []byte("clinic test secret, 32 bytes long")),
 		Limits: imagestore.Limits{MaxBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
 	t.Cleanup(hs.Close)
-	f := &clinicFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, logs: logs}
+	f := &clinicFixture{url: origin, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock}
 	ctx := clinicCtx(t)
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -96,8 +114,11 @@ func newClinicFixture(t testing.TB) *clinicFixture {
 		}
 		return email
 	}
+	relaxClinics(t, pool, a, b)
 	f.clinician, f.admin, f.researcher = mk(a, followup.RoleClinician), mk(a, followup.RoleAdmin), mk(a, followup.RoleResearcher)
 	f.outsider = mk(b, followup.RoleClinician)
+	giveSecondFactor(t, acc, a, f.admin)
+	giveSecondFactor(t, acc, a, f.researcher)
 	u, err := acc.UserByEmail(ctx, followup.SystemActor(a.ID), f.clinician)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +245,11 @@ func (b *clinicBrowser) login(email, password string) clinicResp {
 
 func (b *clinicBrowser) mustLogin(email string) {
 	b.t.Helper()
-	if p := b.login(email, clinicTestPassword); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+	p := b.login(email, clinicTestPassword)
+	if p.status == http.StatusSeeOther && p.header.Get("Location") == "/login/second-factor" {
+		p = b.post("/login/second-factor", url.Values{"code": {fixtureCode(b.t, email)}})
+	}
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
 		b.t.Fatalf("login %s = %d %s", email, p.status, p.header.Get("Location"))
 	}
 }

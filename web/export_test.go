@@ -368,7 +368,11 @@ func (p *pageClient) csrf(path string) string {
 func (p *pageClient) login(email string) {
 	p.t.Helper()
 	form := url.Values{"email": {email}, "password": {"a long test password"}, "next": {"/exports"}, "csrf_token": {p.csrf("/login")}}
-	if code, h, _ := p.do("POST", "/login", form); code != http.StatusSeeOther {
+	code, h, _ := p.do("POST", "/login", form)
+	if code == http.StatusSeeOther && h.Get("Location") == "/login/second-factor" {
+		code, h, _ = p.do("POST", "/login/second-factor", url.Values{"code": {fixtureCode(p.t, email)}, "csrf_token": {form.Get("csrf_token")}})
+	}
+	if code != http.StatusSeeOther {
 		p.t.Fatalf("login %s = %d %v", email, code, h)
 	}
 }

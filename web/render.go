@@ -39,6 +39,8 @@ type pageInfo struct {
 	User  followup.Actor
 	CSRF  string
 	Flash string
+	// Switch is the same page in the other language, for pages that offer the switch.
+	Switch string
 }
 
 type pageInfoKey struct{}

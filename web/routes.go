@@ -4,6 +4,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/accounts"
 )
 
 // routes registers every route of the server, in one place.
@@ -18,11 +19,13 @@ import (
 //	public   static files and the family's link, which anyone may try
 //	family   the family's pages: the handler admits only a family session cookie
 //	page     the clinic's sign-in pages: a clinic session (possibly anonymous), form tokens
+//	signing  page, and a sign-in in progress at the route's step (second factor, enrolment)
 //	clinic   the clinic's pages: page, and a signed-in clinic user
 //	api      the JSON API: a bearer token, or a signed-in session with the form token
 //
 // and upload marks the routes that take photos: their bodies get the upload limits and the
-// minimum-rate deadline instead of the form limits. A route without an authorization case in
+// minimum-rate deadline instead of the form limits; stepUp, the actions that ask a session
+// for its second factor again when the last check is 15 minutes old (signin_stepup.go). A route without an authorization case in
 // the tests fails TestEveryRouteHasAnAuthorizationCase.
 func (s *Server) routes() {
 	s.familyRoutes()
@@ -63,11 +66,16 @@ func (s *Server) familyRoutes() {
 func (s *Server) clinicRoutes() {
 	e := s.echo
 	page := []echo.MiddlewareFunc{s.withSession, s.clinicPageErrors, s.csrfProtect}
-	clinic := append(page[:len(page):len(page)], s.requirePageUser)
+	clinic := with(page, s.requirePageUser)
+	stepUp := func(chain []echo.MiddlewareFunc, back string) []echo.MiddlewareFunc {
+		return with(chain, s.requireStepUp(back))
+	}
 
 	// page
 	e.GET("/login", s.loginForm, page...)
 	e.POST("/login", s.login, page...)
+	e.POST("/login/passkey/options", s.passwordlessOptions, page...)
+	e.POST("/login/passkey", s.passwordless, page...)
 
 	// clinic
 	e.POST("/logout", s.logout, clinic...)
@@ -91,13 +99,57 @@ func (s *Server) clinicRoutes() {
 	e.POST("/procedures/:id/reminders", s.reminderSend, clinic...)
 	e.POST("/procedures/:id/reminders/settings", s.reminderSwitch, clinic...)
 	e.GET("/exports", s.exportPage, clinic...)
-	e.POST("/exports", s.exportPageStart, clinic...)
+	e.POST("/exports", s.exportPageStart, stepUp(clinic, "/exports")...)
 	e.GET("/admin/users", s.usersList, clinic...)
-	e.POST("/admin/users", s.userCreate, clinic...)
-	e.POST("/admin/users/:id/disable", s.userSetDisabled(true), clinic...)
-	e.POST("/admin/users/:id/enable", s.userSetDisabled(false), clinic...)
+	e.POST("/admin/users", s.userCreate, stepUp(clinic, "/admin/users")...)
+	e.POST("/admin/users/:id/disable", s.userSetDisabled(true), stepUp(clinic, "/admin/users")...)
+	e.POST("/admin/users/:id/enable", s.userSetDisabled(false), stepUp(clinic, "/admin/users")...)
 	e.GET("/admin/settings", s.settingsPage, clinic...)
-	e.POST("/admin/settings/contact", s.settingsContactSave, clinic...)
+	e.POST("/admin/settings/contact", s.settingsContactSave, stepUp(clinic, "/admin/settings")...)
+	e.POST("/admin/settings/sign-in", s.signInSettingsSave, stepUp(clinic, "/admin/settings")...)
+	s.accountRoutes(page, clinic)
+}
+
+// accountRoutes: signing in after the password, and the account's own pages (clinic).
+func (s *Server) accountRoutes(page, clinic []echo.MiddlewareFunc) {
+	e := s.echo
+	factor := with(page, s.requirePending(accounts.StepSecondFactor))
+	enrol := with(page, s.requirePending(accounts.StepEnrol))
+	stepUp := func(back string) []echo.MiddlewareFunc { return with(clinic, s.requireStepUp(back)) }
+
+	// signing in
+	e.GET("/login/second-factor", s.secondFactorForm, factor...)
+	e.POST("/login/second-factor", s.secondFactor, factor...)
+	e.POST("/login/second-factor/passkey/options", s.secondFactorPasskeyOptions, factor...)
+	e.POST("/login/second-factor/passkey", s.secondFactorPasskey, factor...)
+	e.GET("/login/enrol", s.setupForm, enrol...)
+	e.POST("/login/enrol/totp", s.totpBegin, enrol...)
+	e.POST("/login/enrol/totp/confirm", s.totpConfirm, enrol...)
+	e.POST("/login/enrol/passkey/options", s.passkeyRegisterOptions, enrol...)
+	e.POST("/login/enrol/passkey", s.passkeyRegister, enrol...)
+
+	// clinic
+	e.GET("/verify", s.verifyForm, clinic...)
+	e.POST("/verify", s.verify, clinic...)
+	e.POST("/verify/passkey/options", s.verifyPasskeyOptions, clinic...)
+	e.POST("/verify/passkey", s.verifyPasskey, clinic...)
+	e.GET("/account", s.accountPage, clinic...)
+	e.POST("/account/totp", s.totpBegin, clinic...)
+	e.POST("/account/totp/confirm", s.totpConfirm, clinic...)
+	e.POST("/account/totp/remove", s.totpRemove, stepUp("/account")...)
+	e.POST("/account/recovery-codes", s.recoveryCodes, stepUp("/account")...)
+	e.POST("/account/passkey/options", s.passkeyRegisterOptions, clinic...)
+	e.POST("/account/passkey", s.passkeyRegister, clinic...)
+	e.POST("/account/passkeys/:id/rename", s.passkeyRename, clinic...)
+	e.POST("/account/passkeys/:id/remove", s.passkeyRemove, stepUp("/account")...)
+	e.GET("/account/tokens", s.tokensPage, clinic...)
+	e.POST("/account/tokens", s.tokenIssue, stepUp("/account/tokens")...)
+	e.POST("/account/tokens/:id/revoke", s.tokenRevoke, clinic...)
+}
+
+// with is chain followed by mw, never sharing chain's array.
+func with(chain []echo.MiddlewareFunc, mw ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+	return append(chain[:len(chain):len(chain)], mw...)
 }
 
 // apiRoutes: api.
@@ -128,10 +180,10 @@ func (s *Server) apiRoutes() {
 	api.PUT("/reminder-settings", s.apiReminderSettings)
 	api.GET("/contact-settings", s.apiGetContactSettings)
 	api.PUT("/contact-settings", s.apiContactSettings)
-	api.POST("/exports", s.apiStartExport)
+	api.POST("/exports", s.apiStartExport, s.requireStepUp(""))
 	api.GET("/exports", s.apiListExports)
 	api.GET("/exports/:id", s.apiGetExport)
-	api.GET("/exports/:id/download", s.apiDownloadExport)
+	api.GET("/exports/:id/download", s.apiDownloadExport, s.requireStepUp(""))
 }
 
 // uploadRoute registers a route that takes a photo upload (multipart, up to the upload

@@ -54,7 +54,8 @@ func (s *Server) initSessions() {
 	}
 	// Expired rows are removed by the server's background work (followup.DeleteExpiredSessions).
 	m.Store = sessionStore{accounts: s.accounts}
-	s.clinic = &clinicState{sessions: m, loginFailures: newLoginLimiter(), idle: sessionIdle}
+	s.clinic = &clinicState{sessions: m, loginFailures: newLoginLimiter(), idle: sessionIdle,
+		passkeyBegins: newFailureLimiter(20, 5*time.Minute)}
 }
 
 // clinicState is what the clinician's pages keep for the server's life.
@@ -62,6 +63,9 @@ type clinicState struct {
 	sessions      *scs.SessionManager
 	loginFailures loginLimiter
 	idle          time.Duration // sessionIdle; tests shorten it
+	// passkeyBegins limits the passkey sign-ins begun per address (each keeps a row for
+	// the ceremony's few minutes).
+	passkeyBegins *failureLimiter
 }
 
 // withSession loads the session of the request's cookie (none yet: a fresh one) and saves it
@@ -117,9 +121,10 @@ func (s *Server) sessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr)
 	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: u.ClinicID, Role: u.Role, Addr: addr.Unmap()}, u.Epoch, nil
 }
 
-// signOut empties a session of its user, keeping it as an anonymous one.
+// signOut empties a session of its user and of any sign-in in progress (signin_session.go),
+// keeping it as an anonymous one.
 func (s *Server) signOut(ctx context.Context) {
-	for _, k := range []string{sessionUserKey, sessionEpochKey, sessionSeenKey} {
+	for _, k := range sessionKeys {
 		s.clinic.sessions.Remove(ctx, k)
 	}
 }

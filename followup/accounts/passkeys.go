@@ -60,6 +60,10 @@ func (s *Service) rpID() string {
 	return s.webauthn.Config.RPID
 }
 
+// PasskeysAvailable reports whether this server is configured for passkeys (Config.RPID), so
+// that a page offers them only where they can work.
+func (s *Service) PasskeysAvailable() bool { return s.webauthn != nil }
+
 func (s *Service) requirePasskeys() error {
 	if s.webauthn == nil {
 		return followup.Errorf(followup.EFORBIDDEN, "passkeys are not available on this server (its public URL must name a host, not an IP address)")

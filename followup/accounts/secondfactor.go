@@ -29,6 +29,11 @@ func (s *Service) StepUpDue(verifiedAt time.Time) bool {
 	return verifiedAt.IsZero() || s.now().Sub(verifiedAt) >= StepUpAge
 }
 
+// Now is the Service's clock: what Verified.At and StepUpDue count by. A page that records a
+// check the Service passed without returning a Verified (a code confirmed at enrolment, a
+// passkey just registered) takes the time from here.
+func (s *Service) Now() time.Time { return s.now() }
+
 // SecondFactorState is what a page needs to decide the step after the password.
 type SecondFactorState struct {
 	// Required: admins and researchers always, clinicians where their clinic says so. A user

@@ -202,6 +202,19 @@ func (s *Service) UserByEmail(ctx context.Context, a followup.Actor, email strin
 	return u, nil
 }
 
+// CurrentUser returns the signed-in user themself (an account page's own details). A user
+// who is gone or disabled answers followup.EUNAUTHORIZED.
+func (s *Service) CurrentUser(ctx context.Context, a followup.Actor) (User, error) {
+	if err := requireUser(a); err != nil {
+		return User{}, err
+	}
+	u, err := s.userByID(ctx, a.ID)
+	if followup.ErrorCode(err) == followup.ENOTFOUND || err == nil && u.Disabled {
+		return User{}, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")
+	}
+	return u, wrap(err, "current user")
+}
+
 func (s *Service) userByEmail(ctx context.Context, email string) (User, string, error) {
 	var u User
 	var hash string
