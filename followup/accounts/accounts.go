@@ -64,6 +64,7 @@ type Service struct {
 	secretKey []byte
 	rpName    string
 	webauthn  *webauthn.WebAuthn // nil: passkeys are off
+	sleep     func(context.Context, time.Duration) error
 }
 
 // New returns a Service.
@@ -80,7 +81,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RPName == "" {
 		cfg.RPName = "Dermfollow"
 	}
-	s := &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, secretKey: cfg.SecretKey, rpName: cfg.RPName}
+	s := &Service{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, secretKey: cfg.SecretKey, rpName: cfg.RPName, sleep: sleepCtx}
 	if cfg.RPID != "" {
 		w, err := newWebAuthn(cfg.RPID, cfg.RPName, cfg.RPOrigins)
 		if err != nil {

@@ -51,9 +51,10 @@ func errLogin() error { return followup.Errorf(followup.EUNAUTHORIZED, "email or
 // Authenticate checks an email and password. Every failure answers followup.EUNAUTHORIZED "email or
 // password is wrong" after the same amount of hashing, so neither the message nor the timing
 // reveals which emails have accounts. Successes and failures are audited; the password never is.
-// Failures count against the account's budget and the address's (see AccountFailures): once
-// one is spent the answer is followup.ETOOMANY with a WaitError, and the password is not
-// checked. A success is the first step only: see SecondFactorState.
+// Failures count against the account's budgets and the address's (see AccountFailures): once
+// one that refuses is spent the answer is followup.ETOOMANY with a WaitError, and the password
+// is not checked; once the account's from anywhere is spent, the password is checked after
+// AccountSlowdown. A success is the first step only: see SecondFactorState.
 func (s *Service) Authenticate(ctx context.Context, email, password string, addr netip.Addr) (followup.Actor, User, error) {
 	addr = addr.Unmap()
 	// Lowercase and trim but do not validate: an invalid address takes the unknown-user path,
@@ -70,12 +71,16 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, addr
 	if !known && followup.ErrorCode(err) != followup.ENOTFOUND {
 		return followup.Actor{}, User{}, wrap(err, "authenticate")
 	}
-	account := emailBudget(email)
+	account := emailScope(email)
 	if known {
-		account = accountBudget(u.ID)
+		account = accountScope(u.ID)
 	}
-	at, err := s.reserve(ctx, append(addrBudgets(addr), account)...)
+	at, err := s.reserve(ctx, passwordBudgets(account, addr)...)
 	if err != nil {
+		return followup.Actor{}, User{}, wrap(err, "authenticate")
+	}
+	if err := s.slowDown(ctx, at); err != nil {
+		s.release(ctx, at)
 		return followup.Actor{}, User{}, wrap(err, "authenticate")
 	}
 	a, err := s.checkPassword(ctx, u, known, hash, password, addr)

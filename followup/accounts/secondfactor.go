@@ -116,7 +116,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, userID uuid.UUID, code
 		return Verified{}, wrap(err, "verify second factor")
 	}
 	a := followup.Actor{Kind: followup.ActorUser, ID: u.ID, ClinicID: u.ClinicID, Role: u.Role, Addr: addr}
-	at, err := s.reserve(ctx, append(addrBudgets(addr), accountBudget(u.ID))...)
+	at, err := s.reserve(ctx, append(addrBudgets(addr), codeBudget(u.ID))...)
 	if err != nil {
 		return Verified{}, wrap(err, "verify second factor")
 	}

@@ -21,14 +21,23 @@ import (
 // that the budget holds across every server. Each attempt takes one failure of its budgets
 // before it is checked, and gives it back only when it was right; so of many concurrent
 // guesses no more than the budget are ever checked, and once it is spent an attempt is refused
-// without being checked at all. Passwords and codes share the account's budget. Passkeys are
-// not limited: a signature cannot be guessed, and a user whose budget was spent by someone
-// else can still sign in with one.
+// without being checked at all.
+//
+// Nobody can lock someone else out. A password's budgets that refuse are the address's and
+// the account's from that address; the account's from anywhere, once spent, only slows every
+// further password of the account down (AccountSlowdown) and still checks it, so that wrong
+// passwords from many addresses cost an attacker time without shutting the clinician out.
+// Codes (the second factor) have a budget of their own per account, which refuses: only who
+// knows the password reaches them. Passkeys are not limited: a signature cannot be guessed.
 const (
 	// FailureWindow is how long a failure counts against a budget.
 	FailureWindow = 15 * time.Minute
-	// AccountFailures is the budget of an account (from anywhere) in FailureWindow.
+	// AccountFailures is the budget of an account from one address, and of its codes, in
+	// FailureWindow; and the account's from anywhere, past which its passwords are slowed.
 	AccountFailures = 10
+	// AccountSlowdown is the wait before a password of an account whose budget from anywhere
+	// is spent is checked.
+	AccountSlowdown = 3 * time.Second
 	// AddressFailures is the budget of a client address (any accounts) in FailureWindow; IPv6
 	// addresses count by their /64, which one client usually holds whole.
 	AddressFailures = 20
@@ -59,40 +68,71 @@ func errWait(wait time.Duration) error {
 	return &followup.Error{Code: followup.ETOOMANY, Message: msg, Err: &WaitError{Wait: wait}}
 }
 
-// budget is one scope an attempt counts against, with its limit.
+// budget is one scope an attempt counts against, with its limit. A slowing budget, once
+// spent, delays the attempt (AccountSlowdown) instead of refusing it.
 type budget struct {
 	scope string
 	limit int
+	slows bool
 }
 
-func accountBudget(user uuid.UUID) budget {
-	return budget{scope: "user:" + user.String(), limit: AccountFailures}
+// passwordBudgets are the budgets of a password for account ("user:<id>", or an unknown
+// email's) from addr: the account's from anywhere (slowing), from this address, and the
+// address's.
+func passwordBudgets(account string, addr netip.Addr) []budget {
+	key, ok := addrKey(addr)
+	if !ok {
+		key = "unknown"
+	}
+	bs := []budget{{scope: account, limit: AccountFailures, slows: true},
+		{scope: account + "@" + key, limit: AccountFailures}}
+	return append(bs, addrBudgets(addr)...)
 }
 
-// emailBudget is the account budget of an email without an account, so that unknown emails
+func accountScope(user uuid.UUID) string { return "user:" + user.String() }
+
+// codeBudget is the budget of an account's second-factor codes (authenticator app and
+// recovery codes).
+func codeBudget(user uuid.UUID) budget {
+	return budget{scope: "code:" + user.String(), limit: AccountFailures}
+}
+
+// emailScope is the account scope of an email without an account, so that unknown emails
 // are limited as known ones are (and the limit does not tell them apart). The email is kept
 // hashed: people type passwords into the email field.
-func emailBudget(email string) budget {
+func emailScope(email string) string {
 	h := sha256.Sum256([]byte(email))
-	return budget{scope: "email:" + hex.EncodeToString(h[:16]), limit: AccountFailures}
+	return "email:" + hex.EncodeToString(h[:16])
+}
+
+// addrKey is what an address counts as: itself, or its /64 for IPv6; false when unknown.
+func addrKey(addr netip.Addr) (string, bool) {
+	if !addr.IsValid() {
+		return "", false
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String(), true
+	}
+	return addr.String(), true
 }
 
 // addrBudgets is the budget of a client address; none when the address is unknown.
 func addrBudgets(addr netip.Addr) []budget {
-	if !addr.IsValid() {
+	key, ok := addrKey(addr)
+	if !ok {
 		return nil
-	}
-	addr = addr.Unmap().WithZone("")
-	key := addr.String()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		key = p.String()
 	}
 	return []budget{{scope: "addr:" + key, limit: AddressFailures}}
 }
 
-// attempt is what reserve took: one failure row per budget.
-type attempt struct{ ids []int64 }
+// attempt is what reserve took: one failure row per budget, and whether a slowing budget was
+// spent (the attempt is then checked after AccountSlowdown).
+type attempt struct {
+	ids  []int64
+	slow bool
+}
 
 // throttleLockSpace is the first key of the advisory locks that serialize reservations of one
 // scope (the two-key space, apart from the one-key locks of migrations and River).
@@ -135,6 +175,7 @@ func (s *Service) reserve(ctx context.Context, budgets ...budget) (attempt, erro
 		if wait := spentWait(budgets, recent, now); wait > 0 {
 			return errWait(wait)
 		}
+		at.slow = spentSlowing(budgets, recent)
 		rows, err = tx.Query(ctx, `insert into sign_in_failures (scope, at) select unnest($1::text[]), $2 returning id`, scopes, now)
 		if err != nil {
 			return followup.Unavailable(err)
@@ -150,7 +191,7 @@ func spentWait(budgets []budget, recent map[string][]time.Time, now time.Time) t
 	var wait time.Duration
 	for _, b := range budgets {
 		times := recent[b.scope]
-		if len(times) < b.limit {
+		if b.slows || len(times) < b.limit {
 			continue
 		}
 		// Room comes back when the failure that leaves limit-1 younger ones ages out.
@@ -158,6 +199,37 @@ func spentWait(budgets []budget, recent map[string][]time.Time, now time.Time) t
 		wait = max(wait, free.Sub(now), time.Second)
 	}
 	return wait
+}
+
+// spentSlowing reports whether a slowing budget is spent.
+func spentSlowing(budgets []budget, recent map[string][]time.Time) bool {
+	for _, b := range budgets {
+		if b.slows && len(recent[b.scope]) >= b.limit {
+			return true
+		}
+	}
+	return false
+}
+
+// slowDown waits AccountSlowdown before a slowed attempt is checked (through s.sleep, which
+// tests replace), or returns ctx's error.
+func (s *Service) slowDown(ctx context.Context, at attempt) error {
+	if !at.slow {
+		return nil
+	}
+	return s.sleep(ctx, AccountSlowdown)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // release gives back what reserve took, for an attempt that was right or could not be

@@ -93,7 +93,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, a followup.Actor, code string
 	if err := requireUser(a); err != nil {
 		return nil, err
 	}
-	at, err := s.reserve(ctx, append(addrBudgets(a.Addr), accountBudget(a.ID))...)
+	at, err := s.reserve(ctx, append(addrBudgets(a.Addr), codeBudget(a.ID))...)
 	if err != nil {
 		return nil, wrap(err, "confirm totp")
 	}
