@@ -20,11 +20,11 @@ import (
 
 // talkView is the conversation section of the family's page.
 type talkView struct {
-	// Urgent is the always-visible line: when messages are read, and that anything urgent is
-	// a phone call.
-	Urgent   string
-	Messages []talkMessage
-	Older    string // the page of earlier messages, or ""
+	// Phone and Hours are the clinic's, for the always-visible line on when messages are read
+	// and that anything urgent is a phone call (clinicContactLine); "" when not known.
+	Phone, Hours string
+	Messages     []talkMessage
+	Older        string // the page of earlier messages, or ""
 	// Open is false once the follow-up has ended: the clinic takes no messages through it.
 	Open  bool
 	Form  talkForm
@@ -66,20 +66,20 @@ type talkForm struct {
 	Field     string // the field refused, for the page and its tests
 }
 
-// urgentLine is the always-visible line about when messages are read.
+// talkContact is the clinic's phone and opening hours for the line on when messages are
+// read.
 //
-// TODO(wip-talknotify): the clinic settings contact_phone and contact_hours (migration 00020)
-// go here, with their accessor, as "… read from HOURS … call PHONE"; until they land the line
-// names no number and points to the contact section, whose Call button has the clinic's phone.
-func urgentLine(_ followup.ParentClinic, lang string) string {
-	return tr(lang, "talk_urgent")
-}
+// TODO(wip-talknotify): followup.ClinicContact (contact phone and hours, a clinic setting) is
+// not on main yet; until it is wired here the line names neither, and tells the family to
+// phone the clinic (its number is in the contact section).
+func talkContact(followup.ParentClinic) (phone, hours string) { return "", "" }
 
 // newTalkView builds the conversation section from the family's thread. flash is the page's
 // outcome code after a post (msg-...); form carries a refused post's text, or is the zero
 // value (a fresh form).
 func newTalkView(h followup.ParentHome, t conversation.Thread, lang, flash string, form talkForm, cards *cardMaker) talkView {
-	v := talkView{Urgent: urgentLine(h.Clinic, lang), Open: h.View.Status == followup.StatusActive, Form: form}
+	v := talkView{Open: h.View.Status == followup.StatusActive, Form: form}
+	v.Phone, v.Hours = talkContact(h.Clinic)
 	if v.Form.MessageID == "" {
 		v.Form.MessageID = "m-" + uuid.NewString()
 	}
