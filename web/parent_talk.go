@@ -74,6 +74,14 @@ type talkForm struct {
 // phone the clinic (its number is in the contact section).
 func talkContact(followup.ParentClinic) (phone, hours string) { return "", "" }
 
+// talkReadLine says when the clinic reads messages: in its hours, named when known.
+func talkReadLine(hours, lang string) string {
+	if hours != "" {
+		return trf(lang, "talk_read_hours", hours)
+	}
+	return tr(lang, "talk_read")
+}
+
 // newTalkView builds the conversation section from the family's thread. flash is the page's
 // outcome code after a post (msg-...); form carries a refused post's text, or is the zero
 // value (a fresh form).
