@@ -46,6 +46,8 @@
         return item.form === form;
       }).map(function (item) { return { state: item.state, photoID: item.photoID || '' }; });
     },
+    // thumbnail gives done a photo's thumbnail as an <img> once it is made.
+    thumbnail: function (id, alt, done) { fetchThumbnail(id, alt, done); },
     // onChange calls fn after any photo changes state.
     onChange: function (fn) { listeners.push(fn); },
     // showSent shows in form a photo sent on an earlier visit, by its id.
@@ -548,11 +550,21 @@
 
   // The thumbnail is made in the background a moment after the upload: 503 means not yet.
   function loadThumbnail(item, id, n) {
+    fetchThumbnail(id, item.form.dataset.alt || '', function (img) {
+      item.li.appendChild(img);
+      setState(item, 'sent', t.sent);
+    }, function () { setState(item, 'sent', t.sent); }, n);
+  }
+
+  // fetchThumbnail gives done the photo's thumbnail as an <img> once it is made (tried
+  // THUMB_TRIES times, from the n-th), or calls gaveUp.
+  function fetchThumbnail(id, alt, done, gaveUp, n) {
+    n = n || 0;
     var retry = function () {
       if (n + 1 < THUMB_TRIES) {
-        setTimeout(function () { loadThumbnail(item, id, n + 1); }, n < 10 ? 500 : 2000);
-      } else {
-        setState(item, 'sent', t.sent);
+        setTimeout(function () { fetchThumbnail(id, alt, done, gaveUp, n + 1); }, n < 10 ? 500 : 2000);
+      } else if (gaveUp) {
+        gaveUp();
       }
     };
     fetch('/p/photos/' + encodeURIComponent(id) + '/thumbnail', { credentials: 'same-origin' }).then(function (r) {
@@ -563,10 +575,9 @@
       return r.blob().then(function (blob) {
         var img = document.createElement('img');
         img.className = 'thumb';
-        img.alt = item.form.dataset.alt || '';
+        img.alt = alt;
         img.src = URL.createObjectURL(blob);
-        item.li.appendChild(img);
-        setState(item, 'sent', t.sent);
+        done(img);
       });
     }).catch(retry);
   }

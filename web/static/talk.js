@@ -32,6 +32,16 @@
   var tries = 0;
   var timer = null;
 
+  // A photo of the thread whose preview was still being made shows once it is.
+  Array.prototype.forEach.call(document.querySelectorAll('#thread .photo-pending[data-photo]'), function (p) {
+    queue.thumbnail(p.dataset.photo, form.dataset.alt || '', function (img) {
+      var fig = document.createElement('figure');
+      fig.appendChild(img);
+      p.replaceWith(fig);
+    });
+  });
+  // The page's own messages, in the family's language, rather than the browser's bubble.
+  form.noValidate = true;
   restoreDraft();
   updateCount();
   body.addEventListener('input', function () {
