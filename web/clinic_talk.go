@@ -79,17 +79,17 @@ func newClinicTalk(pp procedurePage, t conversation.Thread, form replyForm) clin
 		cm := clinicMessage{Message: m, Class: "msg-" + m.Kind, When: m.CreatedAt.In(loc).Format("2006-01-02 15:04")}
 		switch {
 		case m.Author == conversation.AuthorFamily:
-			cm.Who = "Family"
+			cm.Who = tr(pp.Lang, "cl_talk_family")
 			if m.Unread {
 				ct.Unread++
 			}
 			if m.HandledAt != nil {
-				cm.Handled = "handled by " + nameOr(m.HandledByName) + " · " + m.HandledAt.In(loc).Format("2006-01-02 15:04")
+				cm.Handled = trf(pp.Lang, "cl_talk_handled_by", nameOr(pp.Lang, m.HandledByName), m.HandledAt.In(loc).Format("2006-01-02 15:04"))
 			}
 		case m.Kind == "retake":
-			cm.Who = "Retake request from " + nameOr(m.AuthorName)
+			cm.Who = trf(pp.Lang, "cl_talk_retake_from", nameOr(pp.Lang, m.AuthorName))
 		default:
-			cm.Who = "Answer from " + nameOr(m.AuthorName)
+			cm.Who = trf(pp.Lang, "cl_talk_answer_from", nameOr(pp.Lang, m.AuthorName))
 		}
 		if m.Timepoint != "" {
 			cm.Step = pp.label(m.Timepoint)
@@ -103,9 +103,9 @@ func newClinicTalk(pp procedurePage, t conversation.Thread, form replyForm) clin
 }
 
 // nameOr is a colleague's name, or what to say when the account has none.
-func nameOr(name string) string {
+func nameOr(lang, name string) string {
 	if name == "" {
-		return "a colleague"
+		return tr(lang, "cl_talk_colleague")
 	}
 	return name
 }
@@ -113,7 +113,7 @@ func nameOr(name string) string {
 func (pp *procedurePage) talkThumb(id uuid.UUID) talkThumb {
 	i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == id })
 	if i < 0 {
-		return talkThumb{ID: id.String(), Label: "photo"}
+		return talkThumb{ID: id.String(), Label: tr(pp.Lang, "cl_talk_photo")}
 	}
 	p := pp.View.Photos[i]
 	return talkThumb{ID: id.String(), Label: pp.photoLabel(p), Href: pp.compareWithBaseline(p), Ready: p.ThumbsReady}
@@ -148,7 +148,7 @@ func photoChoice(pp procedurePage, p followup.Photo) string {
 	if p.View != "" {
 		s += " · " + p.View
 	}
-	return s + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")
+	return s + " · " + trf(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
 }
 
 // gradedLabel names what a grade is of: a step, or a concern photo.
@@ -157,7 +157,7 @@ func gradedLabel(pp procedurePage, a followup.Assessment) string {
 		if i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == *a.PhotoID }); i >= 0 {
 			return pp.photoLabel(pp.View.Photos[i])
 		}
-		return "Concern photo"
+		return tr(pp.Lang, "cl_concern_photo")
 	}
 	return pp.label(a.Timepoint)
 }

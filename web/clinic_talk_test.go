@@ -139,6 +139,10 @@ func TestClinicConversation(t *testing.T) {
 			t.Errorf("after answering, the timeline lacks %q", want)
 		}
 	}
+	if zh := b.get(pr + "?lang=zh-CN"); !strings.Contains(zh.body, "与家属的对话") || !strings.Contains(zh.body, "Test clinician 的回复") ||
+		!strings.Contains(zh.body, "计划外照片 · 第 "+day+" 天") {
+		t.Error("the conversation is not in Chinese on the Chinese page")
+	}
 	if strings.Contains(p.body, "msg-handle-button") {
 		t.Error("a handled message still has its Mark handled button")
 	}

@@ -20,6 +20,6 @@ func (s *Server) messageHandle(c echo.Context) error {
 	if _, err := s.conv.MarkHandled(c.Request().Context(), actorOf(c), id, mid); err != nil {
 		return err
 	}
-	s.flash(c, "Message marked handled.")
+	s.flash(c, tr(clinicLang(c), "cl_talk_handled"))
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#conversation")
 }

@@ -33,6 +33,6 @@ func (s *Server) messageReply(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, "Answer sent: the family sees it on their page.")
+	s.flash(c, tr(clinicLang(c), "cl_talk_sent"))
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+id.String()+"#conversation")
 }
