@@ -19,14 +19,13 @@ const (
 	WorklistUnreviewed     = "unreviewed"      // photos arrived after the procedure's latest assessment
 	WorklistReminderFailed = "reminder_failed" // a reminder could not be delivered (see the procedure's outbox)
 	// WorklistNewMessage: the family wrote and no one at the clinic has answered or marked it
-	// handled yet. Its filter lists the oldest waiting first (worklist_waiting.go); it is not
-	// yet among WorklistStates, which the pages show.
+	// handled yet. Its filter lists the oldest waiting first (worklist_waiting.go).
 	WorklistNewMessage = "new_message"
 )
 
 // WorklistStates lists the worklist states in display order.
 func WorklistStates() []string {
-	return []string{WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed}
+	return []string{WorklistNewMessage, WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed}
 }
 
 // WorklistItem is one active procedure on the worklist with what needs attention.

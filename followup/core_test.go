@@ -551,6 +551,64 @@ func TestAssessAndMessage(t *testing.T) {
 	}
 }
 
+// A concern photo is graded by its id, with no step; a scheduled photo, another procedure's
+// photo, a withdrawn one or a step and a photo at once are refused; a retake request of a
+// concern photo names no step.
+func TestAssessConcernPhoto(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t)
+	ctx := testCtx(t)
+	parent := f.parent(t)
+	body := testJPEG(t, 9)
+	concern, _, err := f.svc.AddPhoto(ctx, parent, f.proc.ID, PhotoUpload{Kind: PhotoConcern, UploadID: "concern-grade-1"},
+		bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, _, err := f.upload(t, parent, "day-4", "front", "sched-grade-1", testJPEG(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.svc.Assess(ctx, f.clinician, f.proc.ID, NewAssessment{PhotoID: concern.ID.String(), Level: "none", Note: "a blister"})
+	if err != nil || a.PhotoID == nil || *a.PhotoID != concern.ID || a.Timepoint != "" {
+		t.Fatalf("grade of the concern photo = %+v, %v", a, err)
+	}
+	v, err := f.svc.ProcedureView(ctx, f.clinician, f.proc.ID)
+	if err != nil || len(v.Assessments) != 1 || v.Assessments[0].PhotoID == nil || *v.Assessments[0].PhotoID != concern.ID {
+		t.Fatalf("view's assessments = %+v, %v", v.Assessments, err)
+	}
+	other, err := f.svc.Enrol(ctx, f.clinician, NewProcedure{PatientID: f.patient.ID.String(), Protocol: "pws-hemoporfin-pdt",
+		BodySite: "neck", PerformedAt: "2026-05-04T10:00:00+08:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]NewAssessment{
+		"scheduled photo":   {PhotoID: sched.ID.String(), Level: "none"},
+		"unknown photo":     {PhotoID: uuid.NewString(), Level: "none"},
+		"not an id":         {PhotoID: "photo-1", Level: "none"},
+		"step and photo":    {Timepoint: "day-4", PhotoID: concern.ID.String(), Level: "none"},
+		"neither":           {Level: "none"},
+		"unknown level too": {PhotoID: concern.ID.String(), Level: "superb"},
+	} {
+		if _, err := f.svc.Assess(ctx, f.clinician, f.proc.ID, in); ErrorCode(err) != EINVALID {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+	if _, err := f.svc.Assess(ctx, f.clinician, other.ID, NewAssessment{PhotoID: concern.ID.String(), Level: "none"}); ErrorCode(err) != EINVALID {
+		t.Errorf("another procedure's photo: %v, want invalid", err)
+	}
+	if _, err := f.svc.WithdrawPhoto(ctx, f.clinician, f.proc.ID, concern.ID, "sent by mistake"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Assess(ctx, f.clinician, f.proc.ID, NewAssessment{PhotoID: concern.ID.String(), Level: "none"}); ErrorCode(err) != EINVALID {
+		t.Errorf("withdrawn photo: %v, want invalid", err)
+	}
+	m, err := f.svc.SendMessage(ctx, f.clinician, f.proc.ID, NewMessage{Kind: "retake", PhotoID: concern.ID.String(), Body: "Closer, please."})
+	if err != nil || m.Timepoint != "" {
+		t.Errorf("retake of a concern photo = %+v, %v", m, err)
+	}
+}
+
 // TestThumbnailerYieldsToUploads: the thumbnail worker waits while uploads are being worked on,
 // starts once they pause, and does not wait at all for a photo that has waited too long.
 func TestThumbnailerYieldsToUploads(t *testing.T) {

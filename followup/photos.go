@@ -73,6 +73,14 @@ type PhotoUpload struct {
 
 func (up PhotoUpload) concern() bool { return up.Kind == PhotoConcern }
 
+// kind is the upload's kind as stored: PhotoScheduled or PhotoConcern.
+func (up PhotoUpload) kind() string {
+	if up.concern() {
+		return PhotoConcern
+	}
+	return PhotoScheduled
+}
+
 // ValidUploadID reports whether s can serve as an upload_id: 8 to 64 letters, digits, - or _.
 func ValidUploadID(s string) bool {
 	if len(s) < 8 || len(s) > 64 {

@@ -132,15 +132,15 @@ func (st *Staging) CreateStaged(ctx context.Context, a Actor, session []byte, up
 	ctx, cancel := context.WithTimeout(ctx, s.rowTimeout)
 	defer cancel()
 	err = s.pool.QueryRow(ctx, `insert into resumable_uploads (id, clinic_id, procedure_id, parent_link_id, session_id,
-			timepoint_key, view, upload_id, size_bytes, offset_bytes, photo_id, expires_at)
-		select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12)
+			timepoint_key, view, upload_id, size_bytes, offset_bytes, photo_id, expires_at, kind)
+		select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12), $15
 		where $11::uuid is not null or (
 			(select count(*) from resumable_uploads where parent_link_id = $4 and photo_id is null and refusal is null
 				and expires_at > now()) < $13
 			and (select count(*) from resumable_uploads where photo_id is null and refusal is null and expires_at > now()) < $14)
 		returning expires_at`,
 		u.ID, a.ClinicID, a.Procedure, a.ID, session, up.Timepoint, up.View, up.UploadID, size, u.Offset, photoID,
-		st.cfg.Expiry.Seconds(), st.cfg.MaxOpenPerLink, st.cfg.MaxOpen).Scan(&u.ExpiresAt)
+		st.cfg.Expiry.Seconds(), st.cfg.MaxOpenPerLink, st.cfg.MaxOpen, up.kind()).Scan(&u.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return StagedUpload{}, Errorf(ETOOMANY, "Too many photos are being sent at once. Please wait until one has arrived.")
 	}
@@ -167,12 +167,12 @@ func (st *Staging) removeExpiredRows(ctx context.Context) {
 }
 
 const stagedColumns = `id, procedure_id, parent_link_id, timepoint_key, view, upload_id, size_bytes, offset_bytes, expires_at,
-	photo_id, coalesce(refusal, '')`
+	photo_id, coalesce(refusal, ''), kind`
 
 func scanStaged(row pgx.Row) (StagedUpload, error) {
 	var u StagedUpload
 	err := row.Scan(&u.ID, &u.ProcedureID, &u.LinkID, &u.Photo.Timepoint, &u.Photo.View, &u.Photo.UploadID, &u.Size,
-		&u.Offset, &u.ExpiresAt, &u.PhotoID, &u.Refusal)
+		&u.Offset, &u.ExpiresAt, &u.PhotoID, &u.Refusal, &u.Photo.Kind)
 	return u, err
 }
 

@@ -389,3 +389,40 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 		t.Errorf("after the expiry and a sweep: %v left", left)
 	}
 }
+
+// A concern photo (outside the schedule) goes through staging like a scheduled one: the
+// upload keeps its kind, and the photo it becomes is a concern photo with no step.
+func TestStagedConcernUpload(t *testing.T) {
+	t.Parallel()
+	f := newStagingFixture(t)
+	st := f.svc.Staging(StagingConfig{})
+	ctx := testCtx(t)
+	photo := imagetest.PhoneJPEG(320, 240, 3, 7)
+	sess := session()
+	up := PhotoUpload{Kind: PhotoConcern, UploadID: "staged-concern-1"}
+	u, err := st.CreateStaged(ctx, f.family, sess, up, int64(len(photo)), imagestore.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage(t, st, u, photo, 4096)
+	got, err := st.Staged(ctx, f.family, sess, u.ID)
+	if err != nil || got.Photo != up || !got.Complete() {
+		t.Fatalf("staged = %+v, %v; want the concern upload, complete", got, err)
+	}
+	p, _, err := f.svc.AddPhoto(ctx, f.family, f.proc.ID, got.Photo, bytes.NewReader(photo), int64(len(photo)), imagestore.Limits{})
+	if err != nil || p.Kind != PhotoConcern || p.Timepoint != "" || p.View != "" {
+		t.Fatalf("photo = %+v, %v; want a concern photo without a step", p, err)
+	}
+	if _, err := st.CreateStaged(ctx, f.family, sess, PhotoUpload{Kind: PhotoConcern, Timepoint: "day-1", View: "front",
+		UploadID: "staged-concern-2"}, 100, imagestore.Limits{}); ErrorCode(err) != EINVALID {
+		t.Errorf("a concern upload naming a step = %v, want invalid", err)
+	}
+	// A scheduled upload read back keeps its kind too.
+	sched, err := st.CreateStaged(ctx, f.family, sess, PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "staged-sched-1"}, 100, imagestore.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Staged(ctx, f.family, sess, sched.ID); err != nil || got.Photo.Kind != PhotoScheduled {
+		t.Errorf("scheduled upload read back = %+v, %v", got.Photo, err)
+	}
+}

@@ -71,7 +71,7 @@ func queueMessages(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Message) {
 }
 
 func queueAssessments(b *pgx.Batch, clinic, procedure uuid.UUID, dst *[]Assessment) {
-	queueRows(b, dst, scanAssessment, `select id, timepoint_key, scale_id, level, note, grader_id, created_at
+	queueRows(b, dst, scanAssessment, `select id, coalesce(timepoint_key, ''), photo_id, scale_id, level, note, grader_id, created_at
 		from assessments where procedure_id = $1 and clinic_id = $2 order by created_at`, procedure, clinic)
 }
 

@@ -24,7 +24,8 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem 
 			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed'
 				and not exists (select 1 from reminders later where later.procedure_id = r.procedure_id
 					and later.clinic_id = r.clinic_id and later.channel = r.channel and later.status = 'sent'
-					and later.created_at > r.created_at))
+					and later.created_at > r.created_at)),
+			coalesce(ms.n, 0)::integer, ms.since
 		from procedures pr
 		join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
 		left join lateral (
@@ -42,6 +43,10 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem 
 			where p.procedure_id = pr.id and p.status = 'active' and p.received_at >
 				coalesce((select max(x.created_at) from assessments x where x.procedure_id = pr.id), '-infinity')
 		) ph on true
+		left join lateral (
+			select count(*) as n, min(m.created_at) as since from messages m
+			where m.procedure_id = pr.id and m.kind = 'family' and m.handled_at is null
+		) ms on true
 		where pr.clinic_id = $1 and pr.status = 'active' and (lower(pa.display_name) like $4 or pa.mrn = $5)`,
 		f.clinic.ID, now, today, likeContains(search), strings.TrimSpace(search))
 	if err != nil {
@@ -50,7 +55,7 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem 
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorklistItem, error) {
 		var w WorklistItem
 		err := r.Scan(&w.ID, &w.PatientID, &w.PatientName, &w.Protocol, &w.BodySite, &w.PerformedAt, &w.Status,
-			&w.Overdue, &w.DueToday, &w.Unreviewed, &w.LastReceived, &w.ReminderFailed)
+			&w.Overdue, &w.DueToday, &w.Unreviewed, &w.LastReceived, &w.ReminderFailed, &w.Unanswered, &w.WaitingSince)
 		w.rank = 4*b2i(w.Overdue > 0) + 2*b2i(w.DueToday > 0) + b2i(w.Unreviewed > 0)
 		return w, err
 	})
@@ -114,6 +119,9 @@ func newWorklistFixture(t *testing.T) *worklistFixture {
 		if i%4 == 1 {
 			f.reminder(t, e.ID, e.Timepoints[0].Key, ReminderFailed, "email")
 		}
+		if i%5 == 2 {
+			f.familyMessage(t, e.ID, 1+i%2)
+		}
 		if i%9 == 4 {
 			if err := f.svc.SetStatus(ctx, f.clinician, e.ID, StatusClosed); err != nil {
 				t.Fatal(err)
@@ -159,6 +167,24 @@ func (f *worklistFixture) photo(t *testing.T, proc uuid.UUID, tp, view string) u
 	return id
 }
 
+// familyMessage records n messages from the family of a procedure, through a link of its own,
+// a second apart from the clock's time on.
+func (f *worklistFixture) familyMessage(t *testing.T, proc uuid.UUID, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	l, err := f.svc.CreateLink(ctx, f.clinician, proc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		f.seq++
+		if _, err := f.svc.pool.Exec(ctx, `insert into messages (clinic_id, procedure_id, kind, body, parent_link_id, created_at)
+			values ($1, $2, 'family', 'a question', $3, $4)`, f.clinic.ID, proc, l.ID, f.clock.Now().Add(time.Duration(f.seq)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (f *worklistFixture) reminder(t *testing.T, proc uuid.UUID, tp, status, channel string) {
 	t.Helper()
 	f.seq++
@@ -187,6 +213,14 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 		if w.Has(state) {
 			want = append(want, w)
 		}
+	}
+	if state == WorklistNewMessage { // the oldest waiting first
+		slices.SortFunc(want, func(a, b WorklistItem) int {
+			if c := a.WaitingSince.Compare(*b.WaitingSince); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID.String(), b.ID.String())
+		})
 	}
 	filter := WorklistFilter{State: state, Search: search, Limit: limit}
 	var pages [][]WorklistItem
@@ -220,7 +254,8 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	for i := range want {
 		g, w := got[i], want[i]
 		if g.ID != w.ID || g.Overdue != w.Overdue || g.DueToday != w.DueToday || g.Unreviewed != w.Unreviewed ||
-			g.ReminderFailed != w.ReminderFailed || g.PatientName != w.PatientName || !equalTimes(g.LastReceived, w.LastReceived) {
+			g.ReminderFailed != w.ReminderFailed || g.PatientName != w.PatientName || !equalTimes(g.LastReceived, w.LastReceived) ||
+			g.Unanswered != w.Unanswered || !equalTimes(g.WaitingSince, w.WaitingSince) {
 			t.Fatalf("state %q search %q item %d = %+v, want %+v", state, search, i, g, w)
 		}
 	}
@@ -338,6 +373,12 @@ func TestWorklistPagesEveryState(t *testing.T) {
 			f.reminder(t, id, key, ReminderSent, "email")
 		}
 	}
+	// The families of procedures 3 and 8 are answered (handled), that of 4 writes.
+	if _, err := f.svc.pool.Exec(ctx, `update messages set handled_at = $2, handled_by = $3, read_at = $2, read_by = $3
+		where procedure_id = any($1) and kind = 'family'`, []uuid.UUID{f.procs[3], f.procs[8]}, f.clock.Now(), f.clinician.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.familyMessage(t, f.procs[4], 1)
 	if err := f.svc.SetStatus(ctx, f.clinician, f.procs[20], StatusClosed); err != nil {
 		t.Fatal(err)
 	}
@@ -367,10 +408,10 @@ func triggersMatchRefill(t *testing.T, s *Service) error {
 	snapshot := func() (string, error) {
 		var out string
 		err := s.pool.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
-			select format('%s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
-				last_received, reminder_failed) as x from worklist_entries
+			select format('%s %s %s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
+				last_received, reminder_failed, unanswered, waiting_since) as x from worklist_entries
 			union all select format('gap %s', g.*) from worklist_gaps g
-			union all select format('count %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed))
+			union all select format('count %s %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed), sum(waiting))
 				from worklist_counts group by clinic_id having sum(active) <> 0) r`).Scan(&out)
 		return out, err
 	}
@@ -388,10 +429,10 @@ func triggersMatchRefill(t *testing.T, s *Service) error {
 	}
 	var fresh string
 	if err := tx.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
-			select format('%s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
-				last_received, reminder_failed) as x from worklist_entries
+			select format('%s %s %s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
+				last_received, reminder_failed, unanswered, waiting_since) as x from worklist_entries
 			union all select format('gap %s', g.*) from worklist_gaps g
-			union all select format('count %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed))
+			union all select format('count %s %s %s %s %s', clinic_id, sum(active), sum(unreviewed), sum(failed), sum(waiting))
 				from worklist_counts group by clinic_id having sum(active) <> 0) r`).Scan(&fresh); err != nil {
 		return err
 	}

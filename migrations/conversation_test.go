@@ -31,6 +31,12 @@ func TestConversationMigrationDownAndUp(t *testing.T) {
 	}
 	refill("after up")
 	pool.Reset() // the functions' plans are cached per connection
+	// 00019 and the migrations after it, which going down to 18 undoes: the numbers have gaps
+	// while the migrations assigned to other work have not landed.
+	var above int
+	if err := pool.QueryRow(ctx, `select count(distinct version_id) from goose_db_version where version_id > 18`).Scan(&above); err != nil {
+		t.Fatal(err)
+	}
 	if err := migrations.DownTo(ctx, url, 18); err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +50,8 @@ func TestConversationMigrationDownAndUp(t *testing.T) {
 	}
 	refill("after down")
 	pool.Reset()
-	_, latest, err := migrations.Version(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := migrations.Up(ctx, url, log); err != nil || int64(n) != latest-18 {
-		t.Fatalf("up again: %d applied, want %d, %v", n, latest-18, err)
+	if n, err := migrations.Up(ctx, url, log); err != nil || n != above || above < 1 {
+		t.Fatalf("up again: %d applied (%d were undone), %v", n, above, err)
 	}
 	refill("after up again")
 }

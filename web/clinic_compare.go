@@ -71,7 +71,11 @@ func (s *Server) compare(c echo.Context) error {
 		return followup.Errorf(followup.ENOTFOUND, "%s", tr(pp.Lang, "cl_no_photos_to_compare"))
 	}
 	if b == nil {
+		// By default the latest scheduled photo: a concern photo is compared when chosen.
 		view := photos[len(photos)-1].View
+		if k := slices.IndexFunc(photos, func(p followup.Photo) bool { return p.Kind == followup.PhotoConcern }); k > 0 {
+			view = photos[k-1].View
+		}
 		if a != nil {
 			view = a.View
 		}
@@ -89,9 +93,9 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.label(a.Timepoint)}, B: comparePhoto{*b, pp.label(b.Timepoint)}}
+	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(*a)}, B: comparePhoto{*b, pp.photoLabel(*b)}}
 	for _, p := range photos {
-		d.Options = append(d.Options, photoOption{ID: p.ID, Label: pp.label(p.Timepoint) + " · " + p.View})
+		d.Options = append(d.Options, photoOption{ID: p.ID, Label: photoChoice(pp, p)})
 	}
 	base := "/procedures/" + pp.View.ID.String() + "/compare?a=" + a.ID.String() + "&b="
 	var same []followup.Photo
@@ -102,7 +106,7 @@ func (s *Server) compare(c echo.Context) error {
 	}
 	for i, p := range same {
 		cur := p.ID == b.ID
-		d.Steps = append(d.Steps, compareStep{URL: base + url.QueryEscape(p.ID.String()), Label: pp.label(p.Timepoint), Current: cur})
+		d.Steps = append(d.Steps, compareStep{URL: base + url.QueryEscape(p.ID.String()), Label: pp.photoLabel(p), Current: cur})
 		if cur {
 			if i > 0 {
 				d.Prev = base + same[i-1].ID.String()

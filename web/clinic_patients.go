@@ -41,6 +41,7 @@ type worklistFilter struct {
 
 // worklistLabels are the catalogue keys of the worklist's filters.
 var worklistLabels = map[string]string{
+	followup.WorklistNewMessage:     "cl_state_new_message",
 	followup.WorklistOverdue:        "cl_state_overdue",
 	followup.WorklistDueToday:       "cl_state_due_today",
 	followup.WorklistUnreviewed:     "cl_state_unreviewed",
@@ -265,4 +266,25 @@ func (s *Server) enrolSave(c echo.Context) error {
 	}
 	s.flash(c, "Procedure enrolled. Create the family's link below.")
 	return c.Redirect(http.StatusSeeOther, "/procedures/"+e.ID.String())
+}
+
+// messageBadge says how many of the family's messages wait for an answer, and for how long,
+// in the page's language.
+func messageBadge(ctx context.Context, it followup.WorklistItem) string {
+	s := msgn(ctx, "cl_new_messages_n", it.Unanswered)
+	if it.WaitingSince != nil {
+		s += " · " + msgf(ctx, "cl_waiting", waited(ctx, time.Since(*it.WaitingSince)))
+	}
+	return s
+}
+
+// waited writes a wait in the unit a clinician reads at a glance.
+func waited(ctx context.Context, d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return msgn(ctx, "cl_wait_minutes", max(1, int(d.Minutes())))
+	case d < 48*time.Hour:
+		return msgn(ctx, "cl_wait_hours", int(d.Hours()))
+	}
+	return msgn(ctx, "cl_wait_days", int(d.Hours()/24))
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"cmp"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,7 +66,31 @@ func (pp *procedurePage) label(key string) string {
 	return key
 }
 
-// activePhotos are the procedure's active photos in timeline order (timepoint, then received).
+// photoLabel names a photo on the clinic's pages: its step, or, for a concern photo (sent
+// with a family message, outside the schedule), the day since the procedure it came on.
+func (pp *procedurePage) photoLabel(p followup.Photo) string {
+	if p.Kind == followup.PhotoConcern {
+		return trf(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
+	}
+	return pp.label(p.Timepoint)
+}
+
+// day is the day offset of t from the procedure (day 0), counted in calendar days of the
+// clinic's time zone, as the schedule's days are.
+func (pp *procedurePage) day(t time.Time) int {
+	loc := pp.clinic.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	date := func(t time.Time) time.Time {
+		y, m, d := t.In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return int(date(t).Sub(date(pp.View.PerformedAt)).Hours() / 24)
+}
+
+// activePhotos are the procedure's active photos in timeline order (timepoint, then received;
+// concern photos last).
 func (pp *procedurePage) activePhotos() []followup.Photo {
 	// Sorted as indices: a Photo is a large struct to move around.
 	photos := pp.View.Photos
@@ -74,6 +100,9 @@ func (pp *procedurePage) activePhotos() []followup.Photo {
 		if p.Status == "active" {
 			idx = append(idx, i)
 			col[i] = pp.position[p.Timepoint]
+			if p.Kind == followup.PhotoConcern {
+				col[i] = len(pp.position) // after every step
+			}
 		}
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {

@@ -39,7 +39,7 @@ func (s *Server) assessSave(c echo.Context) error {
 		return err
 	}
 	_, err = s.svc.Assess(c.Request().Context(), actorOf(c), id, followup.NewAssessment{
-		Timepoint: c.FormValue("timepoint"), Level: c.FormValue("level"), Note: c.FormValue("note")})
+		Timepoint: c.FormValue("timepoint"), PhotoID: c.FormValue("photo_id"), Level: c.FormValue("level"), Note: c.FormValue("note")})
 	if err != nil {
 		return err
 	}

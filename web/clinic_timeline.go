@@ -52,6 +52,11 @@ type timelineData struct {
 	Active                   bool
 	Outbox                   []outboxRow // the procedure's reminders, newest first
 	Zone                     string      // the clinic's time zone, which the outbox's times are in
+	// Concerns are the photos the family sent outside the schedule, in their own row;
+	// ConcernOptions the grade form's choice of them.
+	Concerns       []concernCell
+	ConcernOptions []option
+	Talk           clinicTalk // the conversation with the family (clinic_talk.go)
 }
 
 type gradeRow struct {
@@ -66,7 +71,11 @@ func (s *Server) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, pp.Patient.DisplayName, timelinePage(newTimelineData(pp)))
+	d := newTimelineData(pp)
+	if d.Talk, err = s.clinicThread(c, pp, replyForm{}); err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, pp.Patient.DisplayName, timelinePage(d))
 }
 
 func newTimelineData(pp procedurePage) *timelineData {
@@ -84,6 +93,10 @@ func newTimelineData(pp procedurePage) *timelineData {
 	}
 	photos := pp.activePhotos()
 	for _, p := range photos {
+		if p.Kind == followup.PhotoConcern {
+			d.Concerns = append(d.Concerns, pp.concernCell(p))
+			continue // outside the schedule: its own row (concernCell)
+		}
 		if !slices.Contains(views, p.View) {
 			views = append(views, p.View)
 		}
@@ -108,11 +121,14 @@ func newTimelineData(pp procedurePage) *timelineData {
 		d.Rows = append(d.Rows, row)
 	}
 	for _, p := range photos {
-		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: pp.label(p.Timepoint) + " · " + p.View + " · received " + p.ReceivedAt.Format("2006-01-02 15:04")})
+		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: photoChoice(pp, p)})
+		if p.Kind == followup.PhotoConcern {
+			d.ConcernOptions = append(d.ConcernOptions, option{Value: p.ID.String(), Label: photoChoice(pp, p)})
+		}
 	}
 	for _, p := range pp.View.Photos {
 		if p.Status == "withdrawn" {
-			d.Withdrawn = append(d.Withdrawn, pp.label(p.Timepoint)+" · "+p.View+" · received "+p.ReceivedAt.Format("2006-01-02 15:04"))
+			d.Withdrawn = append(d.Withdrawn, photoChoice(pp, p))
 		}
 	}
 	if pp.Scale != nil {
@@ -121,7 +137,7 @@ func newTimelineData(pp procedurePage) *timelineData {
 		}
 	}
 	for _, a := range pp.View.Assessments {
-		d.Grades = append(d.Grades, gradeRow{Timepoint: pp.label(a.Timepoint), Level: d.levelLabel(a.Level), Note: a.Note, At: a.CreatedAt})
+		d.Grades = append(d.Grades, gradeRow{Timepoint: gradedLabel(pp, a), Level: d.levelLabel(a.Level), Note: a.Note, At: a.CreatedAt})
 	}
 	d.Chart = newGradeChart(pp, d.Columns)
 	d.Outbox, d.Zone = outboxRows(pp)

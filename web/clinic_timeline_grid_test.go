@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 )
 
 // evilText is a name that breaks out of text and attribute values unless escaped.
@@ -68,13 +69,21 @@ func TestTimelineBodyEscapes(t *testing.T) {
 		Active:   true,
 		Outbox: []outboxRow{{Reminder: followup.Reminder{Kind: evilText, Channel: evilText, Status: evilText, LastError: evilText},
 			Label: evilText, Created: evilText, Due: evilText, SentAt: evilText}},
-		Zone: evilText,
+		Zone:           evilText,
+		Concerns:       []concernCell{{Photo: followup.Photo{ID: uuid.New(), ThumbsReady: true}, Day: 3, Compare: "/procedures/x/compare?b=" + evilText}},
+		ConcernOptions: []option{{"c", evilText}},
+		Talk: clinicTalk{Unread: 1, Form: replyForm{Body: evilText, Error: evilText}, Messages: []clinicMessage{
+			{Message: conversation.Message{ID: uuid.New(), Author: conversation.AuthorFamily, Body: evilText, Unread: true}, Class: "msg-family",
+				Who: evilText, When: evilText, Photos: []talkThumb{{ID: evilText, Label: evilText, Href: "/procedures/x/compare?b=" + evilText, Ready: true}}},
+			{Message: conversation.Message{ID: uuid.New(), Author: conversation.AuthorClinic, Body: evilText}, Class: "msg-note", Who: evilText,
+				Step: evilText, Handled: evilText}}},
 	}
 	body := renderHTML(t, pageInfo{Title: evilText, CSRF: evilText, Flash: evilText, User: followup.Actor{Kind: followup.ActorUser, Role: followup.RoleAdmin}},
 		timelinePage(&d))
 	checkEscaped(t, "body", body)
 	for _, want := range []string{`id="assess-form"`, `id="retake-form"`, `id="upload-form"`, `id="reminder-send-form"`,
-		`id="reminder-switch-form"`, `id="link-create"`, `class="link-revoke"`, `id="grade-chart"`, `class="outbox-row status-`} {
+		`id="reminder-switch-form"`, `id="link-create"`, `class="link-revoke"`, `id="grade-chart"`, `class="outbox-row status-`,
+		`id="reply-form"`, `id="reply-error"`, `class="msg-handle-button"`, `id="concerns"`, `id="concern-assess-form"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %s", want)
 		}
@@ -116,7 +125,7 @@ func checkEscaped(t *testing.T, name, fragment string) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
 			case "html", "head", "body", "meta", "link", "script", "header", "nav", "main", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "br", "select", "option",
-				"h1", "h2", "p", "div", "section", "ul", "li", "strong", "form", "input", "label", "textarea", "button",
+				"h1", "h2", "p", "div", "section", "ul", "ol", "li", "figure", "figcaption", "strong", "form", "input", "label", "textarea", "button",
 				"svg", "line", "text", "polyline", "circle", "title":
 			default:
 				t.Errorf("%s: unexpected element <%s>", name, n.Data)
@@ -124,7 +133,7 @@ func checkEscaped(t *testing.T, name, fragment string) {
 			for _, a := range n.Attr {
 				switch a.Key {
 				case "class", "data-key", "scope", "href", "src", "alt", "width", "height", "loading", "value", "id", "method", "action",
-					"type", "name", "maxlength", "rows", "required", "enctype", "accept", "colspan",
+					"type", "name", "maxlength", "rows", "required", "enctype", "accept", "colspan", "data-day", "data-field", "aria-invalid", "aria-describedby",
 					"xmlns", "viewBox", "role", "aria-label", "x1", "y1", "x2", "y2", "stroke", "x", "y", "text-anchor", "font-size",
 					"points", "fill", "stroke-width", "cx", "cy", "r", "charset", "content", "rel", "defer", "lang":
 				default:

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -60,7 +62,7 @@ func (h *parentPages) invalid(c echo.Context, status int, key string) error {
 	return h.s.render(c, status, pageInfo{Lang: lang, Title: p.T["invalid_title"]}, invalidView(p))
 }
 
-// home is GET /p/: the family's page.
+// home is GET /p/[?before=]: the family's page (before= pages the conversation back).
 func (h *parentPages) home(c echo.Context) error {
 	ps, a, err := h.parentFromCookie(c)
 	if err != nil {
@@ -70,17 +72,34 @@ func (h *parentPages) home(c echo.Context) error {
 		}
 		return err
 	}
-	home, err := h.s.svc.ParentHome(c.Request().Context(), a)
+	h.s.rememberLang(c)
+	return h.renderHome(c, http.StatusOK, ps, a, talkForm{})
+}
+
+// renderHome renders the family's page with status; form is the message form as a refused
+// post left it (the zero value: a fresh one).
+func (h *parentPages) renderHome(c echo.Context, status int, ps parentSession, a followup.Actor, form talkForm) error {
+	ctx := c.Request().Context()
+	home, err := h.s.svc.ParentHome(ctx, a)
 	if err != nil {
 		return err
 	}
-	h.s.rememberLang(c)
+	thread, err := h.s.conv.FamilyThread(ctx, a, conversation.Page{Before: c.QueryParam("before")})
+	if followup.ErrorCode(err) == followup.EINVALID { // a cursor that is not one: the newest
+		thread, err = h.s.conv.FamilyThread(ctx, a, conversation.Page{})
+	}
+	if err != nil {
+		return err
+	}
 	lang := chooseLang(c, home.PreferredLanguage)
 	csrf := h.csrfToken(ps)
-	page := buildParentPage(home, lang, c.QueryParam("m"), "/p/photos?csrf_token="+csrf)
+	flash := c.QueryParam("m")
+	page := buildParentPage(home, lang, flash, "/p/photos?csrf_token="+csrf)
+	form.Action = "/p/messages?csrf_token=" + url.QueryEscape(csrf)
+	page.addTalk(home, thread, flash, form)
 	page.CSRF = csrf
 	page.Owner = h.uploadOwner(ps.LinkID)
-	return h.s.render(c, http.StatusOK, pageInfo{Lang: lang, Title: page.Heading, CSRF: csrf}, parentHomeView(page))
+	return h.s.render(c, status, pageInfo{Lang: lang, Title: page.Heading, CSRF: csrf}, parentHomeView(page))
 }
 
 // uploadOwner is the page's opaque name for the link (parentPage.Owner).

@@ -71,6 +71,9 @@ type postedMessage struct {
 // upload_id before file) or JSON (body, message_id, photo_ids). 201 with the new message, 200
 // with the one an earlier try of the same message_id posted.
 func (h *parentPages) familyPost(c echo.Context) error {
+	if wantsHTML(c.Request()) {
+		return h.sendForm(c) // the page's form without the script (parent_message_send.go)
+	}
 	_, a, err := h.familySession(c, true)
 	if err != nil {
 		return err
@@ -108,8 +111,13 @@ func (h *parentPages) familyPost(c echo.Context) error {
 		return err
 	}
 	var out postedMessage
-	if in.PhotoIDs, out.PhotoRefused, err = h.storeConcern(c, a, u, in.PhotoIDs); err != nil {
+	var refused error
+	if in.PhotoIDs, refused, err = h.storeConcern(c, a, u, in.PhotoIDs); err != nil {
 		return err
+	}
+	if refused != nil {
+		_, body := errorResponse(refused, chooseLang(c, ""))
+		out.PhotoRefused = &body.Error
 	}
 	m, created, err := h.s.conv.Post(c.Request().Context(), a, in)
 	if err != nil {
@@ -123,10 +131,10 @@ func (h *parentPages) familyPost(c echo.Context) error {
 }
 
 // storeConcern stores the post's photo, if it brought one, and adds its id to ids. A photo
-// refused for what it is (its format, a quota) is reported and the message goes without it;
-// a failure to store it (503) fails the post, which its retry (the same message_id and
-// upload_id) completes.
-func (h *parentPages) storeConcern(c echo.Context, a followup.Actor, u *uploadParts, ids []uuid.UUID) ([]uuid.UUID, *errorDetail, error) {
+// refused for what it is (its format, a quota) is returned as refused and the message goes
+// without it; a failure to store it (503) fails the post, which its retry (the same
+// message_id and upload_id) completes.
+func (h *parentPages) storeConcern(c echo.Context, a followup.Actor, u *uploadParts, ids []uuid.UUID) (_ []uuid.UUID, refused, err error) {
 	switch {
 	case u.stored != nil:
 		return append(ids, u.stored.ID), nil, nil
@@ -139,11 +147,10 @@ func (h *parentPages) storeConcern(c echo.Context, a followup.Actor, u *uploadPa
 	if err == nil {
 		return append(ids, p.ID), nil, nil
 	}
-	status, body := errorResponse(err, chooseLang(c, ""))
-	if status >= 500 {
+	if status, _ := errorResponse(err, chooseLang(c, "")); status >= 500 {
 		return nil, nil, err
 	}
-	return ids, &body.Error, nil
+	return ids, err, nil
 }
 
 // readMessageForm reads a multipart message post into in and u (the file spooled, or the
@@ -179,6 +186,9 @@ func (h *parentPages) readMessageForm(c echo.Context, a followup.Actor, boundary
 			return uploadReadError(err)
 		}
 		val := string(v)
+		if name == "body" {
+			in.Body = val // kept for the form that shows it again, even when refused below
+		}
 		if err := checkText(name, val); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -35,12 +36,15 @@ type parentPage struct {
 	NextText string
 	AllDone  bool
 	Steps    []stepView
-	Messages []messageView
-	CSRF     string
+	// Talk is the conversation with the clinic (parent_talk.go).
+	Talk talkView
+	CSRF string
 	// Owner names the link to the page's script, which keeps photos not yet sent in the
 	// browser (IndexedDB) and must send each through the link it was picked for: opaque, and
 	// the same for every session of the link.
 	Owner string
+
+	cards *cardMaker // numbers the cards, the conversation's retake cards too
 }
 
 // stepView is one timepoint of the schedule.
@@ -74,18 +78,9 @@ type photoCard struct {
 	Action    string
 }
 
-// messageView is a retake request or a note, with the step it belongs to.
-type messageView struct {
-	Retake bool
-	Kind   string
-	Step   string
-	Date   string
-	Body   string
-	Card   *photoCard // where to send the retake
-}
-
 // buildParentPage works out what the family's page shows, in its language: the steps, what
-// to do now (with a card per photo), the aftercare that applies and the clinic's messages.
+// to do now (with a card per photo) and the aftercare that applies. The conversation is added
+// by addTalk.
 func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPage {
 	p := parentPage{
 		Lang:         lang,
@@ -107,10 +102,19 @@ func buildParentPage(h followup.ParentHome, lang, flash, action string) parentPa
 	p.AllDone = family && p.Now == nil && p.Next == nil && !slices.ContainsFunc(p.Steps, func(s stepView) bool {
 		return !s.ClinicTakes && !s.Complete
 	})
-	for _, m := range h.View.Messages {
-		p.Messages = append(p.Messages, newMessageView(h, m, lang, cards))
-	}
+	p.cards = cards
 	return p
+}
+
+// addTalk adds the conversation: the thread, the form (form, after a refused post) and a
+// message post's outcome (flash, a msg-... code, shown there rather than at the top).
+func (p *parentPage) addTalk(h followup.ParentHome, t conversation.Thread, flash string, form talkForm) {
+	if strings.HasPrefix(flash, "msg-") {
+		p.Flash, p.FlashError = "", false
+	} else {
+		flash = ""
+	}
+	p.Talk = newTalkView(h, t, p.Lang, flash, form, p.cards)
 }
 
 // cardMaker makes the photo cards of a page, numbering their element ids.
@@ -222,51 +226,10 @@ func (p *parentPage) chooseNow(h followup.ParentHome, lang string, cards *cardMa
 	p.Care, p.CareFor = sv.Aftercare, sv.Label
 }
 
-// newMessageView is a retake request or a note; a retake of a family photo gets a card to
-// send the new photo with.
-func newMessageView(h followup.ParentHome, m followup.Message, lang string, cards *cardMaker) messageView {
-	mv := messageView{Retake: m.Kind == "retake", Body: m.Body, Date: formatDay(m.CreatedAt.In(h.Clinic.Location), lang)}
-	mv.Kind = tr(lang, "note")
-	if mv.Retake {
-		mv.Kind = tr(lang, "retake")
-	}
-	if m.Timepoint != "" {
-		label := h.Labels[m.Timepoint].In(lang)
-		if label == "" {
-			label = m.Timepoint
-		}
-		mv.Step = trf(lang, "for_step", label)
-	}
-	if !mv.Retake || m.PhotoID == nil {
-		return mv
-	}
-	i := slices.IndexFunc(h.View.Photos, func(ph followup.Photo) bool { return ph.ID == *m.PhotoID })
-	if i < 0 {
-		return mv
-	}
-	ph := h.View.Photos[i]
-	if j := slices.IndexFunc(h.View.Timepoints, func(t followup.Timepoint) bool { return t.Key == ph.Timepoint }); j >= 0 &&
-		h.View.Timepoints[j].Who != protocols.Clinic {
-		c := cards.card(ph.Timepoint, ph.View)
-		// A retake asks for a new photo even though one has arrived.
-		c.Done, c.DoneID = false, ""
-		c.PrevID = ph.ID.String()
-		mv.Card = &c
-	}
-	return mv
-}
-
-// doneClass, retakeClass and stepClass are the classes the family's page styles by.
+// doneClass and stepClass are the classes the family's page styles by.
 func doneClass(done bool) string {
 	if done {
 		return " done"
-	}
-	return ""
-}
-
-func retakeClass(retake bool) string {
-	if retake {
-		return " retake"
 	}
 	return ""
 }

@@ -377,7 +377,8 @@ func TestParentFormUpload(t *testing.T) {
 	if !strings.Contains(page, `action="/p/photos?csrf_token=`) || !strings.Contains(page, `method="post"`) {
 		t.Fatal("the page has no plain upload form")
 	}
-	ids := regexp.MustCompile(`name="upload_id" value="([0-9a-f-]{36})"`).FindAllStringSubmatch(page, -1)
+	// The cards' forms, before the conversation's (which has its own upload_id).
+	ids := regexp.MustCompile(`name="upload_id" value="([0-9a-f-]{36})"`).FindAllStringSubmatch(page[:strings.Index(page, `id="talk"`)], -1)
 	if len(ids) != 3 {
 		t.Fatalf("%d server-made upload ids, want one per view of day 4", len(ids))
 	}
@@ -567,13 +568,13 @@ func TestParentThumbnails(t *testing.T) {
 		t.Fatalf("note = %d", code)
 	}
 	_, page = pc.get("/p/")
-	for _, want := range []string{"Messages from the clinic", "Please take this photo again", "A little blurry: please hold still and retake.",
+	for _, want := range []string{"Message the clinic", "Please take this photo again", "A little blurry: please hold still and retake.",
 		"Step: Day 4", "Note from the clinic", "Healing well so far.", "Step: Week 1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-	msgs := page[strings.Index(page, `class="messages"`):]
+	msgs := page[strings.Index(page, `id="thread"`):]
 	if !strings.Contains(msgs, `<form class="upload"`) || !strings.Contains(msgs, `value="day-4"`) || !strings.Contains(msgs, path) {
 		t.Error("the retake request has no upload card with the photo to redo")
 	}

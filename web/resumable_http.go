@@ -15,9 +15,10 @@ import (
 // The protocol's HTTP details that tusd does not know of: the creation's metadata, and the
 // response as tusd writes it.
 
-// parseUploadMetadata reads timepoint, view and upload_id from Upload-Metadata (comma-separated
-// "key base64(value)" pairs). Other keys, such as a file name a client adds, are ignored and
-// never stored.
+// parseUploadMetadata reads timepoint, view, upload_id and kind from Upload-Metadata
+// (comma-separated "key base64(value)" pairs): a scheduled photo names its step and view, a
+// concern photo (kind "concern") neither. Other keys, such as a file name a client adds, are
+// ignored and never stored.
 func parseUploadMetadata(h string) (followup.PhotoUpload, error) {
 	var up followup.PhotoUpload
 	if len(h) > 2048 {
@@ -31,7 +32,7 @@ func parseUploadMetadata(h string) (followup.PhotoUpload, error) {
 		}
 		key, enc, _ := strings.Cut(pair, " ")
 		switch key {
-		case "timepoint", "view", "upload_id":
+		case "timepoint", "view", "upload_id", "kind":
 		default:
 			continue
 		}
@@ -57,10 +58,21 @@ func parseUploadMetadata(h string) (followup.PhotoUpload, error) {
 			up.View = v
 		case "upload_id":
 			up.UploadID = v
+		case "kind":
+			up.Kind = v
 		}
 	}
-	if up.Timepoint == "" || up.View == "" || up.UploadID == "" {
-		return up, badRequest("Upload-Metadata must give timepoint, view and upload_id")
+	switch {
+	case up.UploadID == "":
+		return up, badRequest("Upload-Metadata must give upload_id")
+	case up.Kind == followup.PhotoConcern:
+		if up.Timepoint != "" || up.View != "" {
+			return up, followup.InvalidField("timepoint", "a photo outside the schedule names no step and no view")
+		}
+	case up.Kind != "" && up.Kind != followup.PhotoScheduled:
+		return up, followup.InvalidField("kind", "must be scheduled or concern")
+	case up.Timepoint == "" || up.View == "":
+		return up, badRequest("Upload-Metadata must give timepoint, view and upload_id (upload_id alone with kind concern)")
 	}
 	return up, nil
 }

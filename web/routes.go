@@ -94,6 +94,8 @@ func (s *Server) clinicRoutes() {
 	s.uploadRoute("POST", "/procedures/:id/photos", s.clinicUpload, clinic...)
 	e.POST("/procedures/:id/assessments", s.assessSave, clinic...)
 	e.POST("/procedures/:id/retakes", s.retakeSave, clinic...)
+	e.POST("/procedures/:id/messages", s.messageReply, clinic...)
+	e.POST("/procedures/:id/messages/:mid/handled", s.messageHandle, clinic...)
 	e.POST("/procedures/:id/photos/withdraw", s.photoWithdraw, clinic...)
 	e.GET("/procedures/:id/reminders", s.reminderOutbox, clinic...)
 	e.POST("/procedures/:id/reminders", s.reminderSend, clinic...)

@@ -7,6 +7,10 @@
 // to try at once. A send that stops moving for STALL_MS is resumed; a slow one that moves is
 // never cut. Each photo is an li[data-state]: queued, waiting, sending, retrying, sent or failed.
 // Without this script the forms still post (and redirect back).
+//
+// The conversation's form (form[data-kind=concern], talk.js) takes photos outside the schedule
+// through this same queue: they are uploads of kind concern, with no step and no view, and
+// talk.js reads their state and photo ids through window.DermfollowQueue.
 (function () {
   'use strict';
   document.documentElement.classList.add('js');
@@ -30,13 +34,39 @@
   var busy = false;
   var current = null;
   var items = {}; // by upload id
+  var listeners = []; // DermfollowQueue.onChange
 
   Array.prototype.forEach.call(document.querySelectorAll('.js-only'), function (el) { el.hidden = false; });
   Array.prototype.forEach.call(document.querySelectorAll('.nojs-only'), function (el) { el.hidden = true; });
 
-  Array.prototype.forEach.call(document.querySelectorAll('form.upload'), function (form) {
+  window.DermfollowQueue = {
+    // items lists the photos picked in form: their state and, once sent, the photo's id.
+    items: function (form) {
+      return Object.keys(items).map(function (id) { return items[id]; }).filter(function (item) {
+        return item.form === form;
+      }).map(function (item) { return { state: item.state, photoID: item.photoID || '' }; });
+    },
+    // thumbnail gives done a photo's thumbnail as an <img> once it is made.
+    thumbnail: function (id, alt, done) { fetchThumbnail(id, alt, done); },
+    // onChange calls fn after any photo changes state.
+    onChange: function (fn) { listeners.push(fn); },
+    // showSent shows in form a photo sent on an earlier visit, by its id.
+    showSent: function (form, id) {
+      var item = newItem(form, { uploadID: 'sent-' + id, blob: { size: 0 }, offset: 0 });
+      item.li.removeChild(item.bar);
+      item.photoID = id;
+      setState(item, 'sent', t.sent);
+      loadThumbnail(item, id, 0);
+    }
+  };
+
+  Array.prototype.forEach.call(document.querySelectorAll('form.upload, form[data-kind=concern]'), function (form) {
+    var concern = form.dataset.kind === 'concern';
     Array.prototype.forEach.call(form.querySelectorAll('input[type=file]'), function (input) {
       input.required = false;
+      if (concern) {
+        input.multiple = true; // one message may carry several photos
+      }
       input.addEventListener('change', function () {
         Array.prototype.forEach.call(input.files, function (file) {
           pick(form, file, function () { input.click(); });
@@ -44,7 +74,9 @@
         input.value = '';
       });
     });
-    form.addEventListener('submit', function (ev) { ev.preventDefault(); });
+    if (!concern) {
+      form.addEventListener('submit', function (ev) { ev.preventDefault(); }); // talk.js sends the other
+    }
   });
 
   setUpLiveCamera();
@@ -101,7 +133,7 @@
 
   function record(item) {
     return {
-      uploadID: item.uploadID, owner: t.owner, timepoint: item.timepoint, view: item.view, blob: item.file,
+      uploadID: item.uploadID, owner: t.owner, kind: item.kind, timepoint: item.timepoint, view: item.view, blob: item.file,
       url: item.url, offset: item.offset, created: item.created
     };
   }
@@ -163,8 +195,10 @@
   }
 
   function enqueue(form, file) {
+    var concern = form.dataset.kind === 'concern';
     var item = newItem(form, {
-      uploadID: newUploadID(), timepoint: form.elements.timepoint.value, view: form.elements.view.value,
+      uploadID: newUploadID(), kind: concern ? 'concern' : '',
+      timepoint: concern ? '' : form.elements.timepoint.value, view: concern ? '' : form.elements.view.value,
       blob: file, url: null, offset: 0, created: Date.now()
     });
     keep(item).then(function (saved) { noteSaved(item, saved); });
@@ -178,12 +212,16 @@
       return;
     }
     var form = null;
-    Array.prototype.forEach.call(document.querySelectorAll('form.upload'), function (f) {
-      if (!form && f.elements.timepoint.value === rec.timepoint && f.elements.view.value === rec.view) {
-        form = f;
-      }
-    });
-    form = form || document.querySelector('form.upload');
+    if (rec.kind === 'concern') {
+      form = document.querySelector('form[data-kind=concern]');
+    } else {
+      Array.prototype.forEach.call(document.querySelectorAll('form.upload'), function (f) {
+        if (!form && f.elements.timepoint.value === rec.timepoint && f.elements.view.value === rec.view) {
+          form = f;
+        }
+      });
+      form = form || document.querySelector('form.upload');
+    }
     if (!form) {
       return; // nothing on the page to show it in; it stays kept for a page that has
     }
@@ -208,7 +246,7 @@
     li.appendChild(note);
     form.querySelector('.queue').appendChild(li);
     var item = {
-      form: form, file: rec.blob, uploadID: rec.uploadID, timepoint: rec.timepoint, view: rec.view, url: rec.url,
+      form: form, file: rec.blob, uploadID: rec.uploadID, kind: rec.kind || '', timepoint: rec.timepoint, view: rec.view, url: rec.url,
       offset: rec.offset || 0, created: rec.created, tries: 0, li: li, bar: bar, text: text, note: note,
       upload: null, timer: null, lastMove: 0, state: ''
     };
@@ -241,6 +279,7 @@
     } else if (state !== 'failed' && again) {
       item.li.removeChild(again);
     }
+    listeners.forEach(function (fn) { fn(); });
   }
 
   // One upload at a time: a phone's connection is better used for one photo than shared.
@@ -285,7 +324,8 @@
     var upload = new tus.Upload(item.file, {
       endpoint: '/p/uploads',
       uploadUrl: item.url,
-      metadata: { timepoint: item.timepoint, view: item.view, upload_id: item.uploadID },
+      metadata: item.kind === 'concern' ? { kind: 'concern', upload_id: item.uploadID } :
+        { timepoint: item.timepoint, view: item.view, upload_id: item.uploadID },
       headers: { 'X-CSRF-Token': t.csrf, 'Accept-Language': t.lang },
       chunkSize: item.chunk || FIRST_CHUNK,
       retryDelays: null, // the page retries, without end (retryLater)
@@ -490,6 +530,7 @@
 
   function succeeded(item, id) {
     item.upload = null;
+    item.photoID = id || '';
     item.offset = item.file.size;
     item.bar.value = 100;
     item.note.hidden = true;
@@ -509,11 +550,21 @@
 
   // The thumbnail is made in the background a moment after the upload: 503 means not yet.
   function loadThumbnail(item, id, n) {
+    fetchThumbnail(id, item.form.dataset.alt || '', function (img) {
+      item.li.appendChild(img);
+      setState(item, 'sent', t.sent);
+    }, function () { setState(item, 'sent', t.sent); }, n);
+  }
+
+  // fetchThumbnail gives done the photo's thumbnail as an <img> once it is made (tried
+  // THUMB_TRIES times, from the n-th), or calls gaveUp.
+  function fetchThumbnail(id, alt, done, gaveUp, n) {
+    n = n || 0;
     var retry = function () {
       if (n + 1 < THUMB_TRIES) {
-        setTimeout(function () { loadThumbnail(item, id, n + 1); }, n < 10 ? 500 : 2000);
-      } else {
-        setState(item, 'sent', t.sent);
+        setTimeout(function () { fetchThumbnail(id, alt, done, gaveUp, n + 1); }, n < 10 ? 500 : 2000);
+      } else if (gaveUp) {
+        gaveUp();
       }
     };
     fetch('/p/photos/' + encodeURIComponent(id) + '/thumbnail', { credentials: 'same-origin' }).then(function (r) {
@@ -524,10 +575,9 @@
       return r.blob().then(function (blob) {
         var img = document.createElement('img');
         img.className = 'thumb';
-        img.alt = item.form.dataset.alt || '';
+        img.alt = alt;
         img.src = URL.createObjectURL(blob);
-        item.li.appendChild(img);
-        setState(item, 'sent', t.sent);
+        done(img);
       });
     }).catch(retry);
   }
