@@ -28,6 +28,7 @@ type ParentClinic struct {
 	Name     string
 	Phone    string
 	Email    string
+	Hours    string // when messages are read (ClinicContact); ParentHome leaves it empty
 	Location *time.Location
 }
 

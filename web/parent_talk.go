@@ -66,13 +66,9 @@ type talkForm struct {
 	Field     string // the field refused, for the page and its tests
 }
 
-// talkContact is the clinic's phone and opening hours for the line on when messages are
-// read.
-//
-// TODO(wip-talknotify): followup.ClinicContact (contact phone and hours, a clinic setting) is
-// not on main yet; until it is wired here the line names neither, and tells the family to
-// phone the clinic (its number is in the contact section).
-func talkContact(followup.ParentClinic) (phone, hours string) { return "", "" }
+// talkContact is the clinic's phone and the hours its messages are read, for the line on when
+// messages are read (either may be empty: the line then says less).
+func talkContact(c followup.ParentClinic) (phone, hours string) { return c.Phone, c.Hours }
 
 // talkReadLine says when the clinic reads messages: in its hours, named when known.
 func talkReadLine(hours, lang string) string {

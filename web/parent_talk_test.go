@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
@@ -122,5 +123,24 @@ func TestClinicContactLine(t *testing.T) {
 	without := renderHTML(t, pageInfo{}, clinicContactLine("", "", "en"))
 	if strings.Contains(without, "tel:") || !strings.Contains(html.UnescapeString(without), tr("en", "talk_call")) {
 		t.Errorf("line without a phone = %s", without)
+	}
+}
+
+// The clinic's contact settings reach the family's page: the hours its messages are read and
+// the phone for anything urgent, set on the settings page (here as the system would).
+func TestFamilyPageShowsClinicContact(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	_, link := f.enrolFamily(t, "en", dueNow())
+	clinic := followup.SystemActor(f.clinicianActor.ClinicID)
+	if _, err := f.svc.SetContactSettings(clinicCtx(t), clinic, followup.ContactSettings{Phone: "+86 21 5555 0100",
+		Hours: "Mon–Fri 8:00–17:00"}); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(f.parentClient(t).open(link))
+	for _, want := range []string{"Mon–Fri 8:00–17:00", `href="tel:+862155550100"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the family's page lacks %q", want)
+		}
 	}
 }
