@@ -28,6 +28,9 @@ type Actor struct {
 	ClinicID  uuid.UUID
 	Role      string    // for users
 	Procedure uuid.UUID // for parents: the one procedure the link opens
+	// Lang is a user's language for the clinic's pages ("en", "zh-CN"), "" when the user has
+	// not chosen one (the pages then follow the browser).
+	Lang string
 	// Addr is the client's address for the audit log; zero when unknown.
 	Addr netip.Addr
 }

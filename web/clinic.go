@@ -42,9 +42,15 @@ func (l loginLimiter) take(addr, email string) (give func(), ok bool, wait time.
 	return func() { l.byAddr.Give(addr); l.byAccount.Give(account) }, true, 0
 }
 
-// clinicLang is the language of the clinic's pages for this request: the switch on the page
-// (?lang=, remembered in a cookie), then the browser's Accept-Language, then English.
-func clinicLang(c echo.Context) string { return chooseLang(c, "") }
+// clinicLang is the language of the clinic's pages for this request: the signed-in user's
+// own (POST /account/language), else the switch on the page (?lang=, remembered in a
+// cookie), then the browser's Accept-Language, then English.
+func clinicLang(c echo.Context) string {
+	if l := pageLang(actorOf(c).Lang); l != "" {
+		return l
+	}
+	return chooseLang(c, "")
+}
 
 // page renders a clinician's page: title names it (the layout adds the product's name), body
 // is its component, which finds the user, the form token and the flash through pageOf.

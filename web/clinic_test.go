@@ -753,7 +753,7 @@ func TestClinicAuthorization(t *testing.T) {
 			t.Errorf("signed-out POST %s = %d, want 401: %s", path, p.status, p.body)
 		}
 	}
-	for _, path := range []string{"/logout", "/logout-everywhere", "/patients"} {
+	for _, path := range []string{"/logout", "/logout-everywhere", "/patients", "/account/language"} {
 		if p := anon.post(path, url.Values{"display_name": {"x"}}); p.status != http.StatusUnauthorized {
 			t.Errorf("signed-out POST %s = %d, want 401", path, p.status)
 		}

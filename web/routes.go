@@ -80,6 +80,7 @@ func (s *Server) clinicRoutes() {
 	// clinic
 	e.POST("/logout", s.logout, clinic...)
 	e.POST("/logout-everywhere", s.logoutEverywhere, clinic...)
+	e.POST("/account/language", s.languageSet, clinic...)
 	e.GET("/", s.worklist, clinic...)
 	e.GET("/patients/new", s.patientForm, clinic...)
 	e.POST("/patients", s.patientCreate, clinic...)

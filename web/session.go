@@ -118,7 +118,7 @@ func (s *Server) sessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr)
 	if u == nil {
 		return followup.Actor{}, 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")
 	}
-	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: u.ClinicID, Role: u.Role, Addr: addr.Unmap()}, u.Epoch, nil
+	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: u.ClinicID, Role: u.Role, Lang: u.Lang, Addr: addr.Unmap()}, u.Epoch, nil
 }
 
 // signOut empties a session of its user and of any sign-in in progress (signin_session.go),

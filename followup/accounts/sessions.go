@@ -19,9 +19,9 @@ import (
 func (s *Service) SessionUser(ctx context.Context, id uuid.UUID, addr netip.Addr) (followup.Actor, int64, error) {
 	a := followup.Actor{Kind: followup.ActorUser, ID: id, Addr: addr.Unmap()}
 	var epoch int64
-	err := s.pool.QueryRow(ctx, `select u.clinic_id, u.role, coalesce(e.epoch, 0)
+	err := s.pool.QueryRow(ctx, `select u.clinic_id, u.role, coalesce(u.language, ''), coalesce(e.epoch, 0)
 		from users u left join user_session_epochs e on e.user_id = u.id
-		where u.id = $1 and u.disabled_at is null`, id).Scan(&a.ClinicID, &a.Role, &epoch)
+		where u.id = $1 and u.disabled_at is null`, id).Scan(&a.ClinicID, &a.Role, &a.Lang, &epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return followup.Actor{}, 0, followup.Errorf(followup.EUNAUTHORIZED, "sign in again")
 	}
@@ -76,7 +76,8 @@ type StoredSession struct {
 type SessionUserState struct {
 	ClinicID uuid.UUID
 	Role     string
-	Epoch    int64 // the user's session epoch, see EndAllSessions
+	Lang     string // the user's language for the pages, "" when not chosen
+	Epoch    int64  // the user's session epoch, see EndAllSessions
 }
 
 // FindSession returns the unexpired session stored under token (the session manager stores a
@@ -87,13 +88,14 @@ func (s *Service) FindSession(ctx context.Context, token string) (StoredSession,
 		userID   *uuid.UUID
 		clinicID *uuid.UUID
 		role     *string
+		lang     string
 		epoch    int64
 	)
-	err := s.pool.QueryRow(ctx, `select s.data, s.user_id, u.clinic_id, u.role, coalesce(e.epoch, 0)
+	err := s.pool.QueryRow(ctx, `select s.data, s.user_id, u.clinic_id, u.role, coalesce(u.language, ''), coalesce(e.epoch, 0)
 		from sessions s
 		left join users u on u.id = s.user_id and u.disabled_at is null
 		left join user_session_epochs e on e.user_id = u.id
-		where s.token = $1 and current_timestamp < s.expiry`, token).Scan(&ss.Data, &userID, &clinicID, &role, &epoch)
+		where s.token = $1 and current_timestamp < s.expiry`, token).Scan(&ss.Data, &userID, &clinicID, &role, &lang, &epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return StoredSession{}, false, nil
 	}
@@ -103,7 +105,7 @@ func (s *Service) FindSession(ctx context.Context, token string) (StoredSession,
 	if userID != nil {
 		ss.UserID = *userID
 		if clinicID != nil && role != nil {
-			ss.User = &SessionUserState{ClinicID: *clinicID, Role: *role, Epoch: epoch}
+			ss.User = &SessionUserState{ClinicID: *clinicID, Role: *role, Lang: lang, Epoch: epoch}
 		}
 	}
 	return ss, true, nil
