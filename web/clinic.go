@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // The clinician's pages: sign-in, the worklist, patients and procedures, the timeline, the
@@ -55,8 +56,31 @@ func clinicLang(c echo.Context) string {
 // page renders a clinician's page: title names it (the layout adds the product's name), body
 // is its component, which finds the user, the form token and the flash through pageOf.
 func (s *Server) page(c echo.Context, status int, title string, body templ.Component) error {
-	return s.render(c, status, pageInfo{Lang: clinicLang(c), Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
-		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash")}, body)
+	return s.render(c, status, s.clinicPageInfo(c, title), body)
+}
+
+// clinicPageInfo is what every clinic page gets besides its data: the language, the user, the
+// form token, the flash, and for a GET the page's own address (where the language switch
+// comes back to) and the same page in the other language.
+func (s *Server) clinicPageInfo(c echo.Context, title string) pageInfo {
+	lang := clinicLang(c)
+	info := pageInfo{Lang: lang, Title: title, User: actorOf(c), CSRF: s.csrfToken(c),
+		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash")}
+	if r := c.Request(); r.Method == http.MethodGet {
+		info.Path = r.URL.RequestURI()
+		q := r.URL.Query()
+		q.Set("lang", otherLang(lang))
+		info.Switch = r.URL.Path + "?" + q.Encode()
+	}
+	return info
+}
+
+// otherLang is the pages' language that lang is not.
+func otherLang(lang string) string {
+	if lang == protocols.ZH {
+		return protocols.EN
+	}
+	return protocols.ZH
 }
 
 // flash leaves a one-line message for the next page (after a redirect).
@@ -72,14 +96,21 @@ func (s *Server) clinicPageErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		if err == nil || c.Response().Committed {
 			return err
 		}
-		status, body := errorResponse(err, requestLang(c))
+		lang := clinicLang(c)
+		status, body := errorResponse(err, lang)
 		if status >= 500 {
 			logger(c).ErrorContext(c.Request().Context(), "page failed", "route", routeLabel(c), "error", err.Error())
 		}
 		if status == http.StatusUnauthorized {
-			body.Error.Message = "Sign in again."
+			body.Error.Message = tr(lang, "cl_sign_in_again")
 		}
-		if rerr := s.page(c, status, http.StatusText(status), errorPage(body.Error.Message)); rerr != nil {
+		// The title says what happened in the page's language; the message, from the code that
+		// refused, may be English.
+		title, ok := catalogue[lang]["cl_error_"+body.Error.Code]
+		if !ok {
+			title = http.StatusText(status)
+		}
+		if rerr := s.page(c, status, title, errorPage(body.Error.Message)); rerr != nil {
 			return err
 		}
 		return nil

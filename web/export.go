@@ -151,7 +151,7 @@ func (s *Server) renderExportPage(c echo.Context, status int, in export.Request,
 		d.Views = append(d.Views, exportViewOption{Name: v.Name, Label: v.Label.In(protocols.EN),
 			Checked: len(in.Views) == 0 || slices.Contains(in.Views, v.Name)})
 	}
-	return s.page(c, status, "Research exports", exportIndexPage(d))
+	return s.page(c, status, tr(clinicLang(c), "cl_title_exports"), exportIndexPage(d))
 }
 
 // exportPageStart is the form's POST: start the export, then back to the page (which shows
@@ -169,6 +169,6 @@ func (s *Server) exportPageStart(c echo.Context) error {
 		}
 		return err
 	}
-	s.flash(c, "The export has started. This page shows its progress.")
+	s.flashIn(c, "cl_export_started")
 	return c.Redirect(http.StatusSeeOther, "/exports")
 }

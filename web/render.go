@@ -41,6 +41,8 @@ type pageInfo struct {
 	Flash string
 	// Switch is the same page in the other language, for pages that offer the switch.
 	Switch string
+	// Path is the page's own address (a GET's), where a form may come back to.
+	Path string
 }
 
 type pageInfoKey struct{}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // The sign-in's first step, the password; then the step the sign-in needs next
@@ -75,19 +74,7 @@ func waitMessage(c echo.Context, lang string, wait time.Duration) string {
 // catalogue key, with a link to the same page in the other language where it has an address.
 func (s *Server) langPage(c echo.Context, status int, titleKey string, body templ.Component) error {
 	s.rememberLang(c)
-	lang := clinicLang(c)
-	info := pageInfo{Lang: lang, Title: tr(lang, titleKey), User: actorOf(c), CSRF: s.csrfToken(c),
-		Flash: s.clinic.sessions.PopString(c.Request().Context(), "flash")}
-	if r := c.Request(); r.Method == http.MethodGet {
-		other := protocols.ZH
-		if lang == protocols.ZH {
-			other = protocols.EN
-		}
-		q := r.URL.Query()
-		q.Set("lang", other)
-		info.Switch = r.URL.Path + "?" + q.Encode()
-	}
-	return s.render(c, status, info, body)
+	return s.page(c, status, tr(clinicLang(c), titleKey), body)
 }
 
 // flashIn leaves a catalogue text for the next page, in the page's language.
