@@ -13,7 +13,8 @@ import (
 
 type comparePhoto struct {
 	followup.Photo
-	Label string
+	Label     string // the step's name
+	ViewLabel string // the view's
 }
 
 type photoOption struct {
@@ -93,7 +94,8 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(*a)}, B: comparePhoto{*b, pp.photoLabel(*b)}}
+	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(*a), pp.viewLabel(a.View)},
+		B: comparePhoto{*b, pp.photoLabel(*b), pp.viewLabel(b.View)}}
 	for _, p := range photos {
 		d.Options = append(d.Options, photoOption{ID: p.ID, Label: photoChoice(pp, p)})
 	}

@@ -95,10 +95,7 @@ func currentClass(current bool) string {
 
 // procStatus is a procedure's status in the page's language (an unknown one as it is).
 func procStatus(ctx context.Context, status string) string {
-	if s, ok := catalogue[pageOf(ctx).Lang]["cl_proc_status_"+status]; ok {
-		return s
-	}
-	return status
+	return msgOr(ctx, "cl_proc_status_"+status, status)
 }
 
 // yesNo writes a recorded yes or no.

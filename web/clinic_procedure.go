@@ -89,6 +89,16 @@ func (pp *procedurePage) day(t time.Time) int {
 	return int(date(t).Sub(date(pp.View.PerformedAt)).Hours() / 24)
 }
 
+// viewLabel is a view's name in the page's language ("front": 正面), or its key.
+func (pp *procedurePage) viewLabel(view string) string {
+	if pv, ok := protocols.LookupView(view); ok {
+		if l := pv.Label.In(pp.Lang); l != "" {
+			return l
+		}
+	}
+	return view
+}
+
 // activePhotos are the procedure's active photos in timeline order (timepoint, then received;
 // concern photos last).
 func (pp *procedurePage) activePhotos() []followup.Photo {

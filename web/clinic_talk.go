@@ -146,7 +146,7 @@ func (pp *procedurePage) concernCell(p followup.Photo) concernCell {
 func photoChoice(pp procedurePage, p followup.Photo) string {
 	s := pp.photoLabel(p)
 	if p.View != "" {
-		s += " · " + p.View
+		s += " · " + pp.viewLabel(p.View)
 	}
 	return s + " · " + trf(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
 }

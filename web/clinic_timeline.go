@@ -2,7 +2,7 @@ package web
 
 import (
 	"cmp"
-	"fmt"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -103,10 +103,7 @@ func newTimelineData(pp procedurePage) *timelineData {
 	}
 	slices.SortStableFunc(views, func(a, b string) int { return cmp.Compare(protocols.ViewOrder(a), protocols.ViewOrder(b)) })
 	for _, v := range views {
-		row := timelineRow{View: v, Label: v, Cells: make([]timelineCell, len(d.Columns))}
-		if pv, ok := protocols.LookupView(v); ok {
-			row.Label = pv.Label.In(protocols.EN)
-		}
+		row := timelineRow{View: v, Label: pp.viewLabel(v), Cells: make([]timelineCell, len(d.Columns))}
 		for i, t := range pp.View.Timepoints {
 			row.Cells[i].Required = slices.Contains(t.Views, v)
 			row.Cells[i].Upcoming = t.State == protocols.StateUpcoming
@@ -133,7 +130,7 @@ func newTimelineData(pp procedurePage) *timelineData {
 	}
 	if pp.Scale != nil {
 		for _, l := range pp.Scale.Levels {
-			d.Levels = append(d.Levels, option{Value: l.Key, Label: l.Label.In(protocols.EN)})
+			d.Levels = append(d.Levels, option{Value: l.Key, Label: l.Label.In(pp.Lang)})
 		}
 	}
 	for _, a := range pp.View.Assessments {
@@ -157,6 +154,15 @@ type option struct{ Value, Label string }
 
 // proc is the procedure's path, which its forms post under.
 func (d *timelineData) proc() string { return "/procedures/" + d.View.ID.String() }
+
+// qualityWords names a photo's quality flags in the page's language.
+func qualityWords(ctx context.Context, flags []string) string {
+	words := make([]string, len(flags))
+	for i, f := range flags {
+		words[i] = msgOr(ctx, "cl_quality_"+f, f)
+	}
+	return strings.Join(words, ", ")
+}
 
 // protocolTitle is the procedure's protocol by its title in the page's language, or its id
 // when that version is no longer installed.
@@ -221,7 +227,7 @@ func newGradeChart(pp procedurePage, cols []timelineColumn) gradeChart {
 		return g.Bottom - 10 - level*(g.Bottom-30)/(len(levels)-1)
 	}
 	for i, l := range levels {
-		g.YLabels = append(g.YLabels, chartLabel{X: g.Left - 8, Y: y(i) + 4, Text: l.Label.In(protocols.EN)})
+		g.YLabels = append(g.YLabels, chartLabel{X: g.Left - 8, Y: y(i) + 4, Text: l.Label.In(pp.Lang)})
 	}
 	latest := map[string]followup.Assessment{}
 	for _, a := range pp.View.Assessments { // oldest first: the last one wins
@@ -237,7 +243,7 @@ func newGradeChart(pp procedurePage, cols []timelineColumn) gradeChart {
 		if li < 0 {
 			continue
 		}
-		p := chartPoint{X: x(col.Day), Y: y(li), Title: fmt.Sprintf("Day %d: %s", col.Day, levels[li].Label.In(protocols.EN))}
+		p := chartPoint{X: x(col.Day), Y: y(li), Title: trf(pp.Lang, "cl_chart_point", strconv.Itoa(col.Day), levels[li].Label.In(pp.Lang))}
 		g.Points = append(g.Points, p)
 		g.XLabels = append(g.XLabels, chartLabel{X: p.X, Y: g.Bottom + 18, Text: "d" + strconv.Itoa(col.Day)})
 		pts = append(pts, strconv.Itoa(p.X)+","+strconv.Itoa(p.Y))

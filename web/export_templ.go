@@ -862,10 +862,7 @@ func dateOrAny(ctx context.Context, d *protocols.Date) string {
 
 // exportStatus is an export's status in the page's language (an unknown one as it is).
 func exportStatus(ctx context.Context, status string) string {
-	if s, ok := catalogue[pageOf(ctx).Lang]["cl_export_status_"+status]; ok {
-		return s
-	}
-	return status
+	return msgOr(ctx, "cl_export_status_"+status, status)
 }
 
 var _ = templruntime.GeneratedTemplate

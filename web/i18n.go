@@ -111,6 +111,18 @@ func msgf(ctx context.Context, key string, args ...any) string {
 // msgn is the plural key for count n in the page's language.
 func msgn(ctx context.Context, key string, n int) string { return trn(pageOf(ctx).Lang, key, n) }
 
+// msgOr is the text of key in the page's language, or fallback when the catalogue has no key
+// (a code the pages have no words for yet).
+func msgOr(ctx context.Context, key, fallback string) string {
+	if s, ok := catalogue[pageOf(ctx).Lang][key]; ok {
+		return s
+	}
+	if s, ok := catalogue[protocols.EN][key]; ok {
+		return s
+	}
+	return fallback
+}
+
 // msg is the text of key in the page's language, for the pages' components.
 func msg(ctx context.Context, key string) string { return tr(pageOf(ctx).Lang, key) }
 
