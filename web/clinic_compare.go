@@ -39,32 +39,35 @@ type compareStep struct {
 
 // compare shows two photos side by side: by default the first photo of a view (the baseline)
 // against its latest; ?a= and ?b= choose any two photos of the procedure.
+// photoParam is the procedure's photo the query parameter names, nil when it names none; an
+// id that is not one of its photos is not found.
+func (pp *procedurePage) photoParam(c echo.Context, param string) (*followup.Photo, error) {
+	v := c.QueryParam(param)
+	if v == "" {
+		return nil, nil
+	}
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
+	}
+	i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == id })
+	if i < 0 {
+		return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
+	}
+	return &pp.View.Photos[i], nil
+}
+
 func (s *Server) compare(c echo.Context) error {
 	pp, err := s.loadProcedure(c)
 	if err != nil {
 		return err
 	}
 	photos := pp.activePhotos()
-	find := func(param string) (*followup.Photo, error) {
-		v := c.QueryParam(param)
-		if v == "" {
-			return nil, nil
-		}
-		id, err := uuid.Parse(v)
-		if err != nil {
-			return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
-		}
-		i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == id })
-		if i < 0 {
-			return nil, followup.Errorf(followup.ENOTFOUND, "photo not found")
-		}
-		return &pp.View.Photos[i], nil
-	}
-	a, err := find("a")
+	a, err := pp.photoParam(c, "a")
 	if err != nil {
 		return err
 	}
-	b, err := find("b")
+	b, err := pp.photoParam(c, "b")
 	if err != nil {
 		return err
 	}
