@@ -173,14 +173,6 @@ func (d *timelineData) protocolTitle() string {
 	return d.View.Protocol
 }
 
-// cellClass marks the cells the protocol asks a photo for.
-func cellClass(required bool) string {
-	if required {
-		return "tl-cell required"
-	}
-	return "tl-cell"
-}
-
 func (d *timelineData) levelLabel(key string) string {
 	for _, l := range d.Levels {
 		if l.Value == key {
