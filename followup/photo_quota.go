@@ -20,6 +20,7 @@ type PhotoQuota struct {
 	LinkBytes     int64 // bytes through one link, ever (default 3 GiB)
 	LinkPerMinute int64 // photos through one link in the last minute (default 30)
 	StepPhotos    int64 // photos of one step of a follow-up, from anyone (default 60)
+	StepBytes     int64 // bytes of one step of a follow-up, from anyone (default 1 GiB)
 }
 
 // withDefaults fills the zero fields.
@@ -28,12 +29,13 @@ func (q PhotoQuota) withDefaults() PhotoQuota {
 	q.LinkBytes = cmp.Or(q.LinkBytes, 3<<30)
 	q.LinkPerMinute = cmp.Or(q.LinkPerMinute, 30)
 	q.StepPhotos = cmp.Or(q.StepPhotos, 60)
+	q.StepBytes = cmp.Or(q.StepBytes, 1<<30)
 	return q
 }
 
 // photoUse is what the link and the step have used.
 type photoUse struct {
-	linkPhotos, linkBytes, linkLastMinute, stepPhotos int64
+	linkPhotos, linkBytes, linkLastMinute, stepPhotos, stepBytes int64
 }
 
 // queueQuota queues the counts an upload's quotas are checked against: the link's (a family's
@@ -46,8 +48,9 @@ func queueQuota(b *pgx.Batch, a Actor, procedureID uuid.UUID, timepoint string, 
 				return unavailable(row.Scan(&q.linkPhotos, &q.linkBytes, &q.linkLastMinute))
 			})
 	}
-	b.Queue(`select count(*) from photos where procedure_id = $1 and timepoint_key is not distinct from nullif($2, '')`, procedureID, timepoint).
-		QueryRow(func(row pgx.Row) error { return unavailable(row.Scan(&q.stepPhotos)) })
+	b.Queue(`select count(*), coalesce(sum(size_bytes), 0)::bigint from photos
+		where procedure_id = $1 and timepoint_key is not distinct from nullif($2, '')`, procedureID, timepoint).
+		QueryRow(func(row pgx.Row) error { return unavailable(row.Scan(&q.stepPhotos, &q.stepBytes)) })
 }
 
 // check refuses an upload over a quota.
@@ -57,7 +60,7 @@ func (q photoUse) check(max PhotoQuota) error {
 		return Errorf(ETOOMANY, "This link has sent as many photos as the clinic takes through it. Please contact the clinic.")
 	case q.linkLastMinute >= max.LinkPerMinute:
 		return Errorf(ETOOMANY, "Many photos were sent in the last minute. Please wait a minute, or contact the clinic.")
-	case q.stepPhotos >= max.StepPhotos:
+	case q.stepPhotos >= max.StepPhotos || q.stepBytes >= max.StepBytes:
 		return Errorf(ETOOMANY, "This step has as many photos as the clinic takes for it. Please contact the clinic.")
 	}
 	return nil

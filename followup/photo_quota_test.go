@@ -88,6 +88,27 @@ func TestPhotoQuotaLinkBytes(t *testing.T) {
 	}
 }
 
+// TestPhotoQuotaStepBytes: one step's bytes are bounded too, whoever sends them: once the
+// step holds the bound, the next photo of that step is refused and stores nothing, while
+// another step still takes photos.
+func TestPhotoQuotaStepBytes(t *testing.T) {
+	t.Parallel()
+	f := newCoreFixture(t, func(c *Config) { c.Quota = PhotoQuota{StepBytes: 1} })
+	if _, _, err := f.upload(t, f.clinician, "day-1", "front", "step-bytes-1", testJPEG(t, 1)); err != nil {
+		t.Fatalf("first photo of the step: %v", err)
+	}
+	_, _, err := f.upload(t, f.parent(t), "day-1", "left", "step-bytes-2", testJPEG(t, 2))
+	if ErrorCode(err) != ETOOMANY || !strings.Contains(ErrorMessage(err), "contact the clinic") {
+		t.Errorf("a photo past the step's bytes = %v, want ETOOMANY telling to contact the clinic", err)
+	}
+	if _, _, err := f.upload(t, f.clinician, "baseline", "front", "step-bytes-3", testJPEG(t, 3)); err != nil {
+		t.Errorf("another step's photo: %v", err)
+	}
+	if n := countRows(t, f.svc, `select count(*) from photos`); n != 2 {
+		t.Errorf("%d photos stored, want 2", n)
+	}
+}
+
 // TestWithdrawPhoto: a clinician withdraws a photo with a reason: it stays stored, marked,
 // audited, and leaves the timeline's active set; researchers cannot, another clinic finds
 // nothing, a reason is required, and a photo of another procedure is not found through this

@@ -227,7 +227,7 @@ func operationVars() []envVar {
 			}},
 		{name: "DERMFOLLOW_DRAIN_DELAY", def: "5s", help: "how long a stopping server answers /readyz 503 while still serving, so load balancers stop sending it requests",
 			set: func(c *config, v string) (err error) { c.DrainDelay, err = parseDuration(v, true); return err }},
-		{name: "DERMFOLLOW_PHOTO_QUOTA", def: "link-per-minute=30,link-photos=300,link-bytes=3221225472,step-photos=60",
+		{name: "DERMFOLLOW_PHOTO_QUOTA", def: "link-per-minute=30,link-photos=300,link-bytes=3221225472,step-photos=60,step-bytes=1073741824",
 			help: "what one parent link may send (per minute, in all, bytes) and one step of a follow-up may hold",
 			set:  func(c *config, v string) (err error) { c.PhotoQuota, err = parseQuota(v); return err }},
 		{name: "DERMFOLLOW_STORE_TIMEOUT", def: "60s", help: "how long storing one received photo may take before its upload answers 503",
@@ -235,12 +235,12 @@ func operationVars() []envVar {
 	}
 }
 
-// parseQuota parses "key=N,..." of the keys link-per-minute, link-photos, link-bytes and
-// step-photos; a key left out keeps its default.
+// parseQuota parses "key=N,..." of the keys link-per-minute, link-photos, link-bytes,
+// step-photos and step-bytes; a key left out keeps its default.
 func parseQuota(v string) (followup.PhotoQuota, error) {
 	var q followup.PhotoQuota
 	fields := map[string]*int64{"link-per-minute": &q.LinkPerMinute, "link-photos": &q.LinkPhotos, "link-bytes": &q.LinkBytes,
-		"step-photos": &q.StepPhotos}
+		"step-photos": &q.StepPhotos, "step-bytes": &q.StepBytes}
 	for _, kv := range strings.Split(v, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
 			continue
@@ -249,7 +249,7 @@ func parseQuota(v string) (followup.PhotoQuota, error) {
 		dst, known := fields[strings.TrimSpace(k)]
 		val, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
 		if !ok || !known || err != nil || val <= 0 {
-			return q, fmt.Errorf("must be key=number pairs of link-per-minute, link-photos, link-bytes and step-photos, e.g. link-per-minute=30,step-photos=60")
+			return q, fmt.Errorf("must be key=number pairs of link-per-minute, link-photos, link-bytes, step-photos and step-bytes, e.g. link-per-minute=30,step-photos=60")
 		}
 		*dst = val
 	}
