@@ -18,30 +18,6 @@ const AuditContactSettings = "contact_settings_changed"
 // "Mon-Fri 8:00-17:00, Sat 9:00-12:00", not a page.
 const MaxClinicHours = 120
 
-// ClinicContact is how the family reaches the clinic besides the conversation, as its page
-// says it: "messages are read during the clinic's hours (Hours); for anything urgent call
-// Phone". Either may be empty where the clinic set none.
-type ClinicContact struct {
-	Name  string `json:"name"`
-	Phone string `json:"phone"`
-	Hours string `json:"hours"`
-}
-
-// ClinicContact returns the contact of the actor's clinic: for a parent, the clinic of its
-// link (and no other); for a clinic user, their own clinic.
-func (s *Service) ClinicContact(ctx context.Context, a Actor) (ClinicContact, error) {
-	if a.Kind != ActorParent && a.Kind != ActorUser {
-		return ClinicContact{}, Errorf(EUNAUTHORIZED, "open the link the clinic sent you")
-	}
-	var c ClinicContact
-	err := s.pool.QueryRow(ctx, `select name, contact_phone, clinic_hours from clinics where id = $1`, a.ClinicID).
-		Scan(&c.Name, &c.Phone, &c.Hours)
-	if err != nil {
-		return ClinicContact{}, wrap(notFound(err, "clinic"), "clinic contact")
-	}
-	return c, nil
-}
-
 // ContactSettings are what an admin sets of how the clinic is reached: where the notices of
 // new family messages go (MessageInbox, an email address), the phone number for anything
 // urgent and the hours in which messages are read, both shown to families. Empty: none.

@@ -17,8 +17,8 @@ func TestClinicContactSettings(t *testing.T) {
 	_, researcher := mustUser(t, f.svc, f.clinic.ID, RoleResearcher)
 	parent := f.parent(t)
 
-	if c, err := f.svc.ClinicContact(ctx, parent); err != nil || c.Phone != "" || c.Hours != "" || c.Name != f.clinic.Name {
-		t.Fatalf("contact before any setting = %+v, %v", c, err)
+	if h, err := f.svc.ParentHome(ctx, parent); err != nil || h.Clinic.Phone != "" || h.Clinic.Hours != "" || h.Clinic.Name != f.clinic.Name {
+		t.Fatalf("contact before any setting = %+v, %v", h.Clinic, err)
 	}
 	in := ContactSettings{MessageInbox: "  Messages@Clinic.Example ", Phone: " +86 10 1234 5678 ", Hours: " Mon-Fri 8:00-17:00 "}
 	out, err := f.svc.SetContactSettings(ctx, admin, in)
@@ -31,13 +31,10 @@ func TestClinicContactSettings(t *testing.T) {
 			t.Errorf("settings read by %s = %+v, %v", a.Role, got, err)
 		}
 	}
-	c, err := f.svc.ClinicContact(ctx, parent)
-	if err != nil || c != (ClinicContact{Name: f.clinic.Name, Phone: want.Phone, Hours: want.Hours}) {
-		t.Fatalf("the family's contact = %+v, %v", c, err)
-	}
-	// The family's page (ParentHome) shows the same phone.
-	if h, err := f.svc.ParentHome(ctx, parent); err != nil || h.Clinic.Phone != want.Phone {
-		t.Fatalf("parent home phone = %q, %v", h.Clinic.Phone, err)
+	// The family's page (ParentHome) shows the phone and the hours.
+	if h, err := f.svc.ParentHome(ctx, parent); err != nil || h.Clinic.Name != f.clinic.Name || h.Clinic.Phone != want.Phone ||
+		h.Clinic.Hours != want.Hours {
+		t.Fatalf("the family's contact = %+v, %v", h.Clinic, err)
 	}
 	// The change is audited with which fields changed, never their values.
 	var detail string
@@ -56,10 +53,9 @@ func TestClinicContactSettings(t *testing.T) {
 		t.Errorf("%d audit events after an unchanged save, want 1", n)
 	}
 
-	// Another clinic's link sees its own clinic's contact, not this one's.
+	// Another clinic reads as its own: nothing of this one's.
 	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "UTC")
-	if c, err := f.svc.ClinicContact(ctx, Actor{Kind: ActorParent, ID: uuid.New(), ClinicID: other.ID, Procedure: uuid.New()}); err != nil ||
-		c.Phone != "" || c.Name != other.Name {
+	if c, err := f.svc.Clinic(ctx, other.ID); err != nil || c.ContactPhone != "" || c.Hours != "" {
 		t.Fatalf("the other clinic's contact = %+v, %v", c, err)
 	}
 
@@ -69,7 +65,6 @@ func TestClinicContactSettings(t *testing.T) {
 	wantCode(t, "parent sets", second(f.svc.SetContactSettings(ctx, parent, want)), EUNAUTHORIZED)
 	wantCode(t, "researcher reads", second(f.svc.ContactSettings(ctx, researcher)), EFORBIDDEN)
 	wantCode(t, "parent reads the settings", second(f.svc.ContactSettings(ctx, parent)), EUNAUTHORIZED)
-	wantCode(t, "system reads the contact", second(f.svc.ClinicContact(ctx, SystemActor(f.clinic.ID))), EUNAUTHORIZED)
 
 	// Bad input: refused with the field named, nothing changed.
 	for _, bad := range []struct {

@@ -23,6 +23,7 @@ type Clinic struct {
 	TimeZone     string // IANA name, e.g. Asia/Shanghai
 	ContactPhone string
 	ContactEmail string
+	Hours        string // when the clinic reads the families' messages (ContactSettings)
 	// Location is TimeZone loaded; schedules and "today" are computed in it.
 	Location *time.Location
 }
@@ -107,12 +108,12 @@ func (s *Service) clinicWhere(ctx context.Context, where string, arg any) (Clini
 
 // clinicColumns are scanned by Clinic.dest.
 const (
-	clinicColumns = `id, name, time_zone, contact_phone, contact_email`
+	clinicColumns = `id, name, time_zone, contact_phone, contact_email, clinic_hours`
 	clinicSQL     = `select ` + clinicColumns + ` from clinics where `
 )
 
 func (c *Clinic) dest() []any {
-	return []any{&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail}
+	return []any{&c.ID, &c.Name, &c.TimeZone, &c.ContactPhone, &c.ContactEmail, &c.Hours}
 }
 
 // locate sets Location from TimeZone.

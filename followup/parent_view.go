@@ -28,7 +28,7 @@ type ParentClinic struct {
 	Name     string
 	Phone    string
 	Email    string
-	Hours    string // when messages are read (ClinicContact); ParentHome leaves it empty
+	Hours    string // when messages are read
 	Location *time.Location
 }
 
@@ -56,13 +56,14 @@ func (s *Service) ParentHome(ctx context.Context, a Actor) (ParentHome, error) {
 	h := ParentHome{
 		FirstName:         patient.FirstName(),
 		PreferredLanguage: patient.PreferredLanguage,
-		Clinic:            ParentClinic{Name: clinic.Name, Phone: clinic.ContactPhone, Email: clinic.ContactEmail, Location: clinic.Location},
-		View:              v,
-		Title:             p.Title,
-		Instructions:      p.Instructions,
-		Labels:            map[string]protocols.Text{},
-		Aftercare:         map[string]protocols.Text{},
-		Now:               s.now(),
+		Clinic: ParentClinic{Name: clinic.Name, Phone: clinic.ContactPhone, Email: clinic.ContactEmail, Hours: clinic.Hours,
+			Location: clinic.Location},
+		View:         v,
+		Title:        p.Title,
+		Instructions: p.Instructions,
+		Labels:       map[string]protocols.Text{},
+		Aftercare:    map[string]protocols.Text{},
+		Now:          s.now(),
 	}
 	for _, tp := range p.Timepoints {
 		h.Labels[tp.Key] = tp.Label

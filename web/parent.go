@@ -84,11 +84,6 @@ func (h *parentPages) renderHome(c echo.Context, status int, ps parentSession, a
 	if err != nil {
 		return err
 	}
-	contact, err := h.s.svc.ClinicContact(ctx, a)
-	if err != nil {
-		return err
-	}
-	home.Clinic.Hours = contact.Hours
 	thread, err := h.s.conv.FamilyThread(ctx, a, conversation.Page{Before: c.QueryParam("before")})
 	if followup.ErrorCode(err) == followup.EINVALID { // a cursor that is not one: the newest
 		thread, err = h.s.conv.FamilyThread(ctx, a, conversation.Page{})
