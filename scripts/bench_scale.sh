@@ -9,8 +9,8 @@
 #      the measured pages read rows only);
 #
 # then loads each page (the worklist, its next page, its search and a state filter, a
-# timeline, a patient page, the API's lists) with concurrent clients, page by page, the two
-# sizes in turn (loadtest scale), so that the small size, the large one's baseline, is measured
+# timeline, a patient page, the API's lists) with concurrent clients, page by page in rounds, the
+# two sizes in turn in each round (loadtest scale), so that the small size, the large one's baseline, is measured
 # under the same load of the rest of the machine; stops the servers and explains each
 # background statement and each page's statements at both sizes with EXPLAIN (ANALYZE,
 # BUFFERS), JIT off and on, custom and generic plans, and sizes the audit table (followup/export's
@@ -19,7 +19,7 @@
 # of it the large size: generating and loading it takes 3 to 5 minutes, its page loads 4.
 #
 # It drops its databases and removes its folder when done. Knobs (environment): SCALE_CLIENTS
-# (8), SCALE_SECONDS (20, per page), BENCH_KEEP=1 (keep the work folder and the databases).
+# (8), SCALE_SECONDS (20, per page and size, over its 4 rounds), BENCH_KEEP=1 (keep the work folder and the databases).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -178,7 +178,7 @@ main() {
 	serve small
 	serve large
 	settle "pages"
-	say "pages: $SCALE_CLIENTS clients, ${SCALE_SECONDS}s per page and size, the sizes in turn"
+	say "pages: $SCALE_CLIENTS clients, ${SCALE_SECONDS}s per page and size in 4 rounds, the sizes in turn"
 	LOADTEST_PASSWORD=$password LOADTEST_TOKEN_SMALL=$token_small LOADTEST_TOKEN_LARGE=$token_large "$work/loadtest" scale \
 		-target "small=$base_small,$server_small,$results/summary-small.json" \
 		-target "large=$base_large,$server_large,$results/summary-large.json" \

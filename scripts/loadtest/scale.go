@@ -58,7 +58,9 @@ type scalePage struct {
 	Name  string     `json:"name"`
 	Path  string     `json:"path"`
 	Bytes int        `json:"bytes"`
-	Load  loadResult `json:"load"`
+	Load  loadResult `json:"load"` // over the rounds (mergeRounds)
+	// Rounds are the page's loads at this size, one per round, in their order.
+	Rounds []loadResult `json:"rounds,omitempty"`
 }
 
 // The pages of the benchmark, in the order of the document.
@@ -97,10 +99,12 @@ type scaleTargetPage struct {
 	bearer     bool
 }
 
-// cmdScale loads the pages of each size's server, page by page, the sizes in turn (which size
-// goes first alternates from one page to the next), so that the two loads of a page run a
-// minute apart at most on a machine whose other work changes: the small size is the large
-// one's baseline.
+// cmdScale loads the pages of each size's server, page by page, in rounds: each round loads the
+// page at every size in turn (which size goes first alternates from one round to the next), so
+// that the loads of a page at the two sizes are interleaved seconds apart on a machine whose
+// other work changes: the small size is the large one's baseline. A page's figures are the
+// median over its rounds of each round's (see mergeRounds), so that a burst of other work on
+// the machine during one round moves the figure of neither size.
 //
 //	-target small=http://127.0.0.1:P1,PID1,summary-small.json -target large=...
 func cmdScale(args []string) error {
@@ -109,14 +113,15 @@ func cmdScale(args []string) error {
 	fs.Var(&targets, "target", "SIZE=BASE_URL,SERVER_PID,SUMMARY_JSON (repeat for each size; the token in LOADTEST_TOKEN_SIZE)")
 	email := fs.String("email", "", "a clinician of each size's measured clinic (password in LOADTEST_PASSWORD)")
 	c := fs.Int("c", 8, "concurrent clients")
-	n := fs.Int("n", 100000, "timed requests at most, per page")
-	warmup := fs.Int("warmup", 16, "untimed requests first, per page")
-	duration := fs.Duration("duration", 20*time.Second, "stop starting requests after this long, per page")
+	n := fs.Int("n", 100000, "timed requests at most, per page and round")
+	warmup := fs.Int("warmup", 16, "untimed requests first, per page and round")
+	duration := fs.Duration("duration", 20*time.Second, "the timed load of a page at one size, over all its rounds")
+	rounds := fs.Int("rounds", 4, "rounds per page: the duration is shared between them")
 	outDir := fs.String("out", "", "directory for pages-SIZE.json")
 	fs.Parse(args)
 	password := os.Getenv("LOADTEST_PASSWORD")
-	if *email == "" || *outDir == "" || password == "" || len(targets) == 0 || *c < 1 || *n < 1 {
-		return errors.New("-target, -email, -out, -c >= 1, -n >= 1 and LOADTEST_PASSWORD are required")
+	if *email == "" || *outDir == "" || password == "" || len(targets) == 0 || *c < 1 || *n < 1 || *rounds < 1 {
+		return errors.New("-target, -email, -out, -c >= 1, -n >= 1, -rounds >= 1 and LOADTEST_PASSWORD are required")
 	}
 	var all []*scaleTarget
 	for _, spec := range targets {
@@ -126,37 +131,35 @@ func cmdScale(args []string) error {
 		}
 		all = append(all, t)
 	}
-	none := ""
+	round := *duration / time.Duration(*rounds)
 	for i := range all[0].pages {
-		order := slices.Clone(all)
-		if i%2 == 1 {
-			slices.Reverse(order)
+		loads := make([][]loadResult, len(all))
+		for r := range *rounds {
+			for k := range all {
+				if (i+r)%2 == 1 {
+					k = len(all) - 1 - k
+				}
+				res, err := all[k].load(i, loadFlags{c: c, n: n, warmup: warmup, duration: &round, out: outDir})
+				if err != nil {
+					return err
+				}
+				loads[k] = append(loads[k], res)
+			}
 		}
-		for _, t := range order {
-			p := t.pages[i]
-			cpu := fmt.Sprintf("server=%d", t.pid)
-			lf := loadFlags{files: &none, c: c, n: n, warmup: warmup, duration: duration, cpu: &cpu, out: outDir}
-			get := t.b.get(p.path)
-			if p.bearer {
-				get = t.api.get(p.path)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			body, err := fetchOnce(ctx, t.b, t.api, p.path, p.bearer)
-			cancel()
+		for k, t := range all {
+			body, err := t.fetchPage(i)
 			if err != nil {
-				return fmt.Errorf("%s, %s: %w", t.size, p.name, err)
+				return err
 			}
-			r, err := drive(t.size+": "+p.name, lf, [][]byte{{}}, get, "200", t.pid)
-			if err != nil {
-				return fmt.Errorf("%s, %s: %w", t.size, p.name, err)
-			}
+			r := mergeRounds(loads[k])
 			if t.res.IdleRSSKB == 0 || r.IdleRSSKB < t.res.IdleRSSKB {
 				t.res.IdleRSSKB = r.IdleRSSKB
 			}
 			t.res.PeakRSSKB = max(t.res.PeakRSSKB, r.PeakRSSKB, r.HWMKB)
-			t.res.Pages = append(t.res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(body), Load: r})
-			fmt.Fprintf(os.Stderr, "scale: %s, %s: p50 %.1f ms, p99 %.1f ms, %.0f requests/s\n", t.size, p.name, r.P50MS, r.P99MS,
-				float64(r.OK)/r.Seconds)
+			p := t.pages[i]
+			t.res.Pages = append(t.res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(body), Load: r, Rounds: loads[k]})
+			fmt.Fprintf(os.Stderr, "scale: %s, %s: p50 %.1f ms, p99 %.1f ms, %.0f requests/s (median of %d rounds)\n", t.size, p.name,
+				r.P50MS, r.P99MS, float64(r.OK)/r.Seconds, len(loads[k]))
 		}
 	}
 	for _, t := range all {
@@ -165,6 +168,77 @@ func cmdScale(args []string) error {
 		}
 	}
 	return nil
+}
+
+// fetchPage gets page i once, as a client would: its body and a check that it answers.
+func (t *scaleTarget) fetchPage(i int) ([]byte, error) {
+	p := t.pages[i]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body, err := fetchOnce(ctx, t.b, t.api, p.path, p.bearer)
+	if err != nil {
+		return nil, fmt.Errorf("%s, %s: %w", t.size, p.name, err)
+	}
+	return body, nil
+}
+
+// load runs one round of page i's load against the target's server.
+func (t *scaleTarget) load(i int, lf loadFlags) (loadResult, error) {
+	if _, err := t.fetchPage(i); err != nil {
+		return loadResult{}, err
+	}
+	p := t.pages[i]
+	none, cpu := "", fmt.Sprintf("server=%d", t.pid)
+	lf.files, lf.cpu = &none, &cpu
+	get := t.b.get(p.path)
+	if p.bearer {
+		get = t.api.get(p.path)
+	}
+	r, err := drive(t.size+": "+p.name, lf, [][]byte{{}}, get, "200", t.pid)
+	if err != nil {
+		return r, fmt.Errorf("%s, %s: %w", t.size, p.name, err)
+	}
+	return r, nil
+}
+
+// mergeRounds is one page's load at one size over its rounds: the requests, bytes, seconds,
+// CPU and failures summed, the memory's extremes, and each latency figure the median of the
+// rounds' (the upper median for an even count, the more demanding).
+func mergeRounds(rs []loadResult) loadResult {
+	m := rs[0]
+	m.Statuses, m.CPUSeconds, m.Errors = map[string]int{}, map[string]float64{}, nil
+	m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds, m.MachineBusyPct = 0, 0, 0, 0, 0, 0
+	for _, r := range rs {
+		m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds = m.Requests+r.Requests, m.OK+r.OK, m.Failed+r.Failed, m.Bytes+r.Bytes, m.Seconds+r.Seconds
+		m.MachineBusyPct += r.MachineBusyPct / float64(len(rs))
+		for k, v := range r.Statuses {
+			m.Statuses[k] += v
+		}
+		for k, v := range r.CPUSeconds {
+			m.CPUSeconds[k] += v
+		}
+		m.Errors = append(m.Errors, r.Errors...)
+		m.IdleRSSKB, m.PeakRSSKB, m.HWMKB = min(m.IdleRSSKB, r.IdleRSSKB), max(m.PeakRSSKB, r.PeakRSSKB), max(m.HWMKB, r.HWMKB)
+		m.MaxMS = max(m.MaxMS, r.MaxMS)
+		if r.StoppedBy == "count" {
+			m.StoppedBy = "count"
+		}
+	}
+	median := func(f func(r loadResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m.P50MS = median(func(r loadResult) float64 { return r.P50MS })
+	m.P95MS = median(func(r loadResult) float64 { return r.P95MS })
+	m.P99MS = median(func(r loadResult) float64 { return r.P99MS })
+	if m.Seconds > 0 {
+		m.PhotosPerS, m.MBPerS = float64(m.OK)/m.Seconds, float64(m.Bytes)/m.Seconds/1e6
+	}
+	return m
 }
 
 // multiFlag is a flag that may be given more than once.
