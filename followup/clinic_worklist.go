@@ -261,18 +261,18 @@ func (q worklistQuery) sql() string {
 	key := "(rank, performed_at, procedure_id) " + cmp + " ($4::integer, $5::timestamptz, $6::uuid)"
 	if q.search {
 		return q.withItems(q.searchRanked()+`, page as (
-			select procedure_id, rank, performed_at from ranked
+			select procedure_id, rank, performed_at, overdue, due_today from ranked
 			where `+q.rankedFilter()+` and `+key+`
 			order by `+order("rank")+` limit $7)`, dir)
 	}
 	sql := q.urgent() + `, page as (
-		(select procedure_id, rank, performed_at from urgent
+		(select procedure_id, rank, performed_at, overdue, due_today from urgent
 		where ` + q.rankedFilter() + ` and ` + key + `
 		order by ` + order("rank") + ` limit $7)`
 	if q.state != WorklistOverdue && q.state != WorklistDueToday {
 		// The rest, in index order, leaving out the urgent ones read above.
 		sql += ` union all
-		(select procedure_id, review_rank, performed_at from worklist_entries
+		(select procedure_id, review_rank, performed_at, 0, 0 from worklist_entries
 		where clinic_id = $1 and status = 'active' and ` + q.entryFilter() + `
 			and (review_rank, performed_at, procedure_id) ` + cmp + ` ($4::integer, $5::timestamptz, $6::uuid)
 			and not (procedure_id = any (array(select procedure_id from urgent)))
@@ -300,12 +300,14 @@ func (q worklistQuery) counts() string {
 }
 
 // withItems completes the statement: the page (sql, its CTEs up to page, whose rows are
-// procedure_id, rank and performed_at, the list's time key), cut to its size, with the counts
-// and each item's procedure, patient and states.
+// procedure_id, rank, performed_at, the list's time key, and the procedure's gaps overdue and
+// due today), cut to its size, with the counts and each item's procedure, patient and states.
+// The page's rows carry their gaps' counts so that nothing is joined to the clinic's urgent
+// set per item.
 func (q worklistQuery) withItems(sql, dir string) string {
 	// The page's rows are cut to the page before anything is joined to them.
 	return sql + `, top as materialized (
-			select procedure_id, rank, performed_at from page
+			select procedure_id, rank, performed_at, overdue, due_today from page
 			order by rank ` + dir + `, performed_at ` + dir + `, procedure_id ` + dir + ` limit $7),
 		counts as materialized (` + q.counts() + `)
 		select c.total, c.overdue, c.due_today, c.unreviewed, c.failed, c.waiting, i.id, i.patient_id, i.display_name,
@@ -313,13 +315,12 @@ func (q worklistQuery) withItems(sql, dir string) string {
 			i.reminder_failed, i.rank, i.unanswered, i.waiting_since, i.sort_at
 		from counts c left join (
 			select pr.id, pa.id as patient_id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
-				coalesce(g.overdue, 0) as overdue, coalesce(g.due_today, 0) as due_today, e.unreviewed, e.last_received,
+				top.overdue, top.due_today, e.unreviewed, e.last_received,
 				e.reminder_failed, e.unanswered, e.waiting_since, top.rank, top.performed_at as sort_at, top.procedure_id as sort_id
 			from top
 			join worklist_entries e on e.procedure_id = top.procedure_id
 			join procedures pr on pr.id = top.procedure_id and pr.clinic_id = $1
-			join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id
-			left join gaps g on g.procedure_id = top.procedure_id) i on true
+			join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id) i on true
 		order by i.rank ` + dir + `, i.sort_at ` + dir + `, i.sort_id ` + dir
 }
 
