@@ -238,7 +238,7 @@ func (s *Service) PatientList(ctx context.Context, a Actor, f PatientListFilter)
 	var w where
 	w.add("clinic_id = %", a.ClinicID)
 	if search := strings.TrimSpace(f.Search); search != "" {
-		w.add2("(lower(display_name) like % or mrn = %)", likeContains(search), search)
+		w.add2("(lower(display_name) like % or mrn = %)", ContainsPattern(search), search)
 	}
 	if f.Cursor != "" {
 		c, err := ParseCursor(f.Cursor)

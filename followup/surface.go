@@ -3,6 +3,7 @@ package followup
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// What the capability packages (accounts, reminders, export) use of the core, beyond its
+// What the capability packages (accounts, reminders, export, worklist, ...) use of the core, beyond its
 // types and errors: a few functions named for what they do.
 
 // Audit appends an event to the audit log in tx, the transaction of the change it records:
@@ -104,6 +105,16 @@ func MakeParentLink(ctx context.Context, tx pgx.Tx, clinic, procedure uuid.UUID,
 	err = audit(ctx, tx, SystemActor(clinic), AuditEvent{Action: AuditLinkCreated, TargetKind: "parent_link", TargetID: id,
 		Detail: d})
 	return id, token, err
+}
+
+// Now is the service's clock: what the schedules, the worklist and the reminders take for the
+// present (tests set it through Config.Now).
+func (s *Service) Now() time.Time { return s.now() }
+
+// ContainsPattern is a LIKE pattern matching any lower-cased text that contains s (trimmed)
+// literally: the searches by part of a patient's name.
+func ContainsPattern(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
 }
 
 // Zone is the time zone of a clinic by its IANA name, loaded once per process (see zones).

@@ -51,7 +51,7 @@ func (s *Service) ListProcedures(ctx context.Context, a Actor, f ProcedureFilter
 		w.add("pr.status = %", f.Status)
 	}
 	if strings.TrimSpace(f.Search) != "" {
-		w.add("lower(pa.display_name) like %", likeContains(f.Search))
+		w.add("lower(pa.display_name) like %", ContainsPattern(f.Search))
 	}
 	rows, err := s.pool.Query(ctx, `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status
 		from procedures pr join patients pa on pa.id = pr.patient_id and pa.clinic_id = pr.clinic_id

@@ -9,13 +9,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // worklistData is the worklist page: the filter links with their counts, the rows and the
 // links to the pages around this one.
 type worklistData struct {
-	followup.Worklist
+	worklist.Page
 	State, Search    string
 	Filters          []worklistFilter
 	PrevURL, NextURL string
@@ -41,11 +42,11 @@ type worklistFilter struct {
 
 // worklistLabels are the catalogue keys of the worklist's filters.
 var worklistLabels = map[string]string{
-	followup.WorklistNewMessage:     "cl_state_new_message",
-	followup.WorklistOverdue:        "cl_state_overdue",
-	followup.WorklistDueToday:       "cl_state_due_today",
-	followup.WorklistUnreviewed:     "cl_state_unreviewed",
-	followup.WorklistReminderFailed: "cl_state_reminder_failed",
+	worklist.NewMessage:     "cl_state_new_message",
+	worklist.Overdue:        "cl_state_overdue",
+	worklist.DueToday:       "cl_state_due_today",
+	worklist.Unreviewed:     "cl_state_unreviewed",
+	worklist.ReminderFailed: "cl_state_reminder_failed",
 }
 
 // worklist is GET /: the clinic's active follow-ups, most urgent first, a page at a time
@@ -56,19 +57,19 @@ func (s *Server) worklist(c echo.Context) error {
 	if a.IsUser(followup.RoleResearcher) {
 		return s.page(c, http.StatusOK, tr(clinicLang(c), "cl_title_research"), researcherPage())
 	}
-	f := followup.WorklistFilter{State: c.QueryParam("state"), Search: c.QueryParam("q"),
+	f := worklist.Filter{State: c.QueryParam("state"), Search: c.QueryParam("q"),
 		After: c.QueryParam("after"), Before: c.QueryParam("before")}
 	if len(f.Search) > 200 {
 		return followup.Errorf(followup.EINVALID, "the search is too long")
 	}
-	wl, err := s.svc.ClinicWorklist(c.Request().Context(), a, f)
+	wl, err := s.worklists.ClinicWorklist(c.Request().Context(), a, f)
 	if err != nil {
 		return err
 	}
-	d := worklistData{Worklist: wl, State: f.State, Search: f.Search, Protocols: s.svc.Protocols()}
+	d := worklistData{Page: wl, State: f.State, Search: f.Search, Protocols: s.svc.Protocols()}
 	lang := clinicLang(c)
 	d.Filters = append(d.Filters, worklistFilter{State: "", Label: tr(lang, "cl_state_all"), Count: wl.Total, Current: f.State == ""})
-	for _, st := range followup.WorklistStates() {
+	for _, st := range worklist.States() {
 		d.Filters = append(d.Filters, worklistFilter{State: st, Label: tr(lang, worklistLabels[st]), Count: wl.Counts[st], Current: f.State == st})
 	}
 	if wl.Prev != "" {
@@ -267,7 +268,7 @@ func (s *Server) enrolSave(c echo.Context) error {
 
 // messageBadge says how many of the family's messages wait for an answer, and for how long,
 // in the page's language.
-func messageBadge(ctx context.Context, it followup.WorklistItem) string {
+func messageBadge(ctx context.Context, it worklist.Item) string {
 	s := msgn(ctx, "cl_new_messages_n", it.Unanswered)
 	if it.WaitingSince != nil {
 		s += " · " + msgf(ctx, "cl_waiting", waited(ctx, time.Since(*it.WaitingSince)))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/conversation"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
@@ -90,7 +91,7 @@ func TestClinicConversation(t *testing.T) {
 	py, pm, pd := time.Now().Add(-36 * time.Hour).In(sh).Date()
 	day := strconv.Itoa(int(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Sub(time.Date(py, pm, pd, 0, 0, 0, 0, time.UTC)).Hours() / 24))
 
-	wl := b.get("/?state=" + followup.WorklistNewMessage)
+	wl := b.get("/?state=" + worklist.NewMessage)
 	if wl.status != 200 || !strings.Contains(wl.body, "Xiaoming Wang") || !strings.Contains(wl.body, `class="badge message"`) ||
 		!strings.Contains(wl.body, `data-state="new_message">New message <span class="cl-count">1</span>`) {
 		t.Errorf("worklist New message = %d, lists the procedure %v", wl.status, strings.Contains(wl.body, "Xiaoming Wang"))
@@ -146,7 +147,7 @@ func TestClinicConversation(t *testing.T) {
 	if strings.Contains(p.body, "msg-handle-button") {
 		t.Error("a handled message still has its Mark handled button")
 	}
-	if wl := b.get("/?state=" + followup.WorklistNewMessage); strings.Contains(wl.body, "Xiaoming Wang") {
+	if wl := b.get("/?state=" + worklist.NewMessage); strings.Contains(wl.body, "Xiaoming Wang") {
 		t.Error("the worklist still lists the answered procedure under New message")
 	}
 }

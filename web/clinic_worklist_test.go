@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 )
 
 var (
@@ -23,7 +24,7 @@ func TestClinicWorklistPages(t *testing.T) {
 	t.Parallel()
 	f := newClinicFixture(t)
 	ctx := clinicCtx(t)
-	const extra = followup.WorklistPageSize + 3
+	const extra = worklist.PageSize + 3
 	for i := range extra {
 		p, err := f.svc.CreatePatient(ctx, f.clinicianActor, followup.NewPatient{DisplayName: fmt.Sprintf("Paging Child %02d", i),
 			BirthDate: "2024-05-05", GuardianPhone: "+86 139 1234 5678"})
@@ -40,9 +41,9 @@ func TestClinicWorklistPages(t *testing.T) {
 	rows := func(body string) int { return strings.Count(body, `class="wl-row"`) }
 	first := b.get("/")
 	total := worklistAllCount.FindStringSubmatch(first.body)
-	if first.status != 200 || total == nil || total[1] != fmt.Sprint(extra+1) || rows(first.body) != followup.WorklistPageSize {
+	if first.status != 200 || total == nil || total[1] != fmt.Sprint(extra+1) || rows(first.body) != worklist.PageSize {
 		t.Fatalf("first page: %d, total %v, %d rows; want %d in all, %d on the page", first.status, total, rows(first.body), extra+1,
-			followup.WorklistPageSize)
+			worklist.PageSize)
 	}
 	if worklistPrevLink.MatchString(first.body) {
 		t.Error("the first page links to a previous one")
@@ -52,7 +53,7 @@ func TestClinicWorklistPages(t *testing.T) {
 		t.Fatal("the first page has no next link")
 	}
 	second := b.get(html.UnescapeString(next[1]))
-	if second.status != 200 || rows(second.body) != extra+1-followup.WorklistPageSize || worklistNextLink.MatchString(second.body) {
+	if second.status != 200 || rows(second.body) != extra+1-worklist.PageSize || worklistNextLink.MatchString(second.body) {
 		t.Fatalf("second page: %d, %d rows, next %v", second.status, rows(second.body), worklistNextLink.FindStringSubmatch(second.body))
 	}
 	if c := worklistAllCount.FindStringSubmatch(second.body); c == nil || c[1] != total[1] {
@@ -63,7 +64,7 @@ func TestClinicWorklistPages(t *testing.T) {
 		t.Fatal("the second page has no previous link")
 	}
 	back := b.get(html.UnescapeString(prev[1]))
-	if back.status != 200 || rows(back.body) != followup.WorklistPageSize || worklistPrevLink.MatchString(back.body) {
+	if back.status != 200 || rows(back.body) != worklist.PageSize || worklistPrevLink.MatchString(back.body) {
 		t.Errorf("back to the first page: %d, %d rows", back.status, rows(back.body))
 	}
 	if first.body[strings.Index(first.body, `<table`):] != back.body[strings.Index(back.body, `<table`):] {

@@ -22,6 +22,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -77,6 +78,7 @@ type Server struct {
 	reminders     *reminders.Service
 	export        *export.Service
 	conv          *conversation.Service
+	worklists     *worklist.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -109,15 +111,16 @@ func New(cfg Config) (*Server, error) {
 		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
 		clientLimits: defaultClientLimits(), forms: newFormTokens(cfg.SecretKey)}
 	s.uploadSlots = newUploadSlots(&s.clientLimits)
+	pool := cfg.Pool
+	if pool == nil {
+		pool, _ = cfg.DB.(*pgxpool.Pool)
+	}
 	if s.conv = cfg.Conversation; s.conv == nil {
-		pool := cfg.Pool
-		if pool == nil {
-			pool, _ = cfg.DB.(*pgxpool.Pool)
-		}
 		if s.conv, err = conversation.New(conversation.Config{Pool: pool, Logger: cfg.Logger, Notices: cfg.Reminders}); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}
+	s.worklists = worklist.New(cfg.Service, pool)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
@@ -37,34 +38,34 @@ func TestWorklistNewMessages(t *testing.T) {
 			first = append(first, m.ID)
 		}
 	}
-	worklist := func(fl followup.WorklistFilter) followup.Worklist {
+	messages := func(fl worklist.Filter) worklist.Page {
 		t.Helper()
-		fl.State = followup.WorklistNewMessage
-		wl, err := f.core.ClinicWorklist(ctx, f.clinician, fl)
+		fl.State = worklist.NewMessage
+		wl, err := worklist.New(f.core, f.pool).ClinicWorklist(ctx, f.clinician, fl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return wl
 	}
-	ids := func(wl followup.Worklist) []uuid.UUID {
+	ids := func(wl worklist.Page) []uuid.UUID {
 		var out []uuid.UUID
 		for _, it := range wl.Items {
 			out = append(out, it.ID)
 		}
 		return out
 	}
-	wl := worklist(followup.WorklistFilter{})
-	if want := []uuid.UUID{procs[2], procs[0], procs[1]}; !slices.Equal(ids(wl), want) || wl.Counts[followup.WorklistNewMessage] != 3 {
-		t.Fatalf("new messages = %v (count %d), want %v (3)", ids(wl), wl.Counts[followup.WorklistNewMessage], want)
+	wl := messages(worklist.Filter{})
+	if want := []uuid.UUID{procs[2], procs[0], procs[1]}; !slices.Equal(ids(wl), want) || wl.Counts[worklist.NewMessage] != 3 {
+		t.Fatalf("new messages = %v (count %d), want %v (3)", ids(wl), wl.Counts[worklist.NewMessage], want)
 	}
-	if it := wl.Items[1]; it.Unanswered != 2 || it.WaitingSince == nil || !it.Has(followup.WorklistNewMessage) {
+	if it := wl.Items[1]; it.Unanswered != 2 || it.WaitingSince == nil || !it.Has(worklist.NewMessage) {
 		t.Errorf("family 0's item = %+v", it)
 	}
 	// One at a time, forward and back.
 	var paged []uuid.UUID
-	fl := followup.WorklistFilter{Limit: 1}
+	fl := worklist.Filter{Limit: 1}
 	for range 4 {
-		page := worklist(fl)
+		page := messages(fl)
 		paged = append(paged, ids(page)...)
 		if page.Next == "" {
 			break
@@ -74,13 +75,13 @@ func TestWorklistNewMessages(t *testing.T) {
 	if !slices.Equal(paged, ids(wl)) {
 		t.Errorf("paged = %v, want %v", paged, ids(wl))
 	}
-	back := worklist(followup.WorklistFilter{Limit: 1, Before: worklist(followup.WorklistFilter{Limit: 1, After: worklist(followup.WorklistFilter{Limit: 1}).Next}).Prev})
+	back := messages(worklist.Filter{Limit: 1, Before: messages(worklist.Filter{Limit: 1, After: messages(worklist.Filter{Limit: 1}).Next}).Prev})
 	if !slices.Equal(ids(back), []uuid.UUID{procs[2]}) {
 		t.Errorf("back to the first page = %v", ids(back))
 	}
 	// A search keeps the order and counts its own matches.
-	if s := worklist(followup.WorklistFilter{Search: "ming"}); !slices.Equal(ids(s), []uuid.UUID{procs[1]}) || s.Counts[followup.WorklistNewMessage] != 1 {
-		t.Errorf("search = %v (count %d)", ids(s), s.Counts[followup.WorklistNewMessage])
+	if s := messages(worklist.Filter{Search: "ming"}); !slices.Equal(ids(s), []uuid.UUID{procs[1]}) || s.Counts[worklist.NewMessage] != 1 {
+		t.Errorf("search = %v (count %d)", ids(s), s.Counts[worklist.NewMessage])
 	}
 
 	// Family 2's is answered, one of family 0's handled (the other still waits), family 1's
@@ -94,16 +95,16 @@ func TestWorklistNewMessages(t *testing.T) {
 	if err := f.core.SetStatus(ctx, f.clinician, procs[1], followup.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
-	wl = worklist(followup.WorklistFilter{})
-	if !slices.Equal(ids(wl), []uuid.UUID{procs[0]}) || wl.Counts[followup.WorklistNewMessage] != 1 || wl.Items[0].Unanswered != 1 {
-		t.Errorf("after answers = %v (count %d)", ids(wl), wl.Counts[followup.WorklistNewMessage])
+	wl = messages(worklist.Filter{})
+	if !slices.Equal(ids(wl), []uuid.UUID{procs[0]}) || wl.Counts[worklist.NewMessage] != 1 || wl.Items[0].Unanswered != 1 {
+		t.Errorf("after answers = %v (count %d)", ids(wl), wl.Counts[worklist.NewMessage])
 	}
-	all, err := f.core.ClinicWorklist(ctx, f.clinician, followup.WorklistFilter{})
+	all, err := worklist.New(f.core, f.pool).ClinicWorklist(ctx, f.clinician, worklist.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all.Counts[followup.WorklistNewMessage] != 1 {
-		t.Errorf("unfiltered count = %d", all.Counts[followup.WorklistNewMessage])
+	if all.Counts[worklist.NewMessage] != 1 {
+		t.Errorf("unfiltered count = %d", all.Counts[worklist.NewMessage])
 	}
 
 	// A concern photo: one more photo to review, and no step of the schedule is filled by it.
@@ -114,7 +115,7 @@ func TestWorklistNewMessages(t *testing.T) {
 	if after := f.count(t, `select count(*) from worklist_gaps where procedure_id = $1`, procs[3]); after != before {
 		t.Errorf("gaps %d -> %d after a concern photo", before, after)
 	}
-	rev, err := f.core.ClinicWorklist(ctx, f.clinician, followup.WorklistFilter{State: followup.WorklistUnreviewed})
+	rev, err := worklist.New(f.core, f.pool).ClinicWorklist(ctx, f.clinician, worklist.Filter{State: worklist.Unreviewed})
 	if err != nil {
 		t.Fatal(err)
 	}

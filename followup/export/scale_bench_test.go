@@ -21,6 +21,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
@@ -250,12 +251,13 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	lastYear := job
 	lastYear.from = protocols.DateOf(now.AddDate(-1, 0, 0), clinic.Location)
 	key := make([]byte, 32)
-	first, err := svc.ClinicWorklist(ctx, clinician, followup.WorklistFilter{})
+	wl := worklist.New(svc, side.pool)
+	first, err := wl.ClinicWorklist(ctx, clinician, worklist.Filter{})
 	if err != nil {
 		return nil, err
 	}
-	worklist := func(f followup.WorklistFilter) func(context.Context) error {
-		return func(ctx context.Context) error { _, err := svc.ClinicWorklist(ctx, clinician, f); return err }
+	page := func(f worklist.Filter) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := wl.ClinicWorklist(ctx, clinician, f); return err }
 	}
 	side.ops = []scaleOp{
 		{name: "reminder due-scan", what: "reminders.Workers.Scan: the open reminding windows of every clinic", abort: true,
@@ -272,10 +274,10 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 				_, err := exp.exportItems(ctx, lastYear, clinic.Location, key)
 				return err
 			}},
-		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: worklist(followup.WorklistFilter{})},
-		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: worklist(followup.WorklistFilter{After: first.Next})},
-		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: worklist(followup.WorklistFilter{State: followup.WorklistOverdue})},
-		{name: "worklist search", what: "ClinicWorklist with the search term", run: worklist(followup.WorklistFilter{Search: sum.SearchTerm})},
+		{name: "worklist", what: "ClinicWorklist, first page: the page and the counts", run: page(worklist.Filter{})},
+		{name: "worklist, next page", what: "ClinicWorklist after the first page's cursor", run: page(worklist.Filter{After: first.Next})},
+		{name: "worklist, overdue only", what: "ClinicWorklist of the overdue state", run: page(worklist.Filter{State: worklist.Overdue})},
+		{name: "worklist search", what: "ClinicWorklist with the search term", run: page(worklist.Filter{Search: sum.SearchTerm})},
 		{name: "patient page", what: "ListProcedures of one patient",
 			run: func(ctx context.Context) error {
 				_, err := svc.ListProcedures(ctx, clinician, followup.ProcedureFilter{PatientID: sum.Patient})

@@ -1,4 +1,4 @@
-package followup
+package worklist
 
 // waitingPage is the page of the worklist's new-message filter: the active
 // procedures whose family has written without an answer, oldest waiting first, by keyset on

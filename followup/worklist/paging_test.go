@@ -1,4 +1,4 @@
-package followup
+package worklist
 
 import (
 	"crypto/sha256"
@@ -8,18 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // worklistOracle is the worklist computed the slow way, from the rows themselves (the query
 // the worklist ran before its state was kept by triggers, without its LIMIT): every active
 // procedure of the clinic in the worklist's order, with its state.
-func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem {
+func worklistOracle(t *testing.T, f *coreFixture, search string) []Item {
 	t.Helper()
 	now := f.clock.Now()
 	today := dateIn(now, f.clinic)
-	rows, err := f.svc.pool.Query(testCtx(t), `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
+	rows, err := f.pool.Query(testCtx(t), `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
 			coalesce(tp.overdue, 0)::integer, coalesce(tp.due_today, 0)::integer, coalesce(ph.unreviewed, 0)::integer, ph.last_received,
 			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed'
 				and not exists (select 1 from reminders later where later.procedure_id = r.procedure_id
@@ -48,12 +50,12 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem 
 			where m.procedure_id = pr.id and m.kind = 'family' and m.handled_at is null
 		) ms on true
 		where pr.clinic_id = $1 and pr.status = 'active' and (lower(pa.display_name) like $4 or pa.mrn = $5)`,
-		f.clinic.ID, now, today, likeContains(search), strings.TrimSpace(search))
+		f.clinic.ID, now, today, followup.ContainsPattern(search), strings.TrimSpace(search))
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorklistItem, error) {
-		var w WorklistItem
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+		var w Item
 		err := r.Scan(&w.ID, &w.PatientID, &w.PatientName, &w.Protocol, &w.BodySite, &w.PerformedAt, &w.Status,
 			&w.Overdue, &w.DueToday, &w.Unreviewed, &w.LastReceived, &w.ReminderFailed, &w.Unanswered, &w.WaitingSince)
 		w.rank = 4*b2i(w.Overdue > 0) + 2*b2i(w.DueToday > 0) + b2i(w.Unreviewed > 0)
@@ -62,7 +64,7 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []WorklistItem 
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(all, func(a, b WorklistItem) int {
+	slices.SortFunc(all, func(a, b Item) int {
 		if a.rank != b.rank {
 			return b.rank - a.rank
 		}
@@ -81,7 +83,7 @@ func b2i(b bool) int {
 	return 0
 }
 
-func dateIn(t time.Time, c Clinic) string { return t.In(c.Location).Format(time.DateOnly) }
+func dateIn(t time.Time, c followup.Clinic) string { return t.In(c.Location).Format(time.DateOnly) }
 
 // worklistFixture is a clinic with dozens of active procedures in every worklist state and
 // every combination of them that the schedules allow, plus closed ones and another clinic's.
@@ -100,14 +102,14 @@ func newWorklistFixture(t *testing.T) *worklistFixture {
 	protocolsByDay := []string{"surgical-wound", "pws-hemoporfin-pdt", "pdl-vascular-laser"}
 	for i := range 72 {
 		name := fmt.Sprintf("Patient %02d %s", i, []string{"Wang", "Li", "Chen"}[i%3])
-		p, err := f.svc.CreatePatient(ctx, f.clinician, NewPatient{DisplayName: name, BirthDate: "2024-01-01",
+		p, err := f.core.CreatePatient(ctx, f.clinician, followup.NewPatient{DisplayName: name, BirthDate: "2024-01-01",
 			MRN: fmt.Sprintf("MRN-%03d", i), GuardianEmail: "g@example.org"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Performed 0 to 11 days ago, at several hours: every state arises from the schedules.
 		performed := now.Add(-time.Duration(i%12)*24*time.Hour - time.Duration(i%5)*time.Hour)
-		e, err := f.svc.Enrol(ctx, f.clinician, NewProcedure{PatientID: p.ID.String(), Protocol: protocolsByDay[(i/12)%3],
+		e, err := f.core.Enrol(ctx, f.clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: protocolsByDay[(i/12)%3],
 			BodySite: "back", PerformedAt: performed.Format(time.RFC3339)})
 		if err != nil {
 			t.Fatal(err)
@@ -117,32 +119,32 @@ func newWorklistFixture(t *testing.T) *worklistFixture {
 			f.photo(t, e.ID, e.Timepoints[0].Key, e.Timepoints[0].Views[0])
 		}
 		if i%4 == 1 {
-			f.reminder(t, e.ID, e.Timepoints[0].Key, ReminderFailed, "email")
+			f.reminder(t, e.ID, e.Timepoints[0].Key, followup.ReminderFailed, "email")
 		}
 		if i%5 == 2 {
 			f.familyMessage(t, e.ID, 1+i%2)
 		}
 		if i%9 == 4 {
-			if err := f.svc.SetStatus(ctx, f.clinician, e.ID, StatusClosed); err != nil {
+			if err := f.core.SetStatus(ctx, f.clinician, e.ID, followup.StatusClosed); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	// Another clinic's procedures, in the same states, are never listed.
-	other := mustClinic(t, f.svc, "Other "+uuid.NewString()[:8], "Asia/Shanghai")
-	_, outsider := mustUser(t, f.svc, other.ID, RoleClinician)
+	other := mustClinic(t, f.core, "Other "+uuid.NewString()[:8], "Asia/Shanghai")
+	_, outsider := mustUser(t, f.pool, other.ID, followup.RoleClinician)
 	for i := range 6 {
-		p, err := f.svc.CreatePatient(ctx, outsider, NewPatient{DisplayName: "Patient Wang " + fmt.Sprint(i), BirthDate: "2024-01-01",
+		p, err := f.core.CreatePatient(ctx, outsider, followup.NewPatient{DisplayName: "Patient Wang " + fmt.Sprint(i), BirthDate: "2024-01-01",
 			GuardianEmail: "g@example.org"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := f.svc.Enrol(ctx, outsider, NewProcedure{PatientID: p.ID.String(), Protocol: "surgical-wound", BodySite: "back",
+		e, err := f.core.Enrol(ctx, outsider, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "surgical-wound", BodySite: "back",
 			PerformedAt: now.Add(-time.Duration(i) * 24 * time.Hour).Format(time.RFC3339)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+		if _, err := f.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
 				last_error, send_after) values ($1, $2, $3, 'manual', 'email', 'failed', 'x', now())`, other.ID, e.ID, e.Timepoints[0].Key); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +158,7 @@ func (f *worklistFixture) photo(t *testing.T, proc uuid.UUID, tp, view string) u
 	f.seq++
 	sum := sha256.Sum256([]byte(fmt.Sprint(proc, f.seq)))
 	var id uuid.UUID
-	err := f.svc.pool.QueryRow(testCtx(t), `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
+	err := f.pool.QueryRow(testCtx(t), `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
 			content_type, size_bytes, sha256, width, height, source, uploaded_by, received_at)
 		values ($1, $2, $3, $4, $5, $6, 'image/jpeg', 1000, $7, 64, 48, 'clinic', $8, $9) returning id`,
 		f.clinic.ID, proc, tp, view, fmt.Sprintf("worklist-%06d", f.seq), fmt.Sprintf("photos/test-%d", f.seq), sum[:],
@@ -172,13 +174,13 @@ func (f *worklistFixture) photo(t *testing.T, proc uuid.UUID, tp, view string) u
 func (f *worklistFixture) familyMessage(t *testing.T, proc uuid.UUID, n int) {
 	t.Helper()
 	ctx := testCtx(t)
-	l, err := f.svc.CreateLink(ctx, f.clinician, proc, false)
+	l, err := f.core.CreateLink(ctx, f.clinician, proc, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range n {
 		f.seq++
-		if _, err := f.svc.pool.Exec(ctx, `insert into messages (clinic_id, procedure_id, kind, body, parent_link_id, created_at)
+		if _, err := f.pool.Exec(ctx, `insert into messages (clinic_id, procedure_id, kind, body, parent_link_id, created_at)
 			values ($1, $2, 'family', 'a question', $3, $4)`, f.clinic.ID, proc, l.ID, f.clock.Now().Add(time.Duration(f.seq)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +191,7 @@ func (f *worklistFixture) reminder(t *testing.T, proc uuid.UUID, tp, status, cha
 	t.Helper()
 	f.seq++
 	created := f.clock.Now().Add(time.Duration(f.seq) * time.Second)
-	if _, err := f.svc.pool.Exec(testCtx(t), `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+	if _, err := f.pool.Exec(testCtx(t), `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
 			last_error, send_after, sent_at, created_at) values ($1, $2, $3, 'manual', $5, $4, '', $6,
 			case when $4 = 'sent' then $6::timestamptz end, $6)`, f.clinic.ID, proc, tp, status, channel, created); err != nil {
 		t.Fatal(err)
@@ -202,10 +204,10 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	t.Helper()
 	ctx := testCtx(t)
 	oracle := worklistOracle(t, f.coreFixture, search)
-	var want []WorklistItem
+	var want []Item
 	counts := map[string]int{}
 	for _, w := range oracle {
-		for _, st := range WorklistStates() {
+		for _, st := range States() {
 			if w.Has(st) {
 				counts[st]++
 			}
@@ -214,18 +216,18 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 			want = append(want, w)
 		}
 	}
-	if state == WorklistNewMessage { // the oldest waiting first
-		slices.SortFunc(want, func(a, b WorklistItem) int {
+	if state == NewMessage { // the oldest waiting first
+		slices.SortFunc(want, func(a, b Item) int {
 			if c := a.WaitingSince.Compare(*b.WaitingSince); c != 0 {
 				return c
 			}
 			return strings.Compare(a.ID.String(), b.ID.String())
 		})
 	}
-	filter := WorklistFilter{State: state, Search: search, Limit: limit}
-	var pages [][]WorklistItem
+	filter := Filter{State: state, Search: search, Limit: limit}
+	var pages [][]Item
 	for {
-		wl, err := f.svc.ClinicWorklist(ctx, f.clinician, filter)
+		wl, err := f.wl.ClinicWorklist(ctx, f.clinician, filter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +266,7 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	for i := len(pages) - 1; i > 0; i-- {
 		first := pages[i][0]
 		filter.Before = first.cursor().String()
-		wl, err := f.svc.ClinicWorklist(ctx, f.clinician, filter)
+		wl, err := f.wl.ClinicWorklist(ctx, f.clinician, filter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +280,7 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 }
 
 func equalCounts(got, want map[string]int) bool {
-	for _, st := range WorklistStates() {
+	for _, st := range States() {
 		if got[st] != want[st] {
 			return false
 		}
@@ -290,11 +292,11 @@ func equalTimes(a, b *time.Time) bool {
 	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
 
-func sameIDs(a, b []WorklistItem) bool {
+func sameIDs(a, b []Item) bool {
 	return slices.Equal(ids(a), ids(b))
 }
 
-func ids(items []WorklistItem) []uuid.UUID {
+func ids(items []Item) []uuid.UUID {
 	out := make([]uuid.UUID, len(items))
 	for i, w := range items {
 		out[i] = w.ID
@@ -312,7 +314,7 @@ func TestWorklistPagesEveryState(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		oracle := worklistOracle(t, f.coreFixture, "")
-		for _, st := range WorklistStates() {
+		for _, st := range States() {
 			n := 0
 			for _, w := range oracle {
 				if w.Has(st) {
@@ -323,16 +325,16 @@ func TestWorklistPagesEveryState(t *testing.T) {
 				t.Fatalf("%s: only %d procedures are %s: the fixture must hold more than a page (%d) in every state", when, n, st, limit)
 			}
 		}
-		for _, st := range append([]string{""}, WorklistStates()...) {
+		for _, st := range append([]string{""}, States()...) {
 			f.walk(t, st, "", limit)
 		}
 		f.walk(t, "", "wang", limit)
-		f.walk(t, WorklistUnreviewed, "li", 3)
+		f.walk(t, Unreviewed, "li", 3)
 		f.walk(t, "", "MRN-007", limit)
 		f.walk(t, "", "nobody", limit)
 	}
 	check("at the start")
-	if err := triggersMatchRefill(t, f.svc); err != nil {
+	if err := triggersMatchRefill(t, f.pool); err != nil {
 		t.Fatal(err)
 	}
 
@@ -346,19 +348,19 @@ func TestWorklistPagesEveryState(t *testing.T) {
 	for i, id := range f.procs[1:13] {
 		switch i % 4 {
 		case 0:
-			if _, err := f.svc.pool.Exec(ctx, `insert into assessments (clinic_id, procedure_id, timepoint_key, scale_id, level, grader_id)
+			if _, err := f.pool.Exec(ctx, `insert into assessments (clinic_id, procedure_id, timepoint_key, scale_id, level, grader_id)
 				select $1, $2, key, 'x', 'none', $3 from timepoints where procedure_id = $2 order by position limit 1`,
 				f.clinic.ID, id, f.clinician.ID); err != nil {
 				t.Fatal(err)
 			}
 		case 1:
-			if _, err := f.svc.pool.Exec(ctx, `update photos set status = 'withdrawn' where procedure_id = $1`, id); err != nil {
+			if _, err := f.pool.Exec(ctx, `update photos set status = 'withdrawn' where procedure_id = $1`, id); err != nil {
 				t.Fatal(err)
 			}
 		case 2:
 			var key string
 			var views []string
-			if err := f.svc.pool.QueryRow(ctx, `select key, views from timepoints where procedure_id = $1 order by position limit 1`, id).
+			if err := f.pool.QueryRow(ctx, `select key, views from timepoints where procedure_id = $1 order by position limit 1`, id).
 				Scan(&key, &views); err != nil {
 				t.Fatal(err)
 			}
@@ -367,32 +369,32 @@ func TestWorklistPagesEveryState(t *testing.T) {
 			}
 		case 3:
 			var key string
-			if err := f.svc.pool.QueryRow(ctx, `select key from timepoints where procedure_id = $1 order by position limit 1`, id).Scan(&key); err != nil {
+			if err := f.pool.QueryRow(ctx, `select key from timepoints where procedure_id = $1 order by position limit 1`, id).Scan(&key); err != nil {
 				t.Fatal(err)
 			}
-			f.reminder(t, id, key, ReminderSent, "email")
+			f.reminder(t, id, key, followup.ReminderSent, "email")
 		}
 	}
 	// The families of procedures 3 and 8 are answered (handled), that of 4 writes.
-	if _, err := f.svc.pool.Exec(ctx, `update messages set handled_at = $2, handled_by = $3, read_at = $2, read_by = $3
+	if _, err := f.pool.Exec(ctx, `update messages set handled_at = $2, handled_by = $3, read_at = $2, read_by = $3
 		where procedure_id = any($1) and kind = 'family'`, []uuid.UUID{f.procs[3], f.procs[8]}, f.clock.Now(), f.clinician.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.familyMessage(t, f.procs[4], 1)
-	if err := f.svc.SetStatus(ctx, f.clinician, f.procs[20], StatusClosed); err != nil {
+	if err := f.core.SetStatus(ctx, f.clinician, f.procs[20], followup.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.SetStatus(ctx, f.clinician, f.procs[5], StatusActive); err != nil { // reopened: listed again
+	if err := f.core.SetStatus(ctx, f.clinician, f.procs[5], followup.StatusActive); err != nil { // reopened: listed again
 		t.Fatal(err)
 	}
 	check("after changes")
-	if err := triggersMatchRefill(t, f.svc); err != nil {
+	if err := triggersMatchRefill(t, f.pool); err != nil {
 		t.Fatal(err)
 	}
 
 	f.clock.Set(f.clock.Now().Add(3 * 24 * time.Hour))
 	oracle := worklistOracle(t, f.coreFixture, "")
-	for _, st := range append([]string{""}, WorklistStates()...) {
+	for _, st := range append([]string{""}, States()...) {
 		f.walk(t, st, "", limit)
 	}
 	if len(oracle) == 0 {
@@ -402,12 +404,12 @@ func TestWorklistPagesEveryState(t *testing.T) {
 
 // triggersMatchRefill checks that the rows the triggers kept equal those worklist_refill
 // computes from scratch.
-func triggersMatchRefill(t *testing.T, s *Service) error {
+func triggersMatchRefill(t *testing.T, pool *pgxpool.Pool) error {
 	t.Helper()
 	ctx := testCtx(t)
 	snapshot := func() (string, error) {
 		var out string
-		err := s.pool.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
+		err := pool.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
 			select format('%s %s %s %s %s %s %s %s %s %s', procedure_id, clinic_id, patient_id, performed_at, status, unreviewed,
 				last_received, reminder_failed, unanswered, waiting_since) as x from worklist_entries
 			union all select format('gap %s', g.*) from worklist_gaps g
@@ -419,7 +421,7 @@ func triggersMatchRefill(t *testing.T, s *Service) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -452,11 +454,11 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 	// The rows version's triggers lock a row per procedure too, which would hide a missing
 	// lock of the worklist's own: without them (in this test's own database) only the
 	// worklist's lock orders the two.
-	if _, err := f.svc.pool.Exec(ctx, `drop trigger photos_rows_version on photos;
+	if _, err := f.pool.Exec(ctx, `drop trigger photos_rows_version on photos;
 		drop trigger assessments_rows_version on assessments`); err != nil {
 		t.Fatal(err)
 	}
-	grading, err := f.svc.pool.Begin(ctx)
+	grading, err := f.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +470,7 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 	// A photo received before that grade, written while the grade is not yet committed.
 	uploaded := make(chan error, 1)
 	var uploaderPID uint32
-	conn, err := f.svc.pool.Acquire(ctx)
+	conn, err := f.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +502,7 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 			t.Fatal(ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
-		if err := f.svc.pool.QueryRow(ctx, `select exists (select 1 from pg_locks where pid = $1 and not granted)`, uploaderPID).Scan(&waiting); err != nil {
+		if err := f.pool.QueryRow(ctx, `select exists (select 1 from pg_locks where pid = $1 and not granted)`, uploaderPID).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -510,10 +512,10 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 	if err := <-uploaded; err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, f.svc, `select unreviewed from worklist_entries where procedure_id = $1`, f.proc.ID); n != 0 {
+	if n := countRows(t, f.pool, `select unreviewed from worklist_entries where procedure_id = $1`, f.proc.ID); n != 0 {
 		t.Errorf("unreviewed = %d, want 0: the photo was received before the grade", n)
 	}
-	if err := triggersMatchRefill(t, f.svc); err != nil {
+	if err := triggersMatchRefill(t, f.pool); err != nil {
 		t.Error(err)
 	}
 }

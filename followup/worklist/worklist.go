@@ -1,36 +1,63 @@
-package followup
+// Package worklist is the clinic's worklist: the read model of what each active procedure
+// needs from the clinic now (timepoints overdue or due today with views missing, photos
+// waiting for review, a reminder that failed, a family message waiting for an answer), paged
+// by keyset in urgency order with exact totals per state, and searched by name or MRN.
+//
+// What it owns: the worklist's statements (this package) over the tables the core's triggers
+// keep for it (worklist_entries, worklist_gaps, worklist_counts: migrations/00012 and later
+// ones). It writes nothing: every change that moves a procedure on the worklist goes through
+// the core, whose triggers keep those tables in the change's own transaction. From the core
+// it uses actors, errors, cursors, the clinic's time zone and the clock (followup/surface.go).
+//
+//	wl := worklist.New(core, pool)
+//	page, err := wl.ClinicWorklist(ctx, clinician, worklist.Filter{State: worklist.Overdue})
+package worklist
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
-// Worklist states: what a clinician has to look at.
-const (
-	WorklistOverdue        = "overdue"         // a timepoint's window closed with views missing (within the grace days)
-	WorklistDueToday       = "due_today"       // a timepoint is due today (clinic time) with views missing
-	WorklistUnreviewed     = "unreviewed"      // photos arrived after the procedure's latest assessment
-	WorklistReminderFailed = "reminder_failed" // a reminder could not be delivered (see the procedure's outbox)
-	// WorklistNewMessage: the family wrote and no one at the clinic has answered or marked it
-	// handled yet. Its filter lists the oldest waiting first (worklist_waiting.go).
-	WorklistNewMessage = "new_message"
-)
-
-// WorklistStates lists the worklist states in display order.
-func WorklistStates() []string {
-	return []string{WorklistNewMessage, WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed}
+// Service reads the worklist.
+type Service struct {
+	core *followup.Service
+	pool *pgxpool.Pool
 }
 
-// WorklistItem is one active procedure on the worklist with what needs attention.
-type WorklistItem struct {
-	ProcedureSummary
+// New returns the worklist of the core's clinics, read through pool (the core's).
+func New(core *followup.Service, pool *pgxpool.Pool) *Service {
+	return &Service{core: core, pool: pool}
+}
+
+// The states: what a clinician has to look at.
+const (
+	Overdue        = "overdue"         // a timepoint's window closed with views missing (within the grace days)
+	DueToday       = "due_today"       // a timepoint is due today (clinic time) with views missing
+	Unreviewed     = "unreviewed"      // photos arrived after the procedure's latest assessment
+	ReminderFailed = "reminder_failed" // a reminder could not be delivered (see the procedure's outbox)
+	// NewMessage: the family wrote and no one at the clinic has answered or marked it handled
+	// yet. Its filter lists the oldest waiting first (waiting.go).
+	NewMessage = "new_message"
+)
+
+// States lists the worklist states in display order.
+func States() []string {
+	return []string{NewMessage, Overdue, DueToday, Unreviewed, ReminderFailed}
+}
+
+// Item is one active procedure on the worklist with what needs attention.
+type Item struct {
+	followup.ProcedureSummary
 	Overdue        int        // timepoints overdue
 	DueToday       int        // timepoints due today and incomplete
 	Unreviewed     int        // photos received since the latest assessment
@@ -44,48 +71,48 @@ type WorklistItem struct {
 }
 
 // Has reports whether the item is in the worklist state.
-func (w WorklistItem) Has(state string) bool {
+func (w Item) Has(state string) bool {
 	switch state {
-	case WorklistOverdue:
+	case Overdue:
 		return w.Overdue > 0
-	case WorklistDueToday:
+	case DueToday:
 		return w.DueToday > 0
-	case WorklistUnreviewed:
+	case Unreviewed:
 		return w.Unreviewed > 0
-	case WorklistReminderFailed:
+	case ReminderFailed:
 		return w.ReminderFailed
-	case WorklistNewMessage:
+	case NewMessage:
 		return w.Unanswered > 0
 	}
 	return state == ""
 }
 
 // cursor is the item's position in the worklist's order.
-func (w WorklistItem) cursor() Cursor { return Cursor{Rank: w.rank, At: w.sortAt, ID: w.ID} }
+func (w Item) cursor() followup.Cursor { return followup.Cursor{Rank: w.rank, At: w.sortAt, ID: w.ID} }
 
-// WorklistFilter narrows ClinicWorklist and says which page. Counts are always over the search
+// Filter narrows ClinicWorklist and says which page. Counts are always over the search
 // alone.
-type WorklistFilter struct {
-	State  string // "" for all, or one of WorklistStates
+type Filter struct {
+	State  string // "" for all, or one of States
 	Search string // part of the patient's name (case-insensitive), or the whole MRN
-	After  string // a Worklist.Next: the page after it
-	Before string // a Worklist.Prev: the page before it
-	Limit  int    // items per page; 0 (or more than WorklistPageSize): WorklistPageSize
+	After  string // a Page.Next: the page after it
+	Before string // a Page.Prev: the page before it
+	Limit  int    // items per page; 0 (or more than PageSize): PageSize
 }
 
-// Worklist is one page of the clinic's active procedures with their states, the count per
-// state and the cursors of the pages around it.
-type Worklist struct {
+// Page is one page of the clinic's active procedures with their states, the count per state
+// and the cursors of the pages around it.
+type Page struct {
 	Today  protocols.Date
-	Items  []WorklistItem
+	Items  []Item
 	Total  int            // procedures matching the search, before the state filter
 	Counts map[string]int // per worklist state, before the state filter
 	Next   string         // the cursor of the next page; "" on the last
 	Prev   string         // the cursor of the previous page; "" on the first
 }
 
-// WorklistPageSize is how many procedures a worklist page shows.
-const WorklistPageSize = 50
+// PageSize is how many procedures a worklist page shows.
+const PageSize = 50
 
 // ClinicWorklist returns a page of the active procedures of the actor's clinic, most urgent
 // first: overdue, then due today, then with photos waiting for review (each combination in
@@ -95,17 +122,17 @@ const WorklistPageSize = 50
 // procedure and the clinic's totals are kept by triggers (migrations/00012_worklist_entries.sql),
 // and the clock-dependent one (overdue, due today) is read for the few procedures that have it
 // now from the indexes of their gaps.
-func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter) (Worklist, error) {
-	if err := a.requireClinical(); err != nil {
-		return Worklist{}, err
+func (s *Service) ClinicWorklist(ctx context.Context, a followup.Actor, f Filter) (Page, error) {
+	if err := a.RequireClinical(); err != nil {
+		return Page{}, err
 	}
 	switch f.State {
-	case "", WorklistOverdue, WorklistDueToday, WorklistUnreviewed, WorklistReminderFailed, WorklistNewMessage:
+	case "", Overdue, DueToday, Unreviewed, ReminderFailed, NewMessage:
 	default:
-		return Worklist{}, invalidField("state", "must be one of %s", strings.Join(WorklistStates(), ", "))
+		return Page{}, followup.InvalidField("state", "must be one of %s", strings.Join(States(), ", "))
 	}
-	if f.Limit <= 0 || f.Limit > WorklistPageSize {
-		f.Limit = WorklistPageSize
+	if f.Limit <= 0 || f.Limit > PageSize {
+		f.Limit = PageSize
 	}
 	backward := f.Before != ""
 	at := worklistStart
@@ -114,41 +141,41 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 		if backward {
 			raw = f.Before
 		}
-		c, err := ParseCursor(raw)
+		c, err := followup.ParseCursor(raw)
 		if err != nil {
-			return Worklist{}, err
+			return Page{}, err
 		}
 		at = c
 	}
-	clinic, err := s.Clinic(ctx, a.ClinicID)
+	clinic, err := s.core.Clinic(ctx, a.ClinicID)
 	if err != nil {
-		return Worklist{}, wrap(err, "worklist")
+		return Page{}, fmt.Errorf("worklist: %w", err)
 	}
-	now := s.now()
+	now := s.core.Now()
 	today := protocols.DateOf(now, clinic.Location)
 	q := worklistQuery{state: f.State, search: strings.TrimSpace(f.Search) != "", backward: backward}
 	args := []any{a.ClinicID, now, today.String(), at.Rank, at.At, at.ID, f.Limit + 1}
 	if q.search {
-		args = append(args, likeContains(f.Search), strings.TrimSpace(f.Search))
+		args = append(args, followup.ContainsPattern(f.Search), strings.TrimSpace(f.Search))
 	}
-	wl := Worklist{Today: today, Counts: map[string]int{}}
+	wl := Page{Today: today, Counts: map[string]int{}}
 	rows, err := s.pool.Query(ctx, q.sql(), args...)
 	if err != nil {
-		return Worklist{}, wrap(unavailable(err), "worklist")
+		return Page{}, fmt.Errorf("worklist: %w", followup.Unavailable(err))
 	}
 	var r worklistRow
 	_, err = pgx.ForEachRow(rows, r.dest(), func() error {
 		wl.Total = r.total
-		wl.Counts[WorklistOverdue], wl.Counts[WorklistDueToday] = r.overdue, r.due
-		wl.Counts[WorklistUnreviewed], wl.Counts[WorklistReminderFailed] = r.unreviewed, r.failed
-		wl.Counts[WorklistNewMessage] = r.waiting
+		wl.Counts[Overdue], wl.Counts[DueToday] = r.overdue, r.due
+		wl.Counts[Unreviewed], wl.Counts[ReminderFailed] = r.unreviewed, r.failed
+		wl.Counts[NewMessage] = r.waiting
 		if r.id != nil {
 			wl.Items = append(wl.Items, r.item())
 		}
 		return nil
 	})
 	if err != nil {
-		return Worklist{}, wrap(unavailable(err), "worklist")
+		return Page{}, fmt.Errorf("worklist: %w", followup.Unavailable(err))
 	}
 	more := len(wl.Items) > f.Limit
 	if more {
@@ -177,7 +204,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a Actor, f WorklistFilter)
 }
 
 // worklistStart is before the first item: every rank is below it.
-var worklistStart = Cursor{Rank: 255, At: time.Unix(0, 0).UTC()}
+var worklistStart = followup.Cursor{Rank: 255, At: time.Unix(0, 0).UTC()}
 
 // worklistRow is a row of the worklist's statement being scanned: the counts, and a page item
 // unless the page is empty (then one row has the counts and nulls).
@@ -198,9 +225,9 @@ func (r *worklistRow) dest() []any {
 }
 
 // item is the row's page item, sharing nothing with the row, which the next row overwrites.
-func (r *worklistRow) item() WorklistItem {
-	w := WorklistItem{
-		ProcedureSummary: ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
+func (r *worklistRow) item() Item {
+	w := Item{
+		ProcedureSummary: followup.ProcedureSummary{ID: *r.id, PatientID: *r.patientID, PatientName: *r.name, Protocol: *r.protocol,
 			BodySite: *r.site, PerformedAt: *r.performed, Status: *r.status},
 		Overdue: *r.itemOverdue, DueToday: *r.itemDue, Unreviewed: *r.itemUnreviewed, ReminderFailed: *r.itemFailed,
 		Unanswered: *r.itemUnanswered, rank: *r.rank, sortAt: *r.sortAt,
@@ -214,11 +241,6 @@ func (r *worklistRow) item() WorklistItem {
 		w.WaitingSince = &since
 	}
 	return w
-}
-
-// likeContains is a LIKE pattern matching any lower-cased text that contains s literally.
-func likeContains(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(strings.TrimSpace(s))) + "%"
 }
 
 // worklistQuery builds the worklist's statement: the page and the counts in one. Each state,
@@ -243,7 +265,7 @@ type worklistQuery struct {
 // the MRN. Each row has the counts and an item of the page; an empty page is one row of
 // counts and nulls.
 func (q worklistQuery) sql() string {
-	if q.state == WorklistNewMessage {
+	if q.state == NewMessage {
 		// The oldest waiting first: the other direction of the keyset.
 		cmp, dir := ">", "asc"
 		if q.backward {
@@ -269,7 +291,7 @@ func (q worklistQuery) sql() string {
 		(select procedure_id, rank, performed_at, overdue, due_today from urgent
 		where ` + q.rankedFilter() + ` and ` + key + `
 		order by ` + order("rank") + ` limit $7)`
-	if q.state != WorklistOverdue && q.state != WorklistDueToday {
+	if q.state != Overdue && q.state != DueToday {
 		// The rest, in index order, leaving out the urgent ones read above.
 		sql += ` union all
 		(select procedure_id, review_rank, performed_at, 0, 0 from worklist_entries
@@ -363,13 +385,13 @@ func (q worklistQuery) searchRanked() string {
 // rankedFilter is the state filter over urgent or ranked rows.
 func (q worklistQuery) rankedFilter() string {
 	switch q.state {
-	case WorklistOverdue:
+	case Overdue:
 		return "overdue > 0"
-	case WorklistDueToday:
+	case DueToday:
 		return "due_today > 0"
-	case WorklistUnreviewed:
+	case Unreviewed:
 		return "review_rank = 1"
-	case WorklistReminderFailed:
+	case ReminderFailed:
 		return "reminder_failed"
 	}
 	return "true"
@@ -379,9 +401,9 @@ func (q worklistQuery) rankedFilter() string {
 // overdue nor due today).
 func (q worklistQuery) entryFilter() string {
 	switch q.state {
-	case WorklistUnreviewed:
+	case Unreviewed:
 		return "review_rank = 1"
-	case WorklistReminderFailed:
+	case ReminderFailed:
 		return "reminder_failed"
 	}
 	return "true"
