@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
-	"github.com/dermfollow/dermfollow/imagestore"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // productionPasswordParams is what the service hashes with outside tests.
@@ -36,36 +34,12 @@ func newTestService(t testing.TB) *Service {
 }
 
 // testCtx is a per-test context with a timeout, cancelled when the test ends.
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return followuptest.Ctx(t) }
 
 // mustClinic creates a clinic named name in zone (UTC when "") the way the service does.
 func mustClinic(t testing.TB, s *Service, name, zone string) followup.Clinic {
 	t.Helper()
-	if zone == "" {
-		zone = "UTC"
-	}
-	store, err := imagestore.NewLocalStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := followup.New(followup.Config{Pool: s.pool, Store: store, Protocols: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := core.CreateClinic(testCtx(t), name, zone)
-	if err != nil {
-		t.Fatalf("create clinic %q: %v", name, err)
-	}
-	return c
+	return followuptest.Clinic(t, followuptest.NewCore(t, s.pool, nil), name, zone)
 }
 
 // testPassword is a valid password every mustUser user has.

@@ -1,43 +1,35 @@
 package reminders
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
-	"github.com/dermfollow/dermfollow/followup/pgtest"
-	"github.com/dermfollow/dermfollow/imagestore"
-	"github.com/dermfollow/dermfollow/protocols"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 )
 
-// testClock is a settable clock, shared by the core and the reminders of a fixture.
-type testClock struct{ t atomic.Pointer[time.Time] }
+// The clock, context, clinics, users and photos of followuptest, under this package's names.
+type testClock = followuptest.Clock
 
-func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return c }
-func (c *testClock) Now() time.Time       { return *c.t.Load() }
-func (c *testClock) Set(t time.Time)      { c.t.Store(&t) }
-
-// testCtx is a per-test context with a timeout, cancelled when the test ends.
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+func newTestClock(t time.Time) *testClock     { return followuptest.NewClock(t) }
+func testCtx(t testing.TB) context.Context    { return followuptest.Ctx(t) }
+func testJPEG(t testing.TB, seed byte) []byte { return followuptest.JPEG(t, seed) }
+func countRows(t *testing.T, s *Service, sql string, args ...any) int {
+	return followuptest.Count(t, s.pool, sql, args...)
+}
+func mustClinic(t testing.TB, core *followup.Service, name, zone string) followup.Clinic {
+	return followuptest.Clinic(t, core, name, zone)
+}
+func mustUser(t testing.TB, s *Service, clinic uuid.UUID, role string) (uuid.UUID, followup.Actor) {
+	return followuptest.User(t, s.pool, clinic, role)
 }
 
-// coreFixture is a clinic in Shanghai with a clinician and a patient enrolled in the PWS
-// protocol, on a fresh database: the core (core) and the reminders (svc) over it, on one
-// clock the test controls.
+// coreFixture is followuptest's clinic in Shanghai with a clinician and a patient enrolled in
+// the PWS protocol, on a fresh database: the core (core) and the reminders (svc) over it, on
+// one clock the test controls.
 type coreFixture struct {
 	core      *followup.Service
 	svc       *Service
@@ -50,109 +42,19 @@ type coreFixture struct {
 
 func newCoreFixture(t *testing.T) *coreFixture {
 	t.Helper()
-	clock := newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
-	store, err := imagestore.NewLocalStore(t.TempDir())
+	base := followuptest.New(t)
+	svc, err := New(Config{Pool: base.Pool, Now: base.Clock.Now, BaseURL: followuptest.BaseURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := pgtest.NewPool(t)
-	const base = "https://followup.example"
-	core, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Now: clock.Now, BaseURL: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(Config{Pool: pool, Now: clock.Now, BaseURL: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &coreFixture{core: core, svc: svc, clock: clock}
-	ctx := testCtx(t)
-	if f.clinic, err = core.CreateClinic(ctx, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai"); err != nil {
-		t.Fatal(err)
-	}
-	_, f.clinician = mustUser(t, svc, f.clinic.ID, followup.RoleClinician)
-	f.patient, err = core.CreatePatient(ctx, f.clinician, followup.NewPatient{DisplayName: "Lina Zhang", BirthDate: "2025-06-01",
-		GuardianEmail: "parent@example.org", PreferredLanguage: "zh-CN", ResearchConsent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.proc, err = core.Enrol(ctx, f.clinician, followup.NewProcedure{PatientID: f.patient.ID.String(), Protocol: "pws-hemoporfin-pdt",
-		BodySite: "face", PerformedAt: "2026-05-04T10:00:00+08:00"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// mustUser writes a user row with the role in the clinic (users are package accounts'; a
-// row is all the reminders need) and returns its id with its Actor, as if it had signed in.
-func mustUser(t testing.TB, s *Service, clinic uuid.UUID, role string) (uuid.UUID, followup.Actor) {
-	t.Helper()
-	email := fmt.Sprintf("%s-%s@example.org", role, strings.ToLower(uuid.NewString()[:8]))
-	var id uuid.UUID
-	if err := s.pool.QueryRow(testCtx(t), `insert into users (clinic_id, email, name, role, password_hash)
-		values ($1, $2, $3, $4, 'not a hash') returning id`, clinic, email, "Test "+role, role).Scan(&id); err != nil {
-		t.Fatalf("create %s: %v", role, err)
-	}
-	return id, followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: clinic, Role: role}
-}
-
-func testJPEG(t testing.TB, seed byte) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
-	for y := range 48 {
-		for x := range 64 {
-			img.Set(x, y, color.RGBA{byte(x*4) ^ seed, byte(y * 5), seed, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return &coreFixture{core: base.Core, svc: svc, clock: base.Clock, clinic: base.Clinic, clinician: base.Clinician,
+		patient: base.Patient, proc: base.Proc}
 }
 
 func (f *coreFixture) upload(t *testing.T, a followup.Actor, tp, view, uploadID string, body []byte) (followup.Photo, bool, error) {
-	t.Helper()
-	return f.core.AddPhoto(testCtx(t), a, f.proc.ID, followup.PhotoUpload{Timepoint: tp, View: view, UploadID: uploadID},
-		bytes.NewReader(body), int64(len(body)), imagestore.Limits{})
+	return followuptest.Upload(t, f.core, a, f.proc.ID, tp, view, uploadID, body)
 }
 
 func (f *coreFixture) parent(t *testing.T) followup.Actor {
-	t.Helper()
-	l, err := f.core.CreateLink(testCtx(t), f.clinician, f.proc.ID, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := f.core.ResolveLink(testCtx(t), l.URL[len("https://followup.example/p/"):])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-func countRows(t *testing.T, s *Service, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := s.pool.QueryRow(testCtx(t), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// mustClinic creates a clinic named name in zone (UTC when "").
-func mustClinic(t testing.TB, core *followup.Service, name, zone string) followup.Clinic {
-	t.Helper()
-	if zone == "" {
-		zone = "UTC"
-	}
-	c, err := core.CreateClinic(testCtx(t), name, zone)
-	if err != nil {
-		t.Fatalf("create clinic %q: %v", name, err)
-	}
-	return c
+	return followuptest.Parent(t, f.core, f.clinician, f.proc.ID)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,11 +18,11 @@ import (
 // worklistOracle is the worklist computed the slow way, from the rows themselves (the query
 // the worklist ran before its state was kept by triggers, without its LIMIT): every active
 // procedure of the clinic in the worklist's order, with its state.
-func worklistOracle(t *testing.T, f *coreFixture, search string) []Item {
+func worklistOracle(t *testing.T, f *fixture, search string) []Item {
 	t.Helper()
-	now := f.clock.Now()
-	today := dateIn(now, f.clinic)
-	rows, err := f.pool.Query(testCtx(t), `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
+	now := f.Clock.Now()
+	today := dateIn(now, f.Clinic)
+	rows, err := f.Pool.Query(followuptest.Ctx(t), `select pr.id, pa.id, pa.display_name, pr.protocol_id, pr.body_site, pr.performed_at, pr.status,
 			coalesce(tp.overdue, 0)::integer, coalesce(tp.due_today, 0)::integer, coalesce(ph.unreviewed, 0)::integer, ph.last_received,
 			exists (select 1 from reminders r where r.procedure_id = pr.id and r.clinic_id = pr.clinic_id and r.status = 'failed'
 				and not exists (select 1 from reminders later where later.procedure_id = r.procedure_id
@@ -50,7 +51,7 @@ func worklistOracle(t *testing.T, f *coreFixture, search string) []Item {
 			where m.procedure_id = pr.id and m.kind = 'family' and m.handled_at is null
 		) ms on true
 		where pr.clinic_id = $1 and pr.status = 'active' and (lower(pa.display_name) like $4 or pa.mrn = $5)`,
-		f.clinic.ID, now, today, followup.ContainsPattern(search), strings.TrimSpace(search))
+		f.Clinic.ID, now, today, followup.ContainsPattern(search), strings.TrimSpace(search))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,28 +89,28 @@ func dateIn(t time.Time, c followup.Clinic) string { return t.In(c.Location).For
 // worklistFixture is a clinic with dozens of active procedures in every worklist state and
 // every combination of them that the schedules allow, plus closed ones and another clinic's.
 type worklistFixture struct {
-	*coreFixture
+	*fixture
 	procs []uuid.UUID
 	seq   int
 }
 
 func newWorklistFixture(t *testing.T) *worklistFixture {
 	t.Helper()
-	f := &worklistFixture{coreFixture: newCoreFixture(t)}
-	f.procs = append(f.procs, f.proc.ID)
-	ctx := testCtx(t)
-	now := f.clock.Now()
+	f := &worklistFixture{fixture: newFixture(t)}
+	f.procs = append(f.procs, f.Proc.ID)
+	ctx := followuptest.Ctx(t)
+	now := f.Clock.Now()
 	protocolsByDay := []string{"surgical-wound", "pws-hemoporfin-pdt", "pdl-vascular-laser"}
 	for i := range 72 {
 		name := fmt.Sprintf("Patient %02d %s", i, []string{"Wang", "Li", "Chen"}[i%3])
-		p, err := f.core.CreatePatient(ctx, f.clinician, followup.NewPatient{DisplayName: name, BirthDate: "2024-01-01",
+		p, err := f.Core.CreatePatient(ctx, f.Clinician, followup.NewPatient{DisplayName: name, BirthDate: "2024-01-01",
 			MRN: fmt.Sprintf("MRN-%03d", i), GuardianEmail: "g@example.org"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Performed 0 to 11 days ago, at several hours: every state arises from the schedules.
 		performed := now.Add(-time.Duration(i%12)*24*time.Hour - time.Duration(i%5)*time.Hour)
-		e, err := f.core.Enrol(ctx, f.clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: protocolsByDay[(i/12)%3],
+		e, err := f.Core.Enrol(ctx, f.Clinician, followup.NewProcedure{PatientID: p.ID.String(), Protocol: protocolsByDay[(i/12)%3],
 			BodySite: "back", PerformedAt: performed.Format(time.RFC3339)})
 		if err != nil {
 			t.Fatal(err)
@@ -125,26 +126,26 @@ func newWorklistFixture(t *testing.T) *worklistFixture {
 			f.familyMessage(t, e.ID, 1+i%2)
 		}
 		if i%9 == 4 {
-			if err := f.core.SetStatus(ctx, f.clinician, e.ID, followup.StatusClosed); err != nil {
+			if err := f.Core.SetStatus(ctx, f.Clinician, e.ID, followup.StatusClosed); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	// Another clinic's procedures, in the same states, are never listed.
-	other := mustClinic(t, f.core, "Other "+uuid.NewString()[:8], "Asia/Shanghai")
-	_, outsider := mustUser(t, f.pool, other.ID, followup.RoleClinician)
+	other := followuptest.Clinic(t, f.Core, "Other "+uuid.NewString()[:8], "Asia/Shanghai")
+	_, outsider := followuptest.User(t, f.Pool, other.ID, followup.RoleClinician)
 	for i := range 6 {
-		p, err := f.core.CreatePatient(ctx, outsider, followup.NewPatient{DisplayName: "Patient Wang " + fmt.Sprint(i), BirthDate: "2024-01-01",
+		p, err := f.Core.CreatePatient(ctx, outsider, followup.NewPatient{DisplayName: "Patient Wang " + fmt.Sprint(i), BirthDate: "2024-01-01",
 			GuardianEmail: "g@example.org"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := f.core.Enrol(ctx, outsider, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "surgical-wound", BodySite: "back",
+		e, err := f.Core.Enrol(ctx, outsider, followup.NewProcedure{PatientID: p.ID.String(), Protocol: "surgical-wound", BodySite: "back",
 			PerformedAt: now.Add(-time.Duration(i) * 24 * time.Hour).Format(time.RFC3339)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+		if _, err := f.Pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
 				last_error, send_after) values ($1, $2, $3, 'manual', 'email', 'failed', 'x', now())`, other.ID, e.ID, e.Timepoints[0].Key); err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +159,11 @@ func (f *worklistFixture) photo(t *testing.T, proc uuid.UUID, tp, view string) u
 	f.seq++
 	sum := sha256.Sum256([]byte(fmt.Sprint(proc, f.seq)))
 	var id uuid.UUID
-	err := f.pool.QueryRow(testCtx(t), `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
+	err := f.Pool.QueryRow(followuptest.Ctx(t), `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
 			content_type, size_bytes, sha256, width, height, source, uploaded_by, received_at)
 		values ($1, $2, $3, $4, $5, $6, 'image/jpeg', 1000, $7, 64, 48, 'clinic', $8, $9) returning id`,
-		f.clinic.ID, proc, tp, view, fmt.Sprintf("worklist-%06d", f.seq), fmt.Sprintf("photos/test-%d", f.seq), sum[:],
-		f.clinician.ID, f.clock.Now()).Scan(&id)
+		f.Clinic.ID, proc, tp, view, fmt.Sprintf("worklist-%06d", f.seq), fmt.Sprintf("photos/test-%d", f.seq), sum[:],
+		f.Clinician.ID, f.Clock.Now()).Scan(&id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,15 +174,15 @@ func (f *worklistFixture) photo(t *testing.T, proc uuid.UUID, tp, view string) u
 // a second apart from the clock's time on.
 func (f *worklistFixture) familyMessage(t *testing.T, proc uuid.UUID, n int) {
 	t.Helper()
-	ctx := testCtx(t)
-	l, err := f.core.CreateLink(ctx, f.clinician, proc, false)
+	ctx := followuptest.Ctx(t)
+	l, err := f.Core.CreateLink(ctx, f.Clinician, proc, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range n {
 		f.seq++
-		if _, err := f.pool.Exec(ctx, `insert into messages (clinic_id, procedure_id, kind, body, parent_link_id, created_at)
-			values ($1, $2, 'family', 'a question', $3, $4)`, f.clinic.ID, proc, l.ID, f.clock.Now().Add(time.Duration(f.seq)*time.Second)); err != nil {
+		if _, err := f.Pool.Exec(ctx, `insert into messages (clinic_id, procedure_id, kind, body, parent_link_id, created_at)
+			values ($1, $2, 'family', 'a question', $3, $4)`, f.Clinic.ID, proc, l.ID, f.Clock.Now().Add(time.Duration(f.seq)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,10 +191,10 @@ func (f *worklistFixture) familyMessage(t *testing.T, proc uuid.UUID, n int) {
 func (f *worklistFixture) reminder(t *testing.T, proc uuid.UUID, tp, status, channel string) {
 	t.Helper()
 	f.seq++
-	created := f.clock.Now().Add(time.Duration(f.seq) * time.Second)
-	if _, err := f.pool.Exec(testCtx(t), `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+	created := f.Clock.Now().Add(time.Duration(f.seq) * time.Second)
+	if _, err := f.Pool.Exec(followuptest.Ctx(t), `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
 			last_error, send_after, sent_at, created_at) values ($1, $2, $3, 'manual', $5, $4, '', $6,
-			case when $4 = 'sent' then $6::timestamptz end, $6)`, f.clinic.ID, proc, tp, status, channel, created); err != nil {
+			case when $4 = 'sent' then $6::timestamptz end, $6)`, f.Clinic.ID, proc, tp, status, channel, created); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -202,8 +203,8 @@ func (f *worklistFixture) reminder(t *testing.T, proc uuid.UUID, tp, status, cha
 // both against the oracle: same items, same order, same states, and counts that are exact.
 func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	t.Helper()
-	ctx := testCtx(t)
-	oracle := worklistOracle(t, f.coreFixture, search)
+	ctx := followuptest.Ctx(t)
+	oracle := worklistOracle(t, f.fixture, search)
 	var want []Item
 	counts := map[string]int{}
 	for _, w := range oracle {
@@ -227,7 +228,7 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	filter := Filter{State: state, Search: search, Limit: limit}
 	var pages [][]Item
 	for {
-		wl, err := f.wl.ClinicWorklist(ctx, f.clinician, filter)
+		wl, err := f.wl.ClinicWorklist(ctx, f.Clinician, filter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +267,7 @@ func (f *worklistFixture) walk(t *testing.T, state, search string, limit int) {
 	for i := len(pages) - 1; i > 0; i-- {
 		first := pages[i][0]
 		filter.Before = first.cursor().String()
-		wl, err := f.wl.ClinicWorklist(ctx, f.clinician, filter)
+		wl, err := f.wl.ClinicWorklist(ctx, f.Clinician, filter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +314,7 @@ func TestWorklistPagesEveryState(t *testing.T) {
 	const limit = 4
 	check := func(when string) {
 		t.Helper()
-		oracle := worklistOracle(t, f.coreFixture, "")
+		oracle := worklistOracle(t, f.fixture, "")
 		for _, st := range States() {
 			n := 0
 			for _, w := range oracle {
@@ -334,33 +335,33 @@ func TestWorklistPagesEveryState(t *testing.T) {
 		f.walk(t, "", "nobody", limit)
 	}
 	check("at the start")
-	if err := triggersMatchRefill(t, f.pool); err != nil {
+	if err := triggersMatchRefill(t, f.Pool); err != nil {
 		t.Fatal(err)
 	}
 
 	// Time moves states: what was due today is overdue tomorrow, grace periods end.
-	f.clock.Set(f.clock.Now().Add(26 * time.Hour))
+	f.Clock.Set(f.Clock.Now().Add(26 * time.Hour))
 	check("a day later")
 
 	// Changes move procedures between states: grading, a photo withdrawn, photos that complete
 	// a timepoint, a reminder sent after a failure, a procedure closed.
-	ctx := testCtx(t)
+	ctx := followuptest.Ctx(t)
 	for i, id := range f.procs[1:13] {
 		switch i % 4 {
 		case 0:
-			if _, err := f.pool.Exec(ctx, `insert into assessments (clinic_id, procedure_id, timepoint_key, scale_id, level, grader_id)
+			if _, err := f.Pool.Exec(ctx, `insert into assessments (clinic_id, procedure_id, timepoint_key, scale_id, level, grader_id)
 				select $1, $2, key, 'x', 'none', $3 from timepoints where procedure_id = $2 order by position limit 1`,
-				f.clinic.ID, id, f.clinician.ID); err != nil {
+				f.Clinic.ID, id, f.Clinician.ID); err != nil {
 				t.Fatal(err)
 			}
 		case 1:
-			if _, err := f.pool.Exec(ctx, `update photos set status = 'withdrawn' where procedure_id = $1`, id); err != nil {
+			if _, err := f.Pool.Exec(ctx, `update photos set status = 'withdrawn' where procedure_id = $1`, id); err != nil {
 				t.Fatal(err)
 			}
 		case 2:
 			var key string
 			var views []string
-			if err := f.pool.QueryRow(ctx, `select key, views from timepoints where procedure_id = $1 order by position limit 1`, id).
+			if err := f.Pool.QueryRow(ctx, `select key, views from timepoints where procedure_id = $1 order by position limit 1`, id).
 				Scan(&key, &views); err != nil {
 				t.Fatal(err)
 			}
@@ -369,31 +370,31 @@ func TestWorklistPagesEveryState(t *testing.T) {
 			}
 		case 3:
 			var key string
-			if err := f.pool.QueryRow(ctx, `select key from timepoints where procedure_id = $1 order by position limit 1`, id).Scan(&key); err != nil {
+			if err := f.Pool.QueryRow(ctx, `select key from timepoints where procedure_id = $1 order by position limit 1`, id).Scan(&key); err != nil {
 				t.Fatal(err)
 			}
 			f.reminder(t, id, key, followup.ReminderSent, "email")
 		}
 	}
 	// The families of procedures 3 and 8 are answered (handled), that of 4 writes.
-	if _, err := f.pool.Exec(ctx, `update messages set handled_at = $2, handled_by = $3, read_at = $2, read_by = $3
-		where procedure_id = any($1) and kind = 'family'`, []uuid.UUID{f.procs[3], f.procs[8]}, f.clock.Now(), f.clinician.ID); err != nil {
+	if _, err := f.Pool.Exec(ctx, `update messages set handled_at = $2, handled_by = $3, read_at = $2, read_by = $3
+		where procedure_id = any($1) and kind = 'family'`, []uuid.UUID{f.procs[3], f.procs[8]}, f.Clock.Now(), f.Clinician.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.familyMessage(t, f.procs[4], 1)
-	if err := f.core.SetStatus(ctx, f.clinician, f.procs[20], followup.StatusClosed); err != nil {
+	if err := f.Core.SetStatus(ctx, f.Clinician, f.procs[20], followup.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.core.SetStatus(ctx, f.clinician, f.procs[5], followup.StatusActive); err != nil { // reopened: listed again
+	if err := f.Core.SetStatus(ctx, f.Clinician, f.procs[5], followup.StatusActive); err != nil { // reopened: listed again
 		t.Fatal(err)
 	}
 	check("after changes")
-	if err := triggersMatchRefill(t, f.pool); err != nil {
+	if err := triggersMatchRefill(t, f.Pool); err != nil {
 		t.Fatal(err)
 	}
 
-	f.clock.Set(f.clock.Now().Add(3 * 24 * time.Hour))
-	oracle := worklistOracle(t, f.coreFixture, "")
+	f.Clock.Set(f.Clock.Now().Add(3 * 24 * time.Hour))
+	oracle := worklistOracle(t, f.fixture, "")
 	for _, st := range append([]string{""}, States()...) {
 		f.walk(t, st, "", limit)
 	}
@@ -406,7 +407,7 @@ func TestWorklistPagesEveryState(t *testing.T) {
 // computes from scratch.
 func triggersMatchRefill(t *testing.T, pool *pgxpool.Pool) error {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := followuptest.Ctx(t)
 	snapshot := func() (string, error) {
 		var out string
 		err := pool.QueryRow(ctx, `select coalesce(string_agg(x, E'\n' order by x), '') from (
@@ -449,28 +450,28 @@ func triggersMatchRefill(t *testing.T, pool *pgxpool.Pool) error {
 // the first's change in sight instead of writing over it with what it saw before.
 func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 	t.Parallel()
-	f := &worklistFixture{coreFixture: newCoreFixture(t)}
-	ctx := testCtx(t)
+	f := &worklistFixture{fixture: newFixture(t)}
+	ctx := followuptest.Ctx(t)
 	// The rows version's triggers lock a row per procedure too, which would hide a missing
 	// lock of the worklist's own: without them (in this test's own database) only the
 	// worklist's lock orders the two.
-	if _, err := f.pool.Exec(ctx, `drop trigger photos_rows_version on photos;
+	if _, err := f.Pool.Exec(ctx, `drop trigger photos_rows_version on photos;
 		drop trigger assessments_rows_version on assessments`); err != nil {
 		t.Fatal(err)
 	}
-	grading, err := f.pool.Begin(ctx)
+	grading, err := f.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer grading.Rollback(ctx)
 	if _, err := grading.Exec(ctx, `insert into assessments (clinic_id, procedure_id, timepoint_key, scale_id, level, grader_id, created_at)
-		values ($1, $2, 'baseline', 'x', 'none', $3, $4)`, f.clinic.ID, f.proc.ID, f.clinician.ID, f.clock.Now().Add(time.Hour)); err != nil {
+		values ($1, $2, 'baseline', 'x', 'none', $3, $4)`, f.Clinic.ID, f.Proc.ID, f.Clinician.ID, f.Clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	// A photo received before that grade, written while the grade is not yet committed.
 	uploaded := make(chan error, 1)
 	var uploaderPID uint32
-	conn, err := f.pool.Acquire(ctx)
+	conn, err := f.Pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +488,7 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 		if _, err := tx.Exec(ctx, `insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key,
 				content_type, size_bytes, sha256, width, height, source, uploaded_by, received_at)
 			values ($1, $2, 'baseline', 'front', 'race-upload-1', 'photos/race', 'image/jpeg', 1000, $3, 64, 48, 'clinic', $4, $5)`,
-			f.clinic.ID, f.proc.ID, sum[:], f.clinician.ID, f.clock.Now()); err != nil {
+			f.Clinic.ID, f.Proc.ID, sum[:], f.Clinician.ID, f.Clock.Now()); err != nil {
 			uploaded <- err
 			return
 		}
@@ -502,7 +503,7 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 			t.Fatal(ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
-		if err := f.pool.QueryRow(ctx, `select exists (select 1 from pg_locks where pid = $1 and not granted)`, uploaderPID).Scan(&waiting); err != nil {
+		if err := f.Pool.QueryRow(ctx, `select exists (select 1 from pg_locks where pid = $1 and not granted)`, uploaderPID).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -512,10 +513,10 @@ func TestWorklistTriggersCountAfterTheLock(t *testing.T) {
 	if err := <-uploaded; err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, f.pool, `select unreviewed from worklist_entries where procedure_id = $1`, f.proc.ID); n != 0 {
+	if n := followuptest.Count(t, f.Pool, `select unreviewed from worklist_entries where procedure_id = $1`, f.Proc.ID); n != 0 {
 		t.Errorf("unreviewed = %d, want 0: the photo was received before the grade", n)
 	}
-	if err := triggersMatchRefill(t, f.pool); err != nil {
+	if err := triggersMatchRefill(t, f.Pool); err != nil {
 		t.Error(err)
 	}
 }

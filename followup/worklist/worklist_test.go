@@ -7,13 +7,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 )
 
 func TestClinicWorklistStates(t *testing.T) {
 	t.Parallel()
-	f := newCoreFixture(t) // 17:00 in Shanghai on the day of a 10:00 procedure
-	ctx := testCtx(t)
-	wl, err := f.wl.ClinicWorklist(ctx, f.clinician, Filter{})
+	f := newFixture(t) // 17:00 in Shanghai on the day of a 10:00 procedure
+	ctx := followuptest.Ctx(t)
+	wl, err := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,47 +31,47 @@ func TestClinicWorklistStates(t *testing.T) {
 	}
 
 	for i, view := range []string{"front", "left-oblique", "right-oblique", "close-up"} {
-		if _, _, err := f.upload(t, f.clinician, "baseline", view, "wl-upload-000"+string(rune('0'+i)), testJPEG(t, byte(i))); err != nil {
+		if _, _, err := f.Upload(t, f.Clinician, "baseline", view, "wl-upload-000"+string(rune('0'+i)), followuptest.JPEG(t, byte(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wl, err = f.wl.ClinicWorklist(ctx, f.clinician, Filter{State: Unreviewed})
+	wl, err = f.wl.ClinicWorklist(ctx, f.Clinician, Filter{State: Unreviewed})
 	if err != nil || len(wl.Items) != 1 {
 		t.Fatalf("unreviewed = %+v, %v", wl, err)
 	}
 	if w := wl.Items[0]; w.Overdue != 1 || w.DueToday != 1 || w.Unreviewed != 4 || w.LastReceived == nil {
 		t.Errorf("after the baseline photos: %+v, want 1 overdue, 1 due today, 4 new", w)
 	}
-	if _, err := f.core.Assess(ctx, f.clinician, f.proc.ID, followup.NewAssessment{Timepoint: "baseline", Level: "none"}); err != nil {
+	if _, err := f.Core.Assess(ctx, f.Clinician, f.Proc.ID, followup.NewAssessment{Timepoint: "baseline", Level: "none"}); err != nil {
 		t.Fatal(err)
 	}
-	wl, err = f.wl.ClinicWorklist(ctx, f.clinician, Filter{State: Unreviewed})
+	wl, err = f.wl.ClinicWorklist(ctx, f.Clinician, Filter{State: Unreviewed})
 	if err != nil || len(wl.Items) != 0 || wl.Counts[Unreviewed] != 0 {
 		t.Errorf("after grading: %+v, %v; want nothing new", wl, err)
 	}
 
-	if _, err := f.wl.ClinicWorklist(ctx, f.clinician, Filter{Search: "nobody"}); err != nil {
+	if _, err := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{Search: "nobody"}); err != nil {
 		t.Error(err)
 	}
-	if wl, _ := f.wl.ClinicWorklist(ctx, f.clinician, Filter{Search: "ZHANG"}); wl.Total != 1 {
+	if wl, _ := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{Search: "ZHANG"}); wl.Total != 1 {
 		t.Errorf("case-insensitive search found %d", wl.Total)
 	}
-	if wl, _ := f.wl.ClinicWorklist(ctx, f.clinician, Filter{Search: "_"}); wl.Total != 0 {
+	if wl, _ := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{Search: "_"}); wl.Total != 0 {
 		t.Errorf("_ in a search is a wildcard: found %d", wl.Total)
 	}
-	if _, err := f.wl.ClinicWorklist(ctx, f.clinician, Filter{State: "bogus"}); followup.ErrorCode(err) != followup.EINVALID {
+	if _, err := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{State: "bogus"}); followup.ErrorCode(err) != followup.EINVALID {
 		t.Errorf("bad state = %v, want EINVALID", err)
 	}
 }
 
 func TestClinicWorklistScope(t *testing.T) {
 	t.Parallel()
-	f := newCoreFixture(t)
-	ctx := testCtx(t)
-	other := mustClinic(t, f.core, "Other "+uuid.NewString()[:8], "Europe/Berlin")
-	_, outsider := mustUser(t, f.pool, other.ID, followup.RoleClinician)
-	_, researcher := mustUser(t, f.pool, f.clinic.ID, followup.RoleResearcher)
-	_, admin := mustUser(t, f.pool, f.clinic.ID, followup.RoleAdmin)
+	f := newFixture(t)
+	ctx := followuptest.Ctx(t)
+	other := followuptest.Clinic(t, f.Core, "Other "+uuid.NewString()[:8], "Europe/Berlin")
+	_, outsider := followuptest.User(t, f.Pool, other.ID, followup.RoleClinician)
+	_, researcher := followuptest.User(t, f.Pool, f.Clinic.ID, followup.RoleResearcher)
+	_, admin := followuptest.User(t, f.Pool, f.Clinic.ID, followup.RoleAdmin)
 
 	if wl, err := f.wl.ClinicWorklist(ctx, outsider, Filter{}); err != nil || wl.Total != 0 {
 		t.Errorf("another clinic's worklist = %+v, %v; want empty", wl, err)
@@ -88,11 +89,11 @@ func TestClinicWorklistScope(t *testing.T) {
 
 func TestClinicWorklistReminderFailed(t *testing.T) {
 	t.Parallel()
-	f := newCoreFixture(t)
-	ctx := testCtx(t)
+	f := newFixture(t)
+	ctx := followuptest.Ctx(t)
 	failed := func() Page {
 		t.Helper()
-		wl, err := f.wl.ClinicWorklist(ctx, f.clinician, Filter{State: ReminderFailed})
+		wl, err := f.wl.ClinicWorklist(ctx, f.Clinician, Filter{State: ReminderFailed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,10 +106,10 @@ func TestClinicWorklistReminderFailed(t *testing.T) {
 	insert := func(status, channel string) {
 		t.Helper()
 		created = created.Add(time.Minute)
-		if _, err := f.pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
+		if _, err := f.Pool.Exec(ctx, `insert into reminders (clinic_id, procedure_id, timepoint_key, kind, channel, status,
 				last_error, send_after, sent_at, created_at) values ($1, $2, 'baseline', 'manual', $4, $3, 'smtp: connection refused', $5::timestamptz,
 				case when $3 = 'sent' then $5::timestamptz end, $5::timestamptz)`,
-			f.clinic.ID, f.proc.ID, status, channel, created); err != nil {
+			f.Clinic.ID, f.Proc.ID, status, channel, created); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +119,7 @@ func TestClinicWorklistReminderFailed(t *testing.T) {
 	}
 	insert(followup.ReminderFailed, "email")
 	wl := failed()
-	if len(wl.Items) != 1 || !wl.Items[0].ReminderFailed || wl.Counts[ReminderFailed] != 1 || wl.Items[0].ID != f.proc.ID {
+	if len(wl.Items) != 1 || !wl.Items[0].ReminderFailed || wl.Counts[ReminderFailed] != 1 || wl.Items[0].ID != f.Proc.ID {
 		t.Fatalf("after a failed reminder: %+v", wl)
 	}
 	// A later send on another channel leaves the email failure flagged; a later email clears it.
@@ -133,7 +134,7 @@ func TestClinicWorklistReminderFailed(t *testing.T) {
 	insert(followup.ReminderFailed, "email")
 	wl = failed()
 	// Another clinic's worklist does not see it.
-	other, err := f.core.CreateClinic(ctx, "Other "+uuid.NewString()[:6], "Europe/Berlin")
+	other, err := f.Core.CreateClinic(ctx, "Other "+uuid.NewString()[:6], "Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
 	}
