@@ -3,7 +3,6 @@ package reminders
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -14,7 +13,6 @@ import (
 // The clock, context, clinics, users and photos of followuptest, under this package's names.
 type testClock = followuptest.Clock
 
-func newTestClock(t time.Time) *testClock     { return followuptest.NewClock(t) }
 func testCtx(t testing.TB) context.Context    { return followuptest.Ctx(t) }
 func testJPEG(t testing.TB, seed byte) []byte { return followuptest.JPEG(t, seed) }
 func countRows(t *testing.T, s *Service, sql string, args ...any) int {
