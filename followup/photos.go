@@ -48,7 +48,7 @@ type Photo struct {
 }
 
 // The states of a photo's thumbnails. An unreadable photo is one whose thumbnails could not be
-// made after every attempt (see MakeThumbnails): its original is kept and can be downloaded.
+// made after every attempt (see package thumbnails): its original is kept and can be downloaded.
 const (
 	ThumbnailPending    = "pending"
 	ThumbnailReady      = "ready"

@@ -24,6 +24,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -111,7 +112,7 @@ func startBackground(ctx context.Context, cfg *config, svcs *services, log *slog
 	svc, acc := svcs.core, svcs.accounts
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
+	wg.Go(func() { svcs.thumbnails.Run(bg, 30*time.Second) })
 	// Orphans of failed uploads go within minutes, starting with those a crash left; the full
 	// reconciliation, which lists the bucket, runs once a day.
 	wg.Go(func() {
@@ -148,11 +149,13 @@ type services struct {
 	accounts  *accounts.Service
 	reminders *reminders.Service
 	export    *export.Service
+	// thumbnails makes the photos' thumbnails in the background (serve) or at once (demo).
+	thumbnails *thumbnails.Thumbnailer
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped
 // ones and the clinic's, all validated) and builds the follow-up core and, beside it, the
-// accounts, the reminders and the research export. The caller closes the pool.
+// accounts, the reminders, the research export and the thumbnailer. The caller closes the pool.
 func openService(ctx context.Context, cfg *config, log *slog.Logger) (*services, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
@@ -196,6 +199,9 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 		return nil, err
 	}
 	if s.export, err = export.New(export.Config{Core: s.core, Pool: pool, Logger: log, SecretKey: cfg.SecretKey}); err != nil {
+		return nil, err
+	}
+	if s.thumbnails, err = thumbnails.New(thumbnails.Config{Core: s.core, Pool: pool, Logger: log}); err != nil {
 		return nil, err
 	}
 	return s, nil
