@@ -180,3 +180,19 @@ func (s *Service) SinceUpload() time.Duration { return time.Since(time.Unix(0, s
 // StoreTimeout bounds one Put to the store (Config.StoreTimeout): a store that stalls longer
 // fails the write rather than hold it.
 func (s *Service) StoreTimeout() time.Duration { return s.storeTimeout }
+
+// RowTimeout bounds one statement of a write that runs detached from its request (the rows of
+// an upload whose client may be gone): as long as StoreTimeout, up to 15 s.
+func (s *Service) RowTimeout() time.Duration { return s.rowTimeout }
+
+// CheckUpload checks what AddPhoto checks before a photo's bytes are read: that a may add
+// this photo to the procedure (the step and the view, the follow-up still active, the
+// link's and the step's quotas). When an earlier try of the same upload_id has stored its
+// photo, it returns that photo and checks nothing more. Package staging calls it when a
+// resumable upload starts.
+func (s *Service) CheckUpload(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload) (*Photo, error) {
+	return s.checkUpload(ctx, a, procedureID, up)
+}
+
+// StoredKind is the upload's kind as a photo row stores it: PhotoScheduled or PhotoConcern.
+func (up PhotoUpload) StoredKind() string { return up.kind() }

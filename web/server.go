@@ -22,6 +22,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/staging"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// the default rate limit is made over Pool (or DB, if it is a *pgxpool.Pool), whose
 	// notices (each side told that the other wrote) go through Reminders.
 	Conversation *conversation.Service
+	// Staging is the families' resumable uploads in progress (resumable.go); when nil, one
+	// with the default bounds is made over Service and Pool (or DB, as for Conversation).
+	Staging *staging.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
 	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
@@ -77,6 +81,7 @@ type Server struct {
 	reminders     *reminders.Service
 	export        *export.Service
 	conv          *conversation.Service
+	staging       *staging.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -109,12 +114,17 @@ func New(cfg Config) (*Server, error) {
 		storeWrites:   newStoreWrites(cfg.Store, cfg.StoreProbeInterval, cfg.Logger), uploads: map[string]bool{},
 		clientLimits: defaultClientLimits(), forms: newFormTokens(cfg.SecretKey)}
 	s.uploadSlots = newUploadSlots(&s.clientLimits)
+	pool := cfg.Pool
+	if pool == nil {
+		pool, _ = cfg.DB.(*pgxpool.Pool)
+	}
 	if s.conv = cfg.Conversation; s.conv == nil {
-		pool := cfg.Pool
-		if pool == nil {
-			pool, _ = cfg.DB.(*pgxpool.Pool)
-		}
 		if s.conv, err = conversation.New(conversation.Config{Pool: pool, Logger: cfg.Logger, Notices: cfg.Reminders}); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	if s.staging = cfg.Staging; s.staging == nil {
+		if s.staging, err = staging.New(staging.Config{Core: cfg.Service, Pool: pool, Logger: cfg.Logger}); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}
