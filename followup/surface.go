@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// What the capability packages (accounts, reminders, export, thumbnails) use of the core, beyond its
-// types and errors: a few functions named for what they do.
+// What the capability packages (accounts, reminders, export, thumbnails, staging, sweep) use
+// of the core, beyond its types and errors: a few functions named for what they do.
 
 // Audit appends an event to the audit log in tx, the transaction of the change it records:
 // the event exists if and only if the change does.

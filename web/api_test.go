@@ -27,6 +27,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/sweep"
 	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
@@ -515,6 +516,16 @@ func newExport(t testing.TB, core *followup.Service, pool *pgxpool.Pool, log *sl
 		t.Fatal(err)
 	}
 	return exp
+}
+
+// newSweeper returns the store's sweeper over core and pool, as cmd builds it.
+func newSweeper(t testing.TB, core *followup.Service, pool *pgxpool.Pool) *sweep.Sweeper {
+	t.Helper()
+	sw, err := sweep.New(sweep.Config{Core: core, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
 }
 
 // newThumbnailer returns the thumbnailer over core and pool, as cmd builds it.

@@ -73,7 +73,7 @@ func TestStoreRefusingEncryptedWrites(t *testing.T) {
 	if n := f.count(t, `select count(*) from photos`); n != 0 {
 		t.Errorf("%d photo rows, want none", n)
 	}
-	if _, err := f.svc.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := newSweeper(t, f.svc, f.pool).Pending(ctx, -time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count(t, `select count(*) from pending_objects`); n != 0 {
@@ -194,7 +194,7 @@ func (f *apiFixture) uploadBurst(t *testing.T, e enrolled, clinicPath, tag strin
 func (f *apiFixture) checkStored(t *testing.T, when string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := f.svc.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := newSweeper(t, f.svc, f.pool).Pending(ctx, -time.Hour); err != nil {
 		t.Fatalf("%s: sweep: %v", when, err)
 	}
 	rows, err := f.pool.Query(ctx, `select object_key from photos`)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/internal/coretest"
+	"github.com/dermfollow/dermfollow/followup/sweep"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -27,6 +28,8 @@ type fixture struct {
 	client *minio.Client
 	bucket string
 	family followup.Actor
+	// sweeper is the store's, which removes the segments of expired uploads.
+	sweeper *sweep.Sweeper
 	// keysSeen are staging keys the test made parts for, asked for even after their rows go.
 	keysSeen []string
 }
@@ -41,6 +44,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.family = f.Parent(t)
+	if f.sweeper, err = sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now}); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -361,7 +367,7 @@ func TestExpiredUploadIsSwept(t *testing.T) {
 	}
 
 	// Not yet expired: the sweeper leaves it alone.
-	if _, err := f.Core.SweepPending(ctx, f.Core.PendingGrace()); err != nil {
+	if _, err := f.sweeper.Pending(ctx, f.Core.PendingGrace()); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.staged(t); len(got) != 3 {
@@ -381,7 +387,7 @@ func TestExpiredUploadIsSwept(t *testing.T) {
 	if _, err := st.Staged(ctx, f.family, sess, u.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("an expired upload = %v, want not found", err)
 	}
-	if _, err := f.Core.SweepPending(ctx, f.Core.PendingGrace()); err != nil {
+	if _, err := f.sweeper.Pending(ctx, f.Core.PendingGrace()); err != nil {
 		t.Fatal(err)
 	}
 	if left := f.staged(t); len(left) > 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/internal/coretest"
+	"github.com/dermfollow/dermfollow/followup/sweep"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -38,6 +39,16 @@ func (f *fixture) busy(t *testing.T, view, uploadID string) {
 	if _, _, err := f.Upload(t, f.Clinician, "baseline", view, uploadID, coretest.JPEG(t, 7)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sweeper is the store's sweeper over the fixture's core, on its clock.
+func (f *fixture) sweeper(t *testing.T) *sweep.Sweeper {
+	t.Helper()
+	sw, err := sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -83,11 +94,11 @@ func TestThumbnailsAndSweep(t *testing.T) {
 	if err := f.Store.Put(ctx, "photos/ab/orphan", bytes.NewReader(orphan), int64(len(orphan)), "image/jpeg"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.Core.SweepOrphans(ctx, time.Hour); err != nil || n != 0 {
+	if n, err := f.sweeper(t).Orphans(ctx, time.Hour); err != nil || n != 0 {
 		t.Errorf("sweep within the grace period = %d, %v; want 0", n, err)
 	}
 	f.Clock.Set(time.Now().Add(2 * time.Hour))
-	if n, err := f.Core.SweepOrphans(ctx, time.Hour); err != nil || n != 1 {
+	if n, err := f.sweeper(t).Orphans(ctx, time.Hour); err != nil || n != 1 {
 		t.Errorf("sweep after the grace period = %d, %v; want 1", n, err)
 	}
 	if _, err := f.Store.Stat(ctx, "photos/ab/orphan"); !errors.Is(err, imagestore.ErrNotExist) {
