@@ -119,7 +119,7 @@ func stage(t *testing.T, st *Service, u Upload, body []byte, n int) {
 // A photo staged in pieces reads back whole, goes through AddPhoto, and once it is stored
 // nothing of it is left under the staging prefix; only the session that made the upload finds
 // it.
-func TestUploadRoundTrip(t *testing.T) {
+func TestStagedUploadRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	st := f.staging(t, Config{})
@@ -184,7 +184,7 @@ func TestUploadRoundTrip(t *testing.T) {
 }
 
 // The creation checks what a one-request upload checks before reading its body.
-func TestUploadCreationChecks(t *testing.T) {
+func TestStagedUploadCreationChecks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	st := f.staging(t, Config{MaxOpenPerLink: 2})
@@ -328,7 +328,7 @@ func (f *failAfter) Read(p []byte) (int, error) {
 
 // An abandoned upload is gone at its expiry: the pending sweeper removes its staged segments,
 // a segment whose write died half-way and the multipart parts a killed server left of one.
-func TestExpiredUploadIsSwept(t *testing.T) {
+func TestExpiredStagedUploadIsSwept(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	st := f.staging(t, Config{Expiry: 3 * time.Second})
