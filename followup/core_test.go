@@ -2,7 +2,6 @@ package followup
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -451,57 +450,6 @@ func TestAddPhotoRefusals(t *testing.T) {
 	}
 }
 
-func TestThumbnailsAndSweep(t *testing.T) {
-	t.Parallel()
-	f := newCoreFixture(t)
-	parent := f.parent(t)
-	p, _, err := f.upload(t, parent, "day-1", "front", "thumbs-abcdefgh", testJPEG(t, 5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t)
-	if _, _, err := f.svc.OpenPhoto(ctx, f.clinician, p.ID, VariantSmall); ErrorCode(err) != EUNAVAILABLE {
-		t.Errorf("thumbnail before it is made: %v, want unavailable", err)
-	}
-	n, err := f.svc.MakeThumbnails(ctx, 10)
-	if err != nil || n != 1 {
-		t.Fatalf("MakeThumbnails = %d, %v", n, err)
-	}
-	r, got, err := f.svc.OpenPhoto(ctx, f.clinician, p.ID, VariantSmall)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, format, err := image.DecodeConfig(r); err != nil || format != "jpeg" || got.ContentType != "image/jpeg" {
-		t.Errorf("thumbnail: %s %v (%s)", format, err, got.ContentType)
-	}
-	if n := countRows(t, f.svc, `select count(*) from audit_events where action = 'photo_viewed' and target_id = $1`, p.ID); n != 1 {
-		t.Errorf("photo view audit events = %d, want 1", n)
-	}
-
-	// An object without a row (a failed upload's) is swept once older than the grace period.
-	orphan := []byte("orphan bytes")
-	if err := f.store.Put(ctx, "photos/ab/orphan", bytes.NewReader(orphan), int64(len(orphan)), "image/jpeg"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := f.svc.SweepOrphans(ctx, time.Hour); err != nil || n != 0 {
-		t.Errorf("sweep within the grace period = %d, %v; want 0", n, err)
-	}
-	f.clock.Set(time.Now().Add(2 * time.Hour))
-	if n, err := f.svc.SweepOrphans(ctx, time.Hour); err != nil || n != 1 {
-		t.Errorf("sweep after the grace period = %d, %v; want 1", n, err)
-	}
-	if _, err := f.store.Stat(ctx, "photos/ab/orphan"); !errors.Is(err, imagestore.ErrNotExist) {
-		t.Error("orphan object survived the sweep")
-	}
-	if _, _, err := f.svc.OpenPhoto(ctx, f.clinician, p.ID, VariantOriginal); err != nil {
-		t.Errorf("the real photo was swept: %v", err)
-	}
-	if _, _, err := f.svc.OpenPhoto(ctx, f.clinician, p.ID, VariantLarge); err != nil {
-		t.Errorf("the real photo's thumbnail was swept: %v", err)
-	}
-}
-
 func TestAssessAndMessage(t *testing.T) {
 	t.Parallel()
 	f := newCoreFixture(t)
@@ -607,61 +555,6 @@ func TestAssessConcernPhoto(t *testing.T) {
 	if err != nil || m.Timepoint != "" {
 		t.Errorf("retake of a concern photo = %+v, %v", m, err)
 	}
-}
-
-// TestThumbnailerYieldsToUploads: the thumbnail worker waits while uploads are being worked on,
-// starts once they pause, and does not wait at all for a photo that has waited too long.
-func TestThumbnailerYieldsToUploads(t *testing.T) {
-	t.Parallel()
-	f := newCoreFixture(t)
-	ctx := testCtx(t)
-	if _, _, err := f.upload(t, f.parent(t), "day-1", "front", "yield-abcdefgh", testJPEG(t, 9)); err != nil {
-		t.Fatal(err)
-	}
-	// The upload just ended: the worker's turn comes thumbnailQuiet later, not before.
-	start := time.Now()
-	if !f.svc.thumbnailTurn(ctx) {
-		t.Fatal("no turn")
-	}
-	if waited := time.Since(start); waited < thumbnailQuiet/2 {
-		t.Errorf("the worker started %v after an upload, want about %v", waited, thumbnailQuiet)
-	}
-	// Quiet now: at once.
-	start = time.Now()
-	f.svc.thumbnailTurn(ctx)
-	if waited := time.Since(start); waited > thumbnailQuiet/2 {
-		t.Errorf("the worker waited %v with no upload going on", waited)
-	}
-	// Uploads going on, but the oldest pending photo has waited thumbnailMaxLag: at once.
-	f.svc.uploadActivity()
-	f.clock.Set(f.clock.Now().Add(thumbnailMaxLag))
-	start = time.Now()
-	f.svc.thumbnailTurn(ctx)
-	if waited := time.Since(start); waited > thumbnailQuiet/2 {
-		t.Errorf("the worker waited %v for a photo pending for %v", waited, thumbnailMaxLag)
-	}
-	// Uploads going on and the worker waiting: cancelling ends the wait.
-	f.clock.Set(f.clock.Now().Add(-thumbnailMaxLag))
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	f.svc.uploadActivity()
-	if f.svc.thumbnailTurn(cctx) {
-		t.Error("a cancelled worker got its turn")
-	}
-	// The worker itself: it makes the thumbnails once uploads pause.
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); f.svc.RunThumbnailer(wctx, time.Hour) }()
-	f.svc.nudgeThumbnailer()
-	deadline := time.Now().Add(10 * time.Second)
-	for countRows(t, f.svc, `select count(*) from photos where thumbnails_at is null`) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no thumbnails 10 s after the upload")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	<-done
 }
 
 // A row that does not scan is a bug, answered as an internal error, not as "try again later".

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
 // notePending records that an object is about to be stored under key (see pending_objects).
@@ -44,6 +45,12 @@ func (s *Service) deleteObject(ctx context.Context, key string) bool {
 	}
 	return true
 }
+
+// PendingGrace is how long an object may stay noted in pending_objects before it is taken for
+// an orphan: longer than any upload can still be on its way (the store's deadline and the
+// statements' around it), with as much again for a margin. An export's archive keeps its note
+// fresh while its run lives. With the default StoreTimeout, 3.5 minutes.
+func (s *Service) PendingGrace() time.Duration { return 2 * (s.storeTimeout + 3*s.rowTimeout) }
 
 // newObjectKey is random and carries nothing about the photo; the first byte shards it.
 func newObjectKey(prefix string) string {

@@ -1,19 +1,12 @@
 package followup
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/jpeg"
-	mrand "math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/dermfollow/dermfollow/imagestore"
 )
 
 // TestPhotoQuotas: a link takes at most so many photos a minute and in all, and a step at
@@ -154,59 +147,4 @@ func TestWithdrawPhoto(t *testing.T) {
 	if _, _, err := f.svc.OpenPhoto(ctx, f.clinician, p.ID, VariantOriginal); err != nil {
 		t.Errorf("a withdrawn photo's original is gone: %v", err)
 	}
-}
-
-// TestThumbnailerMeasuresQuality: the thumbnailer stores each photo's quality with it (from
-// the decode it makes anyway); a blurred photo is flagged, a sharp one not.
-func TestThumbnailerMeasuresQuality(t *testing.T) {
-	t.Parallel()
-	f := newCoreFixture(t)
-	sharp := noisyJPEG(t, 512, 384)
-	blurred := testJPEG(t, 3) // a smooth gradient: no detail at all
-	ps, _, err := f.upload(t, f.clinician, "baseline", "front", "quality-sharp", sharp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, _, err := f.upload(t, f.clinician, "baseline", "close-up", "quality-blurred", blurred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ps.Quality != nil {
-		t.Errorf("quality before the thumbnails = %+v, want none yet", ps.Quality)
-	}
-	if n, err := f.svc.MakeThumbnails(testCtx(t), 5); err != nil || n != 2 {
-		t.Fatalf("MakeThumbnails = %d, %v", n, err)
-	}
-	for _, c := range []struct {
-		id      uuid.UUID
-		blurred bool
-	}{{ps.ID, false}, {pb.ID, true}} {
-		_, p, err := f.svc.OpenPhoto(testCtx(t), f.clinician, c.id, VariantOriginal)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Quality == nil {
-			t.Fatalf("photo %s has no quality after its thumbnails", c.id)
-		}
-		if got := slices.Contains(p.Quality.Flags, imagestore.QualityBlurry); got != c.blurred || p.Quality.MeanLuminance <= 0 {
-			t.Errorf("photo (blurred %v): %+v", c.blurred, *p.Quality)
-		}
-	}
-}
-
-// noisyJPEG is a w×h photo of random pixels: all detail.
-func noisyJPEG(t *testing.T, w, h int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	rng := mrand.New(mrand.NewPCG(1, 1))
-	for i := range img.Pix {
-		img.Pix[i] = byte(rng.IntN(256))
-		if i%4 == 3 {
-			img.Pix[i] = 255
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

@@ -48,7 +48,7 @@ type Photo struct {
 }
 
 // The states of a photo's thumbnails. An unreadable photo is one whose thumbnails could not be
-// made after every attempt (see MakeThumbnails): its original is kept and can be downloaded.
+// made after every attempt (see package thumbnails): its original is kept and can be downloaded.
 const (
 	ThumbnailPending    = "pending"
 	ThumbnailReady      = "ready"
@@ -219,7 +219,7 @@ var errTryAgain = Errorf(EUNAVAILABLE, "The photo could not be stored; please tr
 // The object's key is noted in pending_objects before the object is stored, and the note is
 // removed in the transaction that commits the photo's row: whatever fails after the store took
 // the bytes, the note says the object may be an orphan, and the sweeper removes it once no
-// upload can still be in flight (SweepPending). An object is removed right away only where
+// upload can still be in flight (package sweep). An object is removed right away only where
 // its row certainly does not exist; never after a COMMIT whose answer was lost.
 func (s *Service) storePhoto(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.Clean) (Photo, bool, error) {
 	key := newObjectKey("photos")

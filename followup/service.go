@@ -52,10 +52,10 @@ type Service struct {
 	now       func() time.Time
 	baseURL   string
 	secretKey []byte
-	// thumbNudge wakes this process's thumbnail worker after an upload.
+	// thumbNudge wakes this process's thumbnail worker after an upload (see ThumbnailsDue).
 	thumbNudge chan struct{}
 	// lastUpload is when this process last worked on an upload (UnixNano, monotonic within the
-	// process): the thumbnail worker gives uploads the CPU first, see thumbnailTurn.
+	// process): the thumbnail worker gives uploads the CPU first (see SinceUpload).
 	lastUpload atomic.Int64
 	// schedules keeps the procedures' schedules this process has read (they never change).
 	schedules scheduleCache
@@ -65,8 +65,6 @@ type Service struct {
 	// a write that runs detached from its request.
 	storeTimeout, rowTimeout time.Duration
 	quota                    PhotoQuota
-	// decodeBudget bounds the memory the thumbnailer's decodes hold at once.
-	decodeBudget *imagestore.DecodeBudget
 	// testHook, set only by tests, is called at each step of the photo write path.
 	testHook func(step string)
 	// messageSent is Config.MessageSent.
@@ -89,7 +87,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{pool: cfg.Pool, store: cfg.Store, protocols: cfg.Protocols, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, secretKey: cfg.SecretKey,
 		thumbNudge: make(chan struct{}, 1), storeTimeout: cfg.StoreTimeout, rowTimeout: min(cfg.StoreTimeout, 15*time.Second), quota: cfg.Quota.withDefaults(),
-		decodeBudget: imagestore.DefaultDecodeBudget(), messageSent: cfg.MessageSent}, nil
+		messageSent: cfg.MessageSent}, nil
 }
 
 // Protocols returns the registry the service schedules with.

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// What the capability packages (accounts, reminders, export, worklist, ...) use of the core, beyond its
-// types and errors: a few functions named for what they do.
+// What the capability packages (accounts, reminders, export, worklist, thumbnails, staging,
+// sweep) use of the core, beyond its types and errors: a few functions named for what they do.
 
 // Audit appends an event to the audit log in tx, the transaction of the change it records:
 // the event exists if and only if the change does.
@@ -165,3 +165,45 @@ func ForgetPending(ctx context.Context, tx pgx.Tx, key string) error {
 // DiscardObject removes a stored object whose record certainly does not exist, then its
 // note; whatever fails is left to the sweeper, which the note still points at.
 func (s *Service) DiscardObject(ctx context.Context, key string) { s.discardObject(ctx, key) }
+
+// The thumbnailer (package thumbnails) works beside this process's photo write path: the
+// path tells it when there is work, and it gives the uploads the CPU first.
+
+// nudgeThumbnailer wakes the thumbnail worker of this process without blocking.
+func (s *Service) nudgeThumbnailer() {
+	select {
+	case s.thumbNudge <- struct{}{}:
+	default:
+	}
+}
+
+// uploadActivity records that this process is working on an upload.
+func (s *Service) uploadActivity() { s.lastUpload.Store(time.Now().UnixNano()) }
+
+// ThumbnailsDue receives when this process has made work for the thumbnailer (a photo stored,
+// a thumbnail found missing); one signal waits at most, however many there were. One
+// thumbnailer a process takes them.
+func (s *Service) ThumbnailsDue() <-chan struct{} { return s.thumbNudge }
+
+// SinceUpload is how long ago this process last worked on an upload (began or ended one).
+func (s *Service) SinceUpload() time.Duration { return time.Since(time.Unix(0, s.lastUpload.Load())) }
+
+// StoreTimeout bounds one Put to the store (Config.StoreTimeout): a store that stalls longer
+// fails the write rather than hold it.
+func (s *Service) StoreTimeout() time.Duration { return s.storeTimeout }
+
+// RowTimeout bounds one statement of a write that runs detached from its request (the rows of
+// an upload whose client may be gone): as long as StoreTimeout, up to 15 s.
+func (s *Service) RowTimeout() time.Duration { return s.rowTimeout }
+
+// CheckUpload checks what AddPhoto checks before a photo's bytes are read: that a may add
+// this photo to the procedure (the step and the view, the follow-up still active, the
+// link's and the step's quotas). When an earlier try of the same upload_id has stored its
+// photo, it returns that photo and checks nothing more. Package staging calls it when a
+// resumable upload starts.
+func (s *Service) CheckUpload(ctx context.Context, a Actor, procedureID uuid.UUID, up PhotoUpload) (*Photo, error) {
+	return s.checkUpload(ctx, a, procedureID, up)
+}
+
+// StoredKind is the upload's kind as a photo row stores it: PhotoScheduled or PhotoConcern.
+func (up PhotoUpload) StoredKind() string { return up.kind() }

@@ -27,6 +27,8 @@ import (
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/sweep"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -49,6 +51,9 @@ type apiFixture struct {
 	clinician, admin, researcher, outsider, otherResearcher string
 	clinicianActor                                          followup.Actor
 	emails                                                  map[string]string // token -> the user's email, to sign in to pages
+
+	// thumbs makes the thumbnails that the server's background work would (cmd runs it).
+	thumbs *thumbnails.Thumbnailer
 }
 
 type syncBuffer struct {
@@ -111,7 +116,8 @@ func newAPIFixture(t *testing.T, opts ...func(*apiOptions)) *apiFixture {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, exp: exp, pool: pool, store: o.store, logs: logs, emails: map[string]string{}}
+	f := &apiFixture{url: hs.URL, srv: srv, svc: svc, acc: acc, exp: exp, thumbs: newThumbnailer(t, svc, pool, log), pool: pool, store: o.store,
+		logs: logs, emails: map[string]string{}}
 	ctx := context.Background()
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -351,7 +357,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "private, max-age=300" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("photo headers: %v", resp.Header)
 	}
-	if n, err := f.svc.MakeThumbnails(context.Background(), 5); err != nil || n != 1 {
+	if n, err := f.thumbs.Make(context.Background(), 5); err != nil || n != 1 {
 		t.Fatalf("thumbnails = %d, %v", n, err)
 	}
 	req, _ = http.NewRequest("GET", f.url+"/api/v1/photos/"+photoID+"/thumbnail", nil)
@@ -510,4 +516,24 @@ func newExport(t testing.TB, core *followup.Service, pool *pgxpool.Pool, log *sl
 		t.Fatal(err)
 	}
 	return exp
+}
+
+// newSweeper returns the store's sweeper over core and pool, as cmd builds it.
+func newSweeper(t testing.TB, core *followup.Service, pool *pgxpool.Pool) *sweep.Sweeper {
+	t.Helper()
+	sw, err := sweep.New(sweep.Config{Core: core, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// newThumbnailer returns the thumbnailer over core and pool, as cmd builds it.
+func newThumbnailer(t testing.TB, core *followup.Service, pool *pgxpool.Pool, log *slog.Logger) *thumbnails.Thumbnailer {
+	t.Helper()
+	th, err := thumbnails.New(thumbnails.Config{Core: core, Pool: pool, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
 }

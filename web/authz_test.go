@@ -35,7 +35,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if got := f.send(t, "POST", "/api/v1/procedures/"+e.ProcedureID+"/photos?retry", f.clinician, nil, true); got != 201 {
 		t.Fatalf("clinic upload = %d", got)
 	}
-	if _, err := f.svc.MakeThumbnails(context.Background(), 5); err != nil {
+	if _, err := f.thumbs.Make(context.Background(), 5); err != nil {
 		t.Fatal(err)
 	}
 	// A parent link token, a revoked API token and a malformed one are not API credentials.

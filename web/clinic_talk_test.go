@@ -51,7 +51,7 @@ func (f *clinicFixture) familyWrites(t testing.TB, a followup.Actor, body string
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.MakeThumbnails(ctx, 10); err != nil {
+		if _, err := f.thumbs.Make(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
 		in.PhotoIDs, photo = []uuid.UUID{p.ID}, p.ID.String()

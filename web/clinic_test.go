@@ -25,6 +25,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -46,6 +47,9 @@ type clinicFixture struct {
 	clinician, admin, researcher, outsider string // emails
 	clinicianActor                         followup.Actor
 	patientID, procedureID, photoID        string
+
+	// thumbs makes the thumbnails that the server's background work would (cmd runs it).
+	thumbs *thumbnails.Thumbnailer
 }
 
 const clinicTestPassword = "a long test password"
@@ -89,7 +93,7 @@ func newClinicFixture(t testing.TB, opts ...func(*clinicOptions)) *clinicFixture
 	hs.Listener = ln
 	hs.Start()
 	t.Cleanup(hs.Close)
-	f := &clinicFixture{url: origin, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock}
+	f := &clinicFixture{url: origin, srv: srv, svc: svc, acc: acc, logs: logs, clock: clock, thumbs: newThumbnailer(t, svc, pool, log)}
 	ctx := clinicCtx(t)
 	a, err := svc.CreateClinic(ctx, "Clinic A "+uuid.NewString()[:6], "Asia/Shanghai")
 	if err != nil {
@@ -157,7 +161,7 @@ func (f *clinicFixture) addPhoto(t testing.TB, timepoint, view string, seed byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.MakeThumbnails(ctx, 10); err != nil {
+	if _, err := f.thumbs.Make(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	return ph.ID.String()

@@ -216,10 +216,11 @@ func (r *faultRig) check(t *testing.T, results []uploadResult) ([]uploadResult, 
 	}
 	// The sweepers leave no object without a row (grace 0: nothing is in flight now): the
 	// pending notes of failed uploads, then the full reconciliation.
-	if _, err := r.svc.SweepPending(ctx, -time.Minute); err != nil {
+	sw := newSweeper(t, r.svc, r.pool)
+	if _, err := sw.Pending(ctx, -time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.svc.SweepOrphans(ctx, -time.Minute); err != nil {
+	if _, err := sw.Orphans(ctx, -time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	err := r.store.List(ctx, "photos/", func(o imagestore.ObjectInfo) error {

@@ -43,7 +43,7 @@ func noisyJPEG(t *testing.T, w, h int) string {
 func (f *apiFixture) runThumbnailer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.svc.RunThumbnailer(ctx, 200*time.Millisecond) }()
+	go func() { defer close(done); f.thumbs.Run(ctx, 200*time.Millisecond) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 

@@ -33,7 +33,7 @@ func TestParentLiveCameraWithGuide(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := f.svc.MakeThumbnails(ctx, 10); err != nil {
+	if _, err := f.thumbs.Make(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	f.runThumbnailer(t)

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/staging"
 )
 
 // The family's session: opening /p/{token} swaps the link for a cookie that names the link,
@@ -38,7 +39,7 @@ type parentSession struct {
 	Expires time.Time
 	// ID is random per session (see above). Cookies made before there was one (24 bytes)
 	// take theirs from a hash of the cookie.
-	ID [followup.SessionIDLen]byte
+	ID [staging.SessionIDLen]byte
 }
 
 // newParentSession starts a session of link, keeping the id of the browser's current session

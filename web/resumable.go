@@ -16,12 +16,13 @@ import (
 	expslog "golang.org/x/exp/slog"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/staging"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
 // Resumable family uploads: the tus protocol v1.0.0 (core, creation, termination,
 // expiration) under the family's session, served by tusd's handler over the follow-up core's
-// staged uploads (followup/staging.go). docs/api.md describes it for other clients.
+// staged uploads (package followup/staging). docs/api.md describes it for other clients.
 //
 //	POST    /p/uploads       create: Upload-Length (required, at most the photo limit) and
 //	                         Upload-Metadata timepoint, view and upload_id; 201 and Location
@@ -46,8 +47,6 @@ type resumableUploads struct {
 	s      *Server
 	family *parentPages
 	tus    *tusd.UnroutedHandler
-	// cfg bounds the staged uploads (the zero value: followup's defaults).
-	cfg followup.StagingConfig
 }
 
 const (
@@ -92,7 +91,7 @@ func newResumableUploads(s *Server, family *parentPages) *resumableUploads {
 	return r
 }
 
-func (r *resumableUploads) staging() *followup.Staging { return r.s.svc.Staging(r.cfg) }
+func (r *resumableUploads) staging() *staging.Service { return r.s.staging }
 
 // resumableCall is what one request to the protocol carries to tusd's data store and locker.
 type resumableCall struct {
@@ -102,7 +101,7 @@ type resumableCall struct {
 	// create is the upload being created (POST).
 	create followup.PhotoUpload
 	// staged is the upload as read before the request went to tusd (HEAD, PATCH, DELETE).
-	staged followup.StagedUpload
+	staged staging.Upload
 	// lock is the lease this request holds on the upload, once it holds it.
 	lock *tusLock
 	// w is the response, for headers that tusd does not set.
@@ -337,7 +336,7 @@ func (r *resumableUploads) refusalAnswer(c echo.Context, call *resumableCall, er
 	return err
 }
 
-// refusalError turns a stored refusal (followup.StagingRefusal) back into the error it was.
+// refusalError turns a stored refusal (staging.Refusal) back into the error it was.
 func refusalError(refusal, lang string) error {
 	if r, ok := strings.CutPrefix(refusal, "reject:"); ok {
 		for _, known := range imagestore.Reasons() {

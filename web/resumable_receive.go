@@ -14,6 +14,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/staging"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
@@ -248,7 +249,7 @@ func (up *tusUpload) checkHead(prefix []byte, sp *spool, n int64) error {
 	if err == nil {
 		return nil
 	}
-	if rerr := up.r.staging().Refused(context.Background(), up.u.ID, followup.StagingRefusal(err)); rerr != nil {
+	if rerr := up.r.staging().Refused(context.Background(), up.u.ID, staging.Refusal(err)); rerr != nil {
 		logger(up.call.log.c).Warn("resumable upload: refusal not recorded", "error", rerr.Error())
 	}
 	return tusError(up.call, err)
@@ -348,7 +349,7 @@ func (r *resumableUploads) ended(ctx context.Context, call *resumableCall, p fol
 	case err == nil:
 		rerr = r.staging().Stored(ctx, call.staged.ID, p.ID)
 	case finalRefusal(err):
-		rerr = r.staging().Refused(ctx, call.staged.ID, followup.StagingRefusal(err))
+		rerr = r.staging().Refused(ctx, call.staged.ID, staging.Refusal(err))
 	}
 	if rerr != nil {
 		logger(call.log.c).Warn("resumable upload: outcome not recorded; the staged bytes go at the next try or at expiry",
@@ -362,7 +363,7 @@ func (r *resumableUploads) ended(ctx context.Context, call *resumableCall, p fol
 func finalRefusal(err error) bool {
 	switch status, _ := errorResponse(err, "en"); status {
 	case http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusConflict:
-		return !errors.Is(err, followup.ErrLeaseLost)
+		return !errors.Is(err, staging.ErrLeaseLost)
 	}
 	return false
 }

@@ -11,6 +11,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/staging"
 )
 
 // tusd's data store and locker over the follow-up core's staged uploads. Each call finds the
@@ -67,7 +68,7 @@ func (ts tusStore) AsTerminatableUpload(up tusd.Upload) tusd.TerminatableUpload 
 type tusUpload struct {
 	r    *resumableUploads
 	call *resumableCall
-	u    followup.StagedUpload
+	u    staging.Upload
 }
 
 func (up *tusUpload) GetInfo(context.Context) (tusd.FileInfo, error) {
@@ -90,7 +91,7 @@ func (up *tusUpload) Terminate(ctx context.Context) error {
 }
 
 // tusLocker gives tusd a lock per upload that holds across servers: the lease in the upload's
-// row (followup.Staging.Lock). A request that finds the lease held asks its holder to let go
+// row (staging.Service.Lock). A request that finds the lease held asks its holder to let go
 // and waits; the holder sees the request when it next renews (every third of a lease), stops
 // reading its body, stages what it has and lets go.
 type tusLocker struct{ r *resumableUploads }
@@ -155,9 +156,9 @@ func (l *tusLock) Lock(ctx context.Context, requestUnlock func()) error {
 
 // keep renews the lease until Unlock, and asks the request to let go (tusd stops reading its
 // body) when another request asks for it or the lease was lost.
-func (l *tusLock) keep(st *followup.Staging, requestUnlock func()) {
+func (l *tusLock) keep(st *staging.Service, requestUnlock func()) {
 	defer close(l.done)
-	every := st.Config().Lease / 3
+	every := st.Lease() / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/staging"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
@@ -142,7 +142,7 @@ func (tc *tusClient) offset(t *testing.T, path string) int {
 func (f *apiFixture) stagedObjects(t *testing.T) int {
 	t.Helper()
 	n := 0
-	if err := f.store.List(context.Background(), followup.StagingPrefix, func(imagestore.ObjectInfo) error { n++; return nil }); err != nil {
+	if err := f.store.List(context.Background(), staging.Prefix, func(imagestore.ObjectInfo) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n

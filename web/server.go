@@ -22,6 +22,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/staging"
 	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	// the default rate limit is made over Pool (or DB, if it is a *pgxpool.Pool), whose
 	// notices (each side told that the other wrote) go through Reminders.
 	Conversation *conversation.Service
+	// Staging is the families' resumable uploads in progress (resumable.go); when nil, one
+	// with the default bounds is made over Service and Pool (or DB, as for Conversation).
+	Staging *staging.Service
 	// Limits bound uploads; zero fields take imagestore's defaults.
 	Limits imagestore.Limits
 	// SecretKey keys cookies and other server-side secrets (DERMFOLLOW_SECRET_KEY).
@@ -79,6 +83,7 @@ type Server struct {
 	export        *export.Service
 	conv          *conversation.Service
 	worklists     *worklist.Service
+	staging       *staging.Service
 	limits        imagestore.Limits
 	uploadMemory  *imagestore.ChunkPool // upload_spool.go
 	linkFailures  *failureLimiter       // wrong parent links, per address
@@ -121,6 +126,11 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.worklists = worklist.New(cfg.Service, pool)
+	if s.staging = cfg.Staging; s.staging == nil {
+		if s.staging, err = staging.New(staging.Config{Core: cfg.Service, Pool: pool, Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

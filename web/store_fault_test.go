@@ -73,7 +73,7 @@ func TestStoreRefusingEncryptedWrites(t *testing.T) {
 	if n := f.count(t, `select count(*) from photos`); n != 0 {
 		t.Errorf("%d photo rows, want none", n)
 	}
-	if _, err := f.svc.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := newSweeper(t, f.svc, f.pool).Pending(ctx, -time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count(t, `select count(*) from pending_objects`); n != 0 {
@@ -132,7 +132,7 @@ func TestStoreFaultsOnEveryPath(t *testing.T) {
 				t.Errorf("%s: an upload answered %d, want 503 or 201", fault.Kind, c)
 			}
 		}
-		if _, err := f.svc.MakeThumbnails(context.Background(), 5); err == nil {
+		if _, err := f.thumbs.Make(context.Background(), 5); err == nil {
 			t.Errorf("%s: thumbnails were stored through a failing store", fault.Kind)
 		}
 		if n := f.count(t, `select thumbnail_attempts from photos where id = $1`, pending["id"]); n != 0 {
@@ -161,7 +161,7 @@ func TestStoreFaultsOnEveryPath(t *testing.T) {
 			"upload_id": "after-" + fault.Kind.String()}, imagetest.JPEG(320, 240, 2)); code != 201 {
 			t.Errorf("upload after %s healed = %d", fault.Kind, code)
 		}
-		if n, err := f.svc.MakeThumbnails(context.Background(), 10); err != nil || n == 0 {
+		if n, err := f.thumbs.Make(context.Background(), 10); err != nil || n == 0 {
 			t.Errorf("thumbnails after %s healed = %d, %v", fault.Kind, n, err)
 		}
 		f.start(t, f.researcher) // an export after the fault: done
@@ -194,7 +194,7 @@ func (f *apiFixture) uploadBurst(t *testing.T, e enrolled, clinicPath, tag strin
 func (f *apiFixture) checkStored(t *testing.T, when string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := f.svc.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := newSweeper(t, f.svc, f.pool).Pending(ctx, -time.Hour); err != nil {
 		t.Fatalf("%s: sweep: %v", when, err)
 	}
 	rows, err := f.pool.Query(ctx, `select object_key from photos`)

@@ -54,7 +54,7 @@ func TestConversationInBrowsers(t *testing.T) {
 	f := newClinicFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); f.svc.RunThumbnailer(ctx, 200*time.Millisecond) }()
+	go func() { defer close(stopped); f.thumbs.Run(ctx, 200*time.Millisecond) }()
 	t.Cleanup(func() { cancel(); <-stopped })
 	l, err := f.svc.CreateLink(clinicCtx(t), f.clinicianActor, uuid.MustParse(f.procedureID), false)
 	if err != nil {

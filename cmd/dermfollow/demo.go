@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, args []string, getenv env, stdin io.Reader, st
 		return err
 	}
 	if fresh {
-		if _, err := seedDemoPatient(ctx, svcs.core, clinician, stderr); err != nil {
+		if _, err := seedDemoPatient(ctx, svcs, clinician, stderr); err != nil {
 			return err
 		}
 	}
@@ -123,7 +123,8 @@ func demoClinician(ctx context.Context, svcs *services) (clinician followup.Acto
 }
 
 // seedDemoPatient enrols the first demo patient two weeks ago, with every step's photos.
-func seedDemoPatient(ctx context.Context, svc *followup.Service, clinician followup.Actor, stderr io.Writer) (followup.Enrolment, error) {
+func seedDemoPatient(ctx context.Context, svcs *services, clinician followup.Actor, stderr io.Writer) (followup.Enrolment, error) {
+	svc := svcs.core
 	patient, err := svc.CreatePatient(ctx, clinician, followup.NewPatient{DisplayName: "Mei Demo", BirthDate: time.Now().AddDate(-1, -2, 0).Format(time.DateOnly),
 		MRN: "DEMO-0001", GuardianEmail: "parent@demo.dermfollow.example", PreferredLanguage: "zh-CN", ResearchConsent: true})
 	if err != nil {
@@ -135,7 +136,7 @@ func seedDemoPatient(ctx context.Context, svc *followup.Service, clinician follo
 	if err != nil {
 		return followup.Enrolment{}, err
 	}
-	return proc, makeDemoThumbnails(ctx, svc)
+	return proc, makeDemoThumbnails(ctx, svcs.thumbnails)
 }
 
 // seedDemoProcedure enrols the patient in the PWS protocol at performed and sends the photos

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/conversation"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
 )
@@ -98,13 +99,13 @@ func seedDemoConversation(ctx context.Context, svcs *services, clinician, parent
 	if _, err := conv.Reply(ctx, clinician, procID, demoClinicReply); err != nil {
 		return fmt.Errorf("demo clinic reply: %w", err)
 	}
-	return makeDemoThumbnails(ctx, svcs.core)
+	return makeDemoThumbnails(ctx, svcs.thumbnails)
 }
 
 // makeDemoThumbnails makes every pending thumbnail now, so that the pages show them at once.
-func makeDemoThumbnails(ctx context.Context, svc *followup.Service) error {
+func makeDemoThumbnails(ctx context.Context, th *thumbnails.Thumbnailer) error {
 	for {
-		n, err := svc.MakeThumbnails(ctx, 16)
+		n, err := th.Make(ctx, 16)
 		if err != nil || n == 0 {
 			return err
 		}

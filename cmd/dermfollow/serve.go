@@ -24,6 +24,8 @@ import (
 	"github.com/dermfollow/dermfollow/followup/export"
 	"github.com/dermfollow/dermfollow/followup/notify"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/sweep"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/migrations"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -111,14 +113,16 @@ func startBackground(ctx context.Context, cfg *config, svcs *services, log *slog
 	svc, acc := svcs.core, svcs.accounts
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { svc.RunThumbnailer(bg, 30*time.Second) })
+	wg.Go(func() { svcs.thumbnails.Run(bg, 30*time.Second) })
 	// Orphans of failed uploads go within minutes, starting with those a crash left; the full
 	// reconciliation, which lists the bucket, runs once a day.
 	wg.Go(func() {
-		sweepPending(bg, svc, log)
-		every(bg, svc.PendingGrace(), func(ctx context.Context) { sweepPending(ctx, svc, log) })
+		sweepPending(bg, svcs.sweeper, svc.PendingGrace(), log)
+		every(bg, svc.PendingGrace(), func(ctx context.Context) { sweepPending(ctx, svcs.sweeper, svc.PendingGrace(), log) })
 	})
-	wg.Go(func() { every(bg, 24*time.Hour, func(ctx context.Context) { sweep(ctx, svc, log, 24*time.Hour) }) })
+	wg.Go(func() {
+		every(bg, 24*time.Hour, func(ctx context.Context) { sweepOrphans(ctx, svcs.sweeper, log, 24*time.Hour) })
+	})
 	wg.Go(func() {
 		every(bg, 10*time.Minute, func(ctx context.Context) {
 			expireSessions(ctx, acc, log)
@@ -148,11 +152,15 @@ type services struct {
 	accounts  *accounts.Service
 	reminders *reminders.Service
 	export    *export.Service
+	// thumbnails makes the photos' thumbnails in the background (serve) or at once (demo).
+	thumbnails *thumbnails.Thumbnailer
+	// sweeper removes the objects of failed uploads and the store's orphans (serve).
+	sweeper *sweep.Sweeper
 }
 
 // openService opens the database pool and the object store, loads the protocols (the shipped
 // ones and the clinic's, all validated) and builds the follow-up core and, beside it, the
-// accounts, the reminders and the research export. The caller closes the pool.
+// accounts, the reminders, the research export, the thumbnailer and the sweeper. The caller closes the pool.
 func openService(ctx context.Context, cfg *config, log *slog.Logger) (*services, error) {
 	reg, err := protocols.LoadRegistry(cfg.ProtocolDir)
 	if err != nil {
@@ -198,6 +206,12 @@ func buildServices(ctx context.Context, cfg *config, log *slog.Logger, pool *pgx
 	if s.export, err = export.New(export.Config{Core: s.core, Pool: pool, Logger: log, SecretKey: cfg.SecretKey}); err != nil {
 		return nil, err
 	}
+	if s.thumbnails, err = thumbnails.New(thumbnails.Config{Core: s.core, Pool: pool, Logger: log}); err != nil {
+		return nil, err
+	}
+	if s.sweeper, err = sweep.New(sweep.Config{Core: s.core, Pool: pool}); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -226,8 +240,8 @@ func every(ctx context.Context, period time.Duration, f func(context.Context)) {
 }
 
 // sweepPending removes the objects of failed uploads once no upload can still be in flight.
-func sweepPending(ctx context.Context, svc *followup.Service, log *slog.Logger) {
-	n, err := svc.SweepPending(ctx, svc.PendingGrace())
+func sweepPending(ctx context.Context, sw *sweep.Sweeper, grace time.Duration, log *slog.Logger) {
+	n, err := sw.Pending(ctx, grace)
 	if err != nil && ctx.Err() == nil {
 		log.Warn("sweep pending objects", "error", err.Error())
 	}
@@ -236,10 +250,10 @@ func sweepPending(ctx context.Context, svc *followup.Service, log *slog.Logger) 
 	}
 }
 
-// sweep removes stored objects that no row refers to (uploads that failed after the store took
-// their bytes), leaving anything younger than grace alone.
-func sweep(ctx context.Context, svc *followup.Service, log *slog.Logger, grace time.Duration) {
-	n, err := svc.SweepOrphans(ctx, grace)
+// sweepOrphans removes stored objects that no row refers to (uploads that failed after the
+// store took their bytes), leaving anything younger than grace alone.
+func sweepOrphans(ctx context.Context, sw *sweep.Sweeper, log *slog.Logger, grace time.Duration) {
+	n, err := sw.Orphans(ctx, grace)
 	if err != nil && ctx.Err() == nil {
 		log.Warn("sweep", "error", err.Error())
 	}

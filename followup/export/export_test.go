@@ -34,6 +34,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
+	"github.com/dermfollow/dermfollow/followup/sweep"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
@@ -1100,13 +1101,17 @@ func TestSweepAbortsDeadExportUploads(t *testing.T) {
 	if n := incomplete(); n != 1 {
 		t.Fatalf("%d unfinished uploads listed for the key, want 1", n)
 	}
-	if _, err := s.svc.core.SweepPending(ctx, time.Hour); err != nil {
+	sw, err := sweep.New(sweep.Config{Core: s.svc.core, Pool: s.svc.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.Pending(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := incomplete(); n != 1 {
 		t.Fatalf("a sweep within the grace aborted a live run's upload")
 	}
-	if _, err := s.svc.core.SweepPending(ctx, -time.Hour); err != nil {
+	if _, err := sw.Pending(ctx, -time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := incomplete(); n != 0 {

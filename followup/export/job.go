@@ -163,7 +163,7 @@ func (s *Service) failExport(ctx context.Context, job exportJob, msg string) err
 //
 // The archive's key is noted in pending_objects before its upload begins, and the heartbeat
 // keeps the note fresh: a run that dies mid-upload leaves a note that goes stale, and the
-// sweeper then removes the archive's parts (SweepPending); the note goes in the transaction
+// sweeper then removes the archive's parts (package sweep); the note goes in the transaction
 // that marks the export done.
 func (s *Service) runExport(ctx context.Context, job exportJob) error {
 	objectKey := followup.NewObjectKey("exports")

@@ -21,6 +21,8 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/reminders"
+	"github.com/dermfollow/dermfollow/followup/sweep"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/followup/worklist"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/protocols"
@@ -247,6 +249,14 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	if err != nil {
 		return nil, err
 	}
+	thumbs, err := thumbnails.New(thumbnails.Config{Core: svc, Pool: side.pool})
+	if err != nil {
+		return nil, err
+	}
+	sweeper, err := sweep.New(sweep.Config{Core: svc, Pool: side.pool})
+	if err != nil {
+		return nil, err
+	}
 	job := exportJob{clinic: clinic.ID, protocol: "pws-hemoporfin-pdt", views: exp.protocolViews("pws-hemoporfin-pdt")}
 	lastYear := job
 	lastYear.from = protocols.DateOf(now.AddDate(-1, 0, 0), clinic.Location)
@@ -262,11 +272,11 @@ func newScaleSide(ctx context.Context, b *testing.B, size, dbURL, summaryPath st
 	side.ops = []scaleOp{
 		{name: "reminder due-scan", what: "reminders.Workers.Scan: the open reminding windows of every clinic", abort: true,
 			run: func(ctx context.Context) error { _, err := remind.Scan(ctx); return err }},
-		{name: "thumbnail claim", what: "makeOneThumbnail's claim (thumbnailQueue), with the 20 newest photos waiting", abort: true,
+		{name: "thumbnail claim", what: "thumbnails.Thumbnailer.makeOne's claim (thumbnailQueue), with the 20 newest photos waiting", abort: true,
 			setup: `update photos set thumbnails_at = null where id in (select id from photos order by received_at desc limit 20)`,
-			run:   func(ctx context.Context) error { _, err := svc.MakeThumbnails(ctx, 1); return err }},
-		{name: "pending-object sweep", what: "SweepPending: the notes of uploads older than the grace", abort: true,
-			run: func(ctx context.Context) error { _, err := svc.SweepPending(ctx, svc.PendingGrace()); return err }},
+			run:   func(ctx context.Context) error { _, err := thumbs.Make(ctx, 1); return err }},
+		{name: "pending-object sweep", what: "sweep.Sweeper.Pending: the notes of uploads older than the grace", abort: true,
+			run: func(ctx context.Context) error { _, err := sweeper.Pending(ctx, svc.PendingGrace()); return err }},
 		{name: "export items, whole protocol", what: "exportItems: every consenting PWS photo of the clinic", abort: true,
 			run: func(ctx context.Context) error { _, err := exp.exportItems(ctx, job, clinic.Location, key); return err }},
 		{name: "export items, last 12 months", what: "exportItems with a from date a year ago", abort: true,

@@ -60,7 +60,7 @@ const exportLeftoverEvery = 10 * time.Minute
 // sweepExportLeftovers removes finished archives that no export names (a process died between
 // storing one and marking its export done, before the archives had pending notes), at a
 // process's first sweep and then every exportLeftoverEvery. The parts of archives whose run
-// died half-way are the pending notes' (SweepPending).
+// died half-way are the pending notes' (package sweep).
 func (s *Service) sweepExportLeftovers(ctx context.Context) (int, error) {
 	last := s.leftovers.Load()
 	if last != 0 && time.Since(time.Unix(0, last)) < exportLeftoverEvery {

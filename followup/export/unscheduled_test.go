@@ -12,6 +12,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/conversation"
+	"github.com/dermfollow/dermfollow/followup/thumbnails"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
@@ -24,7 +25,11 @@ func concernStudy(t *testing.T) (*exportStudy, uuid.UUID, string) {
 	ctx := testCtx(t)
 	s := newExportStudy(t, nil)
 	_, proc := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
-	if n, err := s.svc.core.MakeThumbnails(ctx, 10); err != nil || n != 2 {
+	th, err := thumbnails.New(thumbnails.Config{Core: s.svc.core, Pool: s.svc.pool, Now: s.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := th.Make(ctx, 10); err != nil || n != 2 {
 		t.Fatalf("thumbnails made: %d, %v", n, err)
 	}
 	s.clock.Set(time.Date(2026, 4, 22, 4, 0, 0, 0, time.UTC)) // day 2, noon in Shanghai

@@ -51,8 +51,9 @@ func Ctx(t testing.TB) context.Context {
 }
 
 // NewCore is a core service over pool, with photos in a folder of the test's, the protocols
-// that ship and the clock now (time.Now when nil).
-func NewCore(t testing.TB, pool *pgxpool.Pool, now func() time.Time) *followup.Service {
+// that ship and the clock now (time.Now when nil); opts adjust its Config after that (another
+// store, say).
+func NewCore(t testing.TB, pool *pgxpool.Pool, now func() time.Time, opts ...func(*followup.Config)) *followup.Service {
 	t.Helper()
 	store, err := imagestore.NewLocalStore(t.TempDir())
 	if err != nil {
@@ -62,7 +63,11 @@ func NewCore(t testing.TB, pool *pgxpool.Pool, now func() time.Time) *followup.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg, Now: now, BaseURL: BaseURL})
+	cfg := followup.Config{Pool: pool, Store: store, Protocols: reg, Now: now, BaseURL: BaseURL}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	core, err := followup.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +137,7 @@ func Count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
 type Fixture struct {
 	Core      *followup.Service
 	Pool      *pgxpool.Pool
+	Store     imagestore.Store // the core's
 	Clock     *Clock
 	Clinic    followup.Clinic
 	Clinician followup.Actor
@@ -139,12 +145,13 @@ type Fixture struct {
 	Proc      followup.Enrolment
 }
 
-// New is the Fixture.
-func New(t *testing.T) *Fixture {
+// New is the Fixture; opts adjust the core's Config (see NewCore).
+func New(t *testing.T, opts ...func(*followup.Config)) *Fixture {
 	t.Helper()
 	clock := NewClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
 	pool := pgtest.NewPool(t)
-	f := &Fixture{Core: NewCore(t, pool, clock.Now), Pool: pool, Clock: clock}
+	f := &Fixture{Core: NewCore(t, pool, clock.Now, opts...), Pool: pool, Clock: clock}
+	f.Store = f.Core.Store()
 	ctx := Ctx(t)
 	f.Clinic = Clinic(t, f.Core, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
 	_, f.Clinician = User(t, pool, f.Clinic.ID, followup.RoleClinician)
@@ -165,6 +172,19 @@ func New(t *testing.T) *Fixture {
 // Upload adds a photo of the fixture's procedure as a, through the core's upload path.
 func (f *Fixture) Upload(t *testing.T, a followup.Actor, tp, view, uploadID string, body []byte) (followup.Photo, bool, error) {
 	return Upload(t, f.Core, a, f.Proc.ID, tp, view, uploadID, body)
+}
+
+// User is a user of clinic with the role, as User.
+func (f *Fixture) User(t *testing.T, clinic uuid.UUID, role string) followup.Actor {
+	t.Helper()
+	_, a := User(t, f.Pool, clinic, role)
+	return a
+}
+
+// Count is the integer the statement selects, as Count.
+func (f *Fixture) Count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	return Count(t, f.Pool, sql, args...)
 }
 
 // Parent is the family of the fixture's procedure, signed in through a new link.

@@ -1,4 +1,4 @@
-package followup
+package thumbnails
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"image/color"
 	"image/png"
 	"testing"
+
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 )
 
 // troubleFile is a stored photo the thumbnailer cannot make thumbnails of, and what it is.
@@ -22,7 +24,7 @@ type troubleFile struct {
 // stored before may hold one, so the thumbnailer must pass them by as it does the rest.
 func refusedKinds(t *testing.T) []troubleFile {
 	t.Helper()
-	base := testJPEG(t, 5)
+	base := followuptest.JPEG(t, 5)
 	sof := bytes.Index(base, []byte{0xff, 0xc0})
 	if sof < 0 {
 		t.Fatal("no SOF0 in the test JPEG")

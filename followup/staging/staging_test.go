@@ -1,4 +1,4 @@
-package followup
+package staging
 
 import (
 	"bytes"
@@ -13,56 +13,61 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
+	"github.com/dermfollow/dermfollow/followup/sweep"
 	"github.com/dermfollow/dermfollow/imagestore"
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/imagestore/s3test"
 )
 
-// stagingFixture is a family's link on a procedure, with a service on a real S3 bucket.
-type stagingFixture struct {
-	*coreFixture
+// fixture is a family's link on followuptest's procedure, with the core on a real S3 bucket.
+type fixture struct {
+	*followuptest.Fixture
 	s3     *imagestore.S3Store
 	client *minio.Client
 	bucket string
-	family Actor
+	family followup.Actor
+	// sweeper is the store's, which removes the segments of expired uploads.
+	sweeper *sweep.Sweeper
 	// keysSeen are staging keys the test made parts for, asked for even after their rows go.
 	keysSeen []string
 }
 
-func newStagingFixture(t *testing.T) *stagingFixture {
+func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	store, cfg := s3test.NewStore(t)
-	clock := newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
-	svc := newTestService(t, func(c *Config) { c.Now, c.BaseURL, c.Store = clock.Now, "https://followup.example", store })
-	f := &coreFixture{svc: svc, clock: clock}
-	f.clinic = mustClinic(t, svc, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
-	_, f.clinician = mustUser(t, svc, f.clinic.ID, RoleClinician)
-	ctx := testCtx(t)
+	f := &fixture{Fixture: followuptest.New(t, func(c *followup.Config) { c.Store = store }), s3: store, bucket: cfg.Bucket}
 	var err error
-	f.patient, err = svc.CreatePatient(ctx, f.clinician, NewPatient{DisplayName: "Lina Zhang", BirthDate: "2025-06-01",
-		GuardianEmail: "parent@example.org"})
+	f.client, err = minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.proc, err = svc.Enrol(ctx, f.clinician, NewProcedure{PatientID: f.patient.ID.String(), Protocol: "pws-hemoporfin-pdt",
-		BodySite: "face", PerformedAt: "2026-05-04T10:00:00+08:00"})
+	f.family = f.Parent(t)
+	if f.sweeper, err = sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// staging is the staged uploads over the fixture's core, with cfg's bounds.
+func (f *fixture) staging(t *testing.T, cfg Config) *Service {
+	t.Helper()
+	cfg.Core, cfg.Pool = f.Core, f.Pool
+	st, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stagingFixture{coreFixture: f, s3: store, client: client, bucket: cfg.Bucket, family: f.parent(t)}
+	return st
 }
 
 func session() []byte { b := uuid.New(); return b[:] }
 
 // staged lists what the bucket holds under the staging prefix: objects and multipart uploads.
-func (f *stagingFixture) staged(t *testing.T) []string {
+func (f *fixture) staged(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	if err := f.s3.List(testCtx(t), StagingPrefix, func(o imagestore.ObjectInfo) error {
+	if err := f.s3.List(followuptest.Ctx(t), Prefix, func(o imagestore.ObjectInfo) error {
 		out = append(out, "object "+o.Key)
 		return nil
 	}); err != nil {
@@ -70,7 +75,7 @@ func (f *stagingFixture) staged(t *testing.T) []string {
 	}
 	// MinIO lists multipart uploads by whole key only, so every key noted is asked for, as
 	// the sweeper's abort does.
-	keys, err := f.svc.pool.Query(testCtx(t), `select object_key from resumable_segments
+	keys, err := f.Pool.Query(followuptest.Ctx(t), `select object_key from resumable_segments
 		union select object_key from pending_objects where object_key like 'staging/%'`)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +90,7 @@ func (f *stagingFixture) staged(t *testing.T) []string {
 			continue
 		}
 		seen[k] = true
-		for u := range f.client.ListIncompleteUploads(testCtx(t), f.bucket, k, false) {
+		for u := range f.client.ListIncompleteUploads(followuptest.Ctx(t), f.bucket, k, false) {
 			if u.Err == nil && u.Key == k {
 				out = append(out, "incomplete upload of "+u.Key)
 			}
@@ -95,9 +100,9 @@ func (f *stagingFixture) staged(t *testing.T) []string {
 }
 
 // stage writes body to upload u in pieces of n bytes under a fresh lease.
-func stage(t *testing.T, st *Staging, u StagedUpload, body []byte, n int) {
+func stage(t *testing.T, st *Service, u Upload, body []byte, n int) {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := followuptest.Ctx(t)
 	tok := uuid.New()
 	if ok, _, err := st.Lock(ctx, u.ID, tok); err != nil || !ok {
 		t.Fatalf("lock = %v, %v", ok, err)
@@ -116,12 +121,12 @@ func stage(t *testing.T, st *Staging, u StagedUpload, body []byte, n int) {
 // it.
 func TestStagedUploadRoundTrip(t *testing.T) {
 	t.Parallel()
-	f := newStagingFixture(t)
-	st := f.svc.Staging(StagingConfig{})
-	ctx := testCtx(t)
+	f := newFixture(t)
+	st := f.staging(t, Config{})
+	ctx := followuptest.Ctx(t)
 	photo := imagetest.PhoneJPEG(320, 240, 3, 6)
 	sess := session()
-	up := PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "staged-round-trip"}
+	up := followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "staged-round-trip"}
 	u, err := st.CreateStaged(ctx, f.family, sess, up, int64(len(photo)), imagestore.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -134,10 +139,10 @@ func TestStagedUploadRoundTrip(t *testing.T) {
 		t.Fatalf("staged = %+v, %v; want complete", got, err)
 	}
 	other := session()
-	if _, err := st.Staged(ctx, f.family, other, u.ID); ErrorCode(err) != ENOTFOUND {
+	if _, err := st.Staged(ctx, f.family, other, u.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("another session's view = %v, want not found", err)
 	}
-	if _, err := st.Staged(ctx, f.parent(t), sess, u.ID); ErrorCode(err) != ENOTFOUND {
+	if _, err := st.Staged(ctx, f.Parent(t), sess, u.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("another link's view = %v, want not found", err)
 	}
 	rc, err := st.OpenStaged(ctx, u.ID, u.Size)
@@ -152,7 +157,7 @@ func TestStagedUploadRoundTrip(t *testing.T) {
 	if n := len(f.staged(t)); n != (len(photo)+999)/1000 {
 		t.Errorf("%d staged objects, want one per piece", n)
 	}
-	p, created, err := f.svc.AddPhoto(ctx, f.family, f.proc.ID, up, bytes.NewReader(back), int64(len(back)), imagestore.Limits{})
+	p, created, err := f.Core.AddPhoto(ctx, f.family, f.Proc.ID, up, bytes.NewReader(back), int64(len(back)), imagestore.Limits{})
 	if err != nil || !created {
 		t.Fatalf("AddPhoto = %v, %v", created, err)
 	}
@@ -163,7 +168,7 @@ func TestStagedUploadRoundTrip(t *testing.T) {
 		t.Errorf("staging left after the photo was stored: %v", left)
 	}
 	var notes int
-	f.svc.pool.QueryRow(ctx, `select count(*) from pending_objects where object_key like 'staging/%'`).Scan(&notes)
+	f.Pool.QueryRow(ctx, `select count(*) from pending_objects where object_key like 'staging/%'`).Scan(&notes)
 	if notes != 0 {
 		t.Errorf("%d pending notes of staging left", notes)
 	}
@@ -181,25 +186,25 @@ func TestStagedUploadRoundTrip(t *testing.T) {
 // The creation checks what a one-request upload checks before reading its body.
 func TestStagedUploadCreationChecks(t *testing.T) {
 	t.Parallel()
-	f := newStagingFixture(t)
-	st := f.svc.Staging(StagingConfig{MaxOpenPerLink: 2})
-	ctx := testCtx(t)
-	ok := PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "creation-checks"}
+	f := newFixture(t)
+	st := f.staging(t, Config{MaxOpenPerLink: 2})
+	ctx := followuptest.Ctx(t)
+	ok := followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "creation-checks"}
 	for _, tc := range []struct {
 		name string
-		up   PhotoUpload
+		up   followup.PhotoUpload
 		size int64
-		a    Actor
+		a    followup.Actor
 		want string
 	}{
-		{"unknown step", PhotoUpload{Timepoint: "day-99", View: "front", UploadID: "creation-a1"}, 100, f.family, EINVALID},
-		{"unknown view", PhotoUpload{Timepoint: "day-1", View: "back", UploadID: "creation-a2"}, 100, f.family, EINVALID},
-		{"clinic's step", PhotoUpload{Timepoint: "baseline", View: "front", UploadID: "creation-a3"}, 100, f.family, EINVALID},
-		{"bad upload_id", PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "x"}, 100, f.family, EINVALID},
-		{"empty", ok, 0, f.family, EINVALID},
-		{"clinician", ok, 100, f.clinician, EFORBIDDEN},
+		{"unknown step", followup.PhotoUpload{Timepoint: "day-99", View: "front", UploadID: "creation-a1"}, 100, f.family, followup.EINVALID},
+		{"unknown view", followup.PhotoUpload{Timepoint: "day-1", View: "back", UploadID: "creation-a2"}, 100, f.family, followup.EINVALID},
+		{"clinic's step", followup.PhotoUpload{Timepoint: "baseline", View: "front", UploadID: "creation-a3"}, 100, f.family, followup.EINVALID},
+		{"bad upload_id", followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "x"}, 100, f.family, followup.EINVALID},
+		{"empty", ok, 0, f.family, followup.EINVALID},
+		{"clinician", ok, 100, f.Clinician, followup.EFORBIDDEN},
 	} {
-		if _, err := st.CreateStaged(ctx, tc.a, session(), tc.up, tc.size, imagestore.Limits{}); ErrorCode(err) != tc.want {
+		if _, err := st.CreateStaged(ctx, tc.a, session(), tc.up, tc.size, imagestore.Limits{}); followup.ErrorCode(err) != tc.want {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
 		}
 	}
@@ -217,15 +222,15 @@ func TestStagedUploadCreationChecks(t *testing.T) {
 	}
 	up := ok
 	up.UploadID += "-c"
-	if _, err := st.CreateStaged(ctx, f.family, session(), up, 100, imagestore.Limits{}); ErrorCode(err) != ETOOMANY {
+	if _, err := st.CreateStaged(ctx, f.family, session(), up, 100, imagestore.Limits{}); followup.ErrorCode(err) != followup.ETOOMANY {
 		t.Errorf("a third open upload on a link capped at two: %v, want too many", err)
 	}
-	if _, err := st.CreateStaged(ctx, f.parent(t), session(), up, 100, imagestore.Limits{}); err != nil {
+	if _, err := st.CreateStaged(ctx, f.Parent(t), session(), up, 100, imagestore.Limits{}); err != nil {
 		t.Errorf("another link is not capped by this one's uploads: %v", err)
 	}
-	total := f.svc.Staging(StagingConfig{MaxOpen: 3})
+	total := f.staging(t, Config{MaxOpen: 3})
 	up.UploadID += "-d"
-	if _, err := total.CreateStaged(ctx, f.parent(t), session(), up, 100, imagestore.Limits{}); ErrorCode(err) != ETOOMANY {
+	if _, err := total.CreateStaged(ctx, f.Parent(t), session(), up, 100, imagestore.Limits{}); followup.ErrorCode(err) != followup.ETOOMANY {
 		t.Errorf("an upload over the cap for the whole service: %v, want too many", err)
 	}
 }
@@ -234,11 +239,11 @@ func TestStagedUploadCreationChecks(t *testing.T) {
 // and what it tried to store is removed.
 func TestStagedLeaseFencesStaleWriters(t *testing.T) {
 	t.Parallel()
-	f := newStagingFixture(t)
-	st := f.svc.Staging(StagingConfig{Lease: time.Second})
-	ctx := testCtx(t)
+	f := newFixture(t)
+	st := f.staging(t, Config{Lease: time.Second})
+	ctx := followuptest.Ctx(t)
 	body := bytes.Repeat([]byte("x"), 3000)
-	u, err := st.CreateStaged(ctx, f.family, session(), PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "lease-fence"}, 3000, imagestore.Limits{})
+	u, err := st.CreateStaged(ctx, f.family, session(), followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "lease-fence"}, 3000, imagestore.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,12 +330,12 @@ func (f *failAfter) Read(p []byte) (int, error) {
 // a segment whose write died half-way and the multipart parts a killed server left of one.
 func TestExpiredStagedUploadIsSwept(t *testing.T) {
 	t.Parallel()
-	f := newStagingFixture(t)
-	st := f.svc.Staging(StagingConfig{Expiry: 3 * time.Second})
-	ctx := testCtx(t)
+	f := newFixture(t)
+	st := f.staging(t, Config{Expiry: 3 * time.Second})
+	ctx := followuptest.Ctx(t)
 	photo := imagetest.PhoneJPEG(320, 240, 5, 1)
 	sess := session()
-	u, err := st.CreateStaged(ctx, f.family, sess, PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "abandoned-1"}, int64(len(photo)), imagestore.Limits{})
+	u, err := st.CreateStaged(ctx, f.family, sess, followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "abandoned-1"}, int64(len(photo)), imagestore.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +348,7 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 	}
 	// The parts a server killed during a multipart write of that segment would leave.
 	var dead string
-	if err := f.svc.pool.QueryRow(ctx, `select object_key from resumable_segments where upload = $1 and not stored`, u.ID).Scan(&dead); err != nil {
+	if err := f.Pool.QueryRow(ctx, `select object_key from resumable_segments where upload = $1 and not stored`, u.ID).Scan(&dead); err != nil {
 		t.Fatal(err)
 	}
 	core := minio.Core{Client: f.client}
@@ -362,7 +367,7 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 	}
 
 	// Not yet expired: the sweeper leaves it alone.
-	if _, err := f.svc.SweepPending(ctx, f.svc.PendingGrace()); err != nil {
+	if _, err := f.sweeper.Pending(ctx, f.Core.PendingGrace()); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.staged(t); len(got) != 3 {
@@ -371,7 +376,7 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 	// Wait for the expiry (the database's clock decides), then sweep.
 	for {
 		var expired bool
-		if err := f.svc.pool.QueryRow(ctx, `select expires_at < now() from resumable_uploads where id = $1`, u.ID).Scan(&expired); err != nil {
+		if err := f.Pool.QueryRow(ctx, `select expires_at < now() from resumable_uploads where id = $1`, u.ID).Scan(&expired); err != nil {
 			t.Fatal(err)
 		}
 		if expired {
@@ -379,10 +384,10 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := st.Staged(ctx, f.family, sess, u.ID); ErrorCode(err) != ENOTFOUND {
+	if _, err := st.Staged(ctx, f.family, sess, u.ID); followup.ErrorCode(err) != followup.ENOTFOUND {
 		t.Errorf("an expired upload = %v, want not found", err)
 	}
-	if _, err := f.svc.SweepPending(ctx, f.svc.PendingGrace()); err != nil {
+	if _, err := f.sweeper.Pending(ctx, f.Core.PendingGrace()); err != nil {
 		t.Fatal(err)
 	}
 	if left := f.staged(t); len(left) > 0 {
@@ -394,12 +399,12 @@ func TestExpiredStagedUploadIsSwept(t *testing.T) {
 // upload keeps its kind, and the photo it becomes is a concern photo with no step.
 func TestStagedConcernUpload(t *testing.T) {
 	t.Parallel()
-	f := newStagingFixture(t)
-	st := f.svc.Staging(StagingConfig{})
-	ctx := testCtx(t)
+	f := newFixture(t)
+	st := f.staging(t, Config{})
+	ctx := followuptest.Ctx(t)
 	photo := imagetest.PhoneJPEG(320, 240, 3, 7)
 	sess := session()
-	up := PhotoUpload{Kind: PhotoConcern, UploadID: "staged-concern-1"}
+	up := followup.PhotoUpload{Kind: followup.PhotoConcern, UploadID: "staged-concern-1"}
 	u, err := st.CreateStaged(ctx, f.family, sess, up, int64(len(photo)), imagestore.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -409,20 +414,20 @@ func TestStagedConcernUpload(t *testing.T) {
 	if err != nil || got.Photo != up || !got.Complete() {
 		t.Fatalf("staged = %+v, %v; want the concern upload, complete", got, err)
 	}
-	p, _, err := f.svc.AddPhoto(ctx, f.family, f.proc.ID, got.Photo, bytes.NewReader(photo), int64(len(photo)), imagestore.Limits{})
-	if err != nil || p.Kind != PhotoConcern || p.Timepoint != "" || p.View != "" {
+	p, _, err := f.Core.AddPhoto(ctx, f.family, f.Proc.ID, got.Photo, bytes.NewReader(photo), int64(len(photo)), imagestore.Limits{})
+	if err != nil || p.Kind != followup.PhotoConcern || p.Timepoint != "" || p.View != "" {
 		t.Fatalf("photo = %+v, %v; want a concern photo without a step", p, err)
 	}
-	if _, err := st.CreateStaged(ctx, f.family, sess, PhotoUpload{Kind: PhotoConcern, Timepoint: "day-1", View: "front",
-		UploadID: "staged-concern-2"}, 100, imagestore.Limits{}); ErrorCode(err) != EINVALID {
+	if _, err := st.CreateStaged(ctx, f.family, sess, followup.PhotoUpload{Kind: followup.PhotoConcern, Timepoint: "day-1", View: "front",
+		UploadID: "staged-concern-2"}, 100, imagestore.Limits{}); followup.ErrorCode(err) != followup.EINVALID {
 		t.Errorf("a concern upload naming a step = %v, want invalid", err)
 	}
 	// A scheduled upload read back keeps its kind too.
-	sched, err := st.CreateStaged(ctx, f.family, sess, PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "staged-sched-1"}, 100, imagestore.Limits{})
+	sched, err := st.CreateStaged(ctx, f.family, sess, followup.PhotoUpload{Timepoint: "day-1", View: "front", UploadID: "staged-sched-1"}, 100, imagestore.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := st.Staged(ctx, f.family, sess, sched.ID); err != nil || got.Photo.Kind != PhotoScheduled {
+	if got, err := st.Staged(ctx, f.family, sess, sched.ID); err != nil || got.Photo.Kind != followup.PhotoScheduled {
 		t.Errorf("scheduled upload read back = %+v, %v", got.Photo, err)
 	}
 }
