@@ -70,7 +70,7 @@ func (pp *procedurePage) label(key string) string {
 // with a family message, outside the schedule), the day since the procedure it came on.
 func (pp *procedurePage) photoLabel(p followup.Photo) string {
 	if p.Kind == followup.PhotoConcern {
-		return trf(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
+		return tr1(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
 	}
 	return pp.label(p.Timepoint)
 }

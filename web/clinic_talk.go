@@ -144,11 +144,11 @@ func (pp *procedurePage) concernCell(p followup.Photo) concernCell {
 
 // photoChoice is a photo as a form's <select> lists it.
 func photoChoice(pp procedurePage, p followup.Photo) string {
-	s := pp.photoLabel(p)
-	if p.View != "" {
-		s += " · " + pp.viewLabel(p.View)
+	received := tr1(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
+	if p.View == "" {
+		return pp.photoLabel(p) + " · " + received
 	}
-	return s + " · " + trf(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
+	return pp.photoLabel(p) + " · " + pp.viewLabel(p.View) + " · " + received
 }
 
 // gradedLabel names what a grade is of: a step, or a concern photo.
