@@ -77,6 +77,11 @@ func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid
 	if err := a.RequireClinical(); err != nil {
 		return Thread{}, err
 	}
+	t, err := s.clinicThread(ctx, a, procedureID, p)
+	return t, wrap(err, "thread of procedure %s", procedureID)
+}
+
+func (s *Service) clinicThread(ctx context.Context, a followup.Actor, procedureID uuid.UUID, p Page) (Thread, error) {
 	limit, before, err := p.bounds()
 	if err != nil {
 		return Thread{}, err
@@ -88,7 +93,7 @@ func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid
 	rows, err := s.pool.Query(ctx, clinicThreadSQL,
 		append([]any{procedureID, a.ClinicID, before.At, before.ID, limit, s.now(), a.ID}, ev...)...)
 	if err != nil {
-		return Thread{}, wrap(followup.Unavailable(err), "thread of procedure %s", procedureID)
+		return Thread{}, followup.Unavailable(err)
 	}
 	defer rows.Close()
 	var ms []Message
@@ -100,15 +105,15 @@ func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid
 		}
 		m, err := scanMessage(rows)
 		if err != nil {
-			return Thread{}, wrap(followup.Unavailable(err), "thread of procedure %s", procedureID)
+			return Thread{}, followup.Unavailable(err)
 		}
 		ms = append(ms, m)
 	}
 	switch err := rows.Err(); {
 	case err != nil:
-		return Thread{}, wrap(followup.Unavailable(err), "thread of procedure %s", procedureID)
+		return Thread{}, followup.Unavailable(err)
 	case !found:
-		return Thread{}, wrap(followup.Errorf(followup.ENOTFOUND, "procedure not found"), "thread of procedure %s", procedureID)
+		return Thread{}, followup.Errorf(followup.ENOTFOUND, "procedure not found")
 	}
 	return newThread(procedureID, ms, limit), nil
 }
