@@ -68,7 +68,7 @@ func (pp *procedurePage) label(key string) string {
 
 // photoLabel names a photo on the clinic's pages: its step, or, for a concern photo (sent
 // with a family message, outside the schedule), the day since the procedure it came on.
-func (pp *procedurePage) photoLabel(p followup.Photo) string {
+func (pp *procedurePage) photoLabel(p *followup.Photo) string {
 	if p.Kind == followup.PhotoConcern {
 		return tr1(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
 	}
@@ -100,8 +100,8 @@ func (pp *procedurePage) viewLabel(view string) string {
 }
 
 // activePhotos are the procedure's active photos in timeline order (timepoint, then received;
-// concern photos last).
-func (pp *procedurePage) activePhotos() []followup.Photo {
+// concern photos last), as pointers into the view's photos: a Photo is a large struct to copy.
+func (pp *procedurePage) activePhotos() []*followup.Photo {
 	// Sorted as indices: a Photo is a large struct to move around.
 	photos := pp.View.Photos
 	var idx []int
@@ -118,9 +118,9 @@ func (pp *procedurePage) activePhotos() []followup.Photo {
 	slices.SortStableFunc(idx, func(a, b int) int {
 		return cmp.Or(cmp.Compare(col[a], col[b]), photos[a].ReceivedAt.Compare(photos[b].ReceivedAt))
 	})
-	out := make([]followup.Photo, len(idx))
+	out := make([]*followup.Photo, len(idx))
 	for i, k := range idx {
-		out[i] = photos[k]
+		out[i] = &photos[k]
 	}
 	return out
 }

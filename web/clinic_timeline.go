@@ -66,18 +66,18 @@ func newTimelineData(pp procedurePage) *timelineData {
 	d.Heading = d.protocolTitle() + " v" + strconv.Itoa(pp.View.ProtocolVersion) + " · " + pp.View.BodySite + " · " +
 		pp.View.PerformedAt.Format("2006-01-02") + " · " + trOr(pp.Lang, "cl_proc_status_"+pp.View.Status, pp.View.Status)
 	photos := pp.activePhotos()
-	d.Columns, d.Rows = newTimelineGrid(pp, photos, proc)
+	d.Columns, d.Rows = newTimelineGrid(&pp, photos, proc)
 	d.Photos = make([]option, len(photos))
 	for i, p := range photos {
-		d.Photos[i] = option{Value: p.ID.String(), Label: photoChoice(pp, p)}
+		d.Photos[i] = option{Value: p.ID.String(), Label: pp.photoChoice(p)}
 		if p.Kind == followup.PhotoConcern { // outside the schedule: a row of their own
 			d.Concerns = append(d.Concerns, pp.concernCell(p))
 			d.ConcernOptions = append(d.ConcernOptions, d.Photos[i])
 		}
 	}
-	for _, p := range pp.View.Photos {
-		if p.Status == "withdrawn" {
-			d.Withdrawn = append(d.Withdrawn, photoChoice(pp, p))
+	for i := range pp.View.Photos {
+		if p := &pp.View.Photos[i]; p.Status == "withdrawn" {
+			d.Withdrawn = append(d.Withdrawn, pp.photoChoice(p))
 		}
 	}
 	if pp.Scale != nil {

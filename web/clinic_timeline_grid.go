@@ -59,7 +59,7 @@ type timelineRow struct {
 // newTimelineGrid is the grid of the procedure's active photos (concern photos have their own
 // row, concernCell); views are those the protocol asks for and any a photo has, in the
 // protocols' order of views.
-func newTimelineGrid(pp procedurePage, photos []followup.Photo, proc string) ([]timelineColumn, []timelineRow) {
+func newTimelineGrid(pp *procedurePage, photos []*followup.Photo, proc string) ([]timelineColumn, []timelineRow) {
 	cols := make([]timelineColumn, len(pp.View.Timepoints))
 	var views []string
 	for i, t := range pp.View.Timepoints {
@@ -87,8 +87,7 @@ func newTimelineGrid(pp procedurePage, photos []followup.Photo, proc string) ([]
 			row.Cells[i].Required = slices.Contains(t.Views, v)
 			row.Cells[i].Upcoming = t.State == protocols.StateUpcoming
 		}
-		for i := range photos {
-			p := &photos[i]
+		for _, p := range photos {
 			if col, ok := pp.position[p.Timepoint]; ok && p.View == v {
 				row.Cells[col].Photo = p // timeline order: the newest wins
 				row.Cells[col].Count++
