@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -39,6 +40,33 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 	pp := newProcedurePage(r, s.svc.Protocols())
 	pp.Lang = clinicLang(c)
 	return pp, nil
+}
+
+// loadProcedureAndThread is loadProcedure with the page of the procedure's thread (audited and
+// marked read, as conversation.Service.Thread does) read in the same round trip: the timeline
+// shows both on every view.
+func (s *Server) loadProcedureAndThread(c echo.Context) (procedurePage, conversation.Thread, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return procedurePage{}, conversation.Thread{}, err
+	}
+	a := actorOf(c)
+	var t conversation.Thread
+	page, refused := threadPage(c) // refused after the procedure's own errors, as on its own
+	queue := s.conv.ThreadIn(a, id, page, &t, &refused)
+	if refused != nil {
+		queue = nil
+	}
+	r, err := s.svc.ProcedureRecordWith(c.Request().Context(), a, id, queue)
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return procedurePage{}, conversation.Thread{}, err
+	}
+	pp := newProcedurePage(r, s.svc.Protocols())
+	pp.Lang = clinicLang(c)
+	return pp, t, nil
 }
 
 func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) procedurePage {

@@ -48,14 +48,12 @@ type gradeRow struct {
 // timeline is the procedure's page: the protocol's timepoints across, views down, the newest
 // thumbnail in each cell. It decodes no image: thumbnails are made once, after upload.
 func (s *Server) timeline(c echo.Context) error {
-	pp, err := s.loadProcedure(c)
+	pp, thread, err := s.loadProcedureAndThread(c)
 	if err != nil {
 		return err
 	}
 	d := newTimelineData(pp)
-	if d.Talk, err = s.clinicThread(c, pp, replyForm{}); err != nil {
-		return err
-	}
+	d.Talk = newClinicTalk(pp, thread, replyForm{})
 	return s.page(c, http.StatusOK, pp.Patient.DisplayName, timelinePage(d))
 }
 

@@ -2,6 +2,7 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -74,48 +75,65 @@ func (m Message) forFamily() Message {
 // one round trip, atomic on its own. Another clinic's procedure is not found; researchers are
 // forbidden.
 func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid.UUID, p Page) (Thread, error) {
-	if err := a.RequireClinical(); err != nil {
-		return Thread{}, err
+	var t Thread
+	b := &pgx.Batch{}
+	err := s.QueueThread(b, a, procedureID, p, &t)
+	if err == nil {
+		err = s.pool.SendBatch(ctx, b).Close()
+		if e := (*followup.Error)(nil); err != nil && !errors.As(err, &e) {
+			err = followup.Unavailable(err)
+		}
 	}
-	t, err := s.clinicThread(ctx, a, procedureID, p)
 	return t, wrap(err, "thread of procedure %s", procedureID)
 }
 
-func (s *Service) clinicThread(ctx context.Context, a followup.Actor, procedureID uuid.UUID, p Page) (Thread, error) {
+// ThreadIn is QueueThread as the queue of followup.Service.ProcedureRecordWith: the page's
+// thread read in the round trip of its procedure, into t; a refusal goes into *err.
+func (s *Service) ThreadIn(a followup.Actor, procedureID uuid.UUID, p Page, t *Thread, err *error) func(*pgx.Batch) {
+	return func(b *pgx.Batch) { *err = s.QueueThread(b, a, procedureID, p, t) }
+}
+
+// QueueThread queues the statement of Thread on b, for a page that sends it in the round trip
+// of its other reads (followup.Service.ProcedureRecordWith): the statement is scoped to the
+// actor's clinic on its own, and t is set when b's results are read. Refusals (the actor's
+// role, a bad page) come back before anything is queued.
+func (s *Service) QueueThread(b *pgx.Batch, a followup.Actor, procedureID uuid.UUID, p Page, t *Thread) error {
+	if err := a.RequireClinical(); err != nil {
+		return err
+	}
 	limit, before, err := p.bounds()
 	if err != nil {
-		return Thread{}, err
+		return err
 	}
 	ev, err := followup.AuditArgs(a, followup.AuditEvent{Action: AuditViewed, TargetKind: "procedure", TargetID: procedureID})
 	if err != nil {
-		return Thread{}, err
+		return err
 	}
-	rows, err := s.pool.Query(ctx, clinicThreadSQL,
-		append([]any{procedureID, a.ClinicID, before.At, before.ID, limit, s.now(), a.ID}, ev...)...)
-	if err != nil {
-		return Thread{}, followup.Unavailable(err)
-	}
-	defer rows.Close()
-	var ms []Message
-	found := false
-	for rows.Next() {
-		found = true
-		if rows.RawValues()[0] == nil {
-			continue // the procedure, with no message on this page
+	args := append([]any{procedureID, a.ClinicID, before.At, before.ID, limit, s.now(), a.ID}, ev...)
+	b.Queue(clinicThreadSQL, args...).Query(func(rows pgx.Rows) error {
+		var ms []Message
+		found := false
+		for rows.Next() {
+			found = true
+			if rows.RawValues()[0] == nil {
+				continue // the procedure, with no message on this page
+			}
+			m, err := scanMessage(rows)
+			if err != nil {
+				return followup.Unavailable(err)
+			}
+			ms = append(ms, m)
 		}
-		m, err := scanMessage(rows)
-		if err != nil {
-			return Thread{}, followup.Unavailable(err)
+		switch err := rows.Err(); {
+		case err != nil:
+			return followup.Unavailable(err)
+		case !found:
+			return followup.Errorf(followup.ENOTFOUND, "procedure not found")
 		}
-		ms = append(ms, m)
-	}
-	switch err := rows.Err(); {
-	case err != nil:
-		return Thread{}, followup.Unavailable(err)
-	case !found:
-		return Thread{}, followup.Errorf(followup.ENOTFOUND, "procedure not found")
-	}
-	return newThread(procedureID, ms, limit), nil
+		*t = newThread(procedureID, ms, limit)
+		return nil
+	})
+	return nil
 }
 
 // clinicThreadSQL is a clinic's view of a page of a thread in one statement: the procedure

@@ -136,6 +136,30 @@ func TestThreadIsOneRoundTrip(t *testing.T) {
 			t.Errorf("%s: %d round trips, want 1", what, n)
 		}
 	}
+
+	// Queued with a page's other reads (followup.Service.ProcedureRecordWith), it adds none,
+	// and writes its audit event as on its own.
+	if _, _, err := f.conv.Post(ctx, f.parent, Post{Body: "another"}); err != nil {
+		t.Fatal(err)
+	}
+	var th Thread
+	var refused error
+	var other int
+	b := &pgx.Batch{}
+	b.Queue(`select count(*) from procedures where id = $1 and clinic_id = $2`, f.proc, f.clinician.ClinicID).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&other)
+	})
+	conv.ThreadIn(f.clinician, f.proc, Page{}, &th, &refused)(b)
+	tracer.n.Store(0)
+	if err := pool.SendBatch(ctx, b).Close(); err != nil || refused != nil {
+		t.Fatal(err, refused)
+	}
+	if n := tracer.n.Load(); n != 1 || other != 1 || len(th.Messages) != 2 || !th.Messages[1].Unread || th.Messages[0].Unread {
+		t.Errorf("batched: %d round trips, other read %d, thread %+v", n, other, th.Messages)
+	}
+	f.wantViewAudit(t, f.clinician, `{"messages": 2, "unread": 1}`, "")
+	conv.ThreadIn(f.clinician, f.proc, Page{Limit: -1}, &th, &refused)(&pgx.Batch{})
+	wantCode(t, "a bad page queued", refused, followup.EINVALID)
 }
 
 // statementCount counts the statements and batches a pool sends: its round trips.
