@@ -39,10 +39,12 @@ func audit(ctx context.Context, tx pgx.Tx, a Actor, e AuditEvent) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `insert into audit_events (clinic_id, actor_kind, actor_id, action, target_kind, target_id, client_addr, detail)
-		values ($1, $2, $3, $4, $5, $6, $7, $8)`, v.clinic, v.actorKind, v.actor, v.action, v.targetKind, v.target, v.addr, v.detail)
+	_, err = tx.Exec(ctx, `insert into audit_events (`+AuditColumns+`) values ($1, $2, $3, $4, $5, $6, $7, $8)`, v.args()...)
 	return wrap(err, "audit %s", e.Action)
 }
+
+// AuditColumns are the audit log's columns an event's values fill, in the order of auditRow.args.
+const AuditColumns = "clinic_id, actor_kind, actor_id, action, target_kind, target_id, client_addr, detail"
 
 // auditRow is an event's column values, for audit and for the statements that write an event
 // together with the change it records (a photo's row, say).
@@ -50,6 +52,11 @@ type auditRow struct {
 	clinic, actor, target, addr   any
 	actorKind, action, targetKind string
 	detail                        []byte
+}
+
+// args are the row's values in the order of AuditColumns.
+func (v auditRow) args() []any {
+	return []any{v.clinic, v.actorKind, v.actor, v.action, v.targetKind, v.target, v.addr, v.detail}
 }
 
 func auditValues(a Actor, e AuditEvent) (auditRow, error) {

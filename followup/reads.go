@@ -96,6 +96,15 @@ func qualify(alias, columns string) string {
 // rows listed under them come from the record cache while the procedure's rows version says
 // they are current (record_cache.go). Researchers see none (identified data).
 func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (ProcedureRecord, error) {
+	return s.ProcedureRecordWith(ctx, a, id, nil)
+}
+
+// ProcedureRecordWith is ProcedureRecord with more of the page's statements in its round trip:
+// queue (when not nil) adds them to the batch after the record's reads. Each must be scoped to
+// the actor's clinic on its own (they are sent whatever the record's read finds) and reads its
+// results in its callback; the first error of the batch, the record's not found included, is
+// returned. The batch is one implicit transaction: a statement that fails rolls back the others.
+func (s *Service) ProcedureRecordWith(ctx context.Context, a Actor, id uuid.UUID, queue func(*pgx.Batch)) (ProcedureRecord, error) {
 	if err := a.requireClinical(); err != nil {
 		return ProcedureRecord{}, err
 	}
@@ -115,6 +124,9 @@ func (s *Service) ProcedureRecord(ctx context.Context, a Actor, id uuid.UUID) (P
 	kept, ok := s.records.c.load(id, maxCachedRecords)
 	if !ok { // read the rows in this batch, after the version
 		queueRecordRows(b, a.ClinicID, id, &rows)
+	}
+	if queue != nil {
+		queue(b)
 	}
 	if err := s.sendBatch(ctx, b); err != nil {
 		return ProcedureRecord{}, wrap(err, "procedure %s", id)

@@ -18,6 +18,20 @@ import (
 // the event exists if and only if the change does.
 func Audit(ctx context.Context, tx pgx.Tx, a Actor, e AuditEvent) error { return audit(ctx, tx, a, e) }
 
+// AuditArgs are an event's values for AuditColumns (clinic_id, actor_kind, actor_id, action,
+// target_kind, target_id, client_addr, detail as jsonb), for a statement that writes the event
+// together with the change or the read it records, so that one round trip does both:
+//
+//	insert into audit_events (<AuditColumns>) select $1::uuid, $2::text, $3::uuid, $4::text,
+//		$5::text, $6::uuid, $7::inet, $8::jsonb from ...
+func AuditArgs(a Actor, e AuditEvent) ([]any, error) {
+	v, err := auditValues(a, e)
+	if err != nil {
+		return nil, err
+	}
+	return v.args(), nil
+}
+
 // Unavailable turns a database error into the application's error: "try again" (503) for an
 // outage or a transient failure, the error itself (a bug: 500) otherwise. See unavailable.
 func Unavailable(err error) error { return unavailable(err) }

@@ -2,6 +2,7 @@ package protocols
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -81,6 +82,17 @@ func TestDateStart(t *testing.T) {
 		}
 		if DateOf(got, loc) != d || DateOf(got.Add(-time.Nanosecond), loc) != d.AddDays(-1) {
 			t.Errorf("%s %s: %s is not the first instant of the day", c.zone, c.date, got.In(loc))
+		}
+	}
+}
+
+// String writes what fmt's %04d-%02d-%02d writes, inside the years it formats by hand and out.
+func TestDateString(t *testing.T) {
+	t.Parallel()
+	for _, d := range []Date{{}, {1, time.January, 1}, {987, time.October, 9}, {2026, time.December, 31}, {9999, time.December, 31},
+		{10000, time.January, 1}, {-1, time.March, 5}, {2026, 13, 40}, {2026, 100, 1}, {2026, 1, 100}, {2026, -1, -1}} {
+		if got, want := d.String(), fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day); got != want {
+			t.Errorf("%#v.String() = %q, want %q", d, got, want)
 		}
 	}
 }

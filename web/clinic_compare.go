@@ -77,7 +77,7 @@ func (s *Server) compare(c echo.Context) error {
 	if b == nil {
 		// By default the latest scheduled photo: a concern photo is compared when chosen.
 		view := photos[len(photos)-1].View
-		if k := slices.IndexFunc(photos, func(p followup.Photo) bool { return p.Kind == followup.PhotoConcern }); k > 0 {
+		if k := slices.IndexFunc(photos, func(p *followup.Photo) bool { return p.Kind == followup.PhotoConcern }); k > 0 {
 			view = photos[k-1].View
 		}
 		if a != nil {
@@ -85,25 +85,25 @@ func (s *Server) compare(c echo.Context) error {
 		}
 		for i := range photos {
 			if photos[i].View == view {
-				b = &photos[i]
+				b = photos[i]
 			}
 		}
 	}
 	if a == nil {
 		for i := range photos {
 			if photos[i].View == b.View {
-				a = &photos[i]
+				a = photos[i]
 				break
 			}
 		}
 	}
-	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(*a), pp.viewLabel(a.View)},
-		B: comparePhoto{*b, pp.photoLabel(*b), pp.viewLabel(b.View)}}
+	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(a), pp.viewLabel(a.View)},
+		B: comparePhoto{*b, pp.photoLabel(b), pp.viewLabel(b.View)}}
 	for _, p := range photos {
-		d.Options = append(d.Options, photoOption{ID: p.ID, Label: photoChoice(pp, p)})
+		d.Options = append(d.Options, photoOption{ID: p.ID, Label: pp.photoChoice(p)})
 	}
 	base := "/procedures/" + pp.View.ID.String() + "/compare?a=" + a.ID.String() + "&b="
-	var same []followup.Photo
+	var same []*followup.Photo
 	for _, p := range photos {
 		if p.View == b.View {
 			same = append(same, p)

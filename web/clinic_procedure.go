@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/conversation"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -41,6 +42,33 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 	return pp, nil
 }
 
+// loadProcedureAndThread is loadProcedure with the page of the procedure's thread (audited and
+// marked read, as conversation.Service.Thread does) read in the same round trip: the timeline
+// shows both on every view.
+func (s *Server) loadProcedureAndThread(c echo.Context) (procedurePage, conversation.Thread, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return procedurePage{}, conversation.Thread{}, err
+	}
+	a := actorOf(c)
+	var t conversation.Thread
+	page, refused := threadPage(c) // refused after the procedure's own errors, as on its own
+	queue := s.conv.ThreadIn(a, id, page, &t, &refused)
+	if refused != nil {
+		queue = nil
+	}
+	r, err := s.svc.ProcedureRecordWith(c.Request().Context(), a, id, queue)
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return procedurePage{}, conversation.Thread{}, err
+	}
+	pp := newProcedurePage(r, s.svc.Protocols())
+	pp.Lang = clinicLang(c)
+	return pp, t, nil
+}
+
 func newProcedurePage(r followup.ProcedureRecord, reg *protocols.Registry) procedurePage {
 	v := r.ProcedureView
 	pp := procedurePage{View: v, Patient: r.Patient, position: map[string]int{}, links: r.Links, reminders: r.Reminders, clinic: r.Clinic}
@@ -68,9 +96,9 @@ func (pp *procedurePage) label(key string) string {
 
 // photoLabel names a photo on the clinic's pages: its step, or, for a concern photo (sent
 // with a family message, outside the schedule), the day since the procedure it came on.
-func (pp *procedurePage) photoLabel(p followup.Photo) string {
+func (pp *procedurePage) photoLabel(p *followup.Photo) string {
 	if p.Kind == followup.PhotoConcern {
-		return trf(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
+		return tr1(pp.Lang, "cl_concern_day", strconv.Itoa(pp.day(p.ReceivedAt)))
 	}
 	return pp.label(p.Timepoint)
 }
@@ -100,8 +128,8 @@ func (pp *procedurePage) viewLabel(view string) string {
 }
 
 // activePhotos are the procedure's active photos in timeline order (timepoint, then received;
-// concern photos last).
-func (pp *procedurePage) activePhotos() []followup.Photo {
+// concern photos last), as pointers into the view's photos: a Photo is a large struct to copy.
+func (pp *procedurePage) activePhotos() []*followup.Photo {
 	// Sorted as indices: a Photo is a large struct to move around.
 	photos := pp.View.Photos
 	var idx []int
@@ -118,9 +146,9 @@ func (pp *procedurePage) activePhotos() []followup.Photo {
 	slices.SortStableFunc(idx, func(a, b int) int {
 		return cmp.Or(cmp.Compare(col[a], col[b]), photos[a].ReceivedAt.Compare(photos[b].ReceivedAt))
 	})
-	out := make([]followup.Photo, len(idx))
+	out := make([]*followup.Photo, len(idx))
 	for i, k := range idx {
-		out[i] = photos[k]
+		out[i] = &photos[k]
 	}
 	return out
 }

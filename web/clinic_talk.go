@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/google/uuid"
@@ -115,22 +116,29 @@ func (pp *procedurePage) talkThumb(id uuid.UUID) talkThumb {
 	if i < 0 {
 		return talkThumb{ID: id.String(), Label: tr(pp.Lang, "cl_talk_photo")}
 	}
-	p := pp.View.Photos[i]
+	p := &pp.View.Photos[i]
 	return talkThumb{ID: id.String(), Label: pp.photoLabel(p), Href: pp.compareWithBaseline(p), Ready: p.ThumbsReady}
 }
 
-// baseline is the first scheduled photo of the timeline (the earliest step's), or nil.
+// baseline is the first scheduled photo of the timeline (the earliest step's, the first
+// received there), or nil: the first of activePhotos that is not a concern photo, found
+// without sorting, as the page asks for it per concern photo and per photo of the thread.
 func (pp *procedurePage) baseline() *followup.Photo {
-	for _, p := range pp.activePhotos() {
-		if p.Kind != followup.PhotoConcern {
-			return &p
+	var b *followup.Photo
+	for i := range pp.View.Photos {
+		p := &pp.View.Photos[i]
+		if p.Status != "active" || p.Kind == followup.PhotoConcern {
+			continue
+		}
+		if b == nil || cmp.Or(cmp.Compare(pp.position[p.Timepoint], pp.position[b.Timepoint]), p.ReceivedAt.Compare(b.ReceivedAt)) < 0 {
+			b = p
 		}
 	}
-	return nil
+	return b
 }
 
 // compareWithBaseline is the comparison of p (right) with the baseline (left).
-func (pp *procedurePage) compareWithBaseline(p followup.Photo) string {
+func (pp *procedurePage) compareWithBaseline(p *followup.Photo) string {
 	u := "/procedures/" + pp.View.ID.String() + "/compare?b=" + p.ID.String()
 	if b := pp.baseline(); b != nil && b.ID != p.ID {
 		u = "/procedures/" + pp.View.ID.String() + "/compare?a=" + b.ID.String() + "&b=" + p.ID.String()
@@ -138,24 +146,24 @@ func (pp *procedurePage) compareWithBaseline(p followup.Photo) string {
 	return u
 }
 
-func (pp *procedurePage) concernCell(p followup.Photo) concernCell {
-	return concernCell{Photo: p, Day: pp.day(p.ReceivedAt), Compare: pp.compareWithBaseline(p)}
+func (pp *procedurePage) concernCell(p *followup.Photo) concernCell {
+	return concernCell{Photo: *p, Day: pp.day(p.ReceivedAt), Compare: pp.compareWithBaseline(p)}
 }
 
 // photoChoice is a photo as a form's <select> lists it.
-func photoChoice(pp procedurePage, p followup.Photo) string {
-	s := pp.photoLabel(p)
-	if p.View != "" {
-		s += " · " + pp.viewLabel(p.View)
+func (pp *procedurePage) photoChoice(p *followup.Photo) string {
+	received := tr1(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
+	if p.View == "" {
+		return pp.photoLabel(p) + " · " + received
 	}
-	return s + " · " + trf(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
+	return pp.photoLabel(p) + " · " + pp.viewLabel(p.View) + " · " + received
 }
 
 // gradedLabel names what a grade is of: a step, or a concern photo.
 func gradedLabel(pp procedurePage, a followup.Assessment) string {
 	if a.PhotoID != nil {
 		if i := slices.IndexFunc(pp.View.Photos, func(p followup.Photo) bool { return p.ID == *a.PhotoID }); i >= 0 {
-			return pp.photoLabel(pp.View.Photos[i])
+			return pp.photoLabel(&pp.View.Photos[i])
 		}
 		return tr(pp.Lang, "cl_concern_photo")
 	}

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"cmp"
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,27 +13,10 @@ import (
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
-type timelineColumn struct {
-	Key, Label, State string
-	DueOn             protocols.Date
-	Day               int
-}
-
-// timelineCell is one cell of the grid.
-type timelineCell struct {
-	Required bool            // the protocol asks for this view at this timepoint
-	Upcoming bool            // the timepoint's window has not opened yet
-	Photo    *followup.Photo // the newest active photo, if any
-	Count    int             // active photos in the cell
-}
-
-type timelineRow struct {
-	View, Label string
-	Cells       []timelineCell
-}
-
 type timelineData struct {
 	procedurePage
+	Proc    string // the procedure's path, which its forms post under
+	Heading string // the protocol, its version, the body site, the date and the status
 	Columns []timelineColumn
 	Rows    []timelineRow
 	Links   []followup.ParentLink
@@ -67,65 +48,34 @@ type gradeRow struct {
 // timeline is the procedure's page: the protocol's timepoints across, views down, the newest
 // thumbnail in each cell. It decodes no image: thumbnails are made once, after upload.
 func (s *Server) timeline(c echo.Context) error {
-	pp, err := s.loadProcedure(c)
+	pp, thread, err := s.loadProcedureAndThread(c)
 	if err != nil {
 		return err
 	}
 	d := newTimelineData(pp)
-	if d.Talk, err = s.clinicThread(c, pp, replyForm{}); err != nil {
-		return err
-	}
+	d.Talk = newClinicTalk(pp, thread, replyForm{})
 	return s.page(c, http.StatusOK, pp.Patient.DisplayName, timelinePage(d))
 }
 
 func newTimelineData(pp procedurePage) *timelineData {
-	d := &timelineData{procedurePage: pp, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
+	proc := "/procedures/" + pp.View.ID.String()
+	d := &timelineData{procedurePage: pp, Proc: proc, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
 		Active: pp.View.Status == followup.StatusActive}
-	var views []string
-	for _, t := range pp.View.Timepoints {
-		d.Columns = append(d.Columns, timelineColumn{Key: t.Key, Label: pp.label(t.Key), State: string(t.State), DueOn: t.DueOn,
-			Day: int(t.DueAt.Sub(pp.View.PerformedAt).Round(24*time.Hour) / (24 * time.Hour))})
-		for _, v := range t.Views {
-			if !slices.Contains(views, v) {
-				views = append(views, v)
-			}
-		}
-	}
+	d.Heading = d.protocolTitle() + " v" + strconv.Itoa(pp.View.ProtocolVersion) + " · " + pp.View.BodySite + " · " +
+		pp.View.PerformedAt.Format("2006-01-02") + " · " + trOr(pp.Lang, "cl_proc_status_"+pp.View.Status, pp.View.Status)
 	photos := pp.activePhotos()
-	for _, p := range photos {
-		if p.Kind == followup.PhotoConcern {
+	d.Columns, d.Rows = newTimelineGrid(&pp, photos, proc)
+	d.Photos = make([]option, len(photos))
+	for i, p := range photos {
+		d.Photos[i] = option{Value: p.ID.String(), Label: pp.photoChoice(p)}
+		if p.Kind == followup.PhotoConcern { // outside the schedule: a row of their own
 			d.Concerns = append(d.Concerns, pp.concernCell(p))
-			continue // outside the schedule: its own row (concernCell)
-		}
-		if !slices.Contains(views, p.View) {
-			views = append(views, p.View)
+			d.ConcernOptions = append(d.ConcernOptions, d.Photos[i])
 		}
 	}
-	slices.SortStableFunc(views, func(a, b string) int { return cmp.Compare(protocols.ViewOrder(a), protocols.ViewOrder(b)) })
-	for _, v := range views {
-		row := timelineRow{View: v, Label: pp.viewLabel(v), Cells: make([]timelineCell, len(d.Columns))}
-		for i, t := range pp.View.Timepoints {
-			row.Cells[i].Required = slices.Contains(t.Views, v)
-			row.Cells[i].Upcoming = t.State == protocols.StateUpcoming
-		}
-		for i := range photos {
-			p := &photos[i]
-			if col, ok := pp.position[p.Timepoint]; ok && p.View == v {
-				row.Cells[col].Photo = p // timeline order: the newest wins
-				row.Cells[col].Count++
-			}
-		}
-		d.Rows = append(d.Rows, row)
-	}
-	for _, p := range photos {
-		d.Photos = append(d.Photos, option{Value: p.ID.String(), Label: photoChoice(pp, p)})
-		if p.Kind == followup.PhotoConcern {
-			d.ConcernOptions = append(d.ConcernOptions, option{Value: p.ID.String(), Label: photoChoice(pp, p)})
-		}
-	}
-	for _, p := range pp.View.Photos {
-		if p.Status == "withdrawn" {
-			d.Withdrawn = append(d.Withdrawn, photoChoice(pp, p))
+	for i := range pp.View.Photos {
+		if p := &pp.View.Photos[i]; p.Status == "withdrawn" {
+			d.Withdrawn = append(d.Withdrawn, pp.photoChoice(p))
 		}
 	}
 	if pp.Scale != nil {
@@ -151,18 +101,6 @@ func newTimelineData(pp procedurePage) *timelineData {
 
 // option is one choice of a <select>.
 type option struct{ Value, Label string }
-
-// proc is the procedure's path, which its forms post under.
-func (d *timelineData) proc() string { return "/procedures/" + d.View.ID.String() }
-
-// qualityWords names a photo's quality flags in the page's language.
-func qualityWords(ctx context.Context, flags []string) string {
-	words := make([]string, len(flags))
-	for i, f := range flags {
-		words[i] = msgOr(ctx, "cl_quality_"+f, f)
-	}
-	return strings.Join(words, ", ")
-}
 
 // protocolTitle is the procedure's protocol by its title in the page's language, or its id
 // when that version is no longer installed.

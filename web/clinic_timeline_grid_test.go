@@ -12,6 +12,7 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/conversation"
+	"github.com/dermfollow/dermfollow/imagestore"
 )
 
 // evilText is a name that breaks out of text and attribute values unless escaped.
@@ -22,19 +23,27 @@ const evilText = `"><script>alert(1)</script><img src=x onerror=alert(2) a='&amp
 // value: no element, attribute or character reference is added.
 func TestTimelineHTMLEscapes(t *testing.T) {
 	t.Parallel()
-	photo := &followup.Photo{ID: uuid.New(), Timepoint: evilText, View: evilText, ThumbsReady: true}
+	photo := &followup.Photo{ID: uuid.New(), Timepoint: evilText, View: evilText, ThumbsReady: true,
+		Quality: &imagestore.Quality{Flags: []string{evilText, "blurry"}}}
 	pending := &followup.Photo{ID: uuid.New(), Timepoint: "t", View: "v"}
-	cols := []timelineColumn{{Key: evilText, Label: evilText, State: evilText, Day: 7}, {Key: "k", Label: "l", State: "open"}, {Key: "u", Label: "u", State: "upcoming"}}
+	cols := []timelineColumn{{Key: evilText, Label: evilText, State: evilText, Day: 7, When: evilText, StateText: evilText},
+		{Key: "k", Label: "l", State: "open"}, {Key: "u", Label: "u", State: "upcoming"}}
 	rows := []timelineRow{{View: evilText, Label: evilText, Cells: []timelineCell{
 		{Required: true, Photo: photo, Count: 3}, {Photo: pending}, {Required: true, Upcoming: true}}},
 		{View: "v", Label: "v", Cells: []timelineCell{{Required: true}, {}, {}}}}
-	grid := renderHTML(t, pageInfo{}, timelineGrid("/procedures/"+uuid.NewString(), cols, rows))
+	for r := range rows {
+		for i := range rows[r].Cells {
+			rows[r].Cells[i].describe("/procedures/"+uuid.NewString(), "en")
+		}
+	}
+	grid := renderHTML(t, pageInfo{}, timelineGrid(cols, rows))
 	opts := renderHTML(t, pageInfo{}, options([]option{{evilText, evilText}, {"a", "b"}}))
 
 	checkEscaped(t, "grid", "<table>"+grid+"</table>")
 	checkEscaped(t, "options", "<select>"+opts+"</select>")
 	for _, want := range []string{`<span class="tl-due">due</span>`, `<span class="tl-missing">missing</span>`, `<span class="tl-none">–</span>`,
-		`class="tl-pending">processing…</a>`, `<small class="cl-muted">3 photos</small>`, "/api/v1/photos/" + photo.ID.String() + "/thumbnail"} {
+		`class="tl-pending">processing…</a>`, `<small class="cl-muted">3 photos</small>`, `<td class="tl-cell required">`, `<td class="tl-cell">`,
+		`<th class="tl-head state-open" data-key="k">`, ", blurry</small>", "/api/v1/photos/" + photo.ID.String() + "/thumbnail"} {
 		if !strings.Contains(grid, want) {
 			t.Errorf("grid lacks %s", want)
 		}
@@ -48,6 +57,8 @@ func TestTimelineBodyEscapes(t *testing.T) {
 	now := time.Now()
 	revoked := now.Add(-time.Hour)
 	d := timelineData{
+		Proc:    "/procedures/" + uuid.NewString(),
+		Heading: evilText, // the protocol and the body site (newTimelineData)
 		procedurePage: procedurePage{
 			View: followup.ProcedureView{
 				Procedure: followup.Procedure{ID: uuid.New(), Protocol: evilText, ProtocolVersion: 1, BodySite: evilText,

@@ -89,6 +89,19 @@ func tr(lang, key string) string {
 // trf fills a catalogue text's %s verbs.
 func trf(lang, key string, args ...any) string { return fmt.Sprintf(tr(lang, key), args...) }
 
+// tr1 is trf with one string for a text's one %s, as the timeline fills a text per column or
+// photo: a concatenation rather than fmt's reflection and boxing. A text with any other verb
+// goes through fmt.
+func tr1(lang, key, arg string) string { return fill1(tr(lang, key), arg) }
+
+// fill1 is fmt.Sprintf(text, arg) for a string arg.
+func fill1(text, arg string) string {
+	if i := strings.Index(text, "%s"); i >= 0 && strings.Count(text, "%") == 1 {
+		return text[:i] + arg + text[i+2:]
+	}
+	return fmt.Sprintf(text, arg)
+}
+
 // trn is the plural key for count n in lang ("1 new photo", "19 new photos"): the message's
 // {{.Count}} is n.
 func trn(lang, key string, n int) string {
@@ -114,7 +127,12 @@ func msgn(ctx context.Context, key string, n int) string { return trn(pageOf(ctx
 // msgOr is the text of key in the page's language, or fallback when the catalogue has no key
 // (a code the pages have no words for yet).
 func msgOr(ctx context.Context, key, fallback string) string {
-	if s, ok := catalogue[pageOf(ctx).Lang][key]; ok {
+	return trOr(pageOf(ctx).Lang, key, fallback)
+}
+
+// trOr is the text of key in lang, or fallback when the catalogue has no key.
+func trOr(lang, key, fallback string) string {
+	if s, ok := catalogue[lang][key]; ok {
 		return s
 	}
 	if s, ok := catalogue[protocols.EN][key]; ok {

@@ -48,13 +48,19 @@ type pageInfo struct {
 type pageInfoKey struct{}
 
 func withPage(ctx context.Context, p pageInfo) context.Context {
-	return context.WithValue(ctx, pageInfoKey{}, p)
+	return context.WithValue(ctx, pageInfoKey{}, &p)
 }
 
-// pageOf is the page's pageInfo (the zero value outside a page).
-func pageOf(ctx context.Context) pageInfo {
-	p, _ := ctx.Value(pageInfoKey{}).(pageInfo)
-	return p
+// noPage is the pageInfo outside a page: the zero value.
+var noPage pageInfo
+
+// pageOf is the page's pageInfo (the zero value outside a page), for reading: a pointer, as
+// a page asks for its language once per text, and the info is a few hundred bytes to copy.
+func pageOf(ctx context.Context) *pageInfo {
+	if p, ok := ctx.Value(pageInfoKey{}).(*pageInfo); ok {
+		return p
+	}
+	return &noPage
 }
 
 // render writes the component into a buffer first, so that an error never sends half a page,

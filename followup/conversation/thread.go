@@ -2,6 +2,7 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -69,35 +70,94 @@ func (m Message) forFamily() Message {
 
 // Thread returns a page of a procedure's thread for a clinician or admin of its clinic, and
 // records the view in the audit log (like a photo view) and the family's messages on the page
-// as read, in one transaction: a message shows Unread on the first view that shows it.
-// Another clinic's procedure is not found; researchers are forbidden.
+// as read: a message shows Unread on the first view that shows it. The timeline page reads it
+// on every view, so the read, the marks and the audit row are one statement (clinicThreadSQL):
+// one round trip, atomic on its own. Another clinic's procedure is not found; researchers are
+// forbidden.
 func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid.UUID, p Page) (Thread, error) {
-	if err := a.RequireClinical(); err != nil {
-		return Thread{}, err
-	}
 	var t Thread
-	err := followup.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		if t, err = s.readThread(ctx, tx, a.ClinicID, procedureID, p); err != nil {
-			return err
+	b := &pgx.Batch{}
+	err := s.QueueThread(b, a, procedureID, p, &t)
+	if err == nil {
+		err = s.pool.SendBatch(ctx, b).Close()
+		if e := (*followup.Error)(nil); err != nil && !errors.As(err, &e) {
+			err = followup.Unavailable(err)
 		}
-		var unread []uuid.UUID
-		for _, m := range t.Messages {
-			if m.Unread {
-				unread = append(unread, m.ID)
-			}
-		}
-		if len(unread) > 0 {
-			if _, err := tx.Exec(ctx, `update messages set read_at = $1, read_by = $2
-				where id = any($3) and clinic_id = $4 and read_at is null`, s.now(), a.ID, unread, a.ClinicID); err != nil {
-				return followup.Unavailable(err)
-			}
-		}
-		return followup.Audit(ctx, tx, a, followup.AuditEvent{Action: AuditViewed, TargetKind: "procedure", TargetID: procedureID,
-			Detail: map[string]any{"messages": len(t.Messages), "unread": len(unread)}})
-	})
+	}
 	return t, wrap(err, "thread of procedure %s", procedureID)
 }
+
+// ThreadIn is QueueThread as the queue of followup.Service.ProcedureRecordWith: the page's
+// thread read in the round trip of its procedure, into t; a refusal goes into *err.
+func (s *Service) ThreadIn(a followup.Actor, procedureID uuid.UUID, p Page, t *Thread, err *error) func(*pgx.Batch) {
+	return func(b *pgx.Batch) { *err = s.QueueThread(b, a, procedureID, p, t) }
+}
+
+// QueueThread queues the statement of Thread on b, for a page that sends it in the round trip
+// of its other reads (followup.Service.ProcedureRecordWith): the statement is scoped to the
+// actor's clinic on its own, and t is set when b's results are read. Refusals (the actor's
+// role, a bad page) come back before anything is queued.
+func (s *Service) QueueThread(b *pgx.Batch, a followup.Actor, procedureID uuid.UUID, p Page, t *Thread) error {
+	if err := a.RequireClinical(); err != nil {
+		return err
+	}
+	limit, before, err := p.bounds()
+	if err != nil {
+		return err
+	}
+	ev, err := followup.AuditArgs(a, followup.AuditEvent{Action: AuditViewed, TargetKind: "procedure", TargetID: procedureID})
+	if err != nil {
+		return err
+	}
+	args := append([]any{procedureID, a.ClinicID, before.At, before.ID, limit, s.now(), a.ID}, ev...)
+	b.Queue(clinicThreadSQL, args...).Query(func(rows pgx.Rows) error {
+		var ms []Message
+		found := false
+		for rows.Next() {
+			found = true
+			if rows.RawValues()[0] == nil {
+				continue // the procedure, with no message on this page
+			}
+			m, err := scanMessage(rows)
+			if err != nil {
+				return followup.Unavailable(err)
+			}
+			ms = append(ms, m)
+		}
+		switch err := rows.Err(); {
+		case err != nil:
+			return followup.Unavailable(err)
+		case !found:
+			return followup.Errorf(followup.ENOTFOUND, "procedure not found")
+		}
+		*t = newThread(procedureID, ms, limit)
+		return nil
+	})
+	return nil
+}
+
+// clinicThreadSQL is a clinic's view of a page of a thread in one statement: the procedure
+// ($1) within the clinic ($2); the page of its messages before the cursor ($3, $4), newest
+// first, one more than the limit ($5) to tell whether older ones exist; the family's unread
+// messages among the shown ones marked read at $6 by $7; and the audit event (AuditArgs, $8
+// to $15) with the shown and unread counts. Every part sees the same snapshot, so the page
+// shows the messages as unread that this view marks. It answers no row when the procedure is
+// not the clinic's, and one row of nulls (the outer join) for a procedure with no message on
+// the page.
+const clinicThreadSQL = `with proc as (select id from procedures where id = $1 and clinic_id = $2),
+	page (id, kind, family, body, created_at, timepoint, photo_ids, author_id, author_name, handled_at, handled_by,
+		handled_by_name, not_read) as (` + threadSQL + ` and (m.created_at, m.id) < ($3::timestamptz, $4::uuid)
+			and exists (select 1 from proc)
+		order by m.created_at desc, m.id desc limit $5::int + 1),
+	shown as (select id, family and not_read as unread from page order by created_at desc, id desc limit $5::int),
+	marked as (update messages set read_at = $6, read_by = $7
+		where id in (select id from shown where unread) and clinic_id = $2 and read_at is null),
+	logged as (insert into audit_events (` + followup.AuditColumns + `)
+		select $8::uuid, $9::text, $10::uuid, $11::text, $12::text, $13::uuid, $14::inet,
+			$15::jsonb || jsonb_build_object('messages', (select count(*) from shown),
+				'unread', (select count(*) from shown where unread))
+		from proc)
+	select page.* from proc left join page on true order by page.created_at desc, page.id desc`
 
 // FamilyThread returns a page of the thread of a parent actor's procedure: the family's own
 // messages and the clinic's, without the clinic's names and marks.
@@ -117,23 +177,48 @@ func (s *Service) FamilyThread(ctx context.Context, a followup.Actor, p Page) (T
 	return t, wrap(err, "family thread of procedure %s", a.Procedure)
 }
 
-// readThread reads a page of the thread of a procedure of clinic; a procedure of another
-// clinic is not found.
-func (s *Service) readThread(ctx context.Context, tx pgx.Tx, clinic, procedureID uuid.UUID, p Page) (Thread, error) {
+// bounds are the page's limit and the cursor it reads before (the end of time for the newest).
+func (p Page) bounds() (int, followup.Cursor, error) {
 	limit := p.Limit
 	switch {
 	case limit == 0:
 		limit = PageSize
 	case limit < 0 || limit > PageMax:
-		return Thread{}, followup.InvalidField("limit", "must be from 1 to %d", PageMax)
+		return 0, followup.Cursor{}, followup.InvalidField("limit", "must be from 1 to %d", PageMax)
 	}
 	before := followup.Cursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if p.Before != "" {
 		c, err := followup.ParseCursor(p.Before)
 		if err != nil {
-			return Thread{}, err
+			return 0, followup.Cursor{}, err
 		}
 		before = c
+	}
+	return limit, before, nil
+}
+
+// newThread is the page of ms (newest first, up to limit+1 of them): the limit newest,
+// oldest first, and the cursor of the page before them when there was one more.
+func newThread(procedureID uuid.UUID, ms []Message, limit int) Thread {
+	t := Thread{ProcedureID: procedureID, Messages: ms}
+	if len(ms) > limit {
+		t.Messages = ms[:limit]
+		last := t.Messages[limit-1]
+		t.Older = followup.Cursor{At: last.CreatedAt, ID: last.ID}.String()
+	}
+	slices.Reverse(t.Messages)
+	if t.Messages == nil {
+		t.Messages = []Message{}
+	}
+	return t
+}
+
+// readThread reads a page of the thread of a procedure of clinic; a procedure of another
+// clinic is not found.
+func (s *Service) readThread(ctx context.Context, tx pgx.Tx, clinic, procedureID uuid.UUID, p Page) (Thread, error) {
+	limit, before, err := p.bounds()
+	if err != nil {
+		return Thread{}, err
 	}
 	var exists bool
 	if err := tx.QueryRow(ctx, `select true from procedures where id = $1 and clinic_id = $2`, procedureID, clinic).Scan(&exists); err != nil {
@@ -148,15 +233,5 @@ func (s *Service) readThread(ctx context.Context, tx pgx.Tx, clinic, procedureID
 	if err != nil {
 		return Thread{}, followup.Unavailable(err)
 	}
-	t := Thread{ProcedureID: procedureID, Messages: ms}
-	if len(ms) > limit {
-		t.Messages = ms[:limit]
-		last := t.Messages[limit-1]
-		t.Older = followup.Cursor{At: last.CreatedAt, ID: last.ID}.String()
-	}
-	slices.Reverse(t.Messages)
-	if t.Messages == nil {
-		t.Messages = []Message{}
-	}
-	return t, nil
+	return newThread(procedureID, ms, limit), nil
 }
