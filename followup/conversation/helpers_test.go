@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,18 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
-// testClock is a settable clock shared by the core and the conversation.
-type testClock struct{ t atomic.Pointer[time.Time] }
-
-func (c *testClock) Now() time.Time       { return *c.t.Load() }
-func (c *testClock) Set(t time.Time)      { c.t.Store(&t) }
-func (c *testClock) Add(d time.Duration)  { c.Set(c.Now().Add(d)) }
-func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return c }
+// testClock is followuptest's clock, shared by the core and the conversation.
+type testClock = followuptest.Clock
 
 // fixture is a clinic with a clinician, an admin, a researcher and one procedure whose family
 // holds a link; another clinic with a clinician; the core and the conversation over one
@@ -46,35 +40,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, limit RateLimit) *fixture {
 	t.Helper()
-	store, err := imagestore.NewLocalStore(t.TempDir())
-	if err != nil {
+	f := &fixture{pool: pgtest.NewPool(t), clock: followuptest.NewClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))}
+	f.core = followuptest.NewCore(t, f.pool, f.clock.Now)
+	var err error
+	if f.conv, err = New(Config{Pool: f.pool, Now: f.clock.Now, Limit: limit}); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{pool: pgtest.NewPool(t), clock: newTestClock(time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))}
-	f.core, err = followup.New(followup.Config{Pool: f.pool, Store: store, Protocols: reg, Now: f.clock.Now, BaseURL: "https://followup.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.conv, err = New(Config{Pool: f.pool, Now: f.clock.Now, Limit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t)
-	f.clinic, err = f.core.CreateClinic(ctx, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.clinic = followuptest.Clinic(t, f.core, "Clinic "+uuid.NewString()[:8], "Asia/Shanghai")
 	f.clinician = f.user(t, f.clinic.ID, followup.RoleClinician, "Dr Chen")
 	f.admin = f.user(t, f.clinic.ID, followup.RoleAdmin, "Dr Admin")
 	f.research = f.user(t, f.clinic.ID, followup.RoleResearcher, "R. Searcher")
-	other, err := f.core.CreateClinic(ctx, "Other "+uuid.NewString()[:8], "UTC")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := followuptest.Clinic(t, f.core, "Other "+uuid.NewString()[:8], "UTC")
 	f.outsider = f.user(t, other.ID, followup.RoleClinician, "Dr Elsewhere")
 	f.patient, f.proc = f.enrol(t, "Lina Zhang", "2026-05-04T10:00:00+08:00")
 	f.parent = f.link(t, f.proc)
@@ -84,13 +60,8 @@ func newFixture(t *testing.T, limit RateLimit) *fixture {
 // user writes a clinic user's row (users are package accounts'; only the row is needed).
 func (f *fixture) user(t *testing.T, clinic uuid.UUID, role, name string) followup.Actor {
 	t.Helper()
-	var id uuid.UUID
-	email := fmt.Sprintf("%s-%s@example.org", role, strings.ToLower(uuid.NewString()[:8]))
-	if err := f.pool.QueryRow(testCtx(t), `insert into users (clinic_id, email, name, role, password_hash)
-		values ($1, $2, $3, $4, 'not a hash') returning id`, clinic, email, name, role).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: clinic, Role: role}
+	_, a := followuptest.NamedUser(t, f.pool, clinic, role, fmt.Sprintf("%s-%s@example.org", role, strings.ToLower(uuid.NewString()[:8])), name)
+	return a
 }
 
 // enrol adds a patient and a procedure of the PWS protocol.
@@ -112,16 +83,7 @@ func (f *fixture) enrol(t *testing.T, name, performed string) (followup.Patient,
 
 // link gives a procedure's family a link and returns its actor.
 func (f *fixture) link(t *testing.T, proc uuid.UUID) followup.Actor {
-	t.Helper()
-	l, err := f.core.CreateLink(testCtx(t), f.clinician, proc, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := f.core.ResolveLink(testCtx(t), l.URL[len("https://followup.example/p/"):])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return followuptest.Parent(t, f.core, f.clinician, proc)
 }
 
 // concern stores a concern photo through the core's upload path.
@@ -138,20 +100,10 @@ func (f *fixture) photo(t *testing.T, a followup.Actor, up followup.PhotoUpload,
 }
 
 func (f *fixture) count(t *testing.T, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := f.pool.QueryRow(testCtx(t), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return followuptest.Count(t, f.pool, sql, args...)
 }
 
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return followuptest.Ctx(t) }
 
 func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
