@@ -11,7 +11,7 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
-// TestUploadRecordsStrayBytes: a phone's JPEG with bytes between two segments (issue 17) is
+// TestUploadRecordsStrayBytes: a phone's JPEG with bytes between two segments is
 // stored as the same photo without them, and the upload's record (the photo's row and its
 // audit event) says how many stray bytes were dropped, beside the metadata removed.
 func TestUploadRecordsStrayBytes(t *testing.T) {

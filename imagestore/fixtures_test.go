@@ -644,7 +644,7 @@ func strayBase(tb testing.TB) []byte {
 	return withSegments(encodeJPEG(tb, testImage(48, 32), 85), segs...)
 }
 
-// strayFixtures are JPEGs with bytes between segments that belong to none (issue 17): every
+// strayFixtures are JPEGs with bytes between segments that belong to none: every
 // decoder skips them, so the sanitizer drops them, reports them, and accepts the photo.
 func strayFixtures(tb testing.TB) []fixture {
 	tb.Helper()
@@ -868,8 +868,8 @@ func webpFixtures(tb testing.TB) []fixture {
 }
 
 // webpOrientationFixtures are WebP photos as a phone or cwebp -metadata all writes them (VP8X,
-// the image, then EXIF and XMP), lossy, lossless and lossy with alpha, in each orientation
-// (issue 17): the output keeps the orientation alone. Odd orientations put the EXIF before
+// the image, then EXIF and XMP), lossy, lossless and lossy with alpha, in each orientation:
+// the output keeps the orientation alone. Odd orientations put the EXIF before
 // the image, which some writers do; two more carry EXIF in a simple-format file, outside
 // the specification, which the sanitizer turns into an extended one.
 func webpOrientationFixtures(tb testing.TB) []fixture {
@@ -1018,7 +1018,7 @@ func refusedFixtures(tb testing.TB) []fixture {
 	copy(pngHuge[29:], pngChunk("IHDR", pngHuge[16:29])[21:])
 	badCRC := bytes.Clone(pngBase)
 	badCRC[len(badCRC)-20] ^= 0x55 // inside the last IDAT
-	// Broken image data with good chunk CRCs (issue 25 point 3): the sanitizer must inflate
+	// Broken image data with good chunk CRCs: the sanitizer must inflate
 	// the zlib stream to tell.
 	stream := pngChunkData(tb, pngBase, "IDAT")
 	zlibCorrupt := withIDATData(tb, pngBase, patched(stream, len(stream)/2, stream[len(stream)/2]^0x5A))
@@ -1034,7 +1034,7 @@ func refusedFixtures(tb testing.TB) []fixture {
 	badLaterCRC[len(badLaterCRC)-12-1] ^= 1 // the CRC of the last IDAT, before IEND
 	lossless := readTestdata(tb, "gopher-doc.1bpp.lossless.webp")
 	vp8l := splitWebP(lossless)[0]
-	// Headers that claim far more pixels than the data can hold (issue 25 point 3, issue 27):
+	// Headers that claim far more pixels than the data can hold:
 	// refused from the header alone by the pixels-per-byte limit, or, where the file is large
 	// enough for that, from the length of the first scan's data.
 	prog := readTestdata(tb, "video-001.progressive.jpeg") // 20 KB, 3 components at full resolution
@@ -1109,7 +1109,7 @@ func refusedFixtures(tb testing.TB) []fixture {
 		{name: "webp/canvas-mismatch", data: buildWebP(vp8xChunk(0, 10, 10), riffChunk("VP8L", vp8l.data)), reason: ReasonMalformed},
 		{name: "heic", data: heic, reason: ReasonHEIC},
 	}
-	// Frames the product cannot show (issue 25 point 3): lossless, hierarchical,
+	// Frames the product cannot show: lossless, hierarchical,
 	// arithmetic-coded, and JPEG-LS.
 	for _, m := range []byte{0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, jpegSOF55} {
 		fs = append(fs, fixture{name: fmt.Sprintf("jpeg/sof-%#x", m), data: withFrame(m, 8), reason: ReasonUnsupportedJPEG})

@@ -86,7 +86,7 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// FuzzJPEGDecodable is issue 17's acceptance as a property: a JPEG that image/jpeg (which
+// FuzzJPEGDecodable is the stray-bytes rule as a property: a JPEG that image/jpeg (which
 // makes the thumbnails) decodes is accepted, unless it is refused for a stated limit or for a
 // header that claims more than its data can hold, and the output decodes to the same pixels.
 func FuzzJPEGDecodable(f *testing.F) {

@@ -157,7 +157,7 @@ func allocatedBy(f func()) int64 {
 	return int64(after.TotalAlloc - before.TotalAlloc)
 }
 
-// craftedJPEG is issue 23's photo: a small (about 12 KB) progressive JPEG whose frame header
+// craftedJPEG is the crafted photo of the fault tests: a small (about 12 KB) progressive JPEG whose frame header
 // is patched to claim 10000x10000 pixels, exactly the pixel limit (which the check lets
 // through).
 func craftedJPEG(t testing.TB) []byte {
@@ -208,7 +208,7 @@ func TestThumbnailsCraftedHeader(t *testing.T) {
 }
 
 // png16 is a 16-bit RGB PNG of w x h whose IDAT holds only the first rows, padded with a
-// text chunk to about the size of issue 23's file, which decodes to 800 MB (so that the
+// text chunk to about the size of the crafted JPEG, which decodes to 800 MB (so that the
 // pixels-per-byte limit lets it through, as it let that file through).
 func png16(t testing.TB, w, h int) []byte {
 	t.Helper()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: measures the speed and memory targets of issues 3 and 5 and the timeline page's
-# latency target of issue 7 against baselines taken
+# make bench: measures the speed and memory targets of the sanitizer, the ingest, the upload
+# memory, the timeline page's latency, the resumable uploads, the export and the capture-time
+# photo measure against baselines taken
 # in the same run, prints a summary table and rewrites the generated part of
 # docs/PERFORMANCE.md. It starts what it needs (PostgreSQL and MinIO through
 # scripts/services.sh, the real server binary on a free port of 127.0.0.1) and cleans up after
@@ -9,18 +10,18 @@
 #   1. sanitizer and thumbnails: go test -bench on imagestore; imagestore's thumbnails against
 #      vipsthumbnail on the same 12 MP JPEG, baseline and progressive, on one core
 #   2. ingest: 8 clients uploading 4 MB photos to the server, against PutObject to MinIO, in two
-#      setups (issue 15), each with a private MinIO that this script starts: everything sharing
+#      setups, each with a private MinIO that this script starts: everything sharing
 #      the cores, then MinIO pinned to one core and the rest (server, load generator, the
 #      PostgreSQL backends of the bench database) to the other with taskset
 #   3. upload memory: 16 concurrent 20 MB uploads to a fresh server, peak RSS against idle RSS
 #   4. timeline page p99: 32 clients GET a procedure's timeline (8 timepoints x 3 views of
 #      photos), against a static file of the same server
-#   6. resumable uploads (issue 26): the family page's tus path against its one-request upload
+#   6. resumable uploads: the family page's tus path against its one-request upload
 #      of the same 4 MB photo, one at a time, through a proxy limiting the upstream to 100 Mbit/s
-#   5. research export (issues 9 and 15): go test -bench BenchmarkExport on followup: 1,000
+#   5. research export: go test -bench BenchmarkExport on followup: 1,000
 #      photos exported from MinIO, against a plain copy of the same objects into one new object
 #      (and, for information, reading them one by one and in parallel)
-#   7. photo quality at capture (issue 19): go test -bench BenchmarkQualityInBrowser on web: the
+#   7. photo quality at capture: go test -bench BenchmarkQualityInBrowser on web: the
 #      family page's measure of a 12 MP photo in Chromium with the CPU slowed four times
 #
 # A missed target is recorded in the document, not an error; the exit status is non-zero only
@@ -254,7 +255,7 @@ thumbs_pending() { # database
 # ----------------------------------------------------------------------------------------------
 # the benchmarks
 
-# 1. Sanitizer and thumbnails (issues 3 and 27).
+# 1. Sanitizer and thumbnails.
 bench_imagestore() {
 	local pin=() kind in out
 	say "1/4 imagestore benchmarks (go test -bench)"
@@ -264,7 +265,7 @@ bench_imagestore() {
 	# The same picture as a progressive JPEG, 4:2:0 like the baseline one: libjpeg's default
 	# script, through vips (which would not subsample at this quality unless told).
 	vips copy "$work/photo-12mp.jpg" "$work/photo-12mp-progressive.jpg[Q=92,interlace,subsample-mode=on]"
-	# One core for both (issue 27): the helper and the vipsthumbnail it starts pinned to the
+	# One core for both: the helper and the vipsthumbnail it starts pinned to the
 	# last CPU, with one Go thread and one vips worker.
 	command -v taskset >/dev/null && pin=(taskset -c "$(($(nproc) - 1))")
 	for kind in baseline progressive; do
@@ -275,7 +276,7 @@ bench_imagestore() {
 	done
 }
 
-# 2. Ingest (issues 5 and 15): the server's upload path against a plain PutObject of the same
+# 2. Ingest: the server's upload path against a plain PutObject of the same
 # bytes to the same private MinIO, first with everything sharing the cores, then with MinIO on
 # a core of its own (STORE_CPU) and the rest on the other (APP_CPUS), as a store on its own
 # machine. Each setup gets a fresh MinIO, server and database, and its own baseline.
@@ -333,7 +334,7 @@ ingest_setup() { # shared|pinned
 	stop_minio
 }
 
-# 3. Upload memory (issue 5): a fresh process, because VmHWM cannot be reset.
+# 3. Upload memory: a fresh process, because VmHWM cannot be reset.
 bench_upload_memory() {
 	local pending=0 photos=0 waited=0 hwm
 	say "3/4 upload memory: $MEMORY_UPLOADS concurrent 20 MB uploads to a fresh server"
@@ -354,7 +355,7 @@ bench_upload_memory() {
 	stop_server "$server_pid"
 }
 
-# 4. Timeline page (issue 7): p99 of the clinician's timeline page under 32 concurrent
+# 4. Timeline page: p99 of the clinician's timeline page under 32 concurrent
 # requests, against a static file of the same server in the same run. The demo procedure gets a
 # photo in every view of every timepoint through the clinic API, and every thumbnail is made
 # before the load, so the background worker does not compete with the page.
@@ -389,7 +390,7 @@ bench_timeline_p99() {
 }
 
 # ----------------------------------------------------------------------------------------------
-# 6. Resumable uploads (issue 26): the resumable path's throughput on a fast link as a ratio to
+# 6. Resumable uploads: the resumable path's throughput on a fast link as a ratio to
 # the one-request upload of the same bytes, in the same run against the same server, and its
 # bytes on the wire.
 bench_resumable() {
@@ -403,7 +404,7 @@ bench_resumable() {
 }
 
 # ----------------------------------------------------------------------------------------------
-# 5. Research export (issue 9): the export job of 1,000 photos against reading the same objects
+# 5. Research export: the export job of 1,000 photos against reading the same objects
 # from MinIO in the same run. A go test benchmark (followup/export/export_test.go, BenchmarkExport):
 # it makes its own database and bucket on the test PostgreSQL and MinIO, whose settings main
 # exported from `scripts/services.sh up test` (DERMFOLLOW_TEST_*), then drops the database and
@@ -420,7 +421,7 @@ bench_export() {
 	grep -E '^(Benchmark|ok|FAIL|PASS)' "$results/gotest-export.txt" >&2 || true
 }
 
-# 7. The capture-time photo measure (issue 19): a go test benchmark (web/quality_browser_test.go,
+# 7. The capture-time photo measure: a go test benchmark (web/quality_browser_test.go,
 # BenchmarkQualityInBrowser) in headless Chromium with the CPU slowed four times.
 bench_quality() {
 	say "quality: go test -bench BenchmarkQualityInBrowser ./web/ (12 MP photo, Chromium, CPU x4)"

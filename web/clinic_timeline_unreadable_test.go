@@ -7,7 +7,7 @@ import (
 )
 
 // TestTimelineNamesUnreadablePhoto: a photo whose thumbnails could not be made after every
-// attempt (issue 23 point 2) is not left "processing…" for ever: the timeline says in words
+// attempt is not left "processing…" for ever: the timeline says in words
 // that it cannot be shown and links its original, which still downloads, and the API calls
 // it unreadable.
 func TestTimelineNamesUnreadablePhoto(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
-// TestExportLeavesWithdrawnPhotoOut: a photo a clinician withdrew (issue 25 point 7: sent by
+// TestExportLeavesWithdrawnPhotoOut: a photo a clinician withdrew (sent by
 // mistake, or through a forwarded link) stays stored but leaves the research exports.
 func TestExportLeavesWithdrawnPhotoOut(t *testing.T) {
 	t.Parallel()

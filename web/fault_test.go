@@ -174,7 +174,7 @@ func (s faultSummary) String() string {
 
 // check asserts the no-data-loss rules after a burst and returns the failed uploads, with the
 // counts of what it checked. A failure must be a 503 (try again), never another server error:
-// a restarting PostgreSQL answered 500 once (issue 23 point 3).
+// a restarting PostgreSQL answered 500 once.
 func (r *faultRig) check(t *testing.T, results []uploadResult) ([]uploadResult, faultSummary) {
 	t.Helper()
 	ctx := context.Background()

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestJSONDepthRefused keeps what the second attack run found held (issue 25): a JSON body
+// TestJSONDepthRefused keeps what the second attack run found held: a JSON body
 // nested deeper than any request needs, inside the size limit, is a 400 that names the
 // problem, not a 500 or a crash, and the server answers the next request.
 func TestJSONDepthRefused(t *testing.T) {

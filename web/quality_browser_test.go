@@ -185,7 +185,7 @@ func TestQualityInBrowser(t *testing.T) {
 	t.Logf("12 MP photo, CPU x4 slower: measured in %.0f ms", q.Ms)
 }
 
-// BenchmarkQualityInBrowser is the capture-time measure's speed target (issue 19): a 12 MP
+// BenchmarkQualityInBrowser is the capture-time measure's speed target: a 12 MP
 // phone photo, from the file to the verdict, in under 300 ms with Chromium's CPU slowed four
 // times, as on a mid-range phone. The baseline of the same run is the browser decoding the same
 // file whole (createImageBitmap at full size), what any page showing the photo pays.

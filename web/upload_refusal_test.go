@@ -10,7 +10,7 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
-// TestUploadRefusesWhatCannotBeShown: the files of issue 25 point 3 that once passed the
+// TestUploadRefusesWhatCannotBeShown: the files an attack run found that once passed the
 // sanitizer and then stopped every clinic's thumbnails reach the family as the contract says:
 // a JPEG in a coding the product cannot show (arithmetic-coded, 12-bit) is 415 with the
 // message on sending an ordinary JPEG, a PNG whose compressed image does not inflate to what

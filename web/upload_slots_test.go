@@ -6,7 +6,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// TestUploadSlotsEachLimit: the three bounds on uploads in progress (issue 25 point 2) each
+// TestUploadSlotsEachLimit: the three bounds on uploads in progress each
 // refuse on their own: per link, per client address (whatever the links) and per server
 // (whatever the addresses); the clinic's uploads (no link) count against the address and
 // the server only; a slot given back is taken again. TestUploadSlotsPerLink holds the link's

@@ -64,7 +64,7 @@ func TestScrub(t *testing.T) {
 	}
 }
 
-// TestScrubStrayBytes: a JPEG with bytes between two segments (issue 17) is accepted, -v says
+// TestScrubStrayBytes: a JPEG with bytes between two segments is accepted, -v says
 // how many were dropped, and the output is what the same photo without them gives.
 func TestScrubStrayBytes(t *testing.T) {
 	t.Parallel()

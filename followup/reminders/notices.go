@@ -13,7 +13,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 )
 
-// The conversation's notices (issue "two-way conversation"). Both are queued inside the
+// The conversation's notices. Both are queued inside the
 // transaction of the message they tell of, so that a message exists if and only if its notice
 // does, and both say only that there is something to read:
 //

@@ -8,7 +8,7 @@ import (
 
 // What compares figures: the targets, the statistics of a sample and the ratio to a baseline.
 
-// Targets, from issues 3, 5 and 7 (the research export's, of issue 9, are in export.go).
+// Targets of make bench's sections (the research export's are in export.go).
 const (
 	targetSanitizeMBs = 1000 // 1 GB/s
 	// sanitizeProductionPath is the sub-benchmark the sanitizer's targets are checked on:
@@ -18,7 +18,7 @@ const (
 	// sanitizeStateBytes is what "at most one copy" allows beyond the copy itself: the parse
 	// state (segment list, EXIF values) of a fixed size that does not grow with the photo.
 	sanitizeStateBytes = 256 << 10
-	targetThumbRatio   = 1.0 // baseline 12 MP to 320 px: vipsthumbnail's time (issue 27; progressive: thumbs.go)
+	targetThumbRatio   = 1.0 // baseline 12 MP to 320 px: vipsthumbnail's time (progressive: thumbs.go)
 	targetIngestRatio  = 0.8 // at least 80% of a plain PutObject's MB/s, everything sharing the cores
 	// targetIngestPinnedRatio is the same with MinIO on a core of its own, as a store on its
 	// own machine: the upload path's own work then no longer takes CPU from the store.
@@ -26,11 +26,11 @@ const (
 	targetUploadPeakMB      = 300 // server peak RSS under 16 concurrent 20 MB uploads
 	targetTimelineP99MS     = 50  // the timeline page's p99 at 32 concurrent requests
 	// targetResumableRatio: the resumable upload's throughput on a fast link against the
-	// one-request upload of the same bytes (issue 26; resumable.go).
+	// one-request upload of the same bytes (resumable.go).
 	targetResumableRatio = 0.9
 )
 
-// Targets of the seeded-scale benchmark (issue "100 times the data", scale_report.go).
+// Targets of the seeded-scale benchmark (scale_report.go).
 const (
 	targetWorklistP50MS = 20  // the worklist page at the small size, 8 clients
 	targetWorklistP99MS = 50  // idem

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// The research export (issues 9 and 15): bench.sh runs
+// The research export: bench.sh runs
 // `go test -run '^$' -bench BenchmarkExport -benchtime 2x ./followup/export/` into gotest-export.txt;
 // the report reads its four sub-benchmarks.
 

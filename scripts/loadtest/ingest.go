@@ -19,7 +19,7 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
-// Ingest (issues 5 and 15): parent uploads to the server (loadtest ingest; with -kind memory
+// Ingest: parent uploads to the server (loadtest ingest; with -kind memory
 // also the upload-memory benchmark of memory.go) against a plain PutObject of the same bytes
 // (loadtest put). Their section of the report is in ingest_report.go.
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Upload memory (issue 5): bench.sh runs `loadtest ingest -kind memory -pid PID` against a
+// Upload memory: bench.sh runs `loadtest ingest -kind memory -pid PID` against a
 // fresh server (VmHWM cannot be reset); this is its section of the report.
 
 func (rp *report) memory() {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 )
 
-// The capture-time photo measure (issue 19): bench.sh runs
+// The capture-time photo measure: bench.sh runs
 // `go test -run '^$' -bench BenchmarkQualityInBrowser ./web/` into gotest-quality.txt; the
 // report reads its two sub-benchmarks.
 

@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// Resumable uploads (issue 26): the family page's tus path (POST /p/uploads, a first piece of
+// Resumable uploads: the family page's tus path (POST /p/uploads, a first piece of
 // 256 KiB that the server checks, then the rest in one PATCH, as the page sends on a fast
 // link) against the one-request upload of the same bytes (POST /p/photos), one photo at a time
 // as a phone sends them, alternating, through a local proxy that limits the upstream to a

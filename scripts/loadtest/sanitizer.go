@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The sanitizer (issue 3): bench.sh runs `go test -run '^$' -bench . -benchmem ./imagestore/`
+// The sanitizer: bench.sh runs `go test -run '^$' -bench . -benchmem ./imagestore/`
 // into gotest-bench.txt; this is its section of the report.
 
 func (rp *report) sanitizer() {

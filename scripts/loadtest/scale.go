@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// The seeded-scale benchmark (issue "100 times the data", make bench-scale, which runs
+// The seeded-scale benchmark (make bench-scale, which runs
 // scripts/bench_scale.sh): scale loads the measured clinic's pages and the API's lists with
 // concurrent clients through the real server, on a database scripts/scalegen filled, at one
 // size; scale_report.go compares the two sizes and writes their section of the document.

@@ -20,12 +20,12 @@ import (
 	"github.com/dermfollow/dermfollow/imagestore"
 )
 
-// Thumbnails (issues 3 and 27): imagestore's thumbnails against vipsthumbnail on the same file,
+// Thumbnails: imagestore's thumbnails against vipsthumbnail on the same file,
 // a baseline and a progressive JPEG. The measurement (loadtest thumbs) and its section of the
 // report are both in this file.
 
 // targetThumbRatioProgressive: 320 px of a 12 MP progressive JPEG in at most half of
-// vipsthumbnail's time (issue 27; the baseline target is targetThumbRatio).
+// vipsthumbnail's time (the baseline target is targetThumbRatio).
 const targetThumbRatioProgressive = 0.5
 
 type thumbResult struct {
@@ -47,7 +47,7 @@ type thumbResult struct {
 	ReservedMB    float64 `json:"reserved_mb"`
 	AllocMedianMB float64 `json:"alloc_median_mb"`
 	// CPUs is the CPU list this process (and the vipsthumbnail it starts) may run on, and
-	// GoMaxProcs its GOMAXPROCS: one core for both is the comparison issue 27 asks for.
+	// GoMaxProcs its GOMAXPROCS: one core for both is the fair comparison.
 	CPUs       string `json:"cpus"`
 	GoMaxProcs int    `json:"gomaxprocs"`
 }

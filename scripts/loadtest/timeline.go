@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// The timeline page (issue 7): fill gives every cell of the demo procedure a photo, timeline
+// The timeline page: fill gives every cell of the demo procedure a photo, timeline
 // loads the clinician's page against a static file of the same server; and their section of
 // the report.
 

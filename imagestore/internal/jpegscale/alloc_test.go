@@ -64,7 +64,7 @@ func TestHeaderBytesBoundsAllocation(t *testing.T) {
 }
 
 // craftedProgressive is a small progressive photo whose frame header is patched to claim
-// 10000x10000 pixels (the pixel limit, which the check lets through), as in issue 23.
+// 10000x10000 pixels (the pixel limit, which the check lets through), as a crafted upload may claim.
 func craftedProgressive(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
