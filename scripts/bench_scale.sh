@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-scale: the seeded-scale benchmark (issue "100 times the data"). For each of two
+# make bench-scale: the seeded-scale benchmark. For each of two
 # sizes, small (about 1,000 procedures, two clinics) and large (100,000 procedures in 50
 # clinics, 8,000 of them in the measured one), it
 #
