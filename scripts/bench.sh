@@ -94,7 +94,7 @@ server_env() { # tag port
 	export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench_${run_id}_$tag?sslmode=disable"
 	# The loads send hundreds of photos through the demo's one link: lift the quotas that would
 	# stop one family doing that (the quotas cost their queries all the same).
-	export DERMFOLLOW_PHOTO_QUOTA=link-per-minute=1000000,link-photos=1000000,step-photos=1000000
+	export DERMFOLLOW_PHOTO_QUOTA=link-per-minute=1000000,link-photos=1000000,link-bytes=1000000000000,step-photos=1000000,step-bytes=1000000000000
 	export DERMFOLLOW_ADDR=127.0.0.1:$port DERMFOLLOW_BASE_URL=http://127.0.0.1:$port
 	export DERMFOLLOW_S3_ENDPOINT=$s3_endpoint
 	export DERMFOLLOW_S3_ACCESS_KEY=$s3_access_key DERMFOLLOW_S3_SECRET_KEY=$s3_secret_key
