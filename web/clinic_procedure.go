@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/dermfollow/dermfollow/followup"
@@ -33,7 +35,12 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 	if err != nil {
 		return procedurePage{}, err
 	}
-	r, err := s.svc.ProcedureRecord(c.Request().Context(), actorOf(c), id)
+	return s.loadProcedureWith(c, id, nil)
+}
+
+// loadProcedureWith reads the procedure's record, with queue's statements in its round trip.
+func (s *Server) loadProcedureWith(c echo.Context, id uuid.UUID, queue func(*pgx.Batch)) (procedurePage, error) {
+	r, err := s.svc.ProcedureRecordWith(c.Request().Context(), actorOf(c), id, queue)
 	if err != nil {
 		return procedurePage{}, err
 	}
@@ -44,28 +51,26 @@ func (s *Server) loadProcedure(c echo.Context) (procedurePage, error) {
 
 // loadProcedureAndThread is loadProcedure with the page of the procedure's thread (audited and
 // marked read, as conversation.Service.Thread does) read in the same round trip: the timeline
-// shows both on every view.
+// shows both on every view. A refused page of the thread is answered after the procedure's
+// own errors, as when the two were read apart.
 func (s *Server) loadProcedureAndThread(c echo.Context) (procedurePage, conversation.Thread, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return procedurePage{}, conversation.Thread{}, err
 	}
-	a := actorOf(c)
 	var t conversation.Thread
-	page, refused := threadPage(c) // refused after the procedure's own errors, as on its own
-	queue := s.conv.ThreadIn(a, id, page, &t, &refused)
-	if refused != nil {
-		queue = nil
+	page, refused := threadPage(c)
+	var queue func(*pgx.Batch)
+	if refused == nil {
+		queue = func(b *pgx.Batch) { refused = s.conv.QueueThread(b, actorOf(c), id, page, &t) }
 	}
-	r, err := s.svc.ProcedureRecordWith(c.Request().Context(), a, id, queue)
+	pp, err := s.loadProcedureWith(c, id, queue)
 	if err == nil {
 		err = refused
 	}
 	if err != nil {
 		return procedurePage{}, conversation.Thread{}, err
 	}
-	pp := newProcedurePage(r, s.svc.Protocols())
-	pp.Lang = clinicLang(c)
 	return pp, t, nil
 }
 

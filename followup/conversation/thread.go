@@ -87,12 +87,6 @@ func (s *Service) Thread(ctx context.Context, a followup.Actor, procedureID uuid
 	return t, wrap(err, "thread of procedure %s", procedureID)
 }
 
-// ThreadIn is QueueThread as the queue of followup.Service.ProcedureRecordWith: the page's
-// thread read in the round trip of its procedure, into t; a refusal goes into *err.
-func (s *Service) ThreadIn(a followup.Actor, procedureID uuid.UUID, p Page, t *Thread, err *error) func(*pgx.Batch) {
-	return func(b *pgx.Batch) { *err = s.QueueThread(b, a, procedureID, p, t) }
-}
-
 // QueueThread queues the statement of Thread on b, for a page that sends it in the round trip
 // of its other reads (followup.Service.ProcedureRecordWith): the statement is scoped to the
 // actor's clinic on its own, and t is set when b's results are read. Refusals (the actor's

@@ -144,23 +144,27 @@ func TestThreadIsOneRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var th Thread
-	var refused error
 	var other int
 	b := &pgx.Batch{}
 	b.Queue(`select count(*) from procedures where id = $1 and clinic_id = $2`, f.proc, f.clinician.ClinicID).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&other)
 	})
-	conv.ThreadIn(f.clinician, f.proc, Page{}, &th, &refused)(b)
+	if err := conv.QueueThread(b, f.clinician, f.proc, Page{}, &th); err != nil {
+		t.Fatal(err)
+	}
 	tracer.n.Store(0)
-	if err := pool.SendBatch(ctx, b).Close(); err != nil || refused != nil {
-		t.Fatal(err, refused)
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
 	}
 	if n := tracer.n.Load(); n != 1 || other != 1 || len(th.Messages) != 2 || !th.Messages[1].Unread || th.Messages[0].Unread {
 		t.Errorf("batched: %d round trips, other read %d, thread %+v", n, other, th.Messages)
 	}
 	f.wantViewAudit(t, f.clinician, `{"messages": 2, "unread": 1}`, "")
-	conv.ThreadIn(f.clinician, f.proc, Page{Limit: -1}, &th, &refused)(&pgx.Batch{})
-	wantCode(t, "a bad page queued", refused, followup.EINVALID)
+	bad := &pgx.Batch{}
+	wantCode(t, "a bad page queued", conv.QueueThread(bad, f.clinician, f.proc, Page{Limit: -1}, &th), followup.EINVALID)
+	if bad.Len() != 0 {
+		t.Errorf("a refused page queued %d statements", bad.Len())
+	}
 }
 
 // statementCount counts the statements and batches a pool sends: its round trips.
