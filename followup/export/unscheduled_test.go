@@ -25,7 +25,7 @@ func concernStudy(t *testing.T) (*exportStudy, uuid.UUID, string) {
 	ctx := testCtx(t)
 	s := newExportStudy(t, nil)
 	_, proc := s.enrolPatient(t, "Lina Zhang", "MRN-7781", "2025-06-01", true, "2026-04-20", 2)
-	th, err := thumbnails.New(thumbnails.Config{Core: s.svc.core, Pool: s.svc.pool, Now: s.clock.Now})
+	th, err := thumbnails.New(thumbnails.Config{Core: s.svc.core, Pool: s.svc.pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.family = f.Parent(t)
-	if f.sweeper, err = sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now}); err != nil {
+	if f.sweeper, err = sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool}); err != nil {
 		t.Fatal(err)
 	}
 	return f

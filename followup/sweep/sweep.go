@@ -34,11 +34,9 @@ type Config struct {
 	// Core is the follow-up core whose store is swept.
 	Core *followup.Service
 	Pool *pgxpool.Pool
-	// Now is the clock, as the core's (tests pass their own).
-	Now func() time.Time
 }
 
-// Sweeper removes the objects of failed uploads and the store's orphans.
+// Sweeper removes the objects of failed uploads and the store's orphans, on the core's clock.
 type Sweeper struct {
 	pool  *pgxpool.Pool
 	store imagestore.Store
@@ -50,10 +48,7 @@ func New(cfg Config) (*Sweeper, error) {
 	if cfg.Core == nil || cfg.Pool == nil {
 		return nil, errors.New("sweep: Core and Pool are required")
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Sweeper{pool: cfg.Pool, store: cfg.Core.Store(), now: cfg.Now}, nil
+	return &Sweeper{pool: cfg.Pool, store: cfg.Core.Store(), now: cfg.Core.Now}, nil
 }
 
 func wrap(err error, format string, args ...any) error {

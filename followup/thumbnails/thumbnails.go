@@ -36,9 +36,8 @@ type Config struct {
 	// Core is the follow-up core whose photos get thumbnails.
 	Core *followup.Service
 	Pool *pgxpool.Pool
-	// Logger and Now as the core's (tests pass their own clock).
+	// Logger as the core's. The clock is the core's (Core.Now): photos are received by it.
 	Logger *slog.Logger
-	Now    func() time.Time
 }
 
 // Thumbnailer makes the thumbnails of the photos that lack them.
@@ -61,10 +60,7 @@ func New(cfg Config) (*Thumbnailer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Thumbnailer{core: cfg.Core, pool: cfg.Pool, store: cfg.Core.Store(), log: cfg.Logger, now: cfg.Now,
+	return &Thumbnailer{core: cfg.Core, pool: cfg.Pool, store: cfg.Core.Store(), log: cfg.Logger, now: cfg.Core.Now,
 		decodeBudget: imagestore.DefaultDecodeBudget()}, nil
 }
 

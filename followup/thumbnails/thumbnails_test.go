@@ -44,7 +44,7 @@ func (f *fixture) busy(t *testing.T, view, uploadID string) {
 // sweeper is the store's sweeper over the fixture's core, on its clock.
 func (f *fixture) sweeper(t *testing.T) *sweep.Sweeper {
 	t.Helper()
-	sw, err := sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now})
+	sw, err := sweep.New(sweep.Config{Core: f.Core, Pool: f.Pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{Fixture: followuptest.New(t)}
 	var err error
-	if f.th, err = New(Config{Core: f.Core, Pool: f.Pool, Now: f.Clock.Now}); err != nil {
+	if f.th, err = New(Config{Core: f.Core, Pool: f.Pool}); err != nil {
 		t.Fatal(err)
 	}
 	return f
