@@ -96,7 +96,12 @@ func currentClass(current bool) string {
 
 // procStatus is a procedure's status in the page's language (an unknown one as it is).
 func procStatus(ctx context.Context, status string) string {
-	return msgOr(ctx, "cl_proc_status_"+status, status)
+	return procStatusIn(pageOf(ctx).Lang, status)
+}
+
+// procStatusIn is a procedure's status in words in lang.
+func procStatusIn(lang, status string) string {
+	return trOr(lang, "cl_proc_status_"+status, status)
 }
 
 // yesNo writes a recorded yes or no.

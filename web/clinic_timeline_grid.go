@@ -19,7 +19,6 @@ import (
 
 type timelineColumn struct {
 	Key, Label, State string
-	DueOn             protocols.Date
 	Day               int
 	When              string // "day 7 · 2026-05-11"
 	StateText         string // the state in the page's language
@@ -65,7 +64,7 @@ func newTimelineGrid(pp *procedurePage, photos []*followup.Photo, proc string) (
 	for i, t := range pp.View.Timepoints {
 		day := int(t.DueAt.Sub(pp.View.PerformedAt).Round(24*time.Hour) / (24 * time.Hour))
 		due := t.DueOn.String()
-		cols[i] = timelineColumn{Key: t.Key, Label: pp.label(t.Key), State: string(t.State), DueOn: t.DueOn, Day: day,
+		cols[i] = timelineColumn{Key: t.Key, Label: pp.label(t.Key), State: string(t.State), Day: day,
 			When:      tr1(pp.Lang, "cl_day_n", strconv.Itoa(day)) + " · " + due,
 			StateText: trOr(pp.Lang, "cl_tp_state_"+string(t.State), string(t.State))}
 		for _, v := range t.Views {
