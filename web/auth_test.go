@@ -19,9 +19,8 @@ import (
 
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/accounts"
+	"github.com/dermfollow/dermfollow/followup/followuptest"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
-	"github.com/dermfollow/dermfollow/imagestore"
-	"github.com/dermfollow/dermfollow/protocols"
 )
 
 // authTestServer is the middleware under test on a real followup.Service, behind the request
@@ -36,19 +35,8 @@ type authTestServer struct {
 
 func newAuthTestServer(t *testing.T) *authTestServer {
 	t.Helper()
-	store, err := imagestore.NewLocalStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool := pgtest.NewPool(t)
-	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := followuptest.NewCore(t, pool, nil)
 	m, err := newHTTPMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -175,18 +163,7 @@ func TestRequireUser(t *testing.T) {
 func TestRequireUserDatabaseDown(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
-	store, err := imagestore.NewLocalStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := protocols.LoadRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := followup.New(followup.Config{Pool: pool, Store: store, Protocols: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := followuptest.NewCore(t, pool, nil)
 	acc := newAccounts(t, pool, nil)
 	_, token := userWithToken(t, svc, acc)
 	s := &Server{log: slog.New(slog.DiscardHandler), svc: svc, accounts: acc}
