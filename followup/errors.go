@@ -70,3 +70,8 @@ func ErrorMessage(err error) string {
 	}
 	return "An internal error occurred."
 }
+
+// StoreUnavailable is a failure of the photo store, for the client to try again (503).
+func StoreUnavailable(err error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "The photo store is unavailable; please try again.", Err: err}
+}

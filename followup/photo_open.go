@@ -69,7 +69,7 @@ func (s *Service) OpenPhoto(ctx context.Context, a Actor, id uuid.UUID, variant 
 			s.nudgeThumbnailer()
 			return nil, Photo{}, Errorf(EUNAVAILABLE, "The thumbnail is being prepared; try again in a moment.")
 		}
-		return nil, Photo{}, &Error{Code: EUNAVAILABLE, Message: "The photo store is unavailable; please try again.", Err: err}
+		return nil, Photo{}, StoreUnavailable(err)
 	}
 	if variant != VariantOriginal {
 		p.ContentType = "image/jpeg"

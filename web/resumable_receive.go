@@ -382,7 +382,7 @@ func (r *resumableUploads) readStaged(ctx context.Context, id uuid.UUID, n int64
 	}
 	if err != nil {
 		sp.close()
-		return nil, &followup.Error{Code: followup.EUNAVAILABLE, Message: "The photo store is unavailable; please try again.", Err: err}
+		return nil, followup.StoreUnavailable(err)
 	}
 	return sp, nil
 }

@@ -27,7 +27,7 @@ func (s *Service) preparePhoto(ctx context.Context, it exportItem, chunks [][]by
 		return prepared{excluded: "missing"}
 	}
 	if err != nil {
-		return prepared{err: &followup.Error{Code: followup.EUNAVAILABLE, Message: "the photo store is unavailable", Err: err}}
+		return prepared{err: followup.StoreUnavailable(err)}
 	}
 	defer r.Close()
 	var src io.ReaderAt
@@ -57,7 +57,7 @@ func (s *Service) preparePhoto(ctx context.Context, it exportItem, chunks [][]by
 		return prepared{excluded: "missing"}
 	}
 	if err != nil {
-		return prepared{err: &followup.Error{Code: followup.EUNAVAILABLE, Message: "the photo store is unavailable", Err: err}}
+		return prepared{err: followup.StoreUnavailable(err)}
 	}
 	if n != it.size || !bytes.Equal(h.Sum(nil), it.sha256) {
 		return prepared{excluded: "changed"}

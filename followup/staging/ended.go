@@ -76,7 +76,7 @@ func (st *Service) Discard(ctx context.Context, id uuid.UUID) error {
 		}
 	}
 	if failed != nil {
-		return wrap(storeUnavailable(failed), "discard staged %s", id)
+		return wrap(followup.StoreUnavailable(failed), "discard staged %s", id)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (st *Service) StageSegment(ctx context.Context, id, token uuid.UUID, offset
 	cancel()
 	if err != nil {
 		// The row and the note stay: the object may still land, and goes with the upload.
-		return wrap(storeUnavailable(err), "stage segment of %s", id)
+		return wrap(followup.StoreUnavailable(err), "stage segment of %s", id)
 	}
 	rctx, cancel = context.WithTimeout(ctx, st.core.RowTimeout())
 	defer cancel()
@@ -145,7 +145,7 @@ func (r *segmentReader) Read(p []byte) (int, error) {
 			}
 			rc, _, err := r.store.Open(r.ctx, r.keys[0])
 			if err != nil {
-				return 0, storeUnavailable(err)
+				return 0, followup.StoreUnavailable(err)
 			}
 			r.cur, r.keys = rc, r.keys[1:]
 		}

@@ -96,11 +96,6 @@ func wrap(err error, format string, args ...any) error {
 	return fmt.Errorf("staging: "+format+": %w", append(args, err)...)
 }
 
-// storeUnavailable is a failure of the store, for the family to try again.
-func storeUnavailable(err error) error {
-	return &followup.Error{Code: followup.EUNAVAILABLE, Message: "The photo store is unavailable; please try again.", Err: err}
-}
-
 // Upload is one resumable upload.
 type Upload struct {
 	ID          uuid.UUID
