@@ -133,6 +133,13 @@ func cmdScale(args []string) error {
 	}
 	round := *duration / time.Duration(*rounds)
 	for i := range all[0].pages {
+		bodies := make([][]byte, len(all))
+		for k, t := range all {
+			var err error
+			if bodies[k], err = t.fetchPage(i); err != nil {
+				return err
+			}
+		}
 		loads := make([][]loadResult, len(all))
 		for r := range *rounds {
 			for k := range all {
@@ -147,17 +154,13 @@ func cmdScale(args []string) error {
 			}
 		}
 		for k, t := range all {
-			body, err := t.fetchPage(i)
-			if err != nil {
-				return err
-			}
 			r := mergeRounds(loads[k])
 			if t.res.IdleRSSKB == 0 || r.IdleRSSKB < t.res.IdleRSSKB {
 				t.res.IdleRSSKB = r.IdleRSSKB
 			}
 			t.res.PeakRSSKB = max(t.res.PeakRSSKB, r.PeakRSSKB, r.HWMKB)
 			p := t.pages[i]
-			t.res.Pages = append(t.res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(body), Load: r, Rounds: loads[k]})
+			t.res.Pages = append(t.res.Pages, scalePage{Name: p.name, Path: p.path, Bytes: len(bodies[k]), Load: r, Rounds: loads[k]})
 			fmt.Fprintf(os.Stderr, "scale: %s, %s: p50 %.1f ms, p99 %.1f ms, %.0f requests/s (median of %d rounds)\n", t.size, p.name,
 				r.P50MS, r.P99MS, float64(r.OK)/r.Seconds, len(loads[k]))
 		}
@@ -170,7 +173,8 @@ func cmdScale(args []string) error {
 	return nil
 }
 
-// fetchPage gets page i once, as a client would: its body and a check that it answers.
+// fetchPage gets page i once, as a client would: its body (the size the report shows) and a
+// check that it answers before its load.
 func (t *scaleTarget) fetchPage(i int) ([]byte, error) {
 	p := t.pages[i]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,11 +186,9 @@ func (t *scaleTarget) fetchPage(i int) ([]byte, error) {
 	return body, nil
 }
 
-// load runs one round of page i's load against the target's server.
+// load runs one round of page i's load against the target's server (its warm-up requests
+// must answer 200, as every timed one is counted by its status).
 func (t *scaleTarget) load(i int, lf loadFlags) (loadResult, error) {
-	if _, err := t.fetchPage(i); err != nil {
-		return loadResult{}, err
-	}
 	p := t.pages[i]
 	none, cpu := "", fmt.Sprintf("server=%d", t.pid)
 	lf.files, lf.cpu = &none, &cpu
