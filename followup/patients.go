@@ -247,7 +247,7 @@ func (s *Service) PatientList(ctx context.Context, a Actor, f PatientListFilter)
 		}
 		w.add2("(created_at, id) > (%::timestamptz, %::uuid)", c.At, c.ID)
 	}
-	rows, err := s.pool.Query(ctx, patientSQL+` where `+w.sql()+` order by created_at, id limit `+w.arg(limit+1), w.args...)
+	rows, err := s.pool.Query(ctx, patientSQL+` where `+w.sql()+` order by created_at, id`+limitOf(limit+1), w.args...)
 	if err != nil {
 		return PatientListPage{}, wrap(unavailable(err), "list patients")
 	}
