@@ -39,7 +39,7 @@ import (
 // Each statement is prepared as the service's statement cache prepares it and explained seven
 // times (after one untimed run) with PostgreSQL's custom plan and with its generic plan (the
 // one a cached statement may switch to after five runs), with JIT off (the service's setting)
-// and, for the JIT decision, on. The runs go in turn, size after size and plan after plan, so
+// and, for the JIT decision, on; and which of the two the plan cache keeps. The runs go in turn, size after size and plan after plan, so
 // that what else the machine does falls on all of them alike. Statements that lock rows run in
 // a transaction that is rolled back. It also measures the audit table (bytes per row, per
 // photo view and per day).
@@ -98,12 +98,13 @@ func BenchmarkScaleQueries(b *testing.B) {
 					qs[k] = scaleQuery{Name: name, What: o.what, SQL: stmts[k][j].sql}
 				}
 				for _, m := range []struct {
-					generic, jit bool
-					dst          func(q *scaleQuery) *explained
+					mode string
+					jit  bool
+					dst  func(q *scaleQuery) *explained
 				}{
-					{false, false, func(q *scaleQuery) *explained { return &q.Custom }},
-					{true, false, func(q *scaleQuery) *explained { return &q.Generic }},
-					{false, true, func(q *scaleQuery) *explained { return &q.JITOn }},
+					{"force_custom_plan", false, func(q *scaleQuery) *explained { return &q.Custom }},
+					{"force_generic_plan", false, func(q *scaleQuery) *explained { return &q.Generic }},
+					{"force_custom_plan", true, func(q *scaleQuery) *explained { return &q.JITOn }},
 				} {
 					runs := make([][]explained, len(sides))
 					executes := make([]string, len(sides))
@@ -115,7 +116,7 @@ func BenchmarkScaleQueries(b *testing.B) {
 					}
 					for r := range scaleRuns + 1 {
 						for k, side := range sides {
-							e, err := explainOnce(ctx, side.explainer, executes[k], side.ops[i].setup, m.generic, m.jit)
+							e, err := explainOnce(ctx, side.explainer, executes[k], side.ops[i].setup, m.mode, m.jit)
 							if err != nil {
 								b.Fatalf("%s, %s: explain: %v\n%s", side.size, name, err, stmts[k][j].sql)
 							}
@@ -130,6 +131,12 @@ func BenchmarkScaleQueries(b *testing.B) {
 							b.Fatal(err)
 						}
 						*m.dst(&qs[k]) = e
+					}
+				}
+				for k, side := range sides {
+					var err error
+					if qs[k].Kept, err = keptPlan(ctx, side.explainer, stmts[k][j], side.ops[i].setup); err != nil {
+						b.Fatalf("%s, %s: the plan kept: %v", side.size, name, err)
 					}
 				}
 				for k, side := range sides {
@@ -330,6 +337,10 @@ type scaleQuery struct {
 	Custom  explained `json:"custom"`
 	Generic explained `json:"generic"`
 	JITOn   explained `json:"jit_on"` // custom plan, jit = on (PostgreSQL's default thresholds)
+	// Kept is the plan PostgreSQL's plan cache keeps for the statement as the service runs it
+	// (plan_cache_mode auto, after its first five runs): "generic", planned once, or "custom",
+	// planned anew on every call.
+	Kept string `json:"kept"`
 }
 
 // explained is the median of several EXPLAIN ANALYZE runs of one statement.
@@ -384,13 +395,36 @@ func prepareExplain(ctx context.Context, conn *pgx.Conn, st capturedStmt) (strin
 	return execute, nil
 }
 
-// explainOnce explains one execution of the prepared statement in a transaction that is
-// rolled back, with the plan cache mode and JIT setting asked for.
-func explainOnce(ctx context.Context, conn *pgx.Conn, execute, setup string, generic, jit bool) (explained, error) {
-	mode, jitSetting := "force_custom_plan", "off"
-	if generic {
-		mode = "force_generic_plan"
+// planCacheRuns is how many runs PostgreSQL's plan cache plans a prepared statement custom
+// before it weighs the generic plan against their average cost (plancache.c).
+const planCacheRuns = 5
+
+// keptPlan prepares the statement afresh and runs it past the plan cache's custom runs, JIT
+// off, as the service's cached statement runs, and says which plan the cache then used.
+func keptPlan(ctx context.Context, conn *pgx.Conn, st capturedStmt, setup string) (string, error) {
+	execute, err := prepareExplain(ctx, conn, st)
+	if err != nil {
+		return "", err
 	}
+	for range planCacheRuns + 1 {
+		if _, err := explainOnce(ctx, conn, execute, setup, "auto", false); err != nil {
+			return "", err
+		}
+	}
+	var generic int64
+	if err := conn.QueryRow(ctx, `select generic_plans from pg_prepared_statements where name = 'scale_q'`).Scan(&generic); err != nil {
+		return "", err
+	}
+	if generic > 0 {
+		return "generic", nil
+	}
+	return "custom", nil
+}
+
+// explainOnce explains one execution of the prepared statement in a transaction that is
+// rolled back, with the plan cache mode (plan_cache_mode) and JIT setting asked for.
+func explainOnce(ctx context.Context, conn *pgx.Conn, execute, setup, mode string, jit bool) (explained, error) {
+	jitSetting := "off"
 	if jit {
 		jitSetting = "on"
 	}

@@ -50,7 +50,7 @@ func scaleFixture() (scaleSize, scaleSize) {
 	q := func(name string, ms float64, rows int64, seq ...string) scaleQuery {
 		pages := map[string]int64{"clinics": 1, "procedures": 2000}
 		return scaleQuery{Name: name, Custom: explained{MS: ms, Rows: rows, SeqScans: seq, SeqScanPages: pages},
-			Generic: explained{MS: ms / 2, Rows: rows}}
+			Generic: explained{MS: ms / 2, Rows: rows}, Kept: "generic"}
 	}
 	small := scaleSize{name: "small", sum: scaleSummary{Counts: map[string]int64{}, ReminderStatus: map[string]int64{}}}
 	large := small
@@ -65,6 +65,7 @@ func scaleFixture() (scaleSize, scaleSize) {
 	large.queries.Queries = []scaleQuery{q("reminder due-scan", 2.5, 12, "procedures", "clinics"), q("reminder due-scan, small tables", 2.5, 12, "clinics"),
 		q("thumbnail claim", 0.5, 1), q("export items, whole protocol", 85, 8000), q("worklist (2 of 3)", 2.9, 51),
 		q("worklist search", 8, 51), q("worklist, overdue only (2 of 3)", 2.6, 51), q("worklist, due today (2 of 3)", 4, 20)}
+	large.queries.Queries[4].Kept = "custom"
 	return small, large
 }
 
@@ -99,6 +100,9 @@ func TestScaleMarkdownVerdicts(t *testing.T) {
 	}
 	if misses != 4 || !strings.Contains(text, "Targets missed in this run: 4.") {
 		t.Errorf("misses = %d, want 4", misses)
+	}
+	if l := lines["worklist (2 of 3)"]; !strings.Contains(l, " | generic / custom | ") {
+		t.Errorf("worklist (2 of 3): %q does not say which plan each size keeps (generic / custom)", l)
 	}
 	if !strings.Contains(text, "commit `abc1234`") {
 		t.Error("the commit is not named")
