@@ -31,7 +31,7 @@ two-servers: build
 bench:
 	@scripts/bench.sh
 
-## bench-scale: the pages and background queries at two generated sizes (about 15 minutes); rewrites its section of docs/PERFORMANCE.md
+## bench-scale: the pages and background queries at two generated sizes (about 11 minutes); rewrites its section of docs/PERFORMANCE.md
 bench-scale:
 	@scripts/bench_scale.sh
 

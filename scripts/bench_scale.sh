@@ -15,7 +15,7 @@
 # background statement and each page's statements at both sizes with EXPLAIN (ANALYZE,
 # BUFFERS), JIT off and on, custom and generic plans, and sizes the audit table (followup/export's
 # BenchmarkScaleQueries); and writes the comparison of the two sizes (growth ratios against
-# the targets) between its own markers in docs/PERFORMANCE.md (loadtest scalereport). About 15 minutes on 2 cores, most
+# the targets) between its own markers in docs/PERFORMANCE.md (loadtest scalereport). About 11 minutes on 2 cores, most
 # of it the large size: generating and loading it takes 3 to 5 minutes, its page loads 4.
 #
 # It drops its databases and removes its folder when done. Knobs (environment): SCALE_CLIENTS
