@@ -61,7 +61,7 @@ func (rp *report) ingest() {
 		return
 	}
 	in := runs[0].in
-	fmt.Fprintf(&sec, ingestText, in.Concurrency, in.Files, float64(in.FileBytes)/mb, in.MaxRequests, fmtSeconds(in.MaxSeconds),
+	fmt.Fprintf(&sec, ingestText, in.Concurrency, in.Files, float64(in.FileBytes)/mb, max(in.Rounds, 1), in.MaxRequests, fmtSeconds(in.MaxSeconds),
 		in.Warmup, targetIngestRatio, targetIngestPinnedRatio)
 	for _, r := range runs {
 		sec.WriteString(ingestLine(r.label, "ingest (server)", r.in) + "\n" + ingestLine(r.label, "PutObject (baseline)", r.put) + "\n")
@@ -164,11 +164,15 @@ func ingestCPULine(setup, label string, r loadResult) string {
 
 const ingestText = `## 3. Ingest vs PutObject (issues 5 and 15)
 
-%d concurrent clients send %d distinct photographic JPEGs (%.2f MB each on average, 2400x1800, quality 95) in turn,
-up to %d timed requests or %s, whichever comes first, after %d untimed warm-up requests.
+%d concurrent clients send %d distinct photographic JPEGs (%.2f MB each on average, 2400x1800, quality 95) in turn.
+Each path runs in %d rounds, the two paths in turn in each round and which goes first alternating, each round up to
+%d timed requests or %s, whichever comes first, after %d untimed warm-up requests; a path's figures are over its rounds
+(bytes and seconds summed, each latency the median of the rounds'), so that a drift of the machine during the run
+(the page cache, other work) falls on both paths alike. Before the rounds, an untimed round of PutObject: the first
+puts into an empty MinIO cost it less CPU than later ones, and a store in use is never empty.
 Ingest: ` + "`POST /p/{token}/photos`" + ` (multipart) to the real server binary, which holds the upload in memory
 (chunks of a 64 MiB budget; beyond it, a temp file), sanitizes it, streams it to MinIO with SSE-S3 while hashing
-it, and commits the row and an audit event. Baseline, just before, same bytes and concurrency: one minio-go ` + "`PutObject`" + ` per photo straight to
+it, and commits the row and an audit event. Baseline, same bytes and concurrency: one minio-go ` + "`PutObject`" + ` per photo straight to
 the same MinIO with exactly the server's options, through the server's own store code (` + "`imagestore.S3Store.Put`" + `:
 SSE-S3, a 32 MiB part size so a photo is one PUT, and a trailing CRC32C of the bytes that MinIO verifies
 instead of minio-go's SHA-256 payload signing over plain HTTP). The MinIO is a private one that bench.sh starts

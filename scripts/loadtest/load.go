@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,8 @@ type loadResult struct {
 	MaxRequests int            `json:"max_requests"`
 	MaxSeconds  float64        `json:"max_seconds"`
 	Warmup      int            `json:"warmup"`
-	Bytes       int64          `json:"bytes"` // payload bytes of the successful requests
+	Rounds      int            `json:"rounds,omitempty"` // a merge of rounds (mergeRounds): how many; each has its own MaxRequests, MaxSeconds and Warmup
+	Bytes       int64          `json:"bytes"`            // payload bytes of the successful requests
 	Seconds     float64        `json:"seconds"`
 	PhotosPerS  float64        `json:"photos_per_s"`
 	MBPerS      float64        `json:"mb_per_s"`
@@ -225,4 +227,62 @@ func logLoad(r loadResult) {
 		fmt.Fprintf(os.Stderr, "%s: server RSS idle %.0f MB, peak sampled %.0f MB, VmHWM %.0f MB\n",
 			r.Kind, kbToMB(r.IdleRSSKB), kbToMB(r.PeakRSSKB), kbToMB(r.HWMKB))
 	}
+}
+
+// mergeRounds is one load over its rounds (a page at one size, a path of the ingest): the requests, bytes, seconds,
+// CPU and failures summed, the memory's extremes, and each latency figure the median of the
+// rounds' (the upper median for an even count, the more demanding).
+func mergeRounds(rs []loadResult) loadResult {
+	m := rs[0]
+	m.Rounds = len(rs)
+	m.Statuses, m.CPUSeconds, m.Errors = map[string]int{}, map[string]float64{}, nil
+	m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds, m.MachineBusyPct = 0, 0, 0, 0, 0, 0
+	for _, r := range rs {
+		m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds = m.Requests+r.Requests, m.OK+r.OK, m.Failed+r.Failed, m.Bytes+r.Bytes, m.Seconds+r.Seconds
+		m.MachineBusyPct += r.MachineBusyPct / float64(len(rs))
+		for k, v := range r.Statuses {
+			m.Statuses[k] += v
+		}
+		for k, v := range r.CPUSeconds {
+			m.CPUSeconds[k] += v
+		}
+		m.Errors = append(m.Errors, r.Errors...)
+		m.IdleRSSKB, m.PeakRSSKB, m.HWMKB = min(m.IdleRSSKB, r.IdleRSSKB), max(m.PeakRSSKB, r.PeakRSSKB), max(m.HWMKB, r.HWMKB)
+		m.MaxMS = max(m.MaxMS, r.MaxMS)
+		if r.StoppedBy == "count" {
+			m.StoppedBy = "count"
+		}
+	}
+	median := func(f func(r loadResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m.P50MS = median(func(r loadResult) float64 { return r.P50MS })
+	m.P95MS = median(func(r loadResult) float64 { return r.P95MS })
+	m.P99MS = median(func(r loadResult) float64 { return r.P99MS })
+	if m.Seconds > 0 {
+		m.PhotosPerS, m.MBPerS = float64(m.OK)/m.Seconds, float64(m.Bytes)/m.Seconds/1e6
+	}
+	return m
+}
+
+// cmdMerge writes the merge of round results (mergeRounds): loadtest merge -out FILE IN...
+func cmdMerge(args []string) error {
+	fs := flag.NewFlagSet("merge", flag.ExitOnError)
+	out := fs.String("out", "", "the merged result (JSON)")
+	_ = fs.Parse(args)
+	if *out == "" || fs.NArg() == 0 {
+		return errors.New("usage: loadtest merge -out FILE ROUND.json...")
+	}
+	rs := make([]loadResult, fs.NArg())
+	for i, path := range fs.Args() {
+		if err := readJSON(path, &rs[i]); err != nil {
+			return err
+		}
+	}
+	return writeJSON(*out, mergeRounds(rs))
 }

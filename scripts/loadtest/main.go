@@ -44,12 +44,12 @@ const mb = 1e6
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|cleanup|freeport|fill|timeline|resumable|report|scale|scalereport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest photo|thumbs|ingest|put|merge|cleanup|freeport|fill|timeline|resumable|report|scale|scalereport [flags]")
 		os.Exit(2)
 	}
 	modes := map[string]func([]string) error{
 		"photo": cmdPhoto, "thumbs": cmdThumbs, "ingest": cmdIngest, "put": cmdPut,
-		"cleanup": cmdCleanup, "freeport": cmdFreePort, "report": cmdReport,
+		"cleanup": cmdCleanup, "freeport": cmdFreePort, "report": cmdReport, "merge": cmdMerge,
 		"fill": cmdFill, "timeline": cmdTimeline, "resumable": cmdResumable, "scale": cmdScale, "scalereport": cmdScaleReport,
 	}
 	run, ok := modes[os.Args[1]]

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -201,46 +200,6 @@ func (t *scaleTarget) load(i int, lf loadFlags) (loadResult, error) {
 		return r, fmt.Errorf("%s, %s: %w", t.size, p.name, err)
 	}
 	return r, nil
-}
-
-// mergeRounds is one page's load at one size over its rounds: the requests, bytes, seconds,
-// CPU and failures summed, the memory's extremes, and each latency figure the median of the
-// rounds' (the upper median for an even count, the more demanding).
-func mergeRounds(rs []loadResult) loadResult {
-	m := rs[0]
-	m.Statuses, m.CPUSeconds, m.Errors = map[string]int{}, map[string]float64{}, nil
-	m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds, m.MachineBusyPct = 0, 0, 0, 0, 0, 0
-	for _, r := range rs {
-		m.Requests, m.OK, m.Failed, m.Bytes, m.Seconds = m.Requests+r.Requests, m.OK+r.OK, m.Failed+r.Failed, m.Bytes+r.Bytes, m.Seconds+r.Seconds
-		m.MachineBusyPct += r.MachineBusyPct / float64(len(rs))
-		for k, v := range r.Statuses {
-			m.Statuses[k] += v
-		}
-		for k, v := range r.CPUSeconds {
-			m.CPUSeconds[k] += v
-		}
-		m.Errors = append(m.Errors, r.Errors...)
-		m.IdleRSSKB, m.PeakRSSKB, m.HWMKB = min(m.IdleRSSKB, r.IdleRSSKB), max(m.PeakRSSKB, r.PeakRSSKB), max(m.HWMKB, r.HWMKB)
-		m.MaxMS = max(m.MaxMS, r.MaxMS)
-		if r.StoppedBy == "count" {
-			m.StoppedBy = "count"
-		}
-	}
-	median := func(f func(r loadResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	m.P50MS = median(func(r loadResult) float64 { return r.P50MS })
-	m.P95MS = median(func(r loadResult) float64 { return r.P95MS })
-	m.P99MS = median(func(r loadResult) float64 { return r.P99MS })
-	if m.Seconds > 0 {
-		m.PhotosPerS, m.MBPerS = float64(m.OK)/m.Seconds, float64(m.Bytes)/m.Seconds/1e6
-	}
-	return m
 }
 
 // multiFlag is a flag that may be given more than once.

@@ -126,7 +126,7 @@ func TestMergeRounds(t *testing.T) {
 	if m.MaxMS != 80 || m.IdleRSSKB != 50 || m.PeakRSSKB != 1000 {
 		t.Errorf("extremes: max %v ms, idle %d KB, peak %d KB", m.MaxMS, m.IdleRSSKB, m.PeakRSSKB)
 	}
-	if m.MaxSeconds != 5 {
-		t.Errorf("max seconds %v: the round's", m.MaxSeconds)
+	if m.MaxSeconds != 5 || m.Rounds != 4 {
+		t.Errorf("max seconds %v, rounds %d: want the round's 5 s, and 4 rounds", m.MaxSeconds, m.Rounds)
 	}
 }
