@@ -276,7 +276,7 @@ func cmdMerge(args []string) error {
 	out := fs.String("out", "", "the merged result (JSON)")
 	_ = fs.Parse(args)
 	if *out == "" || fs.NArg() == 0 {
-		return errors.New("usage: loadtest merge -out FILE ROUND.json...")
+		return errors.New("usage: loadtest merge -out FILE ROUND_JSON [ROUND_JSON ...]")
 	}
 	rs := make([]loadResult, fs.NArg())
 	for i, path := range fs.Args() {
