@@ -15,6 +15,7 @@ type comparePhoto struct {
 	followup.Photo
 	Label     string // the step's name
 	ViewLabel string // the view's
+	Received  string // when it arrived, in the clinic's zone
 }
 
 type photoOption struct {
@@ -97,8 +98,8 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(a), pp.viewLabel(a.View)},
-		B: comparePhoto{*b, pp.photoLabel(b), pp.viewLabel(b.View)}}
+	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(a), pp.viewLabel(a.View), pp.at(a.ReceivedAt)},
+		B: comparePhoto{*b, pp.photoLabel(b), pp.viewLabel(b.View), pp.at(b.ReceivedAt)}}
 	for _, p := range photos {
 		d.Options = append(d.Options, photoOption{ID: p.ID, Label: pp.photoChoice(p)})
 	}

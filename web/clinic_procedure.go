@@ -111,16 +111,27 @@ func (pp *procedurePage) photoLabel(p *followup.Photo) string {
 // day is the day offset of t from the procedure (day 0), counted in calendar days of the
 // clinic's time zone, as the schedule's days are.
 func (pp *procedurePage) day(t time.Time) int {
-	loc := pp.clinic.Location
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc := pp.loc()
 	date := func(t time.Time) time.Time {
 		y, m, d := t.In(loc).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
 	return int(date(t).Sub(date(pp.View.PerformedAt)).Hours() / 24)
 }
+
+// loc is the clinic's time zone, in which its pages show times and count days.
+func (pp *procedurePage) loc() *time.Location {
+	if pp.clinic.Location == nil {
+		return time.UTC
+	}
+	return pp.clinic.Location
+}
+
+// at is an instant as the clinic's pages show it: in the clinic's zone, to the minute.
+func (pp *procedurePage) at(t time.Time) string { return t.In(pp.loc()).Format("2006-01-02 15:04") }
+
+// on is an instant's date in the clinic's zone.
+func (pp *procedurePage) on(t time.Time) string { return t.In(pp.loc()).Format("2006-01-02") }
 
 // viewLabel is a view's name in the page's language ("front": 正面), or its key.
 func (pp *procedurePage) viewLabel(view string) string {

@@ -28,11 +28,6 @@ type outboxData struct {
 	Rows []outboxRow
 }
 
-// clinicTime formats an instant in the clinic's zone.
-func clinicTime(t time.Time, loc *time.Location) string {
-	return t.In(loc).Format("2006-01-02 15:04")
-}
-
 // reminderOutbox is GET /procedures/:id/reminders: the procedure's outbox, newest first.
 func (s *Server) reminderOutbox(c echo.Context) error {
 	pp, err := s.loadProcedure(c)
@@ -47,12 +42,11 @@ func (s *Server) reminderOutbox(c echo.Context) error {
 // outboxRows is a procedure's outbox, newest first, with its times in the clinic's zone (whose
 // name it returns too).
 func outboxRows(pp procedurePage) ([]outboxRow, string) {
-	loc := pp.clinic.Location
 	rows := make([]outboxRow, 0, len(pp.reminders))
 	for _, r := range pp.reminders {
-		row := outboxRow{Reminder: r, Label: pp.label(r.Timepoint), Created: clinicTime(r.CreatedAt, loc), Due: clinicTime(r.SendAfter, loc)}
+		row := outboxRow{Reminder: r, Label: pp.label(r.Timepoint), Created: pp.at(r.CreatedAt), Due: pp.at(r.SendAfter)}
 		if r.SentAt != nil {
-			row.SentAt = clinicTime(*r.SentAt, loc)
+			row.SentAt = pp.at(*r.SentAt)
 		}
 		rows = append(rows, row)
 	}

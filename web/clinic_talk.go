@@ -75,9 +75,8 @@ func newClinicTalk(pp procedurePage, t conversation.Thread, form replyForm) clin
 	if t.Older != "" {
 		ct.Older = "/procedures/" + pp.View.ID.String() + "?before=" + t.Older + "#conversation"
 	}
-	loc := pp.clinic.Location
 	for _, m := range t.Messages {
-		cm := clinicMessage{Message: m, Class: "msg-" + m.Kind, When: m.CreatedAt.In(loc).Format("2006-01-02 15:04")}
+		cm := clinicMessage{Message: m, Class: "msg-" + m.Kind, When: pp.at(m.CreatedAt)}
 		switch {
 		case m.Author == conversation.AuthorFamily:
 			cm.Who = tr(pp.Lang, "cl_talk_family")
@@ -85,7 +84,7 @@ func newClinicTalk(pp procedurePage, t conversation.Thread, form replyForm) clin
 				ct.Unread++
 			}
 			if m.HandledAt != nil {
-				cm.Handled = trf(pp.Lang, "cl_talk_handled_by", nameOr(pp.Lang, m.HandledByName), m.HandledAt.In(loc).Format("2006-01-02 15:04"))
+				cm.Handled = trf(pp.Lang, "cl_talk_handled_by", nameOr(pp.Lang, m.HandledByName), pp.at(*m.HandledAt))
 			}
 		case m.Kind == "retake":
 			cm.Who = trf(pp.Lang, "cl_talk_retake_from", nameOr(pp.Lang, m.AuthorName))
@@ -152,7 +151,7 @@ func (pp *procedurePage) concernCell(p *followup.Photo) concernCell {
 
 // photoChoice is a photo as a form's <select> lists it.
 func (pp *procedurePage) photoChoice(p *followup.Photo) string {
-	received := tr1(pp.Lang, "cl_talk_received", p.ReceivedAt.Format("2006-01-02 15:04"))
+	received := tr1(pp.Lang, "cl_talk_received", pp.at(p.ReceivedAt))
 	if p.View == "" {
 		return pp.photoLabel(p) + " · " + received
 	}

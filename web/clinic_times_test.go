@@ -1,0 +1,63 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dermfollow/dermfollow/followup"
+)
+
+// The clinic's pages show instants in the clinic's zone (the fixture's is Asia/Shanghai, UTC+8),
+// never in the server's: a grade's time and a link's creation on the timeline, a photo's arrival
+// on the comparison and in the photo choices.
+func TestClinicPagesShowTimesInTheClinicsZone(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	ctx := clinicCtx(t)
+	proc := uuid.MustParse(f.procedureID)
+	grade, err := f.svc.Assess(ctx, f.clinicianActor, proc, followup.NewAssessment{Timepoint: "baseline", Level: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := f.svc.CreateLink(ctx, f.clinicianActor, proc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := f.addPhoto(t, "after-treatment", "front", 5)
+	var received time.Time
+	if err := f.srv.cfg.Pool.QueryRow(ctx, `select received_at from photos where id = $1`, f.photoID).Scan(&received); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := func(at time.Time) string { return at.In(sh).Format("2006-01-02 15:04") }
+	utc := func(at time.Time) string { return at.UTC().Format("2006-01-02 15:04") }
+
+	b := f.client(t)
+	b.mustLogin(f.clinician)
+	pr := "/procedures/" + f.procedureID
+	tl := b.get(pr)
+	if tl.status != 200 {
+		t.Fatalf("timeline = %d", tl.status)
+	}
+	for what, at := range map[string]time.Time{"the grade's time": grade.CreatedAt, "the link's creation": link.CreatedAt} {
+		if !strings.Contains(tl.body, local(at)) || strings.Contains(tl.body, utc(at)) {
+			t.Errorf("timeline: %s is not shown as %s (Shanghai) but as %s (UTC): %v", what, local(at), utc(at), strings.Contains(tl.body, utc(at)))
+		}
+	}
+	if want := "valid until " + link.ExpiresAt.In(sh).Format("2006-01-02"); !strings.Contains(tl.body, want) {
+		t.Errorf("timeline lacks %q", want)
+	}
+	cmp := b.get(pr + "/compare?a=" + f.photoID + "&b=" + second)
+	if cmp.status != 200 {
+		t.Fatalf("compare = %d", cmp.status)
+	}
+	if !strings.Contains(cmp.body, "received "+local(received)) || strings.Contains(cmp.body, "received "+utc(received)) {
+		t.Errorf("compare: the photo's arrival is not shown as %s (Shanghai)", local(received))
+	}
+}
