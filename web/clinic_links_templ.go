@@ -111,9 +111,9 @@ func linkPage(d linkData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var8 string
-			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(msgf(ctx, "cl_link_valid_until", d.Link.ExpiresAt.Format("2006-01-02")))
+			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(msgf(ctx, "cl_link_valid_until", d.on(d.Link.ExpiresAt)))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_links.templ`, Line: 11, Col: 78}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_links.templ`, Line: 11, Col: 63}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 			if templ_7745c5c3_Err != nil {

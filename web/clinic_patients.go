@@ -166,6 +166,7 @@ type patientData struct {
 	Patient    followup.Patient
 	Procedures []followup.ProcedureSummary
 	Protocols  *protocols.Registry
+	Location   *time.Location // the clinic's time zone
 }
 
 // pathPatient loads the patient the path's :id names, in the actor's clinic.
@@ -182,11 +183,17 @@ func (s *Server) patientShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	procs, err := s.svc.ListProcedures(c.Request().Context(), actorOf(c), followup.ProcedureFilter{PatientID: p.ID})
+	ctx, a := c.Request().Context(), actorOf(c)
+	procs, err := s.svc.ListProcedures(ctx, a, followup.ProcedureFilter{PatientID: p.ID})
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, p.DisplayName, patientPage(patientData{Patient: p, Procedures: procs, Protocols: s.svc.Protocols()}))
+	clinic, err := s.svc.Clinic(ctx, a.ClinicID)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, p.DisplayName, patientPage(patientData{Patient: p, Procedures: procs, Protocols: s.svc.Protocols(),
+		Location: clinic.Location}))
 }
 
 // enrolData is the enrolment form; with Preview set, the schedule it would get.

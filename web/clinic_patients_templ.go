@@ -370,9 +370,9 @@ func worklistPage(d worklistData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var26 string
-				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(it.PerformedAt.Format("2006-01-02"))
+				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(clinicDate(it.PerformedAt, d.Location))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 33, Col: 47}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 33, Col: 50}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 				if templ_7745c5c3_Err != nil {
@@ -1311,9 +1311,9 @@ func patientPage(d patientData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var84 string
-				templ_7745c5c3_Var84, templ_7745c5c3_Err = templ.JoinStringErrs(p.PerformedAt.Format("2006-01-02"))
+				templ_7745c5c3_Var84, templ_7745c5c3_Err = templ.JoinStringErrs(clinicDate(p.PerformedAt, d.Location))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 130, Col: 169}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 130, Col: 172}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var84))
 				if templ_7745c5c3_Err != nil {
@@ -1326,7 +1326,7 @@ func patientPage(d patientData) templ.Component {
 				var templ_7745c5c3_Var85 string
 				templ_7745c5c3_Var85, templ_7745c5c3_Err = templ.JoinStringErrs(procStatus(ctx, p.Status))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 130, Col: 204}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_patients.templ`, Line: 130, Col: 207}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var85))
 				if templ_7745c5c3_Err != nil {

@@ -120,18 +120,13 @@ func (pp *procedurePage) day(t time.Time) int {
 }
 
 // loc is the clinic's time zone, in which its pages show times and count days.
-func (pp *procedurePage) loc() *time.Location {
-	if pp.clinic.Location == nil {
-		return time.UTC
-	}
-	return pp.clinic.Location
-}
+func (pp *procedurePage) loc() *time.Location { return orUTC(pp.clinic.Location) }
 
-// at is an instant as the clinic's pages show it: in the clinic's zone, to the minute.
-func (pp *procedurePage) at(t time.Time) string { return t.In(pp.loc()).Format("2006-01-02 15:04") }
+// at is an instant as the procedure's pages show it (clinicTime).
+func (pp *procedurePage) at(t time.Time) string { return clinicTime(t, pp.clinic.Location) }
 
-// on is an instant's date in the clinic's zone.
-func (pp *procedurePage) on(t time.Time) string { return t.In(pp.loc()).Format("2006-01-02") }
+// on is an instant's date as the procedure's pages show it (clinicDate).
+func (pp *procedurePage) on(t time.Time) string { return clinicDate(t, pp.clinic.Location) }
 
 // viewLabel is a view's name in the page's language ("front": 正面), or its key.
 func (pp *procedurePage) viewLabel(view string) string {

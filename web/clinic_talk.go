@@ -53,6 +53,7 @@ type talkThumb struct {
 type concernCell struct {
 	Photo   followup.Photo
 	Day     int
+	On      string // the date it arrived, in the clinic's zone
 	Compare string // the comparison with the baseline
 }
 
@@ -146,7 +147,7 @@ func (pp *procedurePage) compareWithBaseline(p *followup.Photo) string {
 }
 
 func (pp *procedurePage) concernCell(p *followup.Photo) concernCell {
-	return concernCell{Photo: *p, Day: pp.day(p.ReceivedAt), Compare: pp.compareWithBaseline(p)}
+	return concernCell{Photo: *p, Day: pp.day(p.ReceivedAt), On: pp.on(p.ReceivedAt), Compare: pp.compareWithBaseline(p)}
 }
 
 // photoChoice is a photo as a form's <select> lists it.

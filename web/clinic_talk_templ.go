@@ -726,9 +726,9 @@ func timelineConcerns(d *timelineData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var41 string
-				templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(msgf(ctx, "cl_concern_caption", strconv.Itoa(cc.Day), cc.Photo.ReceivedAt.Format("2006-01-02")))
+				templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(msgf(ctx, "cl_concern_caption", strconv.Itoa(cc.Day), cc.On))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_talk.templ`, Line: 107, Col: 117}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/clinic_talk.templ`, Line: 107, Col: 82}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 				if templ_7745c5c3_Err != nil {

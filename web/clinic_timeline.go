@@ -62,7 +62,7 @@ func newTimelineData(pp procedurePage) *timelineData {
 	d := &timelineData{procedurePage: pp, Proc: proc, Links: pp.links, Now: time.Now(), UploadID: newUploadID(),
 		Active: pp.View.Status == followup.StatusActive}
 	d.Heading = d.protocolTitle() + " v" + strconv.Itoa(pp.View.ProtocolVersion) + " · " + pp.View.BodySite + " · " +
-		pp.View.PerformedAt.Format("2006-01-02") + " · " + procStatusIn(pp.Lang, pp.View.Status)
+		pp.on(pp.View.PerformedAt) + " · " + procStatusIn(pp.Lang, pp.View.Status)
 	photos := pp.activePhotos()
 	d.Columns, d.Rows = newTimelineGrid(&pp, photos, proc)
 	d.Photos = make([]option, len(photos))

@@ -61,3 +61,34 @@ func TestClinicPagesShowTimesInTheClinicsZone(t *testing.T) {
 		t.Errorf("compare: the photo's arrival is not shown as %s (Shanghai)", local(received))
 	}
 }
+
+// A procedure's date is its day in the clinic's zone: one done at 07:00 in Shanghai is 23:00
+// the day before in UTC, and the worklist, the patient page and the timeline's heading say the
+// Shanghai day.
+func TestClinicPagesShowProcedureDatesInTheClinicsZone(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, m, d := time.Now().In(sh).AddDate(0, 0, -2).Date()
+	performed := time.Date(y, m, d, 7, 0, 0, 0, sh)
+	e, err := f.svc.Enrol(clinicCtx(t), f.clinicianActor, followup.NewProcedure{PatientID: f.patientID, Protocol: "pws-hemoporfin-pdt",
+		BodySite: "back", PerformedAt: performed.Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wrong := performed.Format("2006-01-02"), performed.UTC().Format("2006-01-02")
+	b := f.client(t)
+	b.mustLogin(f.clinician)
+	for _, path := range []string{"/", "/patients/" + f.patientID, "/procedures/" + e.ID.String()} {
+		r := b.get(path)
+		if r.status != 200 {
+			t.Fatalf("%s = %d", path, r.status)
+		}
+		if !strings.Contains(r.body, want) || strings.Contains(r.body, wrong) {
+			t.Errorf("%s: the procedure's date is not %s (its day in Shanghai); shows %s (UTC's): %v", path, want, wrong, strings.Contains(r.body, wrong))
+		}
+	}
+}

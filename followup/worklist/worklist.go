@@ -103,12 +103,13 @@ type Filter struct {
 // Page is one page of the clinic's active procedures with their states, the count per state
 // and the cursors of the pages around it.
 type Page struct {
-	Today  protocols.Date
-	Items  []Item
-	Total  int            // procedures matching the search, before the state filter
-	Counts map[string]int // per worklist state, before the state filter
-	Next   string         // the cursor of the next page; "" on the last
-	Prev   string         // the cursor of the previous page; "" on the first
+	Today    protocols.Date
+	Location *time.Location // the clinic's time zone, in which Today is
+	Items    []Item
+	Total    int            // procedures matching the search, before the state filter
+	Counts   map[string]int // per worklist state, before the state filter
+	Next     string         // the cursor of the next page; "" on the last
+	Prev     string         // the cursor of the previous page; "" on the first
 }
 
 // PageSize is how many procedures a worklist page shows.
@@ -158,7 +159,7 @@ func (s *Service) ClinicWorklist(ctx context.Context, a followup.Actor, f Filter
 	if q.search {
 		args = append(args, followup.ContainsPattern(f.Search), strings.TrimSpace(f.Search))
 	}
-	wl := Page{Today: today, Counts: map[string]int{}}
+	wl := Page{Today: today, Location: clinic.Location, Counts: map[string]int{}}
 	rows, err := s.pool.Query(ctx, q.sql(), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("worklist: %w", followup.Unavailable(err))
