@@ -34,10 +34,13 @@ type Photo struct {
 	Height      int        `json:"height"`
 	Orientation int        `json:"orientation"`
 	CapturedAt  *time.Time `json:"captured_at,omitempty"`
-	ReceivedAt  time.Time  `json:"received_at"`
-	Source      string     `json:"source"`
-	Status      string     `json:"status"`
-	ThumbsReady bool       `json:"thumbnails_ready"`
+	// CapturedOffset says whether the camera recorded its UTC offset with the capture time:
+	// then CapturedAt is the instant; else it is the camera's wall clock, written as if UTC.
+	CapturedOffset bool      `json:"captured_at_has_offset"`
+	ReceivedAt     time.Time `json:"received_at"`
+	Source         string    `json:"source"`
+	Status         string    `json:"status"`
+	ThumbsReady    bool      `json:"thumbnails_ready"`
 	// ThumbnailState is ThumbnailPending, ThumbnailReady or ThumbnailUnreadable.
 	ThumbnailState string `json:"thumbnail_state"`
 	// Quality is what the pixels say of how the photo was taken, once its thumbnails are
@@ -273,7 +276,7 @@ func newPhoto(a Actor, procedureID uuid.UUID, up PhotoUpload, clean *imagestore.
 	}
 	p := Photo{ProcedureID: procedureID, Timepoint: up.Timepoint, View: up.View, UploadID: up.UploadID, Kind: PhotoScheduled,
 		ContentType: clean.Format.ContentType(), Size: clean.Size(), SHA256: hex.EncodeToString(sum),
-		Width: meta.Width, Height: meta.Height, Orientation: max(1, meta.Orientation), CapturedAt: captured,
+		Width: meta.Width, Height: meta.Height, Orientation: max(1, meta.Orientation), CapturedAt: captured, CapturedOffset: meta.TakenAtHasOffset,
 		Status: "active", ThumbnailState: ThumbnailPending, objectKey: key}
 	if up.concern() {
 		p.Kind = PhotoConcern
@@ -319,9 +322,11 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 	var received *time.Time
 	err = s.pool.QueryRow(ctx, `with note as (select object_key from pending_objects where object_key = $6 for update),
 		p as (insert into photos (clinic_id, procedure_id, timepoint_key, view, upload_id, object_key, content_type,
-				size_bytes, sha256, width, height, orientation, captured_at, received_at, source, parent_link_id, uploaded_by, removed, kind)
+				size_bytes, sha256, width, height, orientation, captured_at, captured_offset, received_at, source, parent_link_id, uploaded_by,
+				removed, kind)
 			select $1::uuid, $2::uuid, nullif($3::text, ''), nullif($4::text, ''), $5::text, $6::text, $7::text, $8::bigint, $9::bytea,
-				$10::int, $11::int, $12::smallint, $13::timestamptz, $14::timestamptz, $15::text, $16::uuid, $17::uuid, $18::jsonb, $26::text
+				$10::int, $11::int, $12::smallint, $13::timestamptz, $27::boolean, $14::timestamptz, $15::text, $16::uuid, $17::uuid, $18::jsonb,
+				$26::text
 			where exists (select 1 from note)
 			on conflict (procedure_id, upload_id) do nothing
 			returning id, received_at),
@@ -331,7 +336,7 @@ func (s *Service) insertPhoto(ctx context.Context, a Actor, p *Photo, clean *ima
 		select exists (select 1 from note), (select id from p), (select received_at from p)`,
 		a.ClinicID, p.ProcedureID, p.Timepoint, p.View, p.UploadID, p.objectKey, p.ContentType, p.Size, sum, p.Width, p.Height,
 		p.Orientation, p.CapturedAt, s.now(), p.Source, linkID, uploader, removed,
-		ev.clinic, ev.actorKind, ev.actor, ev.action, ev.targetKind, ev.addr, ev.detail, p.Kind).Scan(&noted, &id, &received)
+		ev.clinic, ev.actorKind, ev.actor, ev.action, ev.targetKind, ev.addr, ev.detail, p.Kind, p.CapturedOffset).Scan(&noted, &id, &received)
 	switch {
 	case err != nil && pgCode(err) == "":
 		// The statement, its own transaction, may have committed before its answer was lost.
@@ -376,8 +381,8 @@ func removals(rs []imagestore.Removal) []removal {
 }
 
 const photoColumns = `select id, procedure_id, coalesce(timepoint_key, ''), coalesce(view, ''), kind, message_id, upload_id, object_key, content_type, size_bytes, sha256,
-	width, height, orientation, captured_at, received_at, source, status, thumbnails_at is not null, unreadable_at is not null,
-	quality from photos`
+	width, height, orientation, captured_at, coalesce(captured_offset, false), received_at, source, status, thumbnails_at is not null,
+	unreadable_at is not null, quality from photos`
 
 func scanPhotoRow(row pgx.CollectableRow) (Photo, error) { return scanPhoto(row) }
 
@@ -386,7 +391,7 @@ func scanPhoto(row pgx.Row) (Photo, error) {
 	var sum []byte
 	var unreadable bool
 	err := row.Scan(&p.ID, &p.ProcedureID, &p.Timepoint, &p.View, &p.Kind, &p.MessageID, &p.UploadID, &p.objectKey, &p.ContentType, &p.Size, &sum,
-		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable,
+		&p.Width, &p.Height, &p.Orientation, &p.CapturedAt, &p.CapturedOffset, &p.ReceivedAt, &p.Source, &p.Status, &p.ThumbsReady, &unreadable,
 		&p.Quality)
 	p.SHA256 = hex.EncodeToString(sum)
 	p.ThumbnailState = thumbnailState(p.ThumbsReady, unreadable)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -16,6 +17,7 @@ type comparePhoto struct {
 	Label     string // the step's name
 	ViewLabel string // the view's
 	Received  string // when it arrived, in the clinic's zone
+	Taken     string // when it was taken (takenAt); "" if unknown
 }
 
 type photoOption struct {
@@ -98,8 +100,7 @@ func (s *Server) compare(c echo.Context) error {
 			}
 		}
 	}
-	d := compareData{procedurePage: pp, A: comparePhoto{*a, pp.photoLabel(a), pp.viewLabel(a.View), pp.at(a.ReceivedAt)},
-		B: comparePhoto{*b, pp.photoLabel(b), pp.viewLabel(b.View), pp.at(b.ReceivedAt)}}
+	d := compareData{procedurePage: pp, A: pp.comparePhoto(a), B: pp.comparePhoto(b)}
 	for _, p := range photos {
 		d.Options = append(d.Options, photoOption{ID: p.ID, Label: pp.photoChoice(p)})
 	}
@@ -123,4 +124,20 @@ func (s *Server) compare(c echo.Context) error {
 		}
 	}
 	return s.page(c, http.StatusOK, tr(pp.Lang, "cl_title_compare"), comparePage(d))
+}
+
+func (pp *procedurePage) comparePhoto(p *followup.Photo) comparePhoto {
+	return comparePhoto{Photo: *p, Label: pp.photoLabel(p), ViewLabel: pp.viewLabel(p.View), Received: pp.at(p.ReceivedAt), Taken: pp.takenAt(p)}
+}
+
+// takenAt is when a photo was taken as the camera says: an instant, in the clinic's zone, where
+// the camera recorded its offset; else the camera's own clock as it recorded it.
+func (pp *procedurePage) takenAt(p *followup.Photo) string {
+	switch {
+	case p.CapturedAt == nil:
+		return ""
+	case p.CapturedOffset:
+		return pp.at(*p.CapturedAt)
+	}
+	return clinicTime(*p.CapturedAt, time.UTC)
 }

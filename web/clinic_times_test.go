@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dermfollow/dermfollow/followup"
+	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 )
 
 // The clinic's pages show instants in the clinic's zone (the fixture's is Asia/Shanghai, UTC+8),
@@ -90,5 +94,57 @@ func TestClinicPagesShowProcedureDatesInTheClinicsZone(t *testing.T) {
 		if !strings.Contains(r.body, want) || strings.Contains(r.body, wrong) {
 			t.Errorf("%s: the procedure's date is not %s (its day in Shanghai); shows %s (UTC's): %v", path, want, wrong, strings.Contains(r.body, wrong))
 		}
+	}
+}
+
+// A capture time is an instant, shown in the clinic's zone, where the camera recorded its UTC
+// offset; where it did not, it is the camera's own clock, shown as it recorded it. The API says
+// which (captured_at_has_offset).
+func TestComparisonShowsCaptureTimeAsTheCameraMeantIt(t *testing.T) {
+	t.Parallel()
+	f := newClinicFixture(t)
+	ctx := clinicCtx(t)
+	proc := uuid.MustParse(f.procedureID)
+	add := func(timepoint, offset string, seed byte) string {
+		img := imagetest.PhoneJPEGTaken(320, 240, seed, 1, "2026:05:04 10:30:00", offset)
+		p, _, err := f.svc.AddPhoto(ctx, f.clinicianActor, proc, followup.PhotoUpload{Timepoint: timepoint, View: "front",
+			UploadID: "test-" + uuid.NewString()[:12]}, bytes.NewReader(img), int64(len(img)), imagestore.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ID.String()
+	}
+	// 10:30 at UTC-5 is 23:30 in Shanghai; 10:30 with no offset is 10:30 on the camera's clock.
+	withOffset, without := add("after-treatment", "-05:00", 7), add("baseline", "", 8)
+	b := f.client(t)
+	b.mustLogin(f.clinician)
+	cmp := b.get("/procedures/" + f.procedureID + "/compare?a=" + withOffset + "&b=" + without)
+	if cmp.status != 200 {
+		t.Fatalf("compare = %d", cmp.status)
+	}
+	for _, want := range []string{"taken 2026-05-04 23:30", "taken 2026-05-04 10:30"} {
+		if !strings.Contains(cmp.body, want) {
+			t.Errorf("compare lacks %q", want)
+		}
+	}
+	var rec struct {
+		Photos []struct {
+			ID     string `json:"id"`
+			Offset bool   `json:"captured_at_has_offset"`
+		} `json:"photos"`
+	}
+	r := b.get("/api/v1/procedures/" + f.procedureID)
+	if err := json.Unmarshal([]byte(r.body), &rec); r.status != 200 || err != nil {
+		t.Fatalf("procedure = %d, %v", r.status, err)
+	}
+	got := map[string]bool{}
+	for _, p := range rec.Photos {
+		got[p.ID] = p.Offset
+	}
+	if off, ok := got[withOffset]; !ok || !off {
+		t.Errorf("the photo with an offset: captured_at_has_offset %v (listed %v)", off, ok)
+	}
+	if off, ok := got[without]; !ok || off {
+		t.Errorf("the photo without: captured_at_has_offset %v (listed %v)", off, ok)
 	}
 }

@@ -62,9 +62,22 @@ func PNG(w, h int, seed byte) []byte {
 // serial number, an owner name and an embedded thumbnail, XMP, and a motion-photo trailer
 // after the image.
 func PhoneJPEG(w, h int, seed byte, orientation uint16) []byte {
+	return PhoneJPEGTaken(w, h, seed, orientation, Taken, TakenOffset)
+}
+
+// Taken and TakenOffset are the capture time (EXIF DateTimeOriginal) and its UTC offset
+// (OffsetTimeOriginal) that PhoneJPEG and EXIF write.
+const (
+	Taken       = "2026:05:04 10:30:00"
+	TakenOffset = "+08:00"
+)
+
+// PhoneJPEGTaken is PhoneJPEG with the capture time taken ("2006:01:02 15:04:05") and its
+// offset ("+08:00", or "" for a camera that records none).
+func PhoneJPEGTaken(w, h int, seed byte, orientation uint16, taken, offset string) []byte {
 	base := JPEG(w, h, seed)
 	thumb := JPEG(16, 12, seed+1)
-	app1 := segment(0xE1, append([]byte("Exif\x00\x00"), EXIF(orientation, thumb)...))
+	app1 := segment(0xE1, append([]byte("Exif\x00\x00"), exifTaken(orientation, thumb, taken, offset)...))
 	xmp := segment(0xE1, append([]byte("http://ns.adobe.com/xap/1.0/\x00"),
 		[]byte(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description photoshop:City="`+XMPMarker+`"/></x:xmpmeta>`)...))
 	out := append([]byte{}, base[:2]...) // SOI
@@ -114,7 +127,9 @@ func chunk(typ string, data []byte) []byte {
 
 // EXIF builds a little-endian TIFF block: IFD0 (orientation, owner, pointers), the EXIF IFD
 // (capture time with offset, body serial), the GPS IFD (latitude) and IFD1 with a thumbnail.
-func EXIF(orientation uint16, thumb []byte) []byte {
+func EXIF(orientation uint16, thumb []byte) []byte { return exifTaken(orientation, thumb, Taken, TakenOffset) }
+
+func exifTaken(orientation uint16, thumb []byte, taken, offset string) []byte {
 	le := binary.LittleEndian
 	short := func(tag, v uint16) entry { d := make([]byte, 2); le.PutUint16(d, v); return entry{tag, 3, 1, d} }
 	long := func(tag uint16, v uint32) entry { d := make([]byte, 4); le.PutUint32(d, v); return entry{tag, 4, 1, d} }
@@ -127,18 +142,22 @@ func EXIF(orientation uint16, thumb []byte) []byte {
 		}
 		return entry{tag, 5, uint32(len(vs)), d}
 	}
+	exifIFD := []entry{ascii(0x9003, taken), ascii(0x9011, offset), ascii(0xA431, SerialMarker)}
+	if offset == "" {
+		exifIFD = []entry{exifIFD[0], exifIFD[2]}
+	}
 	// Layout: header, IFD0, EXIF IFD, GPS IFD, IFD1, then out-of-line data and the thumbnail.
 	ifdSize := func(n int) uint32 { return uint32(2 + 12*n + 4) }
 	const hdr = 8
 	ifd0Off := uint32(hdr)
 	exifOff := ifd0Off + ifdSize(4)
-	gpsOff := exifOff + ifdSize(3)
+	gpsOff := exifOff + ifdSize(len(exifIFD))
 	ifd1Off := gpsOff + ifdSize(2)
 	dataOff := ifd1Off + ifdSize(2)
 
 	ifds := [][]entry{
 		{short(0x0112, orientation), ascii(0x013B, OwnerMarker), long(0x8769, exifOff), long(0x8825, gpsOff)},
-		{ascii(0x9003, "2026:05:04 10:30:00"), ascii(0x9011, "+08:00"), ascii(0xA431, SerialMarker)},
+		exifIFD,
 		{ascii(0x0001, "N"), rationals(0x0002, GPSLatDeg, GPSLatMin, GPSLatSec)},
 		nil, // IFD1, filled once the thumbnail's offset is known
 	}
