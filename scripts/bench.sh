@@ -39,6 +39,7 @@ INGEST_UPLOADS=${INGEST_UPLOADS:-300}
 INGEST_SECONDS=${INGEST_SECONDS:-60}
 INGEST_CLIENTS=8
 INGEST_ROUNDS=${INGEST_ROUNDS:-4}
+[[ $INGEST_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench: INGEST_ROUNDS must be a number of rounds, 1 or more" >&2; exit 2; }
 MEMORY_UPLOADS=16
 THUMB_RUNS=${THUMB_RUNS:-10}
 TIMELINE_CLIENTS=32
@@ -341,9 +342,11 @@ ingest_setup() { # shared|pinned
 	ingest_put warmup "$n" "$secs"
 	for ((r = 1; r <= INGEST_ROUNDS; r++)); do
 		if ((r % 2)); then
-			ingest_put "$r" "$n" "$secs" && ingest_post "$r" "$n" "$secs"
+			ingest_put "$r" "$n" "$secs"
+			ingest_post "$r" "$n" "$secs"
 		else
-			ingest_post "$r" "$n" "$secs" && ingest_put "$r" "$n" "$secs"
+			ingest_post "$r" "$n" "$secs"
+			ingest_put "$r" "$n" "$secs"
 		fi
 		puts+=("$results/put$suffix-round$r.json") ingests+=("$results/ingest$suffix-round$r.json")
 	done

@@ -111,16 +111,13 @@ func (pp *procedurePage) photoLabel(p *followup.Photo) string {
 // day is the day offset of t from the procedure (day 0), counted in calendar days of the
 // clinic's time zone, as the schedule's days are.
 func (pp *procedurePage) day(t time.Time) int {
-	loc := pp.loc()
+	loc := orUTC(pp.clinic.Location)
 	date := func(t time.Time) time.Time {
 		y, m, d := t.In(loc).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
 	return int(date(t).Sub(date(pp.View.PerformedAt)).Hours() / 24)
 }
-
-// loc is the clinic's time zone, in which its pages show times and count days.
-func (pp *procedurePage) loc() *time.Location { return orUTC(pp.clinic.Location) }
 
 // at is an instant as the procedure's pages show it (clinicTime).
 func (pp *procedurePage) at(t time.Time) string { return clinicTime(t, pp.clinic.Location) }

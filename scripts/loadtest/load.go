@@ -249,8 +249,8 @@ func mergeRounds(rs []loadResult) loadResult {
 		m.Errors = append(m.Errors, r.Errors...)
 		m.IdleRSSKB, m.PeakRSSKB, m.HWMKB = min(m.IdleRSSKB, r.IdleRSSKB), max(m.PeakRSSKB, r.PeakRSSKB), max(m.HWMKB, r.HWMKB)
 		m.MaxMS = max(m.MaxMS, r.MaxMS)
-		if r.StoppedBy == "count" {
-			m.StoppedBy = "count"
+		if r.StoppedBy == "time" { // a round cut short by its time limit is what the figures must say
+			m.StoppedBy = "time"
 		}
 	}
 	median := func(f func(r loadResult) float64) float64 {

@@ -302,7 +302,7 @@ func (d *scaleDoc) pages(small, large scaleSize) {
 // statements is the table of the explained statements.
 func (d *scaleDoc) statements(small, large scaleSize) {
 	fmt.Fprintf(&d.b, "\n### Statements\n\nEach statement as the service sends it, prepared and explained with EXPLAIN (ANALYZE, BUFFERS): "+
-		"the median of 5 runs, planning included, with JIT off (the service's setting), for PostgreSQL's custom plan and its generic "+
+		"the median of 7 runs, planning included, with JIT off (the service's setting), for PostgreSQL's custom plan and its generic "+
 		"plan (which a cached statement may switch to); the table shows the slower. Pages are the buffers the plan touched (shared hit "+
 		"and read). Target: large at most %.1fx small; a statement under %.0f ms at the large size is not judged (its spread on a "+
 		"shared machine is larger than itself). Four kinds of statement have work that grows with the data by their nature, and "+
