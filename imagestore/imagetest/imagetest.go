@@ -127,7 +127,9 @@ func chunk(typ string, data []byte) []byte {
 
 // EXIF builds a little-endian TIFF block: IFD0 (orientation, owner, pointers), the EXIF IFD
 // (capture time with offset, body serial), the GPS IFD (latitude) and IFD1 with a thumbnail.
-func EXIF(orientation uint16, thumb []byte) []byte { return exifTaken(orientation, thumb, Taken, TakenOffset) }
+func EXIF(orientation uint16, thumb []byte) []byte {
+	return exifTaken(orientation, thumb, Taken, TakenOffset)
+}
 
 func exifTaken(orientation uint16, thumb []byte, taken, offset string) []byte {
 	le := binary.LittleEndian
