@@ -262,7 +262,7 @@ func newBatch() *batch {
 		links: table{name: "parent_links", columns: []string{"id", "clinic_id", "procedure_id", "token_hash", "created_by", "created_at",
 			"expires_at", "revoked_at"}},
 		photos: table{name: "photos", columns: []string{"id", "clinic_id", "procedure_id", "timepoint_key", "view", "upload_id",
-			"object_key", "content_type", "size_bytes", "sha256", "width", "height", "orientation", "captured_at", "received_at", "source",
+			"object_key", "content_type", "size_bytes", "sha256", "width", "height", "orientation", "captured_at", "captured_offset", "received_at", "source",
 			"parent_link_id", "uploaded_by", "removed", "thumbnails_at"}},
 		messages: table{name: "messages", columns: []string{"id", "clinic_id", "procedure_id", "kind", "timepoint_key", "photo_id",
 			"body", "author_id", "created_at"}},

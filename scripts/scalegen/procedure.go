@@ -154,6 +154,8 @@ func (c *clinicGen) photo(p *procGen, d protocols.Due, view string, at time.Time
 	if d.Who == "clinic" {
 		source, link, uploader, actorKind, actor = "clinic", nil, p.clinician, "user", p.clinician
 	}
+	// A phone that records the capture time records its offset with it: the service stores
+	// whether it did (captured_offset), false without a capture time.
 	var captured any
 	if c.chance(0.6) {
 		captured = at.Add(-time.Duration(1+c.rng.IntN(600)) * time.Second)
@@ -164,7 +166,7 @@ func (c *clinicGen) photo(p *procGen, d protocols.Due, view string, at time.Time
 	}
 	removed := fmt.Sprintf(`[{"kind": "exif", "bytes": %d}, {"kind": "xmp", "bytes": %d}]`, 8000+c.rng.IntN(40000), 2000+c.rng.IntN(9000))
 	c.b.photos.add(id, c.id, p.id, d.Key, view, hex.EncodeToString(c.bytes(12)), "photos/"+key[:2]+"/"+key, "image/jpeg", size, sum,
-		w, h, 1+5*c.rng.IntN(2), captured, at, source, link, uploader, []byte(removed), at.Add(time.Duration(2+c.rng.IntN(20))*time.Second))
+		w, h, 1+5*c.rng.IntN(2), captured, captured != nil, at, source, link, uploader, []byte(removed), at.Add(time.Duration(2+c.rng.IntN(20))*time.Second))
 	c.audit(at, actorKind, actor, "photo_uploaded", "photo", id, fmt.Sprintf(
 		`{"procedure": %q, "timepoint": %q, "view": %q, "bytes": %d, "removed": %s, "had_gps": %t, "had_serial": true, "had_thumbnail": true, "had_trailer": false}`,
 		p.id, d.Key, view, size, removed, c.chance(0.3)))
