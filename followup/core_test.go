@@ -3,9 +3,6 @@ package followup
 import (
 	"bytes"
 	"errors"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -61,17 +59,7 @@ func newCoreFixture(t *testing.T, opts ...func(*Config)) *coreFixture {
 
 func testJPEG(t testing.TB, seed byte) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
-	for y := range 48 {
-		for x := range 64 {
-			img.Set(x, y, color.RGBA{byte(x*4) ^ seed, byte(y * 5), seed, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return imagetest.JPEG(64, 48, seed)
 }
 
 func (f *coreFixture) upload(t *testing.T, a Actor, tp, view, uploadID string, body []byte) (Photo, bool, error) {

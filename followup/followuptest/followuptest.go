@@ -12,9 +12,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +23,7 @@ import (
 	"github.com/dermfollow/dermfollow/followup"
 	"github.com/dermfollow/dermfollow/followup/pgtest"
 	"github.com/dermfollow/dermfollow/imagestore"
+	"github.com/dermfollow/dermfollow/imagestore/imagetest"
 	"github.com/dermfollow/dermfollow/protocols"
 )
 
@@ -106,20 +104,10 @@ func NamedUser(t testing.TB, pool *pgxpool.Pool, clinic uuid.UUID, role, email, 
 	return id, followup.Actor{Kind: followup.ActorUser, ID: id, ClinicID: clinic, Role: role}
 }
 
-// JPEG is a 64x48 JPEG whose pixels follow seed.
+// JPEG is a 64x48 JPEG whose pixels follow seed (imagetest.JPEG).
 func JPEG(t testing.TB, seed byte) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
-	for y := range 48 {
-		for x := range 64 {
-			img.Set(x, y, color.RGBA{byte(x*4) ^ seed, byte(y * 5), seed, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return imagetest.JPEG(64, 48, seed)
 }
 
 // Count is the integer the statement selects.
