@@ -39,24 +39,6 @@ func (s *Server) reminderOutbox(c echo.Context) error {
 	return s.page(c, http.StatusOK, trf(clinicLang(c), "cl_title_reminders", pp.Patient.DisplayName), remindersPage(d))
 }
 
-// clinicTime is an instant as the clinic's pages show it: in the clinic's zone (loc), to the
-// minute. The server's own zone never shows: times come from PostgreSQL in it.
-func clinicTime(t time.Time, loc *time.Location) string {
-	return t.In(orUTC(loc)).Format("2006-01-02 15:04")
-}
-
-// clinicDate is an instant's date in the clinic's zone: a procedure done at 07:00 in Shanghai is
-// on that day, not on the day before as in UTC.
-func clinicDate(t time.Time, loc *time.Location) string { return t.In(orUTC(loc)).Format("2006-01-02") }
-
-// orUTC is loc, or UTC where no zone is known.
-func orUTC(loc *time.Location) *time.Location {
-	if loc == nil {
-		return time.UTC
-	}
-	return loc
-}
-
 // outboxRows is a procedure's outbox, newest first, with its times in the clinic's zone (whose
 // name it returns too).
 func outboxRows(pp procedurePage) ([]outboxRow, string) {
